@@ -1,0 +1,140 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// OffsiteTargetSpec says where sealed backups go and who can open them.
+type OffsiteTargetSpec struct {
+	// S3 is the object store that holds the offsite copies.
+	// +required
+	S3 S3Location `json:"s3"`
+
+	// Recipients are the age public keys (age1..., ssh-ed25519, ssh-rsa) every
+	// backup is encrypted to. Include at least one offline break-glass key.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	Recipients []string `json:"recipients"`
+
+	// ObjectLock sets retention on every object Safekeep writes. When set, the
+	// bucket must have object lock enabled.
+	// +optional
+	ObjectLock *ObjectLock `json:"objectLock,omitempty"`
+
+	// SigningKeySecretRef names a Secret (key "signing.key", PKCS#8 PEM ed25519)
+	// in the target's namespace that signs seals and audit entries.
+	// +required
+	SigningKeySecretRef corev1.LocalObjectReference `json:"signingKeySecretRef"`
+}
+
+// S3Location is an S3-compatible bucket and prefix.
+type S3Location struct {
+	// Endpoint is the S3 URL, for example https://s3.us-east-1.amazonaws.com
+	// or http://127.0.0.1:7070.
+	// +required
+	// +kubebuilder:validation:Pattern=`^https?://[^\s/]+(/.*)?$`
+	Endpoint string `json:"endpoint"`
+
+	// Bucket name.
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	Bucket string `json:"bucket"`
+
+	// Prefix inside the bucket; Safekeep writes under <prefix>/safekeep/v1/.
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+
+	// Region of the bucket.
+	// +optional
+	// +kubebuilder:default=us-east-1
+	Region string `json:"region,omitempty"`
+
+	// CredentialsSecretRef names a Secret with keys AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY (or "cloud", in AWS shared-credentials format).
+	// +optional
+	CredentialsSecretRef *corev1.LocalObjectReference `json:"credentialsSecretRef,omitempty"`
+
+	// CABundle is a PEM bundle trusted for the endpoint's TLS certificate.
+	// +optional
+	CABundle []byte `json:"caBundle,omitempty"`
+
+	// InsecureSkipTLSVerify turns off certificate checks. For tests only.
+	// +optional
+	InsecureSkipTLSVerify bool `json:"insecureSkipTLSVerify,omitempty"`
+
+	// StorageClass for new objects (for example STANDARD_IA).
+	// +optional
+	StorageClass string `json:"storageClass,omitempty"`
+}
+
+// ObjectLockMode is an S3 object-lock retention mode.
+// +kubebuilder:validation:Enum=Governance;Compliance
+type ObjectLockMode string
+
+const (
+	ObjectLockGovernance ObjectLockMode = "Governance"
+	ObjectLockCompliance ObjectLockMode = "Compliance"
+)
+
+// ObjectLock is the retention applied to each object written.
+type ObjectLock struct {
+	// Mode of retention. Compliance cannot be shortened by anyone.
+	// +required
+	Mode ObjectLockMode `json:"mode"`
+
+	// RetainDays from the time of writing.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	RetainDays int32 `json:"retainDays"`
+}
+
+// OffsiteTargetStatus is the observed state of an OffsiteTarget.
+type OffsiteTargetStatus struct {
+	// ObservedGeneration is the generation the conditions describe.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// RecipientFingerprints of the recipients in use.
+	// +optional
+	RecipientFingerprints []string `json:"recipientFingerprints,omitempty"`
+
+	// Conditions: Ready, with a reason for each way the target can be wrong.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// OffsiteTarget is an S3 bucket that receives encrypted, object-locked copies
+// of Velero backups.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=safekeep
+// +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.spec.s3.endpoint`
+// +kubebuilder:printcolumn:name="Bucket",type=string,JSONPath=`.spec.s3.bucket`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type OffsiteTarget struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec OffsiteTargetSpec `json:"spec"`
+	// +optional
+	Status OffsiteTargetStatus `json:"status,omitempty"`
+}
+
+// OffsiteTargetList is a list of OffsiteTargets.
+// +kubebuilder:object:root=true
+type OffsiteTargetList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []OffsiteTarget `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&OffsiteTarget{}, &OffsiteTargetList{})
+}

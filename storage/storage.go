@@ -1,0 +1,81 @@
+// Package storage is Safekeep's view of an S3-compatible bucket: a small
+// interface with ctx first, implemented over minio-go, and a retry policy that
+// tells transient failures from permanent ones.
+//
+// Keys passed to a Store are relative to the Store's prefix; ObjectInfo.Key is
+// relative too, so callers never see or build the prefix themselves.
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them so callers test with errors.Is.
+var (
+	// ErrNotFound: the object (or bucket) does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: a conditional create (PutOptions.IfAbsent) found the key taken.
+	ErrExists = errors.New("object already exists")
+	// ErrLocked: object lock refused a delete or overwrite.
+	ErrLocked = errors.New("object is locked")
+	// ErrAccessDenied: credentials missing, wrong or not allowed.
+	ErrAccessDenied = errors.New("access denied")
+	// ErrBucketMissing: the bucket does not exist.
+	ErrBucketMissing = errors.New("bucket does not exist")
+)
+
+// LockMode is an S3 object-lock retention mode.
+type LockMode string
+
+const (
+	LockGovernance LockMode = "GOVERNANCE"
+	LockCompliance LockMode = "COMPLIANCE"
+)
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Key          string // relative to the Store's prefix
+	Size         int64
+	ETag         string
+	LastModified time.Time
+}
+
+// PutOptions tune Put. The zero value means: size unknown is not implied
+// (use Size -1 for unknown), no lock, overwrite allowed.
+type PutOptions struct {
+	// Size of the body in bytes, or -1 when unknown. A known size streams the
+	// body in a single request (up to the S3 single-PUT limit) with no buffering.
+	Size int64
+	// ContentType of the object; empty means application/octet-stream.
+	ContentType string
+	// IfAbsent makes the put a conditional create (If-None-Match: *):
+	// it fails with ErrExists when the key is already there.
+	IfAbsent bool
+	// LockMode and RetainUntil set object-lock retention on the new object.
+	// Both or neither.
+	LockMode    LockMode
+	RetainUntil time.Time
+}
+
+// Store is a bucket (plus prefix).
+type Store interface {
+	// Put streams r to key. The caller keeps ownership of r.
+	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (ObjectInfo, error)
+	// Get opens key for reading; the caller must Close the reader.
+	Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error)
+	// Stat returns key's metadata, or an error wrapping ErrNotFound.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// List yields every object whose key starts with prefix, in key order,
+	// following pagination. A non-nil error ends the sequence.
+	List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
+	// Delete removes key. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// ObjectLockEnabled reports whether the bucket has object lock enabled.
+	ObjectLockEnabled(ctx context.Context) (bool, error)
+	// String names the store for messages (endpoint, bucket, prefix; never credentials).
+	String() string
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the real parts of the test bed (TESTBED.md) into bin/, skipping what is built.
+# Each tool has its own module here so the product's go.mod stays lean and the
+# conflicting k8s.io pins (Kubernetes 1.37 vs Velero's 0.33) never meet.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${BIN:-$root/bin}
+mkdir -p "$bin"
+export GOFLAGS=-mod=mod
+
+# name module-dir package
+build() {
+	local name=$1 dir=$2 pkg=$3
+	if [ -x "$bin/$name" ]; then return 0; fi
+	echo "building $name" >&2
+	(cd "$root/tools/$dir" && go build -o "$bin/$name.tmp" "$pkg") && mv "$bin/$name.tmp" "$bin/$name"
+}
+
+want=${*:-etcd kube-apiserver kubectl versitygw velero velero-plugin-for-aws controller-gen}
+for t in $want; do
+	case $t in
+	etcd) build etcd etcd go.etcd.io/etcd/server/v3 ;;
+	kube-apiserver) build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver ;;
+	kubectl) build kubectl kube k8s.io/kubernetes/cmd/kubectl ;;
+	versitygw) build versitygw versitygw github.com/versity/versitygw/cmd/versitygw ;;
+	velero) build velero velero github.com/vmware-tanzu/velero/cmd/velero ;;
+	velero-plugin-for-aws) build velero-plugin-for-aws velero-plugin-aws github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws ;;
+	controller-gen) build controller-gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen ;;
+	promtool) build promtool promtool github.com/prometheus/prometheus/cmd/promtool ;;
+	*) echo "unknown tool $t" >&2; exit 2 ;;
+	esac
+done
