@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -15,7 +16,8 @@ import (
 var ErrBadSignature = errors.New("signature does not verify")
 
 // SigningKey is an ed25519 private key that signs seals and audit entries.
-// It prints as **redacted**.
+// It prints as **redacted** with every fmt verb. The zero SigningKey holds no
+// key: get one from GenerateSigningKey or ParseSigningKey.
 type SigningKey struct{ key ed25519.PrivateKey }
 
 // VerifyKey is the public half of a SigningKey.
@@ -30,18 +32,34 @@ func GenerateSigningKey() (SigningKey, error) {
 	return SigningKey{key: priv}, nil
 }
 
-func (k SigningKey) String() string   { return "**redacted**" }
+// String never reveals the key.
+func (k SigningKey) String() string { return "**redacted**" }
+
+// GoString keeps %#v from printing the key.
 func (k SigningKey) GoString() string { return "**redacted**" }
 
-// Public returns the verification key.
-func (k SigningKey) Public() VerifyKey { return VerifyKey{key: k.key.Public().(ed25519.PublicKey)} }
+// Format prints **redacted** for every verb, %d and %x included.
+func (k SigningKey) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "**redacted**") }
 
-// Sign signs msg.
+// Public returns the verification key; that of the zero SigningKey verifies
+// nothing.
+func (k SigningKey) Public() VerifyKey {
+	if len(k.key) != ed25519.PrivateKeySize {
+		return VerifyKey{}
+	}
+	return VerifyKey{key: k.key.Public().(ed25519.PublicKey)}
+}
+
+// Sign returns the ed25519 signature of msg. It panics on the zero
+// SigningKey, a programming error.
 func (k SigningKey) Sign(msg []byte) []byte { return ed25519.Sign(k.key, msg) }
 
 // MarshalPEM encodes the key as a PKCS#8 "PRIVATE KEY" PEM block (the format
 // `openssl genpkey -algorithm ed25519` writes).
 func (k SigningKey) MarshalPEM() ([]byte, error) {
+	if len(k.key) != ed25519.PrivateKeySize {
+		return nil, errors.New("encode signing key: no key")
+	}
 	der, err := x509.MarshalPKCS8PrivateKey(k.key)
 	if err != nil {
 		return nil, fmt.Errorf("encode signing key: %w", err)
@@ -82,9 +100,13 @@ func (v VerifyKey) KeyID() string { return Fingerprint(v.String()) }
 // keys/signing.pub and accepted by ParseVerifyKey.
 func (v VerifyKey) String() string { return "ed25519:" + base64.StdEncoding.EncodeToString(v.key) }
 
-// ParseVerifyKey reads "ed25519:<base64>" or a PEM "PUBLIC KEY" block.
+// ParseVerifyKey reads "ed25519:<base64>" (VerifyKey.String) or a PEM
+// "PUBLIC KEY" block (`openssl pkey -pubout`).
 func ParseVerifyKey(data []byte) (VerifyKey, error) {
 	if block, _ := pem.Decode(data); block != nil {
+		if block.Type != "PUBLIC KEY" {
+			return VerifyKey{}, fmt.Errorf("verify key: PEM block is %q, want \"PUBLIC KEY\"", abbreviate(block.Type))
+		}
 		k, err := x509.ParsePKIXPublicKey(block.Bytes)
 		if err != nil {
 			return VerifyKey{}, fmt.Errorf("verify key: %w", err)
