@@ -1,0 +1,166 @@
+package v1alpha1
+
+// Condition types. Every kind carries Ready, a summary that is True when the
+// object does its job; the other types say more about one aspect. Messages
+// never contain credentials, secret keys or identities.
+const (
+	// ConditionReady summarises the object. Kinds: all.
+	ConditionReady = "Ready"
+
+	// ConditionRunning is True while a BackupSchedule has a run in flight
+	// (status.active is set): the Velero backup is running or being sealed.
+	ConditionRunning = "Running"
+
+	// ConditionLastRunSucceeded reports how the most recent run of a
+	// BackupSchedule ended: True when it was sealed offsite, False with the
+	// reason it was not.
+	ConditionLastRunSucceeded = "LastRunSucceeded"
+
+	// ConditionRetentionApplied reports the last offsite retention pass of a
+	// BackupSchedule.
+	ConditionRetentionApplied = "RetentionApplied"
+
+	// ConditionSealed is True on an OffsiteBackup whose seal.json is written:
+	// the copy is complete and restorable.
+	ConditionSealed = "Sealed"
+
+	// ConditionRetained is True while retention keeps an OffsiteBackup; False
+	// once retention has dropped it and its objects are waiting for their
+	// object lock to expire or being deleted.
+	ConditionRetained = "Retained"
+
+	// ConditionVerified reports the last restore drill of an OffsiteBackup.
+	ConditionVerified = "Verified"
+)
+
+// Reasons shared by every kind.
+const (
+	// ReasonReconciling: the first check has not finished (status Unknown).
+	ReasonReconciling = "Reconciling"
+)
+
+// OffsiteTarget Ready reasons. Ready is True only when every check passed;
+// otherwise the reason names the first check that failed, and the message
+// says what to fix.
+const (
+	// ReasonVerified: endpoint reachable, bucket present, credentials
+	// accepted, object lock as asked, recipients and signing key valid.
+	ReasonVerified = "Verified"
+	// ReasonUnreachable: the endpoint did not answer (DNS, connection, TLS
+	// handshake, timeout).
+	ReasonUnreachable = "Unreachable"
+	// ReasonServerError: the endpoint answered with 5xx errors; retried.
+	ReasonServerError = "ServerError"
+	// ReasonCABundleInvalid: spec.s3.caBundle holds no usable PEM certificate.
+	ReasonCABundleInvalid = "CABundleInvalid"
+	// ReasonBucketMissing: the bucket does not exist.
+	ReasonBucketMissing = "BucketMissing"
+	// ReasonCredentialsMissing: the credentials Secret, or a key in it, is
+	// missing.
+	ReasonCredentialsMissing = "CredentialsMissing"
+	// ReasonCredentialsRejected: the endpoint refused the access key or
+	// signature.
+	ReasonCredentialsRejected = "CredentialsRejected"
+	// ReasonAccessDenied: the credentials are valid but may not use the
+	// bucket or prefix.
+	ReasonAccessDenied = "AccessDenied"
+	// ReasonObjectLockOff: spec.objectLock is set but the bucket does not
+	// have object lock enabled.
+	ReasonObjectLockOff = "ObjectLockOff"
+	// ReasonRecipientInvalid: an entry of spec.recipients does not parse.
+	ReasonRecipientInvalid = "RecipientInvalid"
+	// ReasonSigningKeyMissing: the signing key Secret, or its "signing.key"
+	// entry, is missing.
+	ReasonSigningKeyMissing = "SigningKeyMissing"
+	// ReasonSigningKeyInvalid: the signing key does not parse as a PKCS#8
+	// PEM ed25519 private key.
+	ReasonSigningKeyInvalid = "SigningKeyInvalid"
+)
+
+// BackupSchedule reasons.
+//
+// Ready is True when the schedule and time zone parse and the OffsiteTarget
+// exists and is Ready; it stays True with reason Suspended while
+// spec.suspend is set (a deliberate pause is not a fault). An invalid spec is
+// a terminal error: Ready False, no requeue until the spec changes.
+const (
+	// ReasonScheduled (Ready True): runs are scheduled; see
+	// status.nextScheduleTime.
+	ReasonScheduled = "Scheduled"
+	// ReasonSuspended (Ready True): spec.suspend is set; no new runs start.
+	ReasonSuspended = "Suspended"
+	// ReasonInvalidSchedule (Ready False): spec.schedule does not parse.
+	ReasonInvalidSchedule = "InvalidSchedule"
+	// ReasonInvalidTimeZone (Ready False): spec.timeZone is not a known IANA
+	// time zone.
+	ReasonInvalidTimeZone = "InvalidTimeZone"
+	// ReasonTargetNotFound (Ready False): spec.offsiteTargetRef names no
+	// OffsiteTarget in the namespace.
+	ReasonTargetNotFound = "TargetNotFound"
+	// ReasonTargetNotReady (Ready False): the OffsiteTarget is not Ready.
+	ReasonTargetNotReady = "TargetNotReady"
+
+	// ReasonIdle (Running False): no run in flight.
+	ReasonIdle = "Idle"
+	// ReasonBackupInProgress (Running True): Velero is writing the backup.
+	ReasonBackupInProgress = "BackupInProgress"
+	// ReasonSealing (Running True): the completed backup is being sealed.
+	ReasonSealing = "Sealing"
+
+	// LastRunSucceeded True uses ReasonSealed: the run's backup was sealed.
+	// ReasonBackupFailed (LastRunSucceeded False): Velero reported Failed or
+	// FailedValidation; nothing was sealed.
+	ReasonBackupFailed = "BackupFailed"
+	// ReasonBackupPartiallyFailed (LastRunSucceeded False): Velero reported
+	// PartiallyFailed; nothing was sealed.
+	ReasonBackupPartiallyFailed = "BackupPartiallyFailed"
+	// ReasonBackupDeleted (LastRunSucceeded False): the Velero backup
+	// disappeared before it was sealed.
+	ReasonBackupDeleted = "BackupDeleted"
+	// ReasonSealFailed (LastRunSucceeded False): sealing failed; it is
+	// retried and never leaves a partial copy listed as restorable.
+	ReasonSealFailed = "SealFailed"
+	// ReasonMissedDeadline (LastRunSucceeded False): a scheduled time passed
+	// spec.startingDeadlineSeconds before it could start.
+	ReasonMissedDeadline = "MissedDeadline"
+
+	// ReasonRetentionApplied (RetentionApplied True): every backup retention
+	// dropped has been deleted.
+	ReasonRetentionApplied = "RetentionApplied"
+	// ReasonWaitingForLock (RetentionApplied True; Retained False on an
+	// OffsiteBackup): dropped backups stay until their object lock expires.
+	ReasonWaitingForLock = "WaitingForLock"
+	// ReasonRetentionFailed (RetentionApplied False): deleting a dropped
+	// backup failed; retried.
+	ReasonRetentionFailed = "RetentionFailed"
+)
+
+// OffsiteBackup reasons. Ready is True when the backup is Sealed.
+const (
+	// ReasonSealed (Sealed True, Ready True; LastRunSucceeded True on a
+	// BackupSchedule): seal.json is written.
+	ReasonSealed = "Sealed"
+	// ReasonSealInProgress (Sealed False): objects are being copied.
+	ReasonSealInProgress = "SealInProgress"
+	// ReasonSealIncomplete (Sealed False): objects are offsite but seal.json
+	// is not; the copy is not restorable until the seal is completed.
+	ReasonSealIncomplete = "SealIncomplete"
+	// ReasonSealInvalid (Sealed False): seal.json does not verify (bad
+	// signature, digest or size).
+	ReasonSealInvalid = "SealInvalid"
+
+	// ReasonKeptByPolicy (Retained True): retention keeps this backup; the
+	// message lists the rules that keep it.
+	ReasonKeptByPolicy = "KeptByPolicy"
+	// ReasonDeleting (Retained False): retention dropped the backup and its
+	// objects are being deleted.
+	ReasonDeleting = "Deleting"
+
+	// ReasonNeverDrilled (Verified Unknown): no restore drill used it yet.
+	ReasonNeverDrilled = "NeverDrilled"
+	// ReasonDrillPassed (Verified True): the last drill passed every check.
+	ReasonDrillPassed = "DrillPassed"
+	// ReasonDrillFailed (Verified False): the last drill failed; the message
+	// names the check.
+	ReasonDrillFailed = "DrillFailed"
+)
