@@ -49,6 +49,8 @@ type ObjectInfo struct {
 type PutOptions struct {
 	// Size of the body in bytes, or -1 when unknown. A known size streams the
 	// body in a single request (up to the S3 single-PUT limit) with no buffering.
+	// A body shorter or longer than a known Size fails the Put, stores
+	// nothing, and is a permanent error.
 	Size int64
 	// ContentType of the object; empty means application/octet-stream.
 	ContentType string

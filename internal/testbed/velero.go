@@ -1,0 +1,386 @@
+package testbed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+const (
+	// VeleroNamespace is the namespace the Velero server watches.
+	VeleroNamespace = "velero"
+	// DefaultLocation is the name of the BackupStorageLocation StartVelero makes.
+	DefaultLocation = "default"
+	// veleroCredentialsSecret holds the BSL credentials, key "cloud".
+	veleroCredentialsSecret = "cloud-credentials"
+
+	// locationTimeout bounds the wait for a BSL to turn Available.
+	locationTimeout = 60 * time.Second
+	// operationTimeout bounds the wait for a Backup or Restore to finish.
+	operationTimeout = 3 * time.Minute
+	// pollInterval is how often waits look at the API server.
+	pollInterval = 200 * time.Millisecond
+	// veleroStopTimeout bounds the wait after SIGTERM before the kill.
+	veleroStopTimeout = 15 * time.Second
+	// veleroLogTailBytes is how much of Velero's log a failed test prints.
+	veleroLogTailBytes = 16 << 10
+)
+
+// Velero is a Velero server process running outside the cluster against a
+// ControlPlane, with the AWS object-store plugin and one BackupStorageLocation
+// (DefaultLocation) on an S3Server bucket.
+type Velero struct {
+	// Namespace is VeleroNamespace.
+	Namespace string
+	// Location is the default BSL's name, DefaultLocation.
+	Location string
+	// Bucket is the default BSL's bucket.
+	Bucket string
+	// LogPath is the file holding the server's (and its plugins') output.
+	LogPath string
+
+	cp   *ControlPlane
+	s3   *S3Server
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the server has exited
+	err  error         // Wait's result, set before done closes
+}
+
+// StartVelero prepares the cluster the way `velero install` would (Velero's
+// CRDs from the velero module in the module cache, namespace, credentials
+// Secret, a velero Deployment with 0 replicas, BSL DefaultLocation on bucket
+// of s3, which must exist), then runs `velero server` from BinDir with the
+// velero-plugin-for-aws plugin, waits (at most a minute) until the BSL is
+// Available and stops the server when the test ends. When the test failed,
+// the tail of the server's log is logged.
+//
+// The server binds no port but the loopback metrics address it is given;
+// its profiler is off.
+func StartVelero(tb testing.TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
+	tb.Helper()
+	ctx := tb.Context()
+	start := time.Now()
+	work := tb.TempDir() // before the stop cleanup, so it is removed after
+	v := &Velero{
+		Namespace: VeleroNamespace,
+		Location:  DefaultLocation,
+		Bucket:    bucket,
+		LogPath:   filepath.Join(work, "velero.log"),
+		cp:        cp,
+		s3:        s3,
+	}
+	cp.InstallCRDs(tb, veleroCRDPaths(tb)...)
+	v.install(tb, ctx)
+
+	pluginDir := filepath.Join(work, "plugins")
+	credentials := filepath.Join(work, "credentials")
+	home := filepath.Join(work, "home")
+	for _, dir := range []string{pluginDir, home} {
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			tb.Fatalf("testbed: %v", err)
+		}
+	}
+	// Velero's plugin discovery reads the folder with Lstat and accepts a
+	// symlink (its mode has the execute bits); go-plugin follows it.
+	if err := os.Symlink(Bin(tb, "velero-plugin-for-aws"), filepath.Join(pluginDir, "velero-plugin-for-aws")); err != nil {
+		tb.Fatalf("testbed: %v", err)
+	}
+	if err := os.WriteFile(credentials, sharedCredentials(s3), 0o600); err != nil {
+		tb.Fatalf("testbed: %v", err)
+	}
+
+	args := []string{
+		"server",
+		"--kubeconfig", cp.Kubeconfig,
+		"--namespace", v.Namespace,
+		"--plugin-dir", pluginDir,
+		"--metrics-address", "127.0.0.1:" + strconv.Itoa(FreePort(tb)),
+		"--profiler-address=", // off: it would bind localhost:6060
+		"--default-backup-storage-location", v.Location,
+		"--backup-sync-period", "5s", // staged copies show up quickly
+		"--store-validation-frequency", "10s",
+		"--client-qps", "500", // envtest takes it; restores are QPS-bound
+		"--client-burst", "1000",
+		"--log-format", "text",
+	}
+	env := ChildEnv(
+		"AWS_SHARED_CREDENTIALS_FILE="+credentials,
+		"AWS_CONFIG_FILE="+os.DevNull,
+		"AWS_EC2_METADATA_DISABLED=true",
+		"HOME="+home,   // no user velero client config
+		"TMPDIR="+work, // Velero's credential file store lives under it
+	)
+	v.start(tb, args, env)
+	tb.Cleanup(func() {
+		if err := v.stop(); err != nil {
+			tb.Errorf("testbed: stop velero: %v", err)
+		}
+		if tb.Failed() {
+			tb.Logf("velero output (tail of %s):\n%s", v.LogPath, v.LogTail())
+		}
+	})
+	v.WaitLocation(tb, ctx, v.Location)
+	tb.Logf("testbed: velero up, location %s Available, in %s", v.Location, time.Since(start).Round(time.Millisecond))
+	return v
+}
+
+// veleroCRDPaths returns Velero's CRD folders in the module cache, as the
+// product's go.mod pins the velero module.
+func veleroCRDPaths(tb testing.TB) []string {
+	tb.Helper()
+	cmd := exec.CommandContext(tb.Context(), "go", "list", "-m", "-f", "{{.Dir}}", "github.com/vmware-tanzu/velero")
+	cmd.Dir = RepoRoot(tb)
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, ee.Stderr)
+		}
+		tb.Fatalf("testbed: find the velero module: %v", err)
+	}
+	dir := strings.TrimSpace(string(out))
+	if dir == "" {
+		tb.Fatalf("testbed: the velero module is not in the module cache: run `go mod download` in %s", cmd.Dir)
+	}
+	return []string{
+		filepath.Join(dir, "config", "crd", "v1", "bases"),
+		filepath.Join(dir, "config", "crd", "v2alpha1", "bases"),
+	}
+}
+
+// sharedCredentials renders s3's credentials in AWS shared-credentials format.
+func sharedCredentials(s3 *S3Server) []byte {
+	return fmt.Appendf(nil, "[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n", s3.AccessKey, s3.SecretKey)
+}
+
+// install creates the namespace, the credentials Secret, the velero
+// Deployment (0 replicas; restores look it up) and the default BSL.
+func (v *Velero) install(tb testing.TB, ctx context.Context) {
+	tb.Helper()
+	labels := map[string]string{"component": "velero", "deploy": "velero"}
+	replicas := int32(0)
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: v.Namespace}},
+		&corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: veleroCredentialsSecret, Namespace: v.Namespace},
+			Data:       map[string][]byte{"cloud": sharedCredentials(v.s3)},
+		},
+		&appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "velero", Namespace: v.Namespace, Labels: labels},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: &replicas,
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{
+						Name:  "velero",
+						Image: "velero/velero:v1.18.3",
+					}}},
+				},
+			},
+		},
+	}
+	for _, obj := range objs {
+		if err := v.cp.Client.Create(ctx, obj); err != nil {
+			tb.Fatalf("testbed: create %T %s: %v", obj, obj.GetName(), err)
+		}
+	}
+	v.createLocation(tb, ctx, v.Location, v.Bucket, "", true)
+}
+
+// AddLocation creates another BSL on bucket (and prefix) of the same S3
+// server, with a 5 s backup sync period, and waits until it is Available.
+func (v *Velero) AddLocation(tb testing.TB, ctx context.Context, name, bucket, prefix string) *velerov1.BackupStorageLocation {
+	tb.Helper()
+	v.createLocation(tb, ctx, name, bucket, prefix, false)
+	return v.WaitLocation(tb, ctx, name)
+}
+
+func (v *Velero) createLocation(tb testing.TB, ctx context.Context, name, bucket, prefix string, isDefault bool) {
+	tb.Helper()
+	bsl := &velerov1.BackupStorageLocation{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: v.Namespace},
+		Spec: velerov1.BackupStorageLocationSpec{
+			Provider: "aws",
+			StorageType: velerov1.StorageType{ObjectStorage: &velerov1.ObjectStorageLocation{
+				Bucket: bucket,
+				Prefix: prefix,
+			}},
+			Config: map[string]string{
+				"region":           s3Region,
+				"s3ForcePathStyle": "true",
+				"s3Url":            v.s3.Endpoint,
+			},
+			Default:          isDefault,
+			BackupSyncPeriod: &metav1.Duration{Duration: 5 * time.Second},
+		},
+	}
+	if err := v.cp.Client.Create(ctx, bsl); err != nil {
+		tb.Fatalf("testbed: create BackupStorageLocation %s: %v", name, err)
+	}
+}
+
+// WaitLocation waits (at most a minute) until BSL name is Available.
+func (v *Velero) WaitLocation(tb testing.TB, ctx context.Context, name string) *velerov1.BackupStorageLocation {
+	tb.Helper()
+	bsl := &velerov1.BackupStorageLocation{}
+	key := client.ObjectKey{Namespace: v.Namespace, Name: name}
+	err := v.poll(ctx, locationTimeout, func(ctx context.Context) (bool, error) {
+		if err := v.cp.Client.Get(ctx, key, bsl); err != nil {
+			return false, err
+		}
+		return bsl.Status.Phase == velerov1.BackupStorageLocationPhaseAvailable, nil
+	})
+	if err != nil {
+		tb.Fatalf("testbed: BackupStorageLocation %s is %q, not Available (%s): %v\nvelero output:\n%s",
+			name, bsl.Status.Phase, bsl.Status.Message, err, v.LogTail())
+	}
+	return bsl
+}
+
+// Backup creates Backup name with spec in the Velero namespace and waits (at
+// most 3 minutes) until it reaches a terminal phase: Completed,
+// PartiallyFailed, Failed or FailedValidation. It returns the Backup in that
+// phase; the caller judges the phase.
+func (v *Velero) Backup(tb testing.TB, ctx context.Context, name string, spec velerov1.BackupSpec) *velerov1.Backup {
+	tb.Helper()
+	b := &velerov1.Backup{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: v.Namespace}, Spec: spec}
+	if err := v.cp.Client.Create(ctx, b); err != nil {
+		tb.Fatalf("testbed: create Backup %s: %v", name, err)
+	}
+	start := time.Now()
+	err := v.poll(ctx, operationTimeout, func(ctx context.Context) (bool, error) {
+		if err := v.cp.Client.Get(ctx, client.ObjectKeyFromObject(b), b); err != nil {
+			return false, err
+		}
+		switch b.Status.Phase {
+		case velerov1.BackupPhaseCompleted, velerov1.BackupPhasePartiallyFailed,
+			velerov1.BackupPhaseFailed, velerov1.BackupPhaseFailedValidation:
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		tb.Fatalf("testbed: Backup %s is %q after %s: %v\nvelero output:\n%s",
+			name, b.Status.Phase, time.Since(start).Round(time.Millisecond), err, v.LogTail())
+	}
+	tb.Logf("testbed: Backup %s %s in %s", name, b.Status.Phase, time.Since(start).Round(time.Millisecond))
+	return b
+}
+
+// Restore creates Restore name with spec in the Velero namespace and waits
+// (at most 3 minutes) until it reaches a terminal phase: Completed,
+// PartiallyFailed, Failed or FailedValidation. It returns the Restore in that
+// phase; the caller judges the phase.
+func (v *Velero) Restore(tb testing.TB, ctx context.Context, name string, spec velerov1.RestoreSpec) *velerov1.Restore {
+	tb.Helper()
+	r := &velerov1.Restore{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: v.Namespace}, Spec: spec}
+	if err := v.cp.Client.Create(ctx, r); err != nil {
+		tb.Fatalf("testbed: create Restore %s: %v", name, err)
+	}
+	start := time.Now()
+	err := v.poll(ctx, operationTimeout, func(ctx context.Context) (bool, error) {
+		if err := v.cp.Client.Get(ctx, client.ObjectKeyFromObject(r), r); err != nil {
+			return false, err
+		}
+		switch r.Status.Phase {
+		case velerov1.RestorePhaseCompleted, velerov1.RestorePhasePartiallyFailed,
+			velerov1.RestorePhaseFailed, velerov1.RestorePhaseFailedValidation:
+			return true, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		tb.Fatalf("testbed: Restore %s is %q after %s: %v\nvelero output:\n%s",
+			name, r.Status.Phase, time.Since(start).Round(time.Millisecond), err, v.LogTail())
+	}
+	tb.Logf("testbed: Restore %s %s in %s", name, r.Status.Phase, time.Since(start).Round(time.Millisecond))
+	return r
+}
+
+// poll calls cond every pollInterval until it reports true, timeout passes,
+// ctx ends or the server exits. A cond error ends the wait.
+func (v *Velero) poll(ctx context.Context, timeout time.Duration, cond func(context.Context) (bool, error)) error {
+	return wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(ctx context.Context) (bool, error) {
+		select {
+		case <-v.done:
+			return false, fmt.Errorf("velero server exited: %v", v.err)
+		default:
+		}
+		return cond(ctx)
+	})
+}
+
+// start runs the server in its own process group, output to LogPath.
+func (v *Velero) start(tb testing.TB, args, env []string) {
+	tb.Helper()
+	logf, err := os.OpenFile(v.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		tb.Fatalf("testbed: %v", err)
+	}
+	defer logf.Close() // the child holds its own descriptor
+	cmd := exec.Command(Bin(tb, "velero"), args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own group, so stop can end the plugin processes too; and killed
+	// if the test process dies first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("testbed: start velero: %v", err)
+	}
+	v.cmd, v.done = cmd, make(chan struct{})
+	go func() {
+		v.err = cmd.Wait()
+		close(v.done)
+	}()
+}
+
+// stop sends SIGTERM, waits, then kills the server's process group (the
+// server and its plugins).
+func (v *Velero) stop() error {
+	if v.cmd == nil {
+		return nil
+	}
+	pid := v.cmd.Process.Pid
+	_ = v.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case <-v.done:
+	case <-time.After(veleroStopTimeout):
+		err = fmt.Errorf("velero (pid %d) ignored SIGTERM for %s; killed", pid, veleroStopTimeout)
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL) // leftovers of the group, if any
+	select {
+	case <-v.done:
+	case <-time.After(veleroStopTimeout):
+		return fmt.Errorf("velero (pid %d) did not exit after kill", pid)
+	}
+	return err
+}
+
+// LogTail returns the last 16 KiB of the server's output.
+func (v *Velero) LogTail() string {
+	b, err := os.ReadFile(v.LogPath)
+	if err != nil {
+		return "(no output: " + err.Error() + ")"
+	}
+	if len(b) > veleroLogTailBytes {
+		b = b[len(b)-veleroLogTailBytes:]
+	}
+	return string(b)
+}
