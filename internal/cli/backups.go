@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/safekeep-dev/safekeep/seal"
+)
+
+func newBackups(opts *options) *cobra.Command {
+	var (
+		target targetFlags
+		format string
+	)
+	cmd := &cobra.Command{
+		Use:   "backups --target-file TARGET.yaml [-o table|json]",
+		Short: "List the sealed backups in the offsite bucket",
+		Long: `backups lists the backups in the target's bucket, read from the bucket alone (no
+cluster, no key). Sealed backups come first. Folders without a valid seal.json
+(a seal in progress, an interrupted one, a damaged one) are listed apart: they
+are never restorable. Listing checks no signature or digest; 'safekeep verify'
+does.`,
+		Example: `  safekeep backups --target-file target.yaml
+  safekeep backups --target-file target.yaml -o json | jq '.[] | select(.restorable)'`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := target.check(); err != nil {
+				return err
+			}
+			if err := checkFormat(format); err != nil {
+				return err
+			}
+			off, err := target.open(cmd.Context())
+			if err != nil {
+				return prefixed("backups", err)
+			}
+			entries, err := seal.List(cmd.Context(), off.store)
+			if err != nil {
+				return prefixed("backups", err)
+			}
+			if format == formatJSON {
+				return writeJSON(opts.streams.Out, backupsJSON(entries))
+			}
+			return printBackups(opts.streams, off, entries)
+		},
+	}
+	target.add(cmd)
+	cmd.Flags().StringVarP(&format, "output", "o", formatTable, "output format: table or json")
+	return cmd
+}
+
+// backupJSON is one line of `backups -o json`; field names are stable.
+type backupJSON struct {
+	Schedule   string     `json:"schedule"`
+	Backup     string     `json:"backup"`
+	State      string     `json:"state"`
+	Restorable bool       `json:"restorable"`
+	SealedAt   *time.Time `json:"sealedAt,omitempty"`
+	Cluster    string     `json:"cluster,omitempty"`
+	Objects    int        `json:"objects"`
+	Bytes      int64      `json:"bytes"`
+	SealDigest string     `json:"sealDigest,omitempty"`
+	Error      string     `json:"error,omitempty"`
+}
+
+func backupsJSON(entries []seal.Entry) []backupJSON {
+	out := make([]backupJSON, 0, len(entries))
+	for _, e := range entries {
+		b := backupJSON{
+			Schedule: e.Schedule, Backup: e.Backup, State: string(e.State), Restorable: e.Restorable(),
+			Objects: e.Objects, Bytes: e.Bytes,
+		}
+		if e.Seal != nil {
+			t := e.SealedAt.UTC()
+			b.SealedAt, b.Cluster, b.SealDigest = &t, e.Seal.Cluster, e.Seal.Digest()
+		}
+		if e.Err != nil {
+			b.Error = oneLine(e.Err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func printBackups(s Streams, off *offsite, entries []seal.Entry) error {
+	var sealed, other []seal.Entry
+	for _, e := range entries {
+		if e.Restorable() {
+			sealed = append(sealed, e)
+		} else {
+			other = append(other, e)
+		}
+	}
+	if len(sealed) == 0 {
+		fmt.Fprintf(s.Err, "no sealed backups in %s\n", off.where())
+	} else {
+		w := newTable(s.Out)
+		fmt.Fprintln(w, "SCHEDULE\tBACKUP\tSEALED\tOBJECTS\tSIZE")
+		for _, e := range sealed {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", e.Schedule, e.Backup, e.SealedAt.UTC().Format(time.RFC3339), e.Objects, bytesIEC(e.Bytes))
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(other) == 0 {
+		return nil
+	}
+	if len(sealed) > 0 {
+		fmt.Fprintln(s.Out)
+	}
+	fmt.Fprintln(s.Out, "Not restorable (no valid seal.json):")
+	w := newTable(s.Out)
+	fmt.Fprintln(w, "SCHEDULE\tBACKUP\tSTATE\tOBJECTS\tSIZE\tREASON")
+	for _, e := range other {
+		reason := "seal in progress or interrupted"
+		if e.Err != nil {
+			reason = oneLine(e.Err)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", e.Schedule, e.Backup, e.State, e.Objects, bytesIEC(e.Bytes), reason)
+	}
+	return w.Flush()
+}

@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/safekeep-dev/safekeep/seal"
+)
+
+// maxProblemsShown bounds how many problems verify prints.
+const maxProblemsShown = 10
+
+type checkFlags struct {
+	target     targetFlags
+	backup     string
+	identities []string
+	verifyKey  string
+}
+
+func (f *checkFlags) add(cmd *cobra.Command, identityUsage string) {
+	f.target.add(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.backup, "backup", "", "sealed backup as SCHEDULE/NAME (required; see 'safekeep backups')")
+	fl.StringArrayVarP(&f.identities, "identity", "i", nil, identityUsage)
+	fl.StringVar(&f.verifyKey, "verify-key", "", "pin the seal's signing key: `FILE` or ed25519:<base64> (default: the key published in the bucket)")
+}
+
+func newVerify(opts *options) *cobra.Command {
+	f := &checkFlags{}
+	cmd := &cobra.Command{
+		Use:   "verify --target-file TARGET.yaml --backup SCHEDULE/NAME [--identity FILE] [--verify-key FILE]",
+		Short: "Check that a sealed backup is intact (and, with an identity, that it decrypts)",
+		Long: `verify checks a sealed backup in the offsite bucket, printing each check:
+the seal's signature; every object present, with the ciphertext size and
+SHA-256 the seal records, and nothing extra; the manifest. With --identity it
+also decrypts the manifest and every object and checks each plaintext's size
+and SHA-256. No key is needed for the first checks: auditors can run them.
+
+The signing key is taken from the bucket (keys/signing.pub) unless
+--verify-key pins it; only a pinned key protects against someone who can
+write to the bucket. Exit status 0 means intact; 1 lists the first problems.`,
+		Example: `  safekeep verify --target-file target.yaml --backup nightly/nightly-20250101
+  safekeep verify --target-file target.yaml --backup manual/b1 -i drill.key --verify-key signing.pub`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runVerify(cmd, opts, f) },
+	}
+	f.add(cmd, "age identity `FILE` to also decrypt and check every plaintext (repeatable)")
+	return cmd
+}
+
+func runVerify(cmd *cobra.Command, opts *options, f *checkFlags) error {
+	if err := f.target.check(); err != nil {
+		return err
+	}
+	schedule, backup, err := parseBackupRef("backup", f.backup)
+	if err != nil {
+		return err
+	}
+	what := "verify " + schedule + "/" + backup
+	vopts, err := f.verifyOptions()
+	if err != nil {
+		return prefixed(what, err)
+	}
+	off, err := f.target.open(cmd.Context())
+	if err != nil {
+		return prefixed(what, err)
+	}
+	out := opts.streams.Out
+	fmt.Fprintf(out, "verifying %s/%s in %s\n", schedule, backup, off.where())
+	progress := newProgress(opts.streams.Err, "verifying "+schedule+"/"+backup)
+	vopts.Progress = func(p seal.Progress) { progress.Set(p.BytesDone, p.BytesTotal) }
+	rep, err := seal.Verify(cmd.Context(), off.store, schedule, backup, vopts)
+	progress.Clear()
+	var verr *seal.VerifyError
+	if err != nil && !errors.As(err, &verr) {
+		fmt.Fprintf(out, "%-10s FAIL  %s\n", "seal", sealFailure(err))
+		return prefixed(what, err)
+	}
+	printChecks(out, rep, vopts.VerifyKey != nil, len(vopts.Identities) > 0)
+	if err != nil {
+		return prefixed(what, err)
+	}
+	fmt.Fprintf(out, "intact: %s/%s\n", schedule, backup)
+	return nil
+}
+
+func (f *checkFlags) verifyOptions() (seal.VerifyOptions, error) {
+	var vo seal.VerifyOptions
+	for _, p := range f.identities {
+		ids, err := loadIdentities(p)
+		if err != nil {
+			return vo, err
+		}
+		vo.Identities = append(vo.Identities, ids...)
+	}
+	if f.verifyKey != "" {
+		k, err := loadVerifyKey(f.verifyKey)
+		if err != nil {
+			return vo, err
+		}
+		vo.VerifyKey = k
+	}
+	return vo, nil
+}
+
+// printChecks prints one line per check, then the first problems.
+func printChecks(w io.Writer, rep *seal.Report, pinned, decrypt bool) {
+	keySource := "published in the bucket"
+	if pinned {
+		keySource = "pinned with --verify-key"
+	}
+	fmt.Fprintf(w, "%-10s ok    signed by %s (%s)\n", "signature", rep.KeyID, keySource)
+	count := map[string]int{}
+	for _, p := range rep.Problems {
+		count[checkOf(p)]++
+	}
+	line := func(check, status, format string, args ...any) {
+		fmt.Fprintf(w, "%-10s %-5s %s\n", check, status, fmt.Sprintf(format, args...))
+	}
+	if n := count["objects"]; n > 0 {
+		line("objects", "FAIL", "%d of %d objects have problems", n, rep.Objects)
+	} else {
+		line("objects", "ok", "%d objects, %s ciphertext: present, sizes and SHA-256 match the seal", rep.Objects, bytesIEC(rep.CiphertextBytes))
+	}
+	if n := count["manifest"]; n > 0 {
+		line("manifest", "FAIL", "%d problem(s)", n)
+	} else {
+		line("manifest", "ok", "present, size and SHA-256 match the seal")
+	}
+	switch n := count["plaintext"]; {
+	case !decrypt:
+		line("plaintext", "skip", "no --identity: plaintext not checked")
+	case n > 0:
+		line("plaintext", "FAIL", "%d problem(s)", n)
+	case !rep.Decrypted:
+		line("plaintext", "skip", "not checked: the manifest is unusable")
+	default:
+		line("plaintext", "ok", "%s decrypted: sizes and SHA-256 match the manifest", bytesIEC(rep.PlaintextBytes))
+	}
+	for i, p := range rep.Problems {
+		if i == maxProblemsShown {
+			fmt.Fprintf(w, "  ... and %d more\n", len(rep.Problems)-i)
+			break
+		}
+		fmt.Fprintf(w, "  %s\n", oneLine(errors.New(p.String())))
+	}
+}
+
+// checkOf names the check line a problem belongs to: decryption and
+// plaintext problems (of the manifest too) are "plaintext"; the manifest's
+// other problems "manifest"; the rest "objects".
+func checkOf(p seal.Problem) string {
+	switch {
+	case p.Kind == seal.ProblemDecrypt || p.Kind == seal.ProblemPlaintext:
+		return "plaintext"
+	case p.Kind == seal.ProblemManifest || p.Object == seal.ManifestObject:
+		return "manifest"
+	default:
+		return "objects"
+	}
+}
+
+// sealFailure says in a few words why the seal could not be checked; the
+// error line on stderr has the details.
+func sealFailure(err error) string {
+	switch {
+	case errors.Is(err, seal.ErrNotSealed):
+		return "no seal.json: not sealed, or the seal is incomplete"
+	case errors.Is(err, seal.ErrBadSeal):
+		return "seal.json is invalid or its signature does not verify"
+	default:
+		return "seal.json could not be read"
+	}
+}
