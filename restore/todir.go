@@ -1,0 +1,234 @@
+package restore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// ErrFileExists: ToDir would overwrite a file and Options.Overwrite is off.
+var ErrFileExists = errors.New("file already exists")
+
+// Options tune ToDir. The zero value refuses to overwrite and takes the
+// signing key from the bucket.
+type Options struct {
+	// Overwrite replaces files that already exist in the directory.
+	Overwrite bool
+	// VerifyKey pins the seal's signing key (see seal.VerifyOptions).
+	VerifyKey *crypto.VerifyKey
+	// Concurrency is how many objects are downloaded at once; 0 means
+	// seal.DefaultConcurrency.
+	Concurrency int
+	// Progress, when set, is called as ciphertext is downloaded; calls never
+	// overlap.
+	Progress func(seal.Progress)
+}
+
+// Result describes a finished restore.
+type Result struct {
+	Seal *seal.Seal
+	// Files are the Velero object names written, relative to the directory.
+	Files []string
+	// Bytes is the plaintext written.
+	Bytes int64
+}
+
+// ToDir restores a sealed backup into dir as Velero wrote it: each object
+// under its Velero name, byte-identical. It verifies the seal first
+// (signature; every object present with its sealed size), decrypts each
+// object into a temporary file (0600) beside its final name while checking
+// its ciphertext against the seal and its plaintext against the manifest,
+// and only when every object checked out renames them all into place. On
+// failure it removes its temporary files and writes nothing else; it never
+// follows a name out of dir. Existing files are an error wrapping
+// ErrFileExists unless opts.Overwrite. dir is created (0700) when missing.
+func ToDir(ctx context.Context, offsite storage.Store, schedule, backup string, ids []crypto.Identity, dir string, opts Options) (*Result, error) {
+	opened, err := seal.Open(ctx, offsite, schedule, backup, seal.VerifyOptions{VerifyKey: opts.VerifyKey, Identities: ids})
+	if err != nil {
+		return nil, fmt.Errorf("restore %s/%s: %w", schedule, backup, err)
+	}
+	res, err := toDir(ctx, opened, dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s/%s to %s: %w", schedule, backup, dir, err)
+	}
+	return res, nil
+}
+
+func toDir(ctx context.Context, opened *seal.Opened, dir string, opts Options) (*Result, error) {
+	objects := opened.Manifest.Objects
+	for _, o := range objects {
+		if err := seal.ValidateObjectName(o.Name); err != nil || !filepath.IsLocal(filepath.FromSlash(o.Name)) {
+			return nil, fmt.Errorf("unsafe object name %q", o.Name)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	if !opts.Overwrite {
+		for _, o := range objects {
+			_, err := root.Lstat(o.Name)
+			switch {
+			case err == nil:
+				return nil, fmt.Errorf("%w: %s", ErrFileExists, filepath.Join(dir, filepath.FromSlash(o.Name)))
+			case !errors.Is(err, fs.ErrNotExist):
+				return nil, err
+			}
+		}
+	}
+	temps, err := download(ctx, root, opened, opts)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Seal: opened.Seal}
+	for i, o := range objects {
+		if err := place(root, temps[i], o.Name, opts.Overwrite); err != nil {
+			removeAll(root, temps[i:])
+			return nil, err
+		}
+		res.Files = append(res.Files, o.Name)
+		res.Bytes += o.Size
+	}
+	return res, nil
+}
+
+// download decrypts every object into a temporary file beside its final
+// name and returns the temporary names, in manifest order.
+func download(ctx context.Context, root *os.Root, opened *seal.Opened, opts Options) ([]string, error) {
+	objects := opened.Manifest.Objects
+	temps := make([]string, len(objects))
+	p := newProgress(opts.Progress, opened.Seal)
+	g, gctx := errgroup.WithContext(ctx)
+	limit := opts.Concurrency
+	if limit <= 0 {
+		limit = seal.DefaultConcurrency
+	}
+	g.SetLimit(limit)
+	for i, o := range objects {
+		g.Go(func() error {
+			tmp, err := fetch(gctx, root, opened, o.Name, func(n int64) { p.add(o.Name, n) })
+			temps[i] = tmp
+			if err == nil {
+				p.done(o.Name)
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		removeAll(root, temps)
+		return nil, err
+	}
+	return temps, nil
+}
+
+// fetch decrypts one object into a new temporary file, synced to disk. It
+// returns the file's name (also on failure, for cleanup; "" if none).
+func fetch(ctx context.Context, root *os.Root, opened *seal.Opened, name string, progress func(int64)) (string, error) {
+	if d := path.Dir(name); d != "." {
+		if err := root.MkdirAll(d, 0o700); err != nil {
+			return "", err
+		}
+	}
+	tmp, err := tempName(name)
+	if err != nil {
+		return "", err
+	}
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	_, err = opened.ReadObject(ctx, name, f, progress)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return tmp, err
+}
+
+// place moves a finished temporary file to its name: a rename when
+// overwriting, else a hard link that fails if the name was taken meanwhile.
+func place(root *os.Root, tmp, name string, overwrite bool) error {
+	if overwrite {
+		return root.Rename(tmp, name)
+	}
+	if err := root.Link(tmp, name); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrFileExists, name)
+		}
+		return err
+	}
+	return root.Remove(tmp)
+}
+
+func removeAll(root *os.Root, names []string) {
+	for _, n := range names {
+		if n != "" {
+			_ = root.Remove(n)
+		}
+	}
+}
+
+// tempName is a hidden, unique name in the directory of name.
+func tempName(name string) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	dir, base := path.Split(name)
+	return dir + "." + base + "." + hex.EncodeToString(b[:]) + ".safekeep-tmp", nil
+}
+
+// progress serializes reports of ciphertext downloaded.
+type progress struct {
+	mu sync.Mutex
+	fn func(seal.Progress)
+	p  seal.Progress
+}
+
+func newProgress(fn func(seal.Progress), sl *seal.Seal) *progress {
+	return &progress{fn: fn, p: seal.Progress{
+		Schedule: sl.Schedule, Backup: sl.Backup,
+		ObjectsTotal: len(sl.Objects), BytesTotal: sl.CiphertextBytes(),
+	}}
+}
+
+func (p *progress) add(object string, n int64) {
+	if p.fn == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.p.Object = object
+	p.p.BytesDone += n
+	p.fn(p.p)
+}
+
+func (p *progress) done(object string) {
+	if p.fn == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.p.Object = object
+	p.p.ObjectsDone++
+	p.fn(p.p)
+}
