@@ -32,6 +32,14 @@ verify: generate ## Regenerate, then fail on any diff; gofmt, go vet, go mod tid
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed: $$out" >&2; exit 1; }
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+	$(MAKE) --no-print-directory lint
+
+.PHONY: lint
+lint: $(BIN)/golangci-lint ## Run golangci-lint with the linters listed in .golangci.yml.
+	$(BIN)/golangci-lint run ./...
+
+$(BIN)/golangci-lint:
+	tools/build.sh golangci-lint
 
 .PHONY: test
 test: tools verify ## Run every test, end-to-end included, with -race.

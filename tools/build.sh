@@ -16,7 +16,7 @@ build() {
 	(cd "$root/tools/$dir" && go build -o "$bin/$name.tmp" "$pkg") && mv "$bin/$name.tmp" "$bin/$name"
 }
 
-want=${*:-etcd kube-apiserver kubectl versitygw velero velero-plugin-for-aws controller-gen}
+want=${*:-etcd kube-apiserver kubectl versitygw velero velero-plugin-for-aws controller-gen golangci-lint}
 for t in $want; do
 	case $t in
 	etcd) build etcd etcd go.etcd.io/etcd/server/v3 ;;
@@ -26,6 +26,7 @@ for t in $want; do
 	velero) build velero velero github.com/vmware-tanzu/velero/cmd/velero ;;
 	velero-plugin-for-aws) build velero-plugin-for-aws velero-plugin-aws github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws ;;
 	controller-gen) build controller-gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen ;;
+	golangci-lint) build golangci-lint golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
 	promtool) build promtool promtool github.com/prometheus/prometheus/cmd/promtool ;;
 	*) echo "unknown tool $t" >&2; exit 2 ;;
 	esac
