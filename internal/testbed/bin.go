@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"testing"
 )
 
 // ModulePath is the Go module whose root RepoRoot looks for.
@@ -22,7 +21,7 @@ const BinEnv = "SAFEKEEP_BIN"
 
 // RepoRoot returns the repository root: the nearest folder, walking up from
 // the working directory, whose go.mod declares module ModulePath.
-func RepoRoot(tb testing.TB) string {
+func RepoRoot(tb TB) string {
 	tb.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -60,7 +59,7 @@ func modulePath(path string) string {
 
 // BinDir returns the folder holding the test-bed binaries: $SAFEKEEP_BIN when
 // set, else bin/ under RepoRoot.
-func BinDir(tb testing.TB) string {
+func BinDir(tb TB) string {
 	tb.Helper()
 	if dir := os.Getenv(BinEnv); dir != "" {
 		abs, err := filepath.Abs(dir)
@@ -74,7 +73,7 @@ func BinDir(tb testing.TB) string {
 
 // Bin returns the path of the executable name in BinDir. A missing binary
 // fails the test with a message telling to run `make tools`.
-func Bin(tb testing.TB, name string) string {
+func Bin(tb TB, name string) string {
 	tb.Helper()
 	path := filepath.Join(BinDir(tb), name)
 	fi, err := os.Stat(path)

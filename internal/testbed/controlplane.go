@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"testing"
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
@@ -81,7 +80,7 @@ func NewScheme() (*runtime.Scheme, error) {
 // It never downloads anything and never uses an existing cluster, whatever
 // KUBEBUILDER_ASSETS, TEST_ASSET_* or USE_EXISTING_CLUSTER say. When the test
 // failed, the tail of kube-apiserver's output is logged.
-func StartControlPlane(tb testing.TB, opts ...ControlPlaneOption) *ControlPlane {
+func StartControlPlane(tb TB, opts ...ControlPlaneOption) *ControlPlane {
 	tb.Helper()
 	var o controlPlaneOptions
 	for _, opt := range opts {
@@ -148,7 +147,7 @@ func StartControlPlane(tb testing.TB, opts ...ControlPlaneOption) *ControlPlane 
 
 // InstallCRDs installs the CRDs in each path (folders or files) and waits
 // until they are served.
-func (cp *ControlPlane) InstallCRDs(tb testing.TB, paths ...string) {
+func (cp *ControlPlane) InstallCRDs(tb TB, paths ...string) {
 	tb.Helper()
 	_, err := envtest.InstallCRDs(cp.Config, envtest.CRDInstallOptions{
 		Scheme:             cp.Scheme,
@@ -191,7 +190,7 @@ func WriteKubeconfig(cfg *rest.Config, path string) error {
 }
 
 // openLog creates a log file that is closed when the test ends.
-func openLog(tb testing.TB, path string) *os.File {
+func openLog(tb TB, path string) *os.File {
 	tb.Helper()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync/atomic"
-	"testing"
 )
 
 // FlakyProxy is a loopback reverse proxy in front of an HTTP server (an S3
@@ -23,7 +22,7 @@ type FlakyProxy struct {
 
 // StartFlakyProxy starts a proxy to upstream (http://host:port) that fails
 // the first failures requests, and stops it when the test ends.
-func StartFlakyProxy(tb testing.TB, upstream string, failures int) *FlakyProxy {
+func StartFlakyProxy(tb TB, upstream string, failures int) *FlakyProxy {
 	tb.Helper()
 	u, err := url.Parse(upstream)
 	if err != nil || u.Host == "" {

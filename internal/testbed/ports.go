@@ -2,13 +2,12 @@ package testbed
 
 import (
 	"net"
-	"testing"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. The
 // caller starts a server on it promptly; another process may take it first, so
 // starters retry on a bind failure.
-func FreePort(tb testing.TB) int {
+func FreePort(tb TB) int {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

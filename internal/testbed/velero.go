@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
@@ -71,7 +70,7 @@ type Velero struct {
 //
 // The server binds no port but the loopback metrics address it is given;
 // its profiler is off.
-func StartVelero(tb testing.TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
+func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
 	tb.Helper()
 	ctx := tb.Context()
 	start := time.Now()
@@ -141,7 +140,7 @@ func StartVelero(tb testing.TB, cp *ControlPlane, s3 *S3Server, bucket string) *
 
 // veleroCRDPaths returns Velero's CRD folders in the module cache, as the
 // product's go.mod pins the velero module.
-func veleroCRDPaths(tb testing.TB) []string {
+func veleroCRDPaths(tb TB) []string {
 	tb.Helper()
 	cmd := exec.CommandContext(tb.Context(), "go", "list", "-m", "-f", "{{.Dir}}", "github.com/vmware-tanzu/velero")
 	cmd.Dir = RepoRoot(tb)
@@ -170,7 +169,7 @@ func sharedCredentials(s3 *S3Server) []byte {
 
 // install creates the namespace, the credentials Secret, the velero
 // Deployment (0 replicas; restores look it up) and the default BSL.
-func (v *Velero) install(tb testing.TB, ctx context.Context) {
+func (v *Velero) install(tb TB, ctx context.Context) {
 	tb.Helper()
 	labels := map[string]string{"component": "velero", "deploy": "velero"}
 	replicas := int32(0)
@@ -205,13 +204,13 @@ func (v *Velero) install(tb testing.TB, ctx context.Context) {
 
 // AddLocation creates another BSL on bucket (and prefix) of the same S3
 // server, with a 5 s backup sync period, and waits until it is Available.
-func (v *Velero) AddLocation(tb testing.TB, ctx context.Context, name, bucket, prefix string) *velerov1.BackupStorageLocation {
+func (v *Velero) AddLocation(tb TB, ctx context.Context, name, bucket, prefix string) *velerov1.BackupStorageLocation {
 	tb.Helper()
 	v.createLocation(tb, ctx, name, bucket, prefix, false)
 	return v.WaitLocation(tb, ctx, name)
 }
 
-func (v *Velero) createLocation(tb testing.TB, ctx context.Context, name, bucket, prefix string, isDefault bool) {
+func (v *Velero) createLocation(tb TB, ctx context.Context, name, bucket, prefix string, isDefault bool) {
 	tb.Helper()
 	bsl := &velerov1.BackupStorageLocation{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: v.Namespace},
@@ -236,7 +235,7 @@ func (v *Velero) createLocation(tb testing.TB, ctx context.Context, name, bucket
 }
 
 // WaitLocation waits (at most a minute) until BSL name is Available.
-func (v *Velero) WaitLocation(tb testing.TB, ctx context.Context, name string) *velerov1.BackupStorageLocation {
+func (v *Velero) WaitLocation(tb TB, ctx context.Context, name string) *velerov1.BackupStorageLocation {
 	tb.Helper()
 	bsl := &velerov1.BackupStorageLocation{}
 	key := client.ObjectKey{Namespace: v.Namespace, Name: name}
@@ -257,7 +256,7 @@ func (v *Velero) WaitLocation(tb testing.TB, ctx context.Context, name string) *
 // most 3 minutes) until it reaches a terminal phase: Completed,
 // PartiallyFailed, Failed or FailedValidation. It returns the Backup in that
 // phase; the caller judges the phase.
-func (v *Velero) Backup(tb testing.TB, ctx context.Context, name string, spec velerov1.BackupSpec) *velerov1.Backup {
+func (v *Velero) Backup(tb TB, ctx context.Context, name string, spec velerov1.BackupSpec) *velerov1.Backup {
 	tb.Helper()
 	b := &velerov1.Backup{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: v.Namespace}, Spec: spec}
 	if err := v.cp.Client.Create(ctx, b); err != nil {
@@ -287,7 +286,7 @@ func (v *Velero) Backup(tb testing.TB, ctx context.Context, name string, spec ve
 // (at most 3 minutes) until it reaches a terminal phase: Completed,
 // PartiallyFailed, Failed or FailedValidation. It returns the Restore in that
 // phase; the caller judges the phase.
-func (v *Velero) Restore(tb testing.TB, ctx context.Context, name string, spec velerov1.RestoreSpec) *velerov1.Restore {
+func (v *Velero) Restore(tb TB, ctx context.Context, name string, spec velerov1.RestoreSpec) *velerov1.Restore {
 	tb.Helper()
 	r := &velerov1.Restore{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: v.Namespace}, Spec: spec}
 	if err := v.cp.Client.Create(ctx, r); err != nil {
@@ -327,7 +326,7 @@ func (v *Velero) poll(ctx context.Context, timeout time.Duration, cond func(cont
 }
 
 // start runs the server in its own process group, output to LogPath.
-func (v *Velero) start(tb testing.TB, args, env []string) {
+func (v *Velero) start(tb TB, args, env []string) {
 	tb.Helper()
 	logf, err := os.OpenFile(v.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -59,7 +58,7 @@ type s3Process struct {
 // folder and random credentials, waits (at most 20 s) until it answers HTTP,
 // and stops it when the test ends. When the test failed, the tail of the
 // server's output is logged.
-func StartS3(tb testing.TB) *S3Server {
+func StartS3(tb TB) *S3Server {
 	tb.Helper()
 	s := &S3Server{
 		AccessKey: randomKey(tb, 10),
@@ -90,7 +89,7 @@ func StartS3(tb testing.TB) *S3Server {
 
 // Stop stops the server (SIGTERM, then kill after 10 s). Its data stays, and
 // Restart brings it back on the same endpoint. Stopping twice is harmless.
-func (s *S3Server) Stop(tb testing.TB) {
+func (s *S3Server) Stop(tb TB) {
 	tb.Helper()
 	if err := s.stop(); err != nil {
 		tb.Fatalf("testbed: stop versitygw: %v", err)
@@ -99,7 +98,7 @@ func (s *S3Server) Stop(tb testing.TB) {
 
 // Restart starts a stopped server again on the same endpoint, with the same
 // data and credentials, and waits until it answers.
-func (s *S3Server) Restart(tb testing.TB) {
+func (s *S3Server) Restart(tb TB) {
 	tb.Helper()
 	if err := s.stop(); err != nil {
 		tb.Fatalf("testbed: stop versitygw: %v", err)
@@ -131,6 +130,8 @@ func (s *S3Server) start() error {
 	cmd := exec.Command(s.bin, "--port", s.addr, "posix", s.Dir)
 	cmd.Env = ChildEnv("ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A test binary killed mid-run must not leave the server behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -211,7 +212,7 @@ func (s *S3Server) LogTail() string {
 
 // Minio returns a raw minio-go client for the server, for tests that need
 // access around the storage package (tampering, inspection).
-func (s *S3Server) Minio(tb testing.TB) *minio.Client {
+func (s *S3Server) Minio(tb TB) *minio.Client {
 	tb.Helper()
 	c, err := minio.New(strings.TrimPrefix(s.Endpoint, "http://"), &minio.Options{
 		Creds:        credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
@@ -225,7 +226,7 @@ func (s *S3Server) Minio(tb testing.TB) *minio.Client {
 }
 
 // CreateBucket creates bucket name, with object lock enabled when objectLock.
-func (s *S3Server) CreateBucket(tb testing.TB, name string, objectLock bool) {
+func (s *S3Server) CreateBucket(tb TB, name string, objectLock bool) {
 	tb.Helper()
 	err := s.Minio(tb).MakeBucket(tb.Context(), name, minio.MakeBucketOptions{Region: s3Region, ObjectLocking: objectLock})
 	if err != nil {
@@ -249,7 +250,7 @@ func (s *S3Server) Config(bucket, prefix string) storage.Config {
 	}
 }
 
-func randomKey(tb testing.TB, n int) string {
+func randomKey(tb TB, n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		tb.Fatalf("testbed: random: %v", err)
