@@ -34,13 +34,12 @@ func main() {
 		os.Exit(1)
 	}
 
-	r := &runner{ctx: ctx, dir: abs}
+	r := &runner{ctx: ctx, dir: abs, keep: *keep}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		run(r, abs)
 		if *keep && !r.Failed() {
-			fmt.Println("\nThe test bed stays up; press Ctrl-C to stop it.")
 			<-ctx.Done()
 		}
 	}()

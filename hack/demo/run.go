@@ -94,10 +94,15 @@ func run(r *runner, dir string) {
 	}
 	fmt.Println("    no offsite object contains it")
 
-	fmt.Printf("\nDone in %s. Try it yourself (files in %s):\n", time.Since(start).Round(time.Second), dir)
-	fmt.Printf("  export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...   # the demo's S3 keys: see %s\n", files.credentials)
-	fmt.Printf("  go run ./cmd/safekeep backups --target-file %s\n", files.target)
-	fmt.Printf("  age -d -i %s <sealed object>   # any .age object decrypts with the age CLI\n", files.identity)
+	fmt.Printf("\nDone in %s: backed up, sealed offsite, verified, restored.\n", time.Since(start).Round(time.Second))
+	if r.keep {
+		fmt.Printf("\nThe test bed stays up; try it yourself (files in %s):\n", dir)
+		fmt.Printf("  set -a; . %s; set +a; unset AWS_CA_BUNDLE\n", files.credentials)
+		fmt.Printf("  go run ./cmd/safekeep backups --target-file %s\n", files.target)
+		fmt.Printf("  kubectl --kubeconfig %s -n velero get backups\n", kubeconfig)
+		fmt.Printf("  age -d -i %s FILE.age   # every sealed object is a standard age file\n", files.identity)
+		fmt.Println("Press Ctrl-C to stop it.")
+	}
 }
 
 func step(format string, args ...any) {

@@ -15,6 +15,7 @@ import (
 type runner struct {
 	ctx  context.Context
 	dir  string
+	keep bool // leave the test bed up until interrupted
 	mu   sync.Mutex
 	n    int
 	fail bool
