@@ -23,7 +23,7 @@ for t in $want; do
 	kube-apiserver) build kube-apiserver kube k8s.io/kubernetes/cmd/kube-apiserver ;;
 	kubectl) build kubectl kube k8s.io/kubernetes/cmd/kubectl ;;
 	versitygw) build versitygw versitygw github.com/versity/versitygw/cmd/versitygw ;;
-	velero) build velero velero github.com/vmware-tanzu/velero/cmd/velero ;;
+	velero) build velero velero . ;; # main.go: Velero with controller-runtime metrics off
 	velero-plugin-for-aws) build velero-plugin-for-aws velero-plugin-aws github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws ;;
 	controller-gen) build controller-gen controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen ;;
 	golangci-lint) build golangci-lint golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;

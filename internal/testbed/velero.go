@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"os"
@@ -25,6 +26,10 @@ const (
 	VeleroNamespace = "velero"
 	// DefaultLocation is the name of the BackupStorageLocation StartVelero makes.
 	DefaultLocation = "default"
+	// veleroMain is the main package tools/build.sh builds bin/velero from:
+	// Velero's command with controller-runtime's metrics server (else on
+	// :8080, every interface, no flag) off, so servers run side by side.
+	veleroMain = ModulePath + "/tools/velero"
 	// veleroCredentialsSecret holds the BSL credentials, key "cloud".
 	veleroCredentialsSecret = "cloud-credentials"
 
@@ -68,8 +73,10 @@ type Velero struct {
 // Available and stops the server when the test ends. When the test failed,
 // the tail of the server's log is logged.
 //
-// The server binds no port but the loopback metrics address it is given;
-// its profiler is off.
+// The server binds no port but the loopback metrics address it is given
+// (its profiler is off, and bin/velero, checked to be built from
+// tools/velero, has controller-runtime's :8080 metrics server off), so
+// several servers can run at once, in parallel test packages.
 func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
 	tb.Helper()
 	ctx := tb.Context()
@@ -87,9 +94,10 @@ func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
 	v.install(tb, ctx)
 
 	pluginDir := filepath.Join(work, "plugins")
-	credentials := filepath.Join(work, "credentials")
+	credentials := filepath.Join(work, "aws-credentials")
 	home := filepath.Join(work, "home")
-	for _, dir := range []string{pluginDir, home} {
+	tmp := filepath.Join(work, "tmp")
+	for _, dir := range []string{pluginDir, home, tmp} {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			tb.Fatalf("testbed: %v", err)
 		}
@@ -121,8 +129,8 @@ func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
 		"AWS_SHARED_CREDENTIALS_FILE="+credentials,
 		"AWS_CONFIG_FILE="+os.DevNull,
 		"AWS_EC2_METADATA_DISABLED=true",
-		"HOME="+home,   // no user velero client config
-		"TMPDIR="+work, // Velero's credential file store lives under it
+		"HOME="+home,  // no user velero client config
+		"TMPDIR="+tmp, // Velero's credential file store lives under it
 	)
 	v.start(tb, args, env)
 	tb.Cleanup(func() {
@@ -333,7 +341,7 @@ func (v *Velero) start(tb TB, args, env []string) {
 		tb.Fatalf("testbed: %v", err)
 	}
 	defer logf.Close() // the child holds its own descriptor
-	cmd := exec.Command(Bin(tb, "velero"), args...)
+	cmd := exec.Command(veleroBin(tb), args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own group, so stop can end the plugin processes too; and killed
@@ -347,6 +355,22 @@ func (v *Velero) start(tb TB, args, env []string) {
 		v.err = cmd.Wait()
 		close(v.done)
 	}()
+}
+
+// veleroBin returns bin/velero after checking it was built from veleroMain,
+// not from Velero's own main, which binds :8080 on every interface.
+func veleroBin(tb TB) string {
+	tb.Helper()
+	bin := Bin(tb, "velero")
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		tb.Fatalf("testbed: read build info of %s: %v", bin, err)
+	}
+	if info.Path != veleroMain {
+		tb.Fatalf("testbed: %s was built from %s, not %s (which keeps it off :8080): delete it and run tools/build.sh velero",
+			bin, info.Path, veleroMain)
+	}
+	return bin
 }
 
 // stop sends SIGTERM, waits, then kills the server's process group (the

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -105,4 +108,30 @@ func TestVelero(t *testing.T) {
 			t.Errorf("restored ConfigMap data = %v", cm.Data)
 		}
 	})
+}
+
+// TestVeleroBinGuard: a bin/velero built from Velero's own main (which binds
+// :8080 on every interface) is refused with a message saying what to do; the
+// one tools/build.sh builds is accepted.
+func TestVeleroBinGuard(t *testing.T) {
+	if got := veleroBin(t); got != Bin(t, "velero") {
+		t.Fatalf("veleroBin = %s, want %s", got, Bin(t, "velero"))
+	}
+
+	// Any Go binary whose main is not tools/velero stands in for Velero's own.
+	dir := t.TempDir()
+	if err := os.Symlink(Bin(t, "etcd"), filepath.Join(dir, "velero")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(BinEnv, dir)
+	rec := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() { // Fatalf ends this goroutine the way testing does
+		defer close(done)
+		veleroBin(rec)
+	}()
+	<-done
+	if !strings.Contains(rec.msg, veleroMain) || !strings.Contains(rec.msg, "tools/build.sh velero") {
+		t.Fatalf("veleroBin of another binary: message %q does not name %s and the fix", rec.msg, veleroMain)
+	}
 }
