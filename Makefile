@@ -11,7 +11,8 @@ help: ## List targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 .PHONY: tools
-tools: ## Build the real test-bed parts (etcd, kube-apiserver, Velero, VersityGW...) into bin/.
+tools: ## Install the Debian packages tests use, build the real test-bed parts (etcd, kube-apiserver, Velero, VersityGW...) into bin/.
+	hack/install-deps.sh
 	tools/build.sh
 
 .PHONY: build
@@ -19,9 +20,10 @@ build: ## Build safekeep and safekeep-controller into bin/.
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 .PHONY: generate
-generate: $(BIN)/controller-gen ## Regenerate deepcopy code and CRDs from the API types.
+generate: $(BIN)/controller-gen ## Regenerate deepcopy code and CRDs from the API types, RBAC from the controller's markers.
 	$(BIN)/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=deploy/crd
+	$(BIN)/controller-gen rbac:roleName=safekeep-controller paths=./controller/... output:rbac:artifacts:config=deploy/rbac
 
 $(BIN)/controller-gen:
 	tools/build.sh controller-gen
@@ -57,8 +59,14 @@ bench: tools ## Seal 1 GiB through VersityGW beside rclone (plain and crypt); en
 	$(GO) test -run '^$$' -bench 'EncryptDigest|AgeEncrypt' -benchtime 3x -cpu 1 ./crypto/
 
 .PHONY: demo
-demo: tools ## Run the main job on the local test bed: back up a PHI-like app with Velero, seal it offsite, verify, restore.
-	$(GO) run ./hack/demo
+demo: tools ## Run the controller on the local test bed: a PHI-like app backed up every minute, sealed offsite; stays up.
+	$(GO) run ./hack/demo --keep
+
+.PHONY: demo-down
+demo-down: ## Stop a running demo (started by make demo).
+	@if [ -f .demo/demo.pid ]; then pid=$$(cat .demo/demo.pid); kill -TERM $$pid 2>/dev/null || true; \
+	  for i in $$(seq 60); do kill -0 $$pid 2>/dev/null || break; sleep 0.5; done; echo "demo stopped"; \
+	else echo "no demo running"; fi
 
 .PHONY: clean
 clean: ## Remove build output (keeps bin/ tools).

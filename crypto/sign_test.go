@@ -94,7 +94,7 @@ func TestSigningKeyRedacted(t *testing.T) {
 			if !strings.Contains(out, "**redacted**") {
 				t.Errorf("Sprintf(%q, %T) = %q, want **redacted**", verb, v, out)
 			}
-			if strings.Contains(out, seed) || strings.Contains(out, secret[20:]) || strings.Contains(out, strings.TrimSuffix(fmt.Sprint([]byte(k.key[:8])), "]")) {
+			if strings.Contains(out, seed) || strings.Contains(out, secret[20:]) || strings.Contains(out, strings.TrimSuffix(fmt.Sprintf("%d", []byte(k.key[:8])), "]")) {
 				t.Errorf("Sprintf(%q, %T) reveals the key: %q", verb, v, out)
 			}
 		}

@@ -140,7 +140,7 @@ type payloadReader struct {
 func (p *payloadReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	switch {
-	case err == nil || err == io.EOF:
+	case err == nil || errors.Is(err, io.EOF):
 	case p.src.err != nil:
 		err = fmt.Errorf("read age file: %w", p.src.err)
 	case errors.Is(err, io.ErrUnexpectedEOF):

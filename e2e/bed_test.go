@@ -118,7 +118,7 @@ func readObjects(t *testing.T, mc *minio.Client, bucket, prefix string) map[stri
 			t.Fatalf("get %s/%s: %v", bucket, info.Key, err)
 		}
 		body, err := io.ReadAll(obj)
-		obj.Close()
+		_ = obj.Close() // read-only, fully read
 		if err != nil {
 			t.Fatalf("read %s/%s: %v", bucket, info.Key, err)
 		}

@@ -35,7 +35,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	cancel() // a build nobody waited for is not needed any more
 	<-cliBuild.done
-	os.RemoveAll(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: remove temporary directory:", err)
+	}
 	os.Exit(code)
 }
 

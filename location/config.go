@@ -1,6 +1,7 @@
 package location
 
 import (
+	"context"
 	"net/url"
 	"path"
 	"strconv"
@@ -45,8 +46,8 @@ func OffsiteConfig(t *v1alpha1.OffsiteTarget, creds storage.Credentials) storage
 // AWS tools find them (storage.CredentialsFromEnv): AWS_ACCESS_KEY_ID and
 // AWS_SECRET_ACCESS_KEY, else profile AWS_PROFILE (or default) of the shared
 // credentials file.
-func OffsiteConfigFromEnv(t *v1alpha1.OffsiteTarget) (storage.Config, error) {
-	creds, err := storage.CredentialsFromEnv("")
+func OffsiteConfigFromEnv(ctx context.Context, t *v1alpha1.OffsiteTarget) (storage.Config, error) {
+	creds, err := storage.CredentialsFromEnv(ctx, "")
 	if err != nil {
 		return storage.Config{}, err
 	}
@@ -83,8 +84,8 @@ func BSLConfig(b *velerov1.BackupStorageLocation, creds storage.Credentials) sto
 // names a profile (spec.config.profile), that profile of the shared
 // credentials file, as Velero's AWS plugin reads it; otherwise as
 // OffsiteConfigFromEnv finds them.
-func BSLConfigFromEnv(b *velerov1.BackupStorageLocation) (storage.Config, error) {
-	creds, err := storage.CredentialsFromEnv(b.Spec.Config[bslProfile])
+func BSLConfigFromEnv(ctx context.Context, b *velerov1.BackupStorageLocation) (storage.Config, error) {
+	creds, err := storage.CredentialsFromEnv(ctx, b.Spec.Config[bslProfile])
 	if err != nil {
 		return storage.Config{}, err
 	}

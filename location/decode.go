@@ -47,7 +47,7 @@ func readFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err // *PathError names the file already
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: a close error loses nothing
 	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)

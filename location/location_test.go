@@ -122,7 +122,7 @@ func TestConfigFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := OffsiteConfigFromEnv(tgt)
+	cfg, err := OffsiteConfigFromEnv(t.Context(), tgt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestConfigFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err = BSLConfigFromEnv(b)
+	cfg, err = BSLConfigFromEnv(t.Context(), b)
 	if err != nil {
 		t.Fatal(err)
 	}

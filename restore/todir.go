@@ -81,7 +81,7 @@ func toDir(ctx context.Context, opened *seal.Opened, dir string, opts Options) (
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // read-only: a close error loses nothing
 	if !opts.Overwrite {
 		for _, o := range objects {
 			_, err := root.Lstat(o.Name)

@@ -64,7 +64,7 @@ func (r *run) uploadObject(ctx context.Context, obj sourceObject, key string, pr
 	if err != nil {
 		return objectResult{}, err
 	}
-	defer body.Close()
+	defer func() { _ = body.Close() }() // read-only: a close error loses nothing
 	if info.Size != obj.Size {
 		return objectResult{}, permanent(fmt.Errorf("%w: %s changed size while sealing (%d, then %d bytes)", ErrSealConflict, obj.Key, obj.Size, info.Size))
 	}
@@ -84,7 +84,7 @@ func (r *run) reuseObject(ctx context.Context, obj sourceObject, key string, pro
 	if err != nil {
 		return objectResult{}, err
 	}
-	defer body.Close()
+	defer func() { _ = body.Close() }() // read-only: a close error loses nothing
 	if info.Size != obj.Size {
 		return objectResult{}, permanent(fmt.Errorf("%w: %s changed size while sealing (%d, then %d bytes)", ErrSealConflict, obj.Key, obj.Size, info.Size))
 	}
@@ -141,7 +141,10 @@ func (r *run) encryptPut(ctx context.Context, key string, plain io.Reader, size 
 	case werr != nil, cipherHash.n != cipherSize, plainHash.n != size:
 		// The upload succeeded but the stream did not end where it should
 		// have: the stored object cannot be trusted, and may be locked.
-		return Blob{}, Blob{}, permanent(fmt.Errorf("%w: put %s: sent %d of %d bytes (stream: %v)", ErrSealConflict, key, cipherHash.n, cipherSize, werr))
+		// werr is detail, deliberately not wrapped: this error is a seal
+		// conflict, whatever ended the stream.
+		return Blob{}, Blob{}, permanent(fmt.Errorf("%w: put %s: sent %d of %d bytes (stream: %v)", ErrSealConflict, key, cipherHash.n, cipherSize, werr)) //nolint:errorlint // see above
+
 	}
 	return plainHash.blob(), cipherHash.blob(), nil
 }
@@ -155,7 +158,7 @@ func (r *run) offsiteDigest(ctx context.Context, key string, plainSize int64) (B
 	if err != nil {
 		return Blob{}, err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
 	if info.Size != want {
 		return Blob{}, permanent(fmt.Errorf("%w: %s is already offsite with %d bytes, this seal would write %d: it holds other content",
 			ErrSealConflict, key, info.Size, want))

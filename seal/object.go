@@ -28,7 +28,7 @@ func readObject(ctx context.Context, offsite storage.Store, key string, ids []cr
 	if err != nil {
 		return readResult{}, err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
 	src := &recordingReader{r: rc}
 	cipher := newHashingReader(src)
 	in := &progressReader{r: cipher, progress: progress}

@@ -238,23 +238,7 @@ func TestSealResumesAfterInterruption(t *testing.T) {
 					t.Errorf("Verify after a crash past seal.json: %v", verr)
 				}
 			} else {
-				if sealtest.HasKey(partial, seal.SealKey("nightly", backup)) {
-					t.Fatal("an interrupted seal left seal.json")
-				}
-				if !errors.Is(verr, seal.ErrNotSealed) {
-					t.Errorf("Verify of the interrupted seal: %v, want ErrNotSealed", verr)
-				}
-				entry := listEntry(t, b, backup)
-				if entry.State != seal.StateIncomplete || entry.Restorable() {
-					t.Errorf("List shows the interrupted seal as %+v", entry)
-				}
-				// Another recipient list cannot complete it: its objects are not encrypted to it.
-				other := b.Sealer()
-				other.Lock = lock
-				other.Recipients, _, _ = sealtest.NewKeys(t)
-				if _, err := other.Seal(t.Context(), "nightly", backup); !errors.Is(err, seal.ErrSealConflict) {
-					t.Errorf("resume with other recipients: %v, want ErrSealConflict", err)
-				}
+				checkInterrupted(t, b, lock, backup, partial, verr)
 			}
 
 			s = b.Sealer()
@@ -282,6 +266,30 @@ func TestSealResumesAfterInterruption(t *testing.T) {
 				t.Errorf("resumed seal has %d objects, want %d", len(sl.Objects), len(objs))
 			}
 		})
+	}
+}
+
+// checkInterrupted checks a seal interrupted before seal.json: none was
+// written, Verify says ErrNotSealed (verr), List shows it incomplete, and
+// another recipient list cannot complete it.
+func checkInterrupted(t *testing.T, b *sealtest.Bed, lock *seal.Lock, backup string, partial []storage.ObjectInfo, verr error) {
+	t.Helper()
+	if sealtest.HasKey(partial, seal.SealKey("nightly", backup)) {
+		t.Fatal("an interrupted seal left seal.json")
+	}
+	if !errors.Is(verr, seal.ErrNotSealed) {
+		t.Errorf("Verify of the interrupted seal: %v, want ErrNotSealed", verr)
+	}
+	entry := listEntry(t, b, backup)
+	if entry.State != seal.StateIncomplete || entry.Restorable() {
+		t.Errorf("List shows the interrupted seal as %+v", entry)
+	}
+	// Another recipient list cannot complete it: its objects are not encrypted to it.
+	other := b.Sealer()
+	other.Lock = lock
+	other.Recipients, _, _ = sealtest.NewKeys(t)
+	if _, err := other.Seal(t.Context(), "nightly", backup); !errors.Is(err, seal.ErrSealConflict) {
+		t.Errorf("resume with other recipients: %v, want ErrSealConflict", err)
 	}
 }
 

@@ -69,7 +69,7 @@ func readResourceList(ctx context.Context, src storage.Store, objects []sourceOb
 	if err != nil {
 		return nil, err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
 	zr, err := gzip.NewReader(rc)
 	if err != nil {
 		return nil, fmt.Errorf("resource list %s: %w", key, err)

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,9 +27,12 @@ var ErrNoCredentials = errors.New("no S3 credentials found")
 // (or ~/.aws/config). Static keys, credential_process and cached SSO tokens
 // are understood (minio-go's providers); the values are a snapshot.
 //
+// ctx bounds the one network call a lookup can make: fetching role
+// credentials from the AWS SSO portal for a profile that uses SSO.
+//
 // Errors wrap ErrNoCredentials when nothing is found; they name the files
 // and profile, never a key.
-func CredentialsFromEnv(profile string) (Credentials, error) {
+func CredentialsFromEnv(ctx context.Context, profile string) (Credentials, error) {
 	if profile == "" {
 		v, err := (&credentials.EnvAWS{}).Retrieve()
 		if err == nil && v.AccessKeyID != "" && v.SecretAccessKey != "" {
@@ -43,7 +47,7 @@ func CredentialsFromEnv(profile string) (Credentials, error) {
 		name = "default"
 	}
 	files := sharedFiles()
-	v, err := (&credentials.FileAWSCredentials{Profile: name}).Retrieve()
+	v, err := (&credentials.FileAWSCredentials{Profile: name}).RetrieveWithCredContext(&credentials.CredContext{Context: ctx})
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return Credentials{}, fmt.Errorf("%w: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set and %s do not exist", ErrNoCredentials, files)

@@ -16,8 +16,10 @@ func isolateAWSEnv(t *testing.T) string {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
+			t.Setenv(k, "") // restores the value after the test
+			if err := os.Unsetenv(k); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	home := t.TempDir()
@@ -111,7 +113,7 @@ func TestCredentialsFromEnv(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got, err := storage.CredentialsFromEnv(tc.profile)
+			got, err := storage.CredentialsFromEnv(t.Context(), tc.profile)
 			if tc.wantErr != "" {
 				if !errors.Is(err, storage.ErrNoCredentials) || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want ErrNoCredentials saying %q", err, tc.wantErr)

@@ -12,7 +12,7 @@ import (
 // an object of unknown size into it.
 func ExampleNew() {
 	ctx := context.Background()
-	creds, err := storage.CredentialsFromEnv("")
+	creds, err := storage.CredentialsFromEnv(ctx, "")
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -147,13 +147,15 @@ func TestGetVerifiesChecksum(t *testing.T) {
 	if _, err := f.WriteAt([]byte{data[1000] ^ 0xff}, 1000); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	rc, _, err := s.Get(t.Context(), "obj")
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read-only
 	got, err := io.ReadAll(rc)
 	if err == nil {
 		if sha256.Sum256(got) == sha256.Sum256(data) {
@@ -233,7 +235,7 @@ func TestPutKnownSizeMultipart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer rc.Close()
+			defer func() { _ = rc.Close() }() // read-only
 			got, _ := io.ReadAll(rc)
 			if !bytes.Equal(got, streamBytes(6, size)) {
 				t.Fatal("Get differs from what was put")

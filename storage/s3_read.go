@@ -76,7 +76,10 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	err = s.client.RemoveObject(ctx, s.bucket, obj, minio.RemoveObjectOptions{})
-	if err == nil || sentinel(err, false) == ErrNotFound { // a missing key, not bucket
+	if err == nil {
+		return nil
+	}
+	if sen := sentinel(err, false); errors.Is(sen, ErrNotFound) && !errors.Is(sen, ErrBucketMissing) { // a missing key, not bucket
 		return nil
 	}
 	return s.wrapErr("delete", key, err, false)

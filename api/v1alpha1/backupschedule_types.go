@@ -222,5 +222,5 @@ type BackupScheduleList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&BackupSchedule{}, &BackupScheduleList{})
+	SchemeBuilder.Register(addKnownTypes(&BackupSchedule{}, &BackupScheduleList{}))
 }

@@ -51,6 +51,10 @@ const (
 	ReasonUnreachable = "Unreachable"
 	// ReasonServerError: the endpoint answered with 5xx errors; retried.
 	ReasonServerError = "ServerError"
+	// ReasonInvalidSpec: spec.s3 names an endpoint or bucket that cannot
+	// work (an endpoint with a path, a bucket name S3 refuses); the message
+	// names the field. Fixed only by editing the spec.
+	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonCABundleInvalid: spec.s3.caBundle holds no usable PEM certificate.
 	ReasonCABundleInvalid = "CABundleInvalid"
 	// ReasonBucketMissing: the bucket does not exist.

@@ -169,5 +169,5 @@ type OffsiteBackupList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&OffsiteBackup{}, &OffsiteBackupList{})
+	SchemeBuilder.Register(addKnownTypes(&OffsiteBackup{}, &OffsiteBackupList{}))
 }

@@ -136,5 +136,5 @@ type OffsiteTargetList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&OffsiteTarget{}, &OffsiteTargetList{})
+	SchemeBuilder.Register(addKnownTypes(&OffsiteTarget{}, &OffsiteTargetList{}))
 }

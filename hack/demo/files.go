@@ -13,41 +13,19 @@ import (
 )
 
 type demoFiles struct {
-	bsl, target, identity, signingKey, credentials string
+	identity, signingKey, credentials string
 }
 
-// writeFiles writes the Velero location the demo seals from, and the S3
-// credentials (0600) for trying the CLI by hand afterwards.
+// writeFiles names the demo's key files and writes the S3 credentials (0600)
+// for trying the CLI by hand afterwards.
 func writeFiles(r *runner, dir string, s3 *testbed.S3Server) demoFiles {
 	f := demoFiles{
-		bsl:         filepath.Join(dir, "bsl.yaml"),
-		target:      filepath.Join(dir, "target.yaml"),
 		identity:    filepath.Join(dir, "identity.txt"),
 		signingKey:  filepath.Join(dir, "signing.key"),
 		credentials: filepath.Join(dir, "s3-credentials.env"),
 	}
-	write(r, f.bsl, fmt.Sprintf(`apiVersion: velero.io/v1
-kind: BackupStorageLocation
-metadata: {name: default, namespace: velero}
-spec:
-  provider: aws
-  objectStorage: {bucket: %s}
-  config: {region: us-east-1, s3ForcePathStyle: "true", s3Url: %q}
-`, veleroBucket, s3.Endpoint))
 	write(r, f.credentials, fmt.Sprintf("AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", s3.AccessKey, s3.SecretKey))
 	return f
-}
-
-func writeTarget(r *runner, path, endpoint, recipient string) {
-	write(r, path, fmt.Sprintf(`apiVersion: safekeep.dev/v1alpha1
-kind: OffsiteTarget
-metadata: {name: offsite}
-spec:
-  s3: {endpoint: %q, bucket: %s, prefix: cluster-a, region: us-east-1}
-  recipients: [%q]
-  objectLock: {mode: Governance, retainDays: 1}
-  signingKeySecretRef: {name: safekeep-signing}
-`, endpoint, offsiteBucket, recipient))
 }
 
 func write(r *runner, path, content string) {
@@ -69,7 +47,7 @@ func scanOffsite(r *runner, s3 *testbed.S3Server, marker string) int {
 			r.Fatalf("get %s: %v", info.Key, err)
 		}
 		body, err := io.ReadAll(obj)
-		obj.Close()
+		_ = obj.Close() // read-only, fully read
 		if err != nil {
 			r.Fatalf("read %s: %v", info.Key, err)
 		}

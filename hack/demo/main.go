@@ -1,8 +1,9 @@
 // Command demo runs Safekeep's main job on the local test bed: VersityGW as
 // the S3 server, etcd and kube-apiserver as the cluster, and the real Velero
-// server with its AWS plugin. It backs up a PHI-like application with Velero,
-// seals the backup offsite with the safekeep CLI, verifies it with and without
-// a key, and restores it to a directory. `make demo` runs it.
+// server with its AWS plugin, and safekeep-controller as a process. A
+// BackupSchedule backs up a PHI-like application every minute; the controller
+// seals each backup offsite; the CLI then lists, verifies and restores it the
+// way a responder would. `make demo` runs it and `make demo-down` stops it.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 )
 
@@ -34,6 +36,14 @@ func main() {
 		os.Exit(1)
 	}
 
+	// `make demo-down` stops the demo from another terminal with this.
+	pidFile := filepath.Join(abs, "demo.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		os.Exit(1)
+	}
+	defer func() { _ = os.Remove(pidFile) }()
+
 	r := &runner{ctx: ctx, dir: abs, keep: *keep}
 	done := make(chan struct{})
 	go func() {
@@ -46,6 +56,7 @@ func main() {
 	<-done
 	r.cleanup()
 	if r.Failed() {
+		_ = os.Remove(pidFile)
 		os.Exit(1)
 	}
 }

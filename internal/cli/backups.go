@@ -94,32 +94,39 @@ func printBackups(s Streams, off *offsite, entries []seal.Entry) error {
 		}
 	}
 	if len(sealed) == 0 {
-		fmt.Fprintf(s.Err, "no sealed backups in %s\n", off.where())
+		// A note, not the result: stderr, best effort.
+		_, _ = fmt.Fprintf(s.Err, "no sealed backups in %s\n", off.where())
 	} else {
 		w := newTable(s.Out)
-		fmt.Fprintln(w, "SCHEDULE\tBACKUP\tSEALED\tOBJECTS\tSIZE")
+		p := &printer{w: w}
+		p.println("SCHEDULE\tBACKUP\tSEALED\tOBJECTS\tSIZE")
 		for _, e := range sealed {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", e.Schedule, e.Backup, e.SealedAt.UTC().Format(time.RFC3339), e.Objects, bytesIEC(e.Bytes))
+			p.printf("%s\t%s\t%s\t%d\t%s\n", e.Schedule, e.Backup, e.SealedAt.UTC().Format(time.RFC3339), e.Objects, bytesIEC(e.Bytes))
 		}
-		if err := w.Flush(); err != nil {
+		if err := p.flushTable(w); err != nil {
 			return err
 		}
 	}
 	if len(other) == 0 {
 		return nil
 	}
+	out := &printer{w: s.Out}
 	if len(sealed) > 0 {
-		fmt.Fprintln(s.Out)
+		out.println()
 	}
-	fmt.Fprintln(s.Out, "Not restorable (no valid seal.json):")
+	out.println("Not restorable (no valid seal.json):")
+	if out.err != nil {
+		return out.err
+	}
 	w := newTable(s.Out)
-	fmt.Fprintln(w, "SCHEDULE\tBACKUP\tSTATE\tOBJECTS\tSIZE\tREASON")
+	p := &printer{w: w}
+	p.println("SCHEDULE\tBACKUP\tSTATE\tOBJECTS\tSIZE\tREASON")
 	for _, e := range other {
 		reason := "seal in progress or interrupted"
 		if e.Err != nil {
 			reason = oneLine(e.Err)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", e.Schedule, e.Backup, e.State, e.Objects, bytesIEC(e.Bytes), reason)
+		p.printf("%s\t%s\t%s\t%d\t%s\t%s\n", e.Schedule, e.Backup, e.State, e.Objects, bytesIEC(e.Bytes), reason)
 	}
-	return w.Flush()
+	return p.flushTable(w)
 }

@@ -258,7 +258,7 @@ func (b *bed) offsiteObjects(t *testing.T, bucket string) map[string][]byte {
 		if _, err := buf.ReadFrom(o); err != nil {
 			t.Fatalf("get %s: %v", info.Key, err)
 		}
-		o.Close()
+		_ = o.Close() // read-only, fully read
 		out[info.Key] = buf.Bytes()
 	}
 	return out

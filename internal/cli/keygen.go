@@ -78,7 +78,9 @@ func keygenSigning(s Streams, out string) error {
 func writeSecret(s Streams, out, what string, secret []byte, public string) error {
 	if out == "" || out == "-" {
 		if !isTerminal(s.Out) {
-			fmt.Fprintf(s.Err, "Public key: %s\n", public)
+			// A note beside the result, as age-keygen prints it: best
+			// effort (the public key can be derived from the secret).
+			_, _ = fmt.Fprintf(s.Err, "Public key: %s\n", public)
 		}
 		if _, err := s.Out.Write(secret); err != nil {
 			return fmt.Errorf("%s: write stdout: %w", what, err)
@@ -93,13 +95,12 @@ func writeSecret(s Streams, out, what string, secret []byte, public string) erro
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if _, err := f.Write(secret); err != nil {
-		f.Close()
-		os.Remove(out)
-		return fmt.Errorf("%s: write %s: %w", what, out, err)
+		// The write failed: closing and removing the partial file only
+		// clean up, and add to the error if they fail too.
+		return fmt.Errorf("%s: write %s: %w", what, out, errors.Join(err, f.Close(), os.Remove(out)))
 	}
 	if err := errors.Join(f.Sync(), f.Close()); err != nil {
-		os.Remove(out)
-		return fmt.Errorf("%s: close %s: %w", what, out, err)
+		return fmt.Errorf("%s: close %s: %w", what, out, errors.Join(err, os.Remove(out)))
 	}
 	_, err = io.WriteString(s.Out, public+"\n")
 	return err

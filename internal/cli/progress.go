@@ -82,7 +82,7 @@ func (p *progressLine) Clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.drawn {
-		fmt.Fprint(p.w, "\r\x1b[K")
+		_, _ = fmt.Fprint(p.w, "\r\x1b[K") // cosmetic: a failed write must not fail the command
 		p.drawn = false
 	}
 }
@@ -90,7 +90,8 @@ func (p *progressLine) Clear() {
 // draw writes the line; p.mu is held.
 func (p *progressLine) draw(now time.Time) {
 	p.drawn = true
-	fmt.Fprint(p.w, "\r\x1b[K"+formatProgress(p.label, p.done, p.total, now.Sub(p.start)))
+	// Cosmetic: a failed write must not fail the command.
+	_, _ = fmt.Fprint(p.w, "\r\x1b[K"+formatProgress(p.label, p.done, p.total, now.Sub(p.start)))
 }
 
 // formatProgress renders "sealing 1.2 GiB / 3.4 GiB  35%  120 MiB/s".

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/safekeep-dev/safekeep/restore"
@@ -62,12 +60,12 @@ enough. The directory holds plaintext: keep it on an encrypted disk.`,
 			if err != nil {
 				return prefixed(what, err)
 			}
-			out := opts.streams.Out
-			fmt.Fprintf(out, "restored %s/%s to %s: %d files, %s, every digest checked\n", schedule, backup, dir, len(res.Files), bytesIEC(res.Bytes))
+			out := &printer{w: opts.streams.Out}
+			out.printf("restored %s/%s to %s: %d files, %s, every digest checked\n", schedule, backup, dir, len(res.Files), bytesIEC(res.Bytes))
 			for _, name := range res.Files {
-				fmt.Fprintf(out, "  %s\n", name)
+				out.printf("  %s\n", name)
 			}
-			return nil
+			return out.err
 		},
 	}
 	f.add(cmd, "age identity `FILE` that decrypts the backup (required; repeatable)")

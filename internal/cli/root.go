@@ -22,6 +22,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // Version is the release version, set at link time with
@@ -59,9 +60,10 @@ func Run(ctx context.Context, args []string, s Streams) (code int) {
 		// A bug below must still end in one line, not a stack trace
 		// (unless --verbose asks for it).
 		if r := recover(); r != nil {
-			fmt.Fprintf(s.Err, "safekeep: internal error: %s\n", oneLine(fmt.Errorf("%v", r)))
+			// stderr is the last resort: nowhere to report its failure.
+			_, _ = fmt.Fprintf(s.Err, "safekeep: internal error: %s\n", oneLine(fmt.Errorf("%v", r)))
 			if slices.Contains(args, "--verbose") || slices.Contains(args, "-v") {
-				s.Err.Write(debug.Stack())
+				_, _ = s.Err.Write(debug.Stack())
 			}
 			code = exitFailure
 		}
@@ -74,7 +76,9 @@ func Run(ctx context.Context, args []string, s Streams) (code int) {
 		ue.msg = cmd.Name() + ": " + ue.msg // name the verb whose flags are wrong
 	}
 	if err != nil {
-		fmt.Fprintf(s.Err, "safekeep: %s\n", oneLine(err))
+		// stderr is the last resort: nowhere to report its failure; the
+		// exit code still says the command failed.
+		_, _ = fmt.Fprintf(s.Err, "safekeep: %s\n", oneLine(err))
 	}
 	return exitCode(err)
 }
@@ -110,7 +114,11 @@ AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the shared-credentials file
 		// Without a verb, show help; with an unknown one, noArgs says so.
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
-			cmd.SetContext(logr.NewContext(cmd.Context(), newLogger(opts)))
+			log := newLogger(opts)
+			// controller-runtime's client logs through its global logger,
+			// and prints a stack trace to stderr when none was set.
+			ctrllog.SetLogger(log)
+			cmd.SetContext(logr.NewContext(cmd.Context(), log))
 		},
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
 	}
@@ -128,6 +136,7 @@ AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the shared-credentials file
 		newBackups(opts),
 		newVerify(opts),
 		newRestore(opts),
+		newBackup(opts),
 	)
 	return root
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/location"
 	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/target"
 )
 
 // SigningKeyEnv names the variable holding the path of the signing key when
@@ -46,7 +47,8 @@ that was interrupted (Ctrl-C, a crash) is completed without uploading again
 what is already there. The Velero bucket is only read.`,
 		Example: `  export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...
   safekeep seal --source bsl.yaml --backup nightly-20250101 --target-file target.yaml \
-      --schedule nightly --signing-key signing.pem`,
+      --schedule nightly --signing-key signing.pem
+  safekeep seal --source bsl.yaml --backup nightly-20250101 --target offsite -n safekeep-system`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSeal(cmd, opts, f) },
 	}
@@ -55,7 +57,7 @@ what is already there. The Velero bucket is only read.`,
 	fl.StringVar(&f.source, "source", "", "Velero BackupStorageLocation (YAML) holding the backup (required)")
 	fl.StringVar(&f.backup, "backup", "", "name of the Velero backup to seal (required)")
 	fl.StringVar(&f.schedule, "schedule", "manual", "schedule `NAME` to file the sealed backup under")
-	fl.StringVar(&f.signingKey, "signing-key", "", "ed25519 signing key `FILE` (PKCS#8 PEM; default $"+SigningKeyEnv+")")
+	fl.StringVar(&f.signingKey, "signing-key", "", "ed25519 signing key `FILE` (PKCS#8 PEM; default $"+SigningKeyEnv+", or with --target the target's signing key Secret)")
 	fl.StringVar(&f.clusterID, "cluster-id", "", "name of the source cluster to record in the seal")
 	fl.IntVar(&f.concurrency, "concurrency", seal.DefaultConcurrency, "objects copied at once")
 	return cmd
@@ -80,7 +82,7 @@ func (f *sealFlags) validate() error {
 	if f.signingKey == "" {
 		f.signingKey = os.Getenv(SigningKeyEnv)
 	}
-	if f.signingKey == "" {
+	if f.signingKey == "" && f.target.name == "" { // with --target, the target's signing key Secret
 		return usagef("--signing-key is required (or set %s to the key file's path)", SigningKeyEnv)
 	}
 	if f.concurrency < 1 {
@@ -123,13 +125,15 @@ func runSeal(cmd *cobra.Command, opts *options, f *sealFlags) error {
 
 // sealer builds the Sealer from the files named by the flags.
 func (f *sealFlags) sealer(ctx context.Context) (*seal.Sealer, *offsite, error) {
-	key, err := os.ReadFile(f.signingKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	signer, err := crypto.ParseSigningKey(key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", f.signingKey, err)
+	var signer crypto.SigningKey
+	if f.signingKey != "" {
+		key, err := os.ReadFile(f.signingKey)
+		if err != nil {
+			return nil, nil, err
+		}
+		if signer, err = crypto.ParseSigningKey(key); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", f.signingKey, err)
+		}
 	}
 	bsl, err := location.LoadBSL(f.source)
 	if err != nil {
@@ -139,11 +143,16 @@ func (f *sealFlags) sealer(ctx context.Context) (*seal.Sealer, *offsite, error) 
 	if err != nil {
 		return nil, nil, err
 	}
+	if f.signingKey == "" { // cluster mode: the target's signing key Secret
+		if signer, err = target.SigningKey(ctx, off.cluster, off.target); err != nil {
+			return nil, nil, fmt.Errorf("OffsiteTarget %s/%s: %w", off.target.Namespace, off.target.Name, err)
+		}
+	}
 	rcpts, err := crypto.ParseRecipients(off.target.Spec.Recipients)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: spec.recipients: %w", f.target.file, err)
 	}
-	srcCfg, err := location.BSLConfigFromEnv(bsl)
+	srcCfg, err := location.BSLConfigFromEnv(ctx, bsl)
 	if err != nil {
 		return nil, nil, fmt.Errorf("source credentials: %w", err)
 	}
@@ -173,18 +182,19 @@ func printSealSummary(s Streams, off *offsite, sl *seal.Seal, copied bool, plain
 	if !copied {
 		status = "already sealed at " + sl.SealedAt.Format(time.RFC3339) + "; nothing uploaded"
 	}
-	fmt.Fprintf(w, "backup:\t%s/%s (%s)\n", sl.Schedule, sl.Backup, status)
-	fmt.Fprintf(w, "objects:\t%d\n", len(sl.Objects))
+	p := &printer{w: w}
+	p.printf("backup:\t%s/%s (%s)\n", sl.Schedule, sl.Backup, status)
+	p.printf("objects:\t%d\n", len(sl.Objects))
 	if plain > 0 {
-		fmt.Fprintf(w, "plaintext:\t%s (%s bytes)\n", bytesIEC(plain), strconv.FormatInt(plain, 10))
+		p.printf("plaintext:\t%s (%s bytes)\n", bytesIEC(plain), strconv.FormatInt(plain, 10))
 	}
-	fmt.Fprintf(w, "ciphertext:\t%s (%d bytes)\n", bytesIEC(sl.CiphertextBytes()), sl.CiphertextBytes())
-	fmt.Fprintf(w, "recipients:\t%d\n", len(sl.Recipients))
+	p.printf("ciphertext:\t%s (%d bytes)\n", bytesIEC(sl.CiphertextBytes()), sl.CiphertextBytes())
+	p.printf("recipients:\t%d\n", len(sl.Recipients))
 	if sl.Lock != nil {
-		fmt.Fprintf(w, "object lock:\t%s until %s\n", sl.Lock.Mode, sl.Lock.RetainUntil.Format(time.RFC3339))
+		p.printf("object lock:\t%s until %s\n", sl.Lock.Mode, sl.Lock.RetainUntil.Format(time.RFC3339))
 	}
-	fmt.Fprintf(w, "duration:\t%s\n", elapsed)
-	fmt.Fprintf(w, "seal:\t%s/%s\n", off.where(), seal.SealKey(sl.Schedule, sl.Backup))
-	fmt.Fprintf(w, "digest:\t%s\n", sl.Digest())
-	return w.Flush()
+	p.printf("duration:\t%s\n", elapsed)
+	p.printf("seal:\t%s/%s\n", off.where(), seal.SealKey(sl.Schedule, sl.Backup))
+	p.printf("digest:\t%s\n", sl.Digest())
+	return p.flushTable(w)
 }

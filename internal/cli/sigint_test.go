@@ -50,10 +50,7 @@ func TestInterrupt(t *testing.T) {
 	objects := "cluster-a/safekeep/v1/backups/manual/big/objects/"
 	mc := b.s3.Minio(t)
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if (<-mc.ListObjects(t.Context(), offsiteBucket, minio.ListObjectsOptions{Prefix: objects, MaxKeys: 1})).Key != "" {
-			break
-		}
+	for (<-mc.ListObjects(t.Context(), offsiteBucket, minio.ListObjectsOptions{Prefix: objects, MaxKeys: 1})).Key == "" {
 		if time.Now().After(deadline) {
 			t.Fatalf("the seal did not start within 30 s; stderr: %s", stderr.String())
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/crypto"
@@ -18,16 +19,20 @@ import (
 	"github.com/safekeep-dev/safekeep/storage"
 )
 
-// targetFlags say where the offsite target comes from. Today that is a file
-// (--target-file); issue 3 adds an OffsiteTarget object read from a cluster
-// (--target NAME [-n NAMESPACE], credentials from its Secret), which plugs in
-// here: add the flags in add and a branch in open, and no verb changes.
+// targetFlags say where the offsite target comes from: a file
+// (--target-file, credentials from the AWS environment) or an OffsiteTarget
+// in the cluster of the current kubeconfig (--target NAME [-n NAMESPACE],
+// credentials and signing key from its Secrets; see target_cluster.go).
 type targetFlags struct {
 	file string
+	// name and namespace of an OffsiteTarget in the cluster.
+	name, namespace string
 }
 
 func (f *targetFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.file, "target-file", "", "OffsiteTarget object (YAML) describing the offsite bucket (required)")
+	cmd.Flags().StringVar(&f.file, "target-file", "", "OffsiteTarget object (YAML) describing the offsite bucket (this or --target is required)")
+	cmd.Flags().StringVar(&f.name, "target", "", "`NAME` of an OffsiteTarget in the cluster of the current kubeconfig ($KUBECONFIG or ~/.kube/config); credentials come from its Secret")
+	cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "", "namespace of the --target OffsiteTarget (default: the kubeconfig context's)")
 }
 
 // offsite is an opened offsite target.
@@ -35,6 +40,8 @@ type offsite struct {
 	target *v1alpha1.OffsiteTarget
 	config storage.Config // credentials included: never print it
 	store  storage.Store
+	// cluster reads the target's Secrets (cluster mode); nil in file mode.
+	cluster client.Reader
 }
 
 // where names the offsite root for messages: endpoint/bucket/prefix.
@@ -42,22 +49,30 @@ func (o *offsite) where() string {
 	return strings.TrimSuffix(fmt.Sprintf("%s/%s/%s", strings.TrimSuffix(o.config.Endpoint, "/"), o.config.Bucket, o.config.Prefix), "/")
 }
 
-// check fails with a usage error when no target is given.
+// check fails with a usage error unless exactly one target is given.
 func (f *targetFlags) check() error {
-	if f.file == "" {
-		return usagef("--target-file is required")
+	switch {
+	case f.file != "" && f.name != "":
+		return usagef("--target-file and --target are exclusive: give one")
+	case f.file == "" && f.name == "":
+		return usagef("--target-file is required (or --target NAME, an OffsiteTarget in the cluster)")
+	case f.namespace != "" && f.name == "":
+		return usagef("--namespace names the namespace of --target; a --target-file needs none")
 	}
 	return nil
 }
 
 // open loads the target and connects to its bucket (file mode: credentials
-// from the AWS environment).
+// from the AWS environment; cluster mode: from the target's Secret).
 func (f *targetFlags) open(ctx context.Context) (*offsite, error) {
+	if f.name != "" {
+		return f.openCluster(ctx)
+	}
 	t, err := location.LoadOffsiteTarget(f.file)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := location.OffsiteConfigFromEnv(t)
+	cfg, err := location.OffsiteConfigFromEnv(ctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("offsite credentials: %w", err)
 	}
@@ -128,7 +143,7 @@ func loadIdentities(path string) ([]crypto.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: a close error loses nothing
 	ids, err := crypto.ParseIdentities(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -68,23 +67,23 @@ func runVerify(cmd *cobra.Command, opts *options, f *checkFlags) error {
 	if err != nil {
 		return prefixed(what, err)
 	}
-	out := opts.streams.Out
-	fmt.Fprintf(out, "verifying %s/%s in %s\n", schedule, backup, off.where())
+	out := &printer{w: opts.streams.Out}
+	out.printf("verifying %s/%s in %s\n", schedule, backup, off.where())
 	progress := newProgress(opts.streams.Err, "verifying "+schedule+"/"+backup)
 	vopts.Progress = func(p seal.Progress) { progress.Set(p.BytesDone, p.BytesTotal) }
 	rep, err := seal.Verify(cmd.Context(), off.store, schedule, backup, vopts)
 	progress.Clear()
 	var verr *seal.VerifyError
 	if err != nil && !errors.As(err, &verr) {
-		fmt.Fprintf(out, "%-10s FAIL  %s\n", "seal", sealFailure(err))
-		return prefixed(what, err)
+		out.printf("%-10s FAIL  %s\n", "seal", sealFailure(err))
+		return prefixed(what, err) // the verdict matters more than a lost line
 	}
 	printChecks(out, rep, vopts.VerifyKey != nil, len(vopts.Identities) > 0)
 	if err != nil {
 		return prefixed(what, err)
 	}
-	fmt.Fprintf(out, "intact: %s/%s\n", schedule, backup)
-	return nil
+	out.printf("intact: %s/%s\n", schedule, backup)
+	return out.err
 }
 
 func (f *checkFlags) verifyOptions() (seal.VerifyOptions, error) {
@@ -106,19 +105,20 @@ func (f *checkFlags) verifyOptions() (seal.VerifyOptions, error) {
 	return vo, nil
 }
 
-// printChecks prints one line per check, then the first problems.
-func printChecks(w io.Writer, rep *seal.Report, pinned, decrypt bool) {
+// printChecks prints one line per check, then the first problems; a write
+// error stays in w.err.
+func printChecks(w *printer, rep *seal.Report, pinned, decrypt bool) {
 	keySource := "published in the bucket"
 	if pinned {
 		keySource = "pinned with --verify-key"
 	}
-	fmt.Fprintf(w, "%-10s ok    signed by %s (%s)\n", "signature", rep.KeyID, keySource)
+	w.printf("%-10s ok    signed by %s (%s)\n", "signature", rep.KeyID, keySource)
 	count := map[string]int{}
 	for _, p := range rep.Problems {
 		count[checkOf(p)]++
 	}
 	line := func(check, status, format string, args ...any) {
-		fmt.Fprintf(w, "%-10s %-5s %s\n", check, status, fmt.Sprintf(format, args...))
+		w.printf("%-10s %-5s %s\n", check, status, fmt.Sprintf(format, args...))
 	}
 	if n := count["objects"]; n > 0 {
 		line("objects", "FAIL", "%d of %d objects have problems", n, rep.Objects)
@@ -142,10 +142,10 @@ func printChecks(w io.Writer, rep *seal.Report, pinned, decrypt bool) {
 	}
 	for i, p := range rep.Problems {
 		if i == maxProblemsShown {
-			fmt.Fprintf(w, "  ... and %d more\n", len(rep.Problems)-i)
+			w.printf("  ... and %d more\n", len(rep.Problems)-i)
 			break
 		}
-		fmt.Fprintf(w, "  %s\n", oneLine(errors.New(p.String())))
+		w.printf("  %s\n", oneLine(errors.New(p.String())))
 	}
 }
 

@@ -12,8 +12,12 @@ func TestContainsMarker(t *testing.T) {
 	gz := func(b []byte) []byte {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
-		zw.Write(b)
-		zw.Close()
+		if _, err := zw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
 		return buf.Bytes()
 	}
 	secretJSON := []byte(`{"kind":"Secret","data":{"password":"` + base64.StdEncoding.EncodeToString([]byte(marker)) + `"}}`)

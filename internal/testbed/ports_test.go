@@ -11,9 +11,12 @@ func TestFreePort(t *testing.T) {
 	if p <= 0 || p > 65535 {
 		t.Fatalf("FreePort = %d", p)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+	var lc net.ListenConfig
+	l, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:"+strconv.Itoa(p))
 	if err != nil {
 		t.Fatalf("port %d from FreePort is not bindable: %v", p, err)
 	}
-	l.Close()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -326,7 +326,10 @@ func (v *Velero) poll(ctx context.Context, timeout time.Duration, cond func(cont
 	return wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(ctx context.Context) (bool, error) {
 		select {
 		case <-v.done:
-			return false, fmt.Errorf("velero server exited: %v", v.err)
+			if v.err == nil {
+				return false, errors.New("velero server exited")
+			}
+			return false, fmt.Errorf("velero server exited: %w", v.err)
 		default:
 		}
 		return cond(ctx)
@@ -340,8 +343,10 @@ func (v *Velero) start(tb TB, args, env []string) {
 	if err != nil {
 		tb.Fatalf("testbed: %v", err)
 	}
-	defer logf.Close() // the child holds its own descriptor
-	cmd := exec.Command(veleroBin(tb), args...)
+	defer func() { _ = logf.Close() }() // the child holds its own descriptor; ours writes nothing
+	// Not CommandContext: the server outlives the test's context (Cleanup
+	// runs after it ends), and stop ends it gracefully (SIGTERM first).
+	cmd := exec.Command(veleroBin(tb), args...) //nolint:noctx // lifetime is stop's, see above
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own group, so stop can end the plugin processes too; and killed

@@ -74,7 +74,7 @@ func TestVelero(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer obj.Close()
+		defer func() { _ = obj.Close() }() // read-only
 		body, err := io.ReadAll(obj)
 		if err != nil {
 			t.Fatal(err)

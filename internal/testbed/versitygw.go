@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -79,7 +80,7 @@ func StartS3(tb TB) *S3Server {
 	for range 3 { // a free port can be taken before we bind it: try another
 		s.addr = "127.0.0.1:" + strconv.Itoa(FreePort(tb))
 		s.Endpoint = "http://" + s.addr
-		if err = s.start(); err == nil {
+		if err = s.start(tb.Context()); err == nil {
 			return s
 		}
 	}
@@ -106,7 +107,7 @@ func (s *S3Server) Restart(tb TB) {
 	var err error
 	deadline := time.Now().Add(s3StartTimeout)
 	for time.Now().Before(deadline) { // the old socket may linger a moment
-		if err = s.start(); err == nil {
+		if err = s.start(tb.Context()); err == nil {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -114,7 +115,9 @@ func (s *S3Server) Restart(tb TB) {
 	tb.Fatalf("testbed: restart versitygw: %v\n%s", err, s.LogTail())
 }
 
-func (s *S3Server) start() error {
+// start runs the server and waits until it answers. ctx bounds the wait; the
+// process lives until stop, not until ctx ends.
+func (s *S3Server) start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
@@ -124,10 +127,14 @@ func (s *S3Server) start() error {
 	if err != nil {
 		return err
 	}
-	defer logf.Close() // the child holds its own descriptor
-	fmt.Fprintf(logf, "--- start %s on %s\n", time.Now().Format(time.RFC3339Nano), s.addr)
+	defer func() { _ = logf.Close() }() // the child holds its own descriptor; ours has written all it will
+	if _, err := fmt.Fprintf(logf, "--- start %s on %s\n", time.Now().Format(time.RFC3339Nano), s.addr); err != nil {
+		return err
+	}
 	// Credentials go through the environment, not argv, so ps never shows them.
-	cmd := exec.Command(s.bin, "--port", s.addr, "posix", s.Dir)
+	// Not CommandContext: the server outlives the context of the test that
+	// starts it, and stop ends it gracefully (SIGTERM first, then kill).
+	cmd := exec.Command(s.bin, "--port", s.addr, "posix", s.Dir) //nolint:noctx // lifetime is stop's, see above
 	cmd.Env = ChildEnv("ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A test binary killed mid-run must not leave the server behind.
@@ -140,7 +147,7 @@ func (s *S3Server) start() error {
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
-	if err := waitHTTP(s.Endpoint, p.done, s3StartTimeout); err != nil {
+	if err := waitHTTP(ctx, s.Endpoint, p.done, s3StartTimeout); err != nil {
 		_ = kill(p)
 		return err
 	}
@@ -176,19 +183,25 @@ func kill(p *s3Process) error {
 }
 
 // waitHTTP polls url until any HTTP answer arrives, the process exits (done
-// closes) or timeout passes.
-func waitHTTP(url string, done <-chan struct{}, timeout time.Duration) error {
+// closes), ctx ends or timeout passes.
+func waitHTTP(ctx context.Context, url string, done <-chan struct{}, timeout time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
 	deadline := time.Now().Add(timeout)
 	for {
 		select {
 		case <-done:
 			return errors.New("versitygw exited before answering")
+		case <-ctx.Done():
+			return ctx.Err()
 		default:
 		}
-		resp, err := client.Get(url)
+		resp, err := client.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close() // any answer will do; the body is not read
 			return nil
 		}
 		if time.Now().After(deadline) {

@@ -52,7 +52,7 @@ func TestStartS3(t *testing.T) {
 		t.Fatalf("GetObject after restart: %v", err)
 	}
 	got, err := io.ReadAll(obj)
-	obj.Close()
+	_ = obj.Close() // read-only, fully read
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("GetObject after restart = %q, %v; want %q", got, err, body)
 	}

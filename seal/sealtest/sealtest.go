@@ -163,7 +163,7 @@ func Get(t testing.TB, st storage.Store, key string) []byte {
 	if err != nil {
 		t.Fatalf("get %s: %v", key, err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
 	data, err := io.ReadAll(rc)
 	if err != nil {
 		t.Fatalf("get %s: %v", key, err)

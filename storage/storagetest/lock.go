@@ -83,7 +83,7 @@ func testBucketMissing(t *testing.T, newStore NewStore) {
 	wantErr(t, "multipart Put", err, storage.ErrBucketMissing)
 	rc, _, err := s.Get(ctx, "k")
 	if err == nil {
-		rc.Close()
+		_ = rc.Close() // read-only; the Get should have failed
 	}
 	wantErr(t, "Get", err, storage.ErrBucketMissing)
 	wantErr(t, "Delete", s.Delete(ctx, "k"), storage.ErrBucketMissing)
@@ -108,7 +108,7 @@ func testAccessDenied(t *testing.T, newStore NewStore) {
 	wantErr(t, "multipart Put", err, storage.ErrAccessDenied)
 	rc, _, err := s.Get(ctx, "k")
 	if err == nil {
-		rc.Close()
+		_ = rc.Close() // read-only; the Get should have failed
 	}
 	wantErr(t, "Get", err, storage.ErrAccessDenied)
 	_, err = s.Stat(ctx, "k")

@@ -116,7 +116,7 @@ func get(t *testing.T, s storage.Store, key string) []byte {
 	if err != nil {
 		t.Fatalf("Get(%s): %v", key, err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read-only
 	b, err := io.ReadAll(rc)
 	if err != nil {
 		t.Fatalf("Get(%s): read: %v", key, err)

@@ -1,0 +1,285 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/schedule"
+)
+
+// parseSpec parses the cron expression and time zone. An invalid spec is
+// terminal: Ready False, no next time, no requeue (a spec change wakes the
+// reconciler). A run in flight is still followed.
+func (r *BackupScheduleReconciler) parseSpec(_ context.Context, st *scheduleState) error {
+	sch, err := schedule.Parse(st.obj.Spec.Schedule, st.obj.Spec.TimeZone)
+	if err != nil {
+		reason := v1alpha1.ReasonInvalidSchedule
+		if errors.Is(err, schedule.ErrInvalidTimeZone) {
+			reason = v1alpha1.ReasonInvalidTimeZone
+		}
+		st.notReady(reason, "%s", err.Error())
+		st.obj.Status.NextScheduleTime = nil
+		return nil
+	}
+	st.sched = &sch
+	return nil
+}
+
+// followRun follows the Velero Backup of the run in flight, unless its
+// seal job already accounts for it: a finished backup ends the run (Failed,
+// PartiallyFailed) or is handed to a seal job (Completed).
+func (r *BackupScheduleReconciler) followRun(ctx context.Context, st *scheduleState) error {
+	s := st.obj
+	name := s.Status.Active
+	if name == "" || st.runningReason != "" {
+		return nil
+	}
+	b, err := r.veleroBackup(ctx, name)
+	if apierrors.IsNotFound(err) {
+		st.runEnded(false, v1alpha1.ReasonBackupDeleted, resultBackupDeleted, nil,
+			"Velero backup %s/%s was deleted before it was sealed; nothing was sealed", r.VeleroNamespace, name)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch b.Status.Phase {
+	case velerov1.BackupPhaseCompleted:
+		return r.submitSeal(ctx, st, b)
+	case velerov1.BackupPhaseFailed, velerov1.BackupPhaseFailedValidation:
+		st.runEnded(false, v1alpha1.ReasonBackupFailed, resultFailed, b,
+			"Velero backup %s/%s %s%s; nothing was sealed", r.VeleroNamespace, name, b.Status.Phase, failureDetail(b))
+	case velerov1.BackupPhasePartiallyFailed:
+		st.runEnded(false, v1alpha1.ReasonBackupPartiallyFailed, resultPartiallyFailed, b,
+			"Velero backup %s/%s PartiallyFailed with %d errors and %d warnings (see `velero backup logs %s`); nothing was sealed",
+			r.VeleroNamespace, name, b.Status.Errors, b.Status.Warnings, name)
+	case velerov1.BackupPhaseDeleting:
+		st.runEnded(false, v1alpha1.ReasonBackupDeleted, resultBackupDeleted, b,
+			"Velero backup %s/%s is being deleted; nothing was sealed", r.VeleroNamespace, name)
+	default:
+		phase := string(b.Status.Phase)
+		if phase == "" {
+			phase = string(velerov1.BackupPhaseNew)
+		}
+		msg := fmt.Sprintf("Velero backup %s is %s", name, phase)
+		if p := b.Status.Progress; p != nil && p.TotalItems > 0 {
+			msg += fmt.Sprintf(" (%d of %d items)", p.ItemsBackedUp, p.TotalItems)
+		}
+		st.running(v1alpha1.ReasonBackupInProgress, "%s", msg)
+	}
+	return nil
+}
+
+// veleroBackup reads a Velero Backup from the cache, and from the API
+// server when the cache has not seen it (yet).
+func (r *BackupScheduleReconciler) veleroBackup(ctx context.Context, name string) (*velerov1.Backup, error) {
+	key := client.ObjectKey{Namespace: r.VeleroNamespace, Name: name}
+	b := &velerov1.Backup{}
+	err := r.Velero.Get(ctx, key, b)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, b)
+	}
+	return b, err
+}
+
+// failureDetail says why Velero failed a backup.
+func failureDetail(b *velerov1.Backup) string {
+	switch {
+	case b.Status.FailureReason != "":
+		return ": " + b.Status.FailureReason
+	case len(b.Status.ValidationErrors) > 0:
+		return ": " + fmt.Sprint(b.Status.ValidationErrors)
+	}
+	return ""
+}
+
+// submitSeal hands a Completed backup to a seal job, once the target is
+// Ready.
+func (r *BackupScheduleReconciler) submitSeal(ctx context.Context, st *scheduleState, b *velerov1.Backup) error {
+	s := st.obj
+	if st.target == nil {
+		st.running(v1alpha1.ReasonSealing, "Velero backup %s completed; sealing waits for OffsiteTarget %q to be Ready",
+			b.Name, s.Spec.OffsiteTargetRef.Name)
+		return nil
+	}
+	spec := jobSpec{
+		kind: jobSeal, schedule: s.Name, backup: b.Name, location: b.Spec.StorageLocation, active: b.Name,
+		target: st.target.DeepCopy(), policy: st.retentionPolicy(),
+	}
+	if err := r.jobs.submit(st.key, jobSeal, b.Name, r.jobFunc(ctx, spec)); err != nil {
+		return err
+	}
+	st.running(v1alpha1.ReasonSealing, "sealing Velero backup %s to OffsiteTarget %q", b.Name, st.target.Name)
+	return nil
+}
+
+// startRun starts the run that is due, if any: a run asked for with
+// AnnotationRunNow first, else the most recent scheduled time missed
+// (within the starting deadline). One run at a time: nothing starts while
+// one is in flight. It sets the next schedule time and asks to be woken
+// then.
+func (r *BackupScheduleReconciler) startRun(ctx context.Context, st *scheduleState) error {
+	s := st.obj
+	if st.sched == nil {
+		return nil
+	}
+	if s.Spec.Suspend {
+		s.Status.NextScheduleTime = nil
+		if _, ok := s.Annotations[AnnotationRunNow]; ok {
+			st.event(nil, corev1.EventTypeWarning, "RunNowRefused",
+				"spec.suspend is set: the run asked for with %s was not started", AnnotationRunNow)
+			st.clearNow = true
+		}
+		return nil
+	}
+	var last time.Time
+	if s.Status.LastScheduleTime != nil {
+		last = s.Status.LastScheduleTime.Time
+	}
+	var deadline *time.Duration
+	if d := s.Spec.StartingDeadlineSeconds; d != nil {
+		dd := time.Duration(*d) * time.Second
+		deadline = &dd
+	}
+	due, missed, next := st.sched.Due(st.now, last, s.CreationTimestamp.Time, deadline)
+	s.Status.NextScheduleTime = nil
+	if !next.IsZero() {
+		s.Status.NextScheduleTime = &metav1.Time{Time: next}
+		st.wakeAt(next)
+	}
+	if s.Status.Active != "" || st.target == nil {
+		// Runs wait; when they can start, Due reports what was missed.
+		return nil
+	}
+	if v, ok := s.Annotations[AnnotationRunNow]; ok {
+		st.clearNow = true
+		t := runNowTime(v, st.now)
+		if ManualBackupName(s.Namespace, s.Name, t) == s.Status.LastSealedBackup {
+			return nil // done already; only the annotation's removal was lost
+		}
+		return r.startBackup(ctx, st, t, TriggerManual)
+	}
+	switch {
+	case due != nil:
+		if err := r.startBackup(ctx, st, *due, TriggerSchedule); err != nil {
+			return err
+		}
+		s.Status.LastScheduleTime = &metav1.Time{Time: *due}
+		if missed > 1 {
+			st.event(nil, corev1.EventTypeWarning, "MissedRuns",
+				"%d earlier scheduled runs were missed (controller down, target not Ready or a run in flight); started only the most recent, %s",
+				missed-1, due.In(st.sched.Location()).Format(time.RFC3339))
+			n := float64(missed - 1)
+			ns, name := st.key.Namespace, st.key.Name
+			st.count(func() { scheduleRuns.WithLabelValues(ns, name, resultMissed).Add(n) })
+		}
+	case missed > 0:
+		r.reportMissed(st, last, deadline)
+	}
+	return nil
+}
+
+// reportMissed records that every missed time is past the starting
+// deadline, once per such time.
+func (r *BackupScheduleReconciler) reportMissed(st *scheduleState, last time.Time, deadline *time.Duration) {
+	latest, _, _ := st.sched.Due(st.now, last, st.obj.CreationTimestamp.Time, nil)
+	if latest == nil {
+		return
+	}
+	msg := fmt.Sprintf("the run scheduled at %s did not start within startingDeadlineSeconds (%s): skipped",
+		latest.In(st.sched.Location()).Format(time.RFC3339), deadline)
+	if c := st.condition(v1alpha1.ConditionLastRunSucceeded); c != nil && c.Reason == v1alpha1.ReasonMissedDeadline && c.Message == msg {
+		return
+	}
+	st.setCondition(v1alpha1.ConditionLastRunSucceeded, metav1.ConditionFalse, v1alpha1.ReasonMissedDeadline, msg)
+	st.event(nil, corev1.EventTypeWarning, v1alpha1.ReasonMissedDeadline, "%s", msg)
+	st.countRun(resultMissed)
+}
+
+// runNowTime reads AnnotationRunNow's value; anything but RFC 3339 means
+// now.
+func runNowTime(v string, now time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t
+	}
+	return now
+}
+
+// startBackup creates the Velero Backup of the run for time t. Its name is
+// fixed by the schedule and t, so after a restart the Backup made before is
+// found rather than made again.
+func (r *BackupScheduleReconciler) startBackup(ctx context.Context, st *scheduleState, t time.Time, trigger string) error {
+	s := st.obj
+	name := BackupName(s.Namespace, s.Name, t)
+	if trigger == TriggerManual {
+		name = ManualBackupName(s.Namespace, s.Name, t)
+	}
+	b := &velerov1.Backup{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      name,
+			Namespace: r.VeleroNamespace,
+			Labels:    map[string]string{LabelSchedule: ScheduleLabelValue(s.Namespace, s.Name)},
+			Annotations: map[string]string{
+				AnnotationScheduleNamespace: s.Namespace,
+				AnnotationScheduleName:      s.Name,
+				AnnotationScheduledTime:     t.UTC().Format(time.RFC3339),
+				AnnotationTrigger:           trigger,
+			},
+		},
+		Spec: veleroBackupSpec(s.Spec.Template),
+	}
+	err := r.Create(ctx, b)
+	if apierrors.IsAlreadyExists(err) {
+		if b, err = r.veleroBackup(ctx, name); err != nil {
+			return fmt.Errorf("read Velero backup %s/%s: %w", r.VeleroNamespace, name, err)
+		}
+		if b.Annotations[AnnotationScheduleNamespace] != s.Namespace || b.Annotations[AnnotationScheduleName] != s.Name {
+			st.setCondition(v1alpha1.ConditionLastRunSucceeded, metav1.ConditionFalse, v1alpha1.ReasonBackupFailed,
+				fmt.Sprintf("Velero backup %s/%s exists and was not made by this schedule: the run was not started", r.VeleroNamespace, name))
+			st.event(nil, corev1.EventTypeWarning, v1alpha1.ReasonBackupFailed,
+				"Velero backup %s/%s exists and was not made by this schedule: the run was not started", r.VeleroNamespace, name)
+			return nil
+		}
+		logf.FromContext(ctx).Info("found the velero backup of the run made before a restart", "backup", name)
+	} else if err != nil {
+		return fmt.Errorf("create Velero backup %s/%s: %w", r.VeleroNamespace, name, err)
+	}
+	s.Status.Active = name
+	st.running(v1alpha1.ReasonBackupInProgress, "Velero backup %s is %s", name, velerov1.BackupPhaseNew)
+	// No Event for a start (outcomes have one): when hundreds of schedules
+	// are due at once, the Events would slow the Backups down (about 2x).
+	logf.FromContext(ctx).Info("run started", "backup", name, "trigger", trigger, "time", t.UTC())
+	return nil
+}
+
+// veleroBackupSpec is the Velero BackupSpec of a template.
+func veleroBackupSpec(t v1alpha1.BackupTemplate) velerov1.BackupSpec {
+	t = *t.DeepCopy()
+	spec := velerov1.BackupSpec{
+		IncludedNamespaces:       t.IncludedNamespaces,
+		ExcludedNamespaces:       t.ExcludedNamespaces,
+		IncludedResources:        t.IncludedResources,
+		ExcludedResources:        t.ExcludedResources,
+		LabelSelector:            t.LabelSelector,
+		SnapshotVolumes:          t.SnapshotVolumes,
+		DefaultVolumesToFsBackup: t.DefaultVolumesToFsBackup,
+		StorageLocation:          t.StorageLocation,
+	}
+	if t.TTL != nil {
+		spec.TTL = *t.TTL
+	}
+	if t.Hooks != nil {
+		spec.Hooks = *t.Hooks
+	}
+	return spec
+}

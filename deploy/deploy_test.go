@@ -1,0 +1,323 @@
+// Package deploy holds the controller's manifests (a kustomization) and
+// the tests that check them: the kustomization lists every generated file,
+// the Deployment is hardened and admitted in a namespace enforcing the
+// PodSecurity "restricted" level, and the RBAC grants no more than
+// DESIGN.md allows.
+package deploy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/safekeep-dev/safekeep/internal/testbed"
+)
+
+const (
+	controllerNS   = "safekeep-system"
+	veleroNS       = "velero"
+	serviceAccount = "system:serviceaccount:safekeep-system:safekeep-controller"
+)
+
+// render runs `kubectl kustomize` on this folder and returns its objects.
+func render(t *testing.T) []*unstructured.Unstructured {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), testbed.Bin(t, "kubectl"), "kustomize", ".")
+	cmd.Env = testbed.ChildEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize: %v\n%s", err, stderr.String())
+	}
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decode kustomize output: %v", err)
+		}
+		if len(m) > 0 {
+			objs = append(objs, &unstructured.Unstructured{Object: m})
+		}
+	}
+	return objs
+}
+
+// typed converts u into out.
+func typed(t *testing.T, u *unstructured.Unstructured, out any) {
+	t.Helper()
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, out); err != nil {
+		t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
+	}
+}
+
+func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	t.Fatalf("no %s %s in the kustomization", kind, name)
+	return nil
+}
+
+func TestKustomizationListsGenerated(t *testing.T) {
+	data, err := os.ReadFile("kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Resources []string `json:"resources"`
+	}
+	if err := yaml.Unmarshal(data, &k); err != nil { // only resources is read
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"crd", "rbac"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no generated files in %s/ (%v): run make generate", dir, err)
+		}
+		for _, f := range files {
+			if !slices.Contains(k.Resources, f) {
+				t.Errorf("kustomization.yaml does not list %s", f)
+			}
+		}
+	}
+	objs := render(t)
+	kinds := map[string]int{}
+	for _, o := range objs {
+		kinds[o.GetKind()]++
+		if ns := o.GetNamespace(); ns != "" && ns != controllerNS && ns != veleroNS {
+			t.Errorf("%s %s lands in namespace %s", o.GetKind(), o.GetName(), ns)
+		}
+	}
+	for kind, n := range map[string]int{"Namespace": 1, "CustomResourceDefinition": 3, "ClusterRole": 1, "Role": 2,
+		"ClusterRoleBinding": 1, "RoleBinding": 2, "ServiceAccount": 1, "Deployment": 1, "NetworkPolicy": 1} {
+		if kinds[kind] < n {
+			t.Errorf("%d %s objects rendered, want at least %d", kinds[kind], kind, n)
+		}
+	}
+}
+
+func TestDeploymentHardened(t *testing.T) {
+	var d appsv1.Deployment
+	typed(t, find(t, render(t), "Deployment", "safekeep-controller"), &d)
+	ps := d.Spec.Template.Spec
+	if ps.SecurityContext == nil || ps.SecurityContext.RunAsNonRoot == nil || !*ps.SecurityContext.RunAsNonRoot ||
+		ps.SecurityContext.SeccompProfile == nil || ps.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext %+v: want runAsNonRoot and seccomp RuntimeDefault", ps.SecurityContext)
+	}
+	if ps.HostNetwork || ps.HostPID || ps.HostIPC || len(ps.Volumes) != 0 {
+		t.Errorf("pod uses host namespaces or volumes")
+	}
+	if *d.Spec.Replicas < 2 || !slices.Contains(ps.Containers[0].Args, "--leader-elect") {
+		t.Errorf("want two replicas with --leader-elect, got %d, args %v", *d.Spec.Replicas, ps.Containers[0].Args)
+	}
+	for _, c := range ps.Containers {
+		sc := c.SecurityContext
+		switch {
+		case sc == nil:
+			t.Fatalf("container %s has no securityContext", c.Name)
+		case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+			t.Errorf("container %s: root filesystem is writable", c.Name)
+		case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+			t.Errorf("container %s: privilege escalation allowed", c.Name)
+		case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0:
+			t.Errorf("container %s: capabilities %+v, want drop ALL", c.Name, sc.Capabilities)
+		case sc.Privileged != nil && *sc.Privileged:
+			t.Errorf("container %s is privileged", c.Name)
+		}
+		if c.Resources.Requests.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
+			t.Errorf("container %s: resources %+v, want cpu and memory requests and a memory limit", c.Name, c.Resources)
+		}
+		if c.LivenessProbe == nil || c.ReadinessProbe == nil {
+			t.Errorf("container %s: no liveness or readiness probe", c.Name)
+		}
+	}
+}
+
+// warnings collects the API server's warnings.
+type warnings struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen = append(w.seen, text)
+}
+
+func (w *warnings) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.seen
+	w.seen = nil
+	return out
+}
+
+// TestAppliedRestricted applies the kustomization to a real API server
+// (envtest; PodSecurity admission runs in kube-apiserver) and checks that the
+// controller's pod is admitted in its namespace, which enforces the
+// restricted level, while a pod without the hardening is refused; then
+// that the RBAC grants what the controller needs and no more.
+func TestAppliedRestricted(t *testing.T) {
+	objs := render(t)
+	cp := testbed.StartControlPlane(t)
+	ctx := t.Context()
+	w := &warnings{}
+	cfg := rest.CopyConfig(cp.Config)
+	cfg.WarningHandler = w
+	c, err := client.New(cfg, client.Options{Scheme: cp.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: veleroNS}}); err != nil {
+		t.Fatal(err)
+	}
+	// Namespaces first, then the rest in the kustomization's order.
+	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int {
+		return boolRank(a.GetKind() != "Namespace") - boolRank(b.GetKind() != "Namespace")
+	})
+	for _, o := range objs {
+		if err := c.Create(ctx, o.DeepCopy()); err != nil {
+			t.Fatalf("apply %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+		if ws := w.take(); len(ws) > 0 {
+			t.Errorf("apply %s %s: warnings %q", o.GetKind(), o.GetName(), ws)
+		}
+	}
+
+	var ns corev1.Namespace
+	if err := c.Get(ctx, client.ObjectKey{Name: controllerNS}, &ns); err != nil {
+		t.Fatal(err)
+	}
+	if ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+		t.Fatalf("namespace %s labels %v: want pod-security.kubernetes.io/enforce=restricted", controllerNS, ns.Labels)
+	}
+	var d appsv1.Deployment
+	typed(t, find(t, objs, "Deployment", "safekeep-controller"), &d)
+
+	t.Run("pod admitted", func(t *testing.T) {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: controllerNS, Name: "controller-pod", Labels: d.Spec.Template.Labels},
+			Spec:       *d.Spec.Template.Spec.DeepCopy(),
+		}
+		if err := c.Create(ctx, pod); err != nil {
+			t.Fatalf("the Deployment's pod is refused in a restricted namespace: %v", err)
+		}
+		if ws := w.take(); len(ws) > 0 {
+			t.Errorf("warnings for the Deployment's pod: %q", ws)
+		}
+	})
+
+	t.Run("unhardened pod refused", func(t *testing.T) {
+		// The control: the same pod without its securityContexts must be
+		// refused, or the test above proves nothing.
+		spec := d.Spec.Template.Spec.DeepCopy()
+		spec.SecurityContext = nil
+		for i := range spec.Containers {
+			spec.Containers[i].SecurityContext = nil
+		}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: controllerNS, Name: "unhardened"}, Spec: *spec}
+		err := c.Create(ctx, pod)
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "violates PodSecurity") {
+			t.Fatalf("unhardened pod: %v, want a PodSecurity refusal", err)
+		}
+		t.Logf("refused as it should be: %v", err)
+		dep := d.DeepCopy()
+		dep.Name, dep.ResourceVersion = "unhardened", ""
+		dep.Spec.Template.Spec = *spec
+		if err := c.Create(ctx, dep, client.DryRunAll); err != nil {
+			t.Fatal(err)
+		}
+		if ws := w.take(); len(ws) == 0 || !strings.Contains(strings.Join(ws, " "), "would violate PodSecurity") {
+			t.Errorf("an unhardened Deployment drew warnings %q, want PodSecurity's", ws)
+		}
+	})
+
+	t.Run("least privilege", func(t *testing.T) {
+		tests := []struct {
+			verb, group, resource, subresource, ns string
+			allowed                                bool
+		}{
+			{"get", "", "secrets", "", controllerNS, true},
+			{"watch", "", "secrets", "", controllerNS, true},
+			{"get", "", "secrets", "", "default", false},
+			{"list", "", "secrets", "", "", false}, // cluster-wide
+			{"create", "", "secrets", "", controllerNS, false},
+			{"update", "coordination.k8s.io", "leases", "", controllerNS, true},
+			{"create", "coordination.k8s.io", "leases", "", "default", false},
+			{"watch", "safekeep.dev", "offsitetargets", "", "", true},
+			{"patch", "safekeep.dev", "offsitetargets", "status", "team-a", true},
+			{"update", "safekeep.dev", "offsitetargets", "", "team-a", false}, // spec is the user's
+			{"create", "events.k8s.io", "events", "", "team-a", true},
+			{"create", "velero.io", "backups", "", veleroNS, true},
+			{"create", "velero.io", "backups", "", "default", false},
+			{"delete", "velero.io", "backupstoragelocations", "", veleroNS, false},
+			{"create", "velero.io", "restores", "", "default", false},
+			{"create", "", "pods", "", controllerNS, false},
+			{"escalate", "rbac.authorization.k8s.io", "clusterroles", "", "", false},
+		}
+		for _, tt := range tests {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:   serviceAccount,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + controllerNS, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Verb: tt.verb, Group: tt.group, Resource: tt.resource, Subresource: tt.subresource, Namespace: tt.ns,
+				},
+			}}
+			if err := c.Create(ctx, sar); err != nil {
+				t.Fatal(err)
+			}
+			if sar.Status.Allowed != tt.allowed {
+				t.Errorf("%s %s.%s/%s in %q: allowed=%v, want %v (%s)", tt.verb, tt.resource, tt.group, tt.subresource, tt.ns,
+					sar.Status.Allowed, tt.allowed, sar.Status.Reason)
+			}
+		}
+		// No wildcard anywhere in the generated roles.
+		for _, o := range objs {
+			if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
+				continue
+			}
+			var r rbacv1.ClusterRole // Role has the same rules shape
+			typed(t, o, &r)
+			for _, rule := range r.Rules {
+				if slices.Contains(rule.Verbs, "*") || slices.Contains(rule.Resources, "*") || slices.Contains(rule.APIGroups, "*") {
+					t.Errorf("%s %s/%s grants a wildcard: %+v", o.GetKind(), o.GetNamespace(), o.GetName(), rule)
+				}
+			}
+		}
+	})
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/target"
+)
+
+// openCluster reads the OffsiteTarget --target names from the cluster of the
+// current kubeconfig (in --namespace, else the context's namespace), its
+// credentials from its Secret, and connects to its bucket.
+func (f *targetFlags) openCluster(ctx context.Context) (*offsite, error) {
+	c, ns, err := f.kubeClient()
+	if err != nil {
+		return nil, err
+	}
+	t := &v1alpha1.OffsiteTarget{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: f.name}, t); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("OffsiteTarget %s/%s not found (see 'kubectl get offsitetargets -n %s')", ns, f.name, ns)
+		}
+		return nil, fmt.Errorf("read OffsiteTarget %s/%s: %w", ns, f.name, err)
+	}
+	cfg, err := target.Config(ctx, c, t)
+	if err != nil {
+		return nil, fmt.Errorf("OffsiteTarget %s/%s: %w", ns, f.name, err)
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("offsite store: %w", err)
+	}
+	return &offsite{target: t, config: cfg, store: st, cluster: c}, nil
+}
+
+// kubeClient connects to the cluster of the current kubeconfig
+// ($KUBECONFIG, else ~/.kube/config) and returns the namespace to use.
+func (f *targetFlags) kubeClient() (client.Client, string, error) {
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("kubeconfig: %w", err)
+	}
+	ns := f.namespace
+	if ns == "" {
+		if ns, _, err = cc.Namespace(); err != nil {
+			return nil, "", fmt.Errorf("kubeconfig: %w", err)
+		}
+	}
+	scheme := runtime.NewScheme()
+	if err := errors.Join(corev1.AddToScheme(scheme), v1alpha1.AddToScheme(scheme)); err != nil {
+		return nil, "", err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, "", fmt.Errorf("connect to the cluster: %w", err)
+	}
+	return c, ns, nil
+}

@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/internal/testbed"
+	"github.com/safekeep-dev/safekeep/target"
+)
+
+// TestTargetFromCluster runs every verb with --target NAME -n NS: the
+// OffsiteTarget, its credentials and its signing key come from an envtest
+// cluster reached through KUBECONFIG, not from files or the environment.
+func TestTargetFromCluster(t *testing.T) {
+	crlog.SetLogger(logr.Discard()) // envtest logs through controller-runtime's logger
+	b := newBed(t)
+	cp := testbed.StartControlPlane(t, testbed.WithCRDs(filepath.Join(testbed.RepoRoot(t), "deploy", "crd")))
+	t.Setenv("KUBECONFIG", cp.Kubeconfig)
+	ctx := t.Context()
+	const ns = "ops"
+	if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	k := keygenStep(t, b)
+	signing, err := readFileBytes(k.signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud := fmt.Sprintf("[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n", b.s3.AccessKey, b.s3.SecretKey)
+	for name, data := range map[string]map[string]string{
+		"offsite-credentials": {target.KeyCloud: cloud},
+		"wrong-credentials":   {target.KeyAccessKeyID: b.s3.AccessKey, target.KeySecretAccessKey: "NOT" + b.s3.SecretKey},
+		"safekeep-signing":    {target.KeySigningKey: string(signing)},
+	} {
+		sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: data}
+		if err := cp.Client.Create(ctx, sec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newTarget := func(name, creds, signingSecret string) {
+		t.Helper()
+		o := &v1alpha1.OffsiteTarget{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: v1alpha1.OffsiteTargetSpec{
+				S3: v1alpha1.S3Location{Endpoint: b.s3.Endpoint, Bucket: offsiteBucket, Prefix: "cluster-a", Region: "us-east-1",
+					CredentialsSecretRef: &corev1.LocalObjectReference{Name: creds}},
+				Recipients:          []string{k.recipient},
+				ObjectLock:          &v1alpha1.ObjectLock{Mode: v1alpha1.ObjectLockGovernance, RetainDays: 1},
+				SigningKeySecretRef: corev1.LocalObjectReference{Name: signingSecret},
+			},
+		}
+		if err := cp.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newTarget("offsite", "offsite-credentials", "safekeep-signing")
+	newTarget("wrong-creds", "wrong-credentials", "safekeep-signing")
+	newTarget("no-creds", "nope", "safekeep-signing")
+	newTarget("no-signing", "offsite-credentials", "nope")
+	b.putBackup(t, "c1", "Completed")
+	bsl := b.writeBSL(t)
+
+	t.Run("verbs", func(t *testing.T) {
+		// No --signing-key: the target's signing key Secret signs.
+		out := b.ok(t, "seal", "--source", bsl, "--backup", "c1", "--target", "offsite", "-n", ns)
+		if !strings.Contains(out, "manual/c1 (sealed)") || !strings.Contains(out, "GOVERNANCE") {
+			t.Errorf("seal --target summary:\n%s", out)
+		}
+		out = b.ok(t, "backups", "--target", "offsite", "--namespace", ns)
+		if !strings.Contains(out, "manual") || !strings.Contains(out, "c1") {
+			t.Errorf("backups --target does not list manual/c1:\n%s", out)
+		}
+		out = b.ok(t, "verify", "--target", "offsite", "-n", ns, "--backup", "manual/c1", "-i", k.identity, "--verify-key", k.verifyKey)
+		if !strings.Contains(out, "intact: manual/c1") || !strings.Contains(out, "plaintext  ok") {
+			t.Errorf("verify --target (signed with the Secret's key, pinned):\n%s", out)
+		}
+		dir := filepath.Join(b.dir, "restored-c1")
+		b.ok(t, "restore", "--target", "offsite", "-n", ns, "--backup", "manual/c1", "-i", k.identity, "--to-dir", dir)
+		checkRestored(t, dir, b.backups["c1"])
+	})
+
+	t.Run("bad", func(t *testing.T) {
+		tests := []struct {
+			name string
+			args []string
+			code int
+			says string
+		}{
+			{"both targets", []string{"backups", "--target", "offsite", "-n", ns, "--target-file", bsl}, exitUsage, "--target-file and --target are exclusive"},
+			{"namespace without target", []string{"backups", "--target-file", bsl, "-n", ns}, exitUsage, "--namespace names the namespace of --target"},
+			{"no target", []string{"backups"}, exitUsage, "--target-file is required (or --target NAME"},
+			{"target missing", []string{"backups", "--target", "nope", "-n", ns}, exitFailure, "OffsiteTarget ops/nope not found"},
+			{"namespace from the kubeconfig", []string{"backups", "--target", "offsite"}, exitFailure, "OffsiteTarget default/offsite not found"},
+			{"credentials Secret missing", []string{"backups", "--target", "no-creds", "-n", ns}, exitFailure, "Secret ops/nope (spec.s3.credentialsSecretRef) not found"},
+			{"credentials rejected", []string{"backups", "--target", "wrong-creds", "-n", ns}, exitFailure, "access denied"},
+			{"signing key missing", []string{"seal", "--source", bsl, "--backup", "c1", "--target", "no-signing", "-n", ns}, exitFailure,
+				"Secret ops/nope (spec.signingKeySecretRef) not found"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				checkOneLine(t, b.run(t, tt.args...), tt.code, tt.says)
+			})
+		}
+	})
+
+	all := b.outputs.String()
+	for _, secret := range []string{b.s3.SecretKey, "AGE-SECRET-KEY", "-----BEGIN", marker} {
+		if strings.Contains(all, secret) {
+			t.Errorf("some output contains a secret (%.12s...)", secret)
+		}
+	}
+	if _, err := crypto.ParseRecipient(k.recipient); err != nil {
+		t.Fatal(err)
+	}
+}
