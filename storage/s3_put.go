@@ -64,9 +64,25 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) 
 		info, err = s.putParts(ctx, obj, r, opts)
 	}
 	if err != nil {
+		if opts.IfAbsent && s.takenMeanwhile(ctx, key, err) {
+			return ObjectInfo{}, fmt.Errorf("put %s: %w (the connection broke; the key exists now)", key, ErrExists)
+		}
 		return ObjectInfo{}, s.wrapErr("put", key, err, opts.IfAbsent)
 	}
 	return ObjectInfo{Key: key, Size: info.Size, ETag: info.ETag}, nil
+}
+
+// takenMeanwhile tells a conditional create that lost a race from a broken
+// connection. A server may answer 412 as soon as it reads the headers and
+// close the connection while the client still sends the body; the client
+// then sees only "connection reset". If the key exists afterwards, the put
+// is reported as ErrExists, which is what the caller must act on.
+func (s *S3) takenMeanwhile(ctx context.Context, key string, err error) bool {
+	if minio.ToErrorResponse(err).Code != "" || ctx.Err() != nil {
+		return false // the server answered, or we gave up: nothing to guess
+	}
+	_, statErr := s.Stat(ctx, key)
+	return statErr == nil
 }
 
 func checkPutOptions(opts PutOptions) error {

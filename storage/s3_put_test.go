@@ -243,3 +243,26 @@ func TestPutKnownSizeMultipart(t *testing.T) {
 		})
 	}
 }
+
+// A conditional create of a large body that loses to an existing key may see
+// the server's early 412 only as a reset connection; it must still report
+// ErrExists, and leave the first object as it was.
+func TestPutIfAbsentLargeBodyTaken(t *testing.T) {
+	srv := startS3(t)
+	s := newS3(t, srv.Config(plainBucket, "taken"))
+	const size = 48 << 20
+	first, err := s.Put(t.Context(), "big", stream(7, size), storage.PutOptions{Size: size, IfAbsent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		_, err := s.Put(t.Context(), "big", stream(8, size), storage.PutOptions{Size: size, IfAbsent: true})
+		if !errors.Is(err, storage.ErrExists) {
+			t.Fatalf("attempt %d: second conditional create: %v, want ErrExists", i, err)
+		}
+	}
+	info, err := s.Stat(t.Context(), "big")
+	if err != nil || info.ETag != first.ETag {
+		t.Fatalf("after the refused creates: %+v, %v; want ETag %s", info, err, first.ETag)
+	}
+}
