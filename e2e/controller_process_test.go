@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,7 +28,7 @@ const (
 // against a test bed's control plane.
 type controllerProcess struct {
 	cmd         *exec.Cmd
-	log         *syncBuffer
+	log         *testbed.SyncBuffer
 	metricsAddr string
 	done        chan struct{}
 	err         error
@@ -68,7 +66,7 @@ func buildController(t *testing.T, dir string) string {
 func startController(t *testing.T, bin, kubeconfig string, extra ...string) *controllerProcess {
 	t.Helper()
 	probe := "127.0.0.1:" + strconv.Itoa(testbed.FreePort(t))
-	p := &controllerProcess{log: &syncBuffer{}, metricsAddr: "127.0.0.1:" + strconv.Itoa(testbed.FreePort(t)), done: make(chan struct{})}
+	p := &controllerProcess{log: &testbed.SyncBuffer{}, metricsAddr: "127.0.0.1:" + strconv.Itoa(testbed.FreePort(t)), done: make(chan struct{})}
 	args := append([]string{
 		"--kubeconfig", kubeconfig,
 		"--velero-namespace", testbed.VeleroNamespace,
@@ -91,14 +89,14 @@ func startController(t *testing.T, bin, kubeconfig string, extra ...string) *con
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {
-			t.Logf("safekeep-controller output (tail):\n%s", p.log.tail(16<<10))
+			t.Logf("safekeep-controller output (tail):\n%s", p.log.Tail(16<<10))
 		}
 	})
 	deadline := time.Now().Add(controllerStartTimeout)
 	for {
 		select {
 		case <-p.done:
-			t.Fatalf("safekeep-controller exited: %v\n%s", p.err, p.log.tail(16<<10))
+			t.Fatalf("safekeep-controller exited: %v\n%s", p.err, p.log.Tail(16<<10))
 		default:
 		}
 		resp, err := httpGet(t.Context(), "http://"+probe+"/readyz")
@@ -109,7 +107,7 @@ func startController(t *testing.T, bin, kubeconfig string, extra ...string) *con
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("safekeep-controller not ready within %s: %v\n%s", controllerStartTimeout, err, p.log.tail(16<<10))
+			t.Fatalf("safekeep-controller not ready within %s: %v\n%s", controllerStartTimeout, err, p.log.Tail(16<<10))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -154,32 +152,6 @@ func httpGet(ctx context.Context, url string) (*http.Response, error) {
 		return nil, err
 	}
 	return http.DefaultClient.Do(req)
-}
-
-// syncBuffer is a bytes.Buffer safe for a child's two output streams.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) tail(n int) string {
-	s := b.String()
-	if len(s) > n {
-		s = s[len(s)-n:]
-	}
-	return s
 }
 
 // readFile reads a file the test wrote (or had the CLI write).

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,24 +27,6 @@ import (
 
 // waitTimeout bounds each wait for the running controller.
 const waitTimeout = 60 * time.Second
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRun runs the controller outside a cluster against envtest, given the
 // kubeconfig through KUBECONFIG, and checks its probes, metrics, Lease and
@@ -67,7 +48,7 @@ func TestRun(t *testing.T) {
 	probeAddr := "127.0.0.1:" + strconv.Itoa(testbed.FreePort(t))
 
 	runCtx, stop := context.WithCancel(ctx)
-	logs := &syncBuffer{}
+	logs := &testbed.SyncBuffer{}
 	code := make(chan int, 1)
 	start := time.Now()
 	go func() {
