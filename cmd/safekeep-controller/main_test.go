@@ -7,7 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
+
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,7 +34,7 @@ const waitTimeout = 60 * time.Second
 func TestRun(t *testing.T) {
 	root := testbed.RepoRoot(t)
 	cp := testbed.StartControlPlane(t, testbed.WithCRDs(filepath.Join(root, "deploy", "crd")))
-	cp.InstallCRDs(t, veleroCRDs(t, root))
+	cp.InstallCRDs(t, testbed.VeleroCRDPaths(t)...)
 	ctx := t.Context()
 	const ns = "safekeep-system"
 	for _, name := range []string{ns, "velero"} {
@@ -221,16 +221,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// veleroCRDs returns the folder of Velero's v1 CRDs in the module cache.
-func veleroCRDs(t *testing.T, root string) string {
-	t.Helper()
-	cmd := exec.CommandContext(t.Context(), "go", "list", "-m", "-f", "{{.Dir}}", "github.com/vmware-tanzu/velero")
-	cmd.Dir = root
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("find the velero module: %v", err)
-	}
-	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "v1", "bases")
 }

@@ -90,7 +90,7 @@ func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
 		cp:        cp,
 		s3:        s3,
 	}
-	cp.InstallCRDs(tb, veleroCRDPaths(tb)...)
+	cp.InstallCRDs(tb, VeleroCRDPaths(tb)...)
 	v.install(tb, ctx)
 
 	pluginDir := filepath.Join(work, "plugins")
@@ -146,9 +146,9 @@ func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
 	return v
 }
 
-// veleroCRDPaths returns Velero's CRD folders in the module cache, as the
+// VeleroCRDPaths returns Velero's CRD folders in the module cache, as the
 // product's go.mod pins the velero module.
-func veleroCRDPaths(tb TB) []string {
+func VeleroCRDPaths(tb TB) []string {
 	tb.Helper()
 	cmd := exec.CommandContext(tb.Context(), "go", "list", "-m", "-f", "{{.Dir}}", "github.com/vmware-tanzu/velero")
 	cmd.Dir = RepoRoot(tb)
