@@ -59,7 +59,7 @@ func BenchmarkSchedulesDueTogether(b *testing.B) {
 	s3 := testbed.StartS3(b)
 	s3.CreateBucket(b, "offsite", false)
 	cp := testbed.StartControlPlane(b, testbed.WithCRDs(filepath.Join(root, "deploy", "crd")))
-	cp.InstallCRDs(b, veleroCRDs(b, root)...)
+	cp.InstallCRDs(b, testbed.VeleroCRDPaths(b)...)
 	c := cp.Client
 	benchTarget(b, c, s3)
 
@@ -71,7 +71,7 @@ func BenchmarkSchedulesDueTogether(b *testing.B) {
 		return err == nil && meta.IsStatusConditionTrue(t.Status.Conditions, v1alpha1.ConditionReady), nil
 	})
 	if err != nil {
-		b.Fatalf("OffsiteTarget not Ready: %v\n%s", err, ctl.output())
+		b.Fatalf("OffsiteTarget not Ready: %v\n%s", err, ctl.out.Tail(8<<10))
 	}
 	seen := watchBackups(b, cp)
 
@@ -299,7 +299,7 @@ func watchBackups(b *testing.B, cp *testbed.ControlPlane) *seenBackups {
 // controllerProc is safekeep-controller running as a child process.
 type controllerProc struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testbed.SyncBuffer
 	done chan struct{}
 }
 
@@ -315,7 +315,7 @@ func buildController(b *testing.B, dir string) string {
 
 func startControllerProcess(b *testing.B, bin, kubeconfig string) *controllerProc {
 	probe := "127.0.0.1:" + strconv.Itoa(testbed.FreePort(b))
-	p := &controllerProc{out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &controllerProc{out: &testbed.SyncBuffer{}, done: make(chan struct{})}
 	// Not CommandContext: stop ends it with SIGTERM, to read its rusage.
 	p.cmd = exec.Command(bin, "--kubeconfig", kubeconfig, "--namespace", benchNamespace, //nolint:noctx // see above
 		"--velero-namespace", testbed.VeleroNamespace, "--metrics-bind-address", "0", "--health-probe-bind-address", probe)
@@ -352,7 +352,7 @@ func startControllerProcess(b *testing.B, bin, kubeconfig string) *controllerPro
 		return resp.StatusCode == http.StatusOK, nil
 	})
 	if err != nil {
-		b.Fatalf("safekeep-controller not ready: %v\n%s", err, p.output())
+		b.Fatalf("safekeep-controller not ready: %v\n%s", err, p.out.Tail(8<<10))
 	}
 	return p
 }
@@ -393,40 +393,4 @@ func (p *controllerProc) stop(b *testing.B) (float64, time.Duration) {
 		b.Fatal("no rusage")
 	}
 	return float64(ru.Maxrss) / 1024, p.cmd.ProcessState.UserTime() + p.cmd.ProcessState.SystemTime()
-}
-
-func (p *controllerProc) output() string {
-	s := p.out.String()
-	if len(s) > 8<<10 {
-		s = s[len(s)-8<<10:]
-	}
-	return s
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// veleroCRDs returns the folder of Velero's v1 CRDs in the module cache.
-func veleroCRDs(b *testing.B, root string) []string {
-	cmd := exec.CommandContext(b.Context(), "go", "list", "-m", "-f", "{{.Dir}}", "github.com/vmware-tanzu/velero")
-	cmd.Dir = root
-	out, err := cmd.Output()
-	if err != nil {
-		b.Fatalf("find the velero module: %v", err)
-	}
-	return []string{filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "v1", "bases")}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/controller"
+	"github.com/safekeep-dev/safekeep/internal/sample"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 )
 
@@ -65,22 +66,10 @@ func TestControllerSchedule(t *testing.T) {
 
 	marker := "PHI-MARKER-" + randomHex(t, 16)
 	createWorkload(t, c, ctlWorkload, marker)
-	for _, o := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ctlNamespace}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "offsite-credentials", Namespace: ctlNamespace},
-			Data: map[string][]byte{"AWS_ACCESS_KEY_ID": []byte(s3.AccessKey), "AWS_SECRET_ACCESS_KEY": []byte(s3.SecretKey)}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "safekeep-signing", Namespace: ctlNamespace},
-			Data: map[string][]byte{"signing.key": readFile(t, signingKey)}},
-		&v1alpha1.OffsiteTarget{
-			ObjectMeta: metav1.ObjectMeta{Name: "offsite", Namespace: ctlNamespace},
-			Spec: v1alpha1.OffsiteTargetSpec{
-				S3: v1alpha1.S3Location{Endpoint: s3.Endpoint, Bucket: ctlBucket, Prefix: ctlPrefix, Region: "us-east-1",
-					CredentialsSecretRef: &corev1.LocalObjectReference{Name: "offsite-credentials"}},
-				Recipients:          []string{recipient},
-				SigningKeySecretRef: corev1.LocalObjectReference{Name: "safekeep-signing"},
-			},
-		},
-	} {
+	for _, o := range (sample.Offsite{
+		Namespace: ctlNamespace, Name: "offsite", Endpoint: s3.Endpoint, Bucket: ctlBucket, Prefix: ctlPrefix,
+		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Recipients: []string{recipient}, SigningKeyPEM: readFile(t, signingKey),
+	}).Objects() {
 		if err := c.Create(ctx, o); err != nil {
 			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
 		}

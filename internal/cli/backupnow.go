@@ -13,9 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
@@ -89,7 +87,7 @@ func runBackupNow(ctx context.Context, opts *options, f *backupNowFlags, name st
 	if f.timeout <= 0 || f.poll <= 0 {
 		return usagef("--timeout and --poll-interval must be positive")
 	}
-	c, ns, err := f.client()
+	c, ns, err := kubeClient(f.kubeconfig, f.kubeContext, f.namespace)
 	if err != nil {
 		return prefixed("backup now", err)
 	}
@@ -137,34 +135,6 @@ func runnable(s *v1alpha1.BackupSchedule) error {
 		return fmt.Errorf("is not Ready (%s): %s", c.Reason, c.Message)
 	}
 	return nil
-}
-
-// client connects to the cluster of the kubeconfig and returns the
-// namespace to use.
-func (f *backupNowFlags) client() (client.Client, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = f.kubeconfig
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: f.kubeContext})
-	cfg, err := cc.ClientConfig()
-	if err != nil {
-		return nil, "", fmt.Errorf("kubeconfig: %w", err)
-	}
-	cfg.QPS, cfg.Burst = 50, 100
-	ns := f.namespace
-	if ns == "" {
-		if ns, _, err = cc.Namespace(); err != nil {
-			return nil, "", fmt.Errorf("kubeconfig: %w", err)
-		}
-	}
-	scheme := runtime.NewScheme()
-	if err := errors.Join(v1alpha1.AddToScheme(scheme), velerov1.AddToScheme(scheme)); err != nil {
-		return nil, "", err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, "", fmt.Errorf("connect to the cluster: %w", err)
-	}
-	return c, ns, nil
 }
 
 // runWatch follows one run asked for with `backup now`.

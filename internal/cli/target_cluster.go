@@ -11,6 +11,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/target"
 )
@@ -19,7 +21,7 @@ import (
 // current kubeconfig (in --namespace, else the context's namespace), its
 // credentials from its Secret, and connects to its bucket.
 func (f *targetFlags) openCluster(ctx context.Context) (*offsite, error) {
-	c, ns, err := f.kubeClient()
+	c, ns, err := kubeClient("", "", f.namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -41,22 +43,26 @@ func (f *targetFlags) openCluster(ctx context.Context) (*offsite, error) {
 	return &offsite{target: t, config: cfg, store: st, cluster: c}, nil
 }
 
-// kubeClient connects to the cluster of the current kubeconfig
-// ($KUBECONFIG, else ~/.kube/config) and returns the namespace to use.
-func (f *targetFlags) kubeClient() (client.Client, string, error) {
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
+// kubeClient connects to the cluster of a kubeconfig (path "" means
+// $KUBECONFIG, else ~/.kube/config; kubeContext "" its current context) and
+// returns the namespace to use: namespace, else the context's.
+func kubeClient(path, kubeContext, namespace string) (client.Client, string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext})
 	cfg, err := cc.ClientConfig()
 	if err != nil {
 		return nil, "", fmt.Errorf("kubeconfig: %w", err)
 	}
-	ns := f.namespace
+	cfg.QPS, cfg.Burst = 50, 100
+	ns := namespace
 	if ns == "" {
 		if ns, _, err = cc.Namespace(); err != nil {
 			return nil, "", fmt.Errorf("kubeconfig: %w", err)
 		}
 	}
 	scheme := runtime.NewScheme()
-	if err := errors.Join(corev1.AddToScheme(scheme), v1alpha1.AddToScheme(scheme)); err != nil {
+	if err := errors.Join(corev1.AddToScheme(scheme), v1alpha1.AddToScheme(scheme), velerov1.AddToScheme(scheme)); err != nil {
 		return nil, "", err
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
