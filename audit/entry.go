@@ -1,0 +1,162 @@
+// Package audit is Safekeep's tamper-evident evidence log: a hash-chained,
+// ed25519-signed sequence of entries, one object-locked object each, under
+// audit/ in the offsite bucket (docs/audit.md). Anyone can verify it with the
+// public signing keys published in the bucket; no age identity is needed.
+package audit
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// FormatV1 is the format of every entry this package writes.
+const FormatV1 = "safekeep.dev/audit/v1"
+
+// Kind says what an entry records.
+type Kind string
+
+// Entry kinds. Details holds the matching *Details struct, JSON-encoded.
+const (
+	// KindSeal: a backup was sealed offsite (SealDetails).
+	KindSeal Kind = "seal"
+	// KindRetentionDelete: retention removed a sealed backup (DeleteDetails).
+	KindRetentionDelete Kind = "retention-delete"
+	// KindDrill: a restore drill finished, passed or failed (DrillDetails).
+	KindDrill Kind = "drill"
+	// KindRestore: an incident restore ran (RestoreDetails).
+	KindRestore Kind = "restore"
+	// KindTargetChange: an OffsiteTarget was created or its endpoint,
+	// bucket, recipients, lock or signing key changed (TargetDetails).
+	KindTargetChange Kind = "target-change"
+	// KindFailure: an attempt failed: a backup, a seal, a deletion, a
+	// restore (FailureDetails).
+	KindFailure Kind = "failure"
+)
+
+// Entry is one audit record. Hash is "sha256:<hex>" of the canonical JSON
+// (sorted keys, no white space) of the entry without Hash and Signature;
+// Signature signs the same bytes. Prev is the Hash of the entry with
+// sequence number Seq-1, and empty for Seq 1.
+type Entry struct {
+	Format  string          `json:"format"`
+	Seq     uint64          `json:"seq"`
+	Time    time.Time       `json:"time"`
+	Actor   string          `json:"actor"`
+	Kind    Kind            `json:"kind"`
+	Subject string          `json:"subject"`
+	Details json.RawMessage `json:"details,omitempty"`
+	Prev    string          `json:"prev"`
+
+	Hash      string    `json:"hash"`
+	Signature Signature `json:"signature"`
+}
+
+// Signature is an ed25519 signature by the key with KeyID (see
+// crypto.VerifyKey.KeyID); JSON carries Value as standard base64.
+type Signature struct {
+	Alg   string `json:"alg"`
+	KeyID string `json:"keyId"`
+	Value []byte `json:"value"`
+}
+
+// Record is what a writer supplies; Append fills in the rest.
+type Record struct {
+	// Actor is who did it: "system:serviceaccount:<ns>:<name>" for the
+	// controller, "<user>@<host>" for the CLI.
+	Actor string
+	Kind  Kind
+	// Subject names the object acted on, e.g. "<namespace>/<schedule>/<backup>".
+	Subject string
+	// Details is one of the *Details structs below.
+	Details any
+}
+
+// SealDetails: KindSeal.
+type SealDetails struct {
+	Namespace       string    `json:"namespace,omitempty"`
+	Schedule        string    `json:"schedule"`
+	Backup          string    `json:"backup"`
+	Target          string    `json:"target,omitempty"`
+	Objects         int       `json:"objects"`
+	CiphertextBytes int64     `json:"ciphertextBytes"`
+	SealDigest      string    `json:"sealDigest"`
+	Recipients      []string  `json:"recipients"` // fingerprints
+	RetainUntil     time.Time `json:"retainUntil,omitzero"`
+	DurationSeconds float64   `json:"durationSeconds,omitempty"`
+}
+
+// DeleteDetails: KindRetentionDelete.
+type DeleteDetails struct {
+	Namespace string `json:"namespace,omitempty"`
+	Schedule  string `json:"schedule"`
+	Backup    string `json:"backup"`
+	// Reason is why: "retention" with the policy that removed it.
+	Reason string `json:"reason"`
+}
+
+// DrillDetails: KindDrill.
+type DrillDetails struct {
+	Namespace  string    `json:"namespace,omitempty"`
+	Drill      string    `json:"drill"`
+	Run        string    `json:"run"`
+	Schedule   string    `json:"schedule"`
+	Backup     string    `json:"backup"`
+	Passed     bool      `json:"passed"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+	RTOSeconds float64   `json:"rtoSeconds"`
+	// MaxRTOSeconds is the objective; 0 when none is set.
+	MaxRTOSeconds float64       `json:"maxRTOSeconds,omitempty"`
+	Checks        []CheckResult `json:"checks"`
+}
+
+// CheckResult is one drill or restore check.
+type CheckResult struct {
+	Name    string `json:"name"`
+	Passed  bool   `json:"passed"`
+	Message string `json:"message,omitempty"`
+	// Objects are the first objects that failed the check.
+	Objects []string `json:"objects,omitempty"`
+}
+
+// RestoreDetails: KindRestore.
+type RestoreDetails struct {
+	Schedule string `json:"schedule"`
+	Backup   string `json:"backup"`
+	// User and Host say who ran it and from which machine.
+	User string `json:"user"`
+	Host string `json:"host"`
+	// Destination is "cluster:<kube context or server>" or "dir:<path>".
+	Destination      string            `json:"destination"`
+	NamespaceMapping map[string]string `json:"namespaceMapping,omitempty"`
+	Passed           bool              `json:"passed"`
+	Checks           []CheckResult     `json:"checks,omitempty"`
+}
+
+// TargetDetails: KindTargetChange.
+type TargetDetails struct {
+	Namespace string `json:"namespace,omitempty"`
+	Target    string `json:"target"`
+	// Change is "created" or "updated"; Fields lists what changed.
+	Change     string   `json:"change"`
+	Fields     []string `json:"fields,omitempty"`
+	Endpoint   string   `json:"endpoint,omitempty"`
+	Bucket     string   `json:"bucket,omitempty"`
+	Recipients []string `json:"recipients,omitempty"` // fingerprints
+	SigningKey string   `json:"signingKey,omitempty"` // key id
+	LockMode   string   `json:"lockMode,omitempty"`
+	LockDays   int      `json:"lockDays,omitempty"`
+}
+
+// FailureDetails: KindFailure.
+type FailureDetails struct {
+	Namespace string `json:"namespace,omitempty"`
+	// Operation is what failed: "backup", "seal", "retention-delete",
+	// "drill", "restore", "audit".
+	Operation string `json:"operation"`
+	Schedule  string `json:"schedule,omitempty"`
+	Backup    string `json:"backup,omitempty"`
+	// Reason is a condition reason (api/v1alpha1/conditions.go).
+	Reason  string `json:"reason"`
+	Message string `json:"message,omitempty"`
+}
