@@ -60,9 +60,15 @@ type BackupScheduleOptions struct {
 	SealConcurrency int
 	// ClusterID names this cluster in seals; may be empty.
 	ClusterID string
+	// AuditActor is the actor of the audit entries the reconciler writes;
+	// "" means DefaultAuditActor.
+	AuditActor string
 	// SkipNameValidation allows registering the controller again in the
 	// same process (tests that start several managers).
 	SkipNameValidation bool
+
+	// auditor is shared with the other reconcilers by Setup.
+	auditor *auditor
 }
 
 // BackupScheduleReconciler starts Velero backups on a cron schedule, seals
@@ -89,6 +95,8 @@ type BackupScheduleReconciler struct {
 	ClusterID         string
 
 	jobs *sealJobs
+	// audit writes audit entries (seals, deletions, failures).
+	audit *auditor
 }
 
 // RBAC: schedules and their records in any namespace; Velero objects in the
@@ -131,6 +139,10 @@ func NewBackupScheduleReconciler(c client.Client, apiReader client.Reader, schem
 		seals = DefaultConcurrentSeals
 	}
 	r.jobs = newSealJobs(seals)
+	r.audit = o.auditor
+	if r.audit == nil {
+		r.audit = newAuditor(o.AuditActor, rec)
+	}
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
 	}

@@ -73,6 +73,7 @@ func (r *BackupScheduleReconciler) applySeal(ctx context.Context, st *scheduleSt
 func (r *BackupScheduleReconciler) sealFailed(st *scheduleState, j *job) error {
 	err := j.result.err
 	if permanentSealError(err) {
+		st.countSealFailure(err)
 		st.runEnded(false, v1alpha1.ReasonSealFailed, resultSealFailed, nil,
 			"sealing Velero backup %s failed and is not retried: %v", j.backup, err)
 		st.taken = j
@@ -85,6 +86,7 @@ func (r *BackupScheduleReconciler) sealFailed(st *scheduleState, j *job) error {
 		st.event(nil, corev1.EventTypeWarning, v1alpha1.ReasonSealFailed,
 			"sealing Velero backup %s failed (attempt %d), retrying at %s: %v", j.backup, j.attempts, retryAt.Format(time.RFC3339), err)
 		st.countRun(resultSealFailed)
+		st.countSealFailure(err)
 	}
 	msg := "sealing Velero backup " + j.backup + " failed, retrying at " + retryAt.Format(time.RFC3339) + ": " + err.Error()
 	st.setCondition(v1alpha1.ConditionLastRunSucceeded, metav1.ConditionFalse, v1alpha1.ReasonSealFailed, msg)

@@ -77,6 +77,9 @@ func (r *BackupScheduleReconciler) followRun(ctx context.Context, st *scheduleSt
 		}
 		st.running(v1alpha1.ReasonBackupInProgress, "%s", msg)
 	}
+	if c := st.condition(v1alpha1.ConditionLastRunSucceeded); s.Status.Active == "" && c != nil && c.Status == metav1.ConditionFalse {
+		r.auditRunFailure(ctx, st, name, c.Reason, c.Message) // the run ended here, unsealed
+	}
 	return nil
 }
 
@@ -135,6 +138,7 @@ func (r *BackupScheduleReconciler) startRun(ctx context.Context, st *scheduleSta
 	}
 	if s.Spec.Suspend {
 		s.Status.NextScheduleTime = nil
+		st.observeSchedule(time.Time{})
 		if _, ok := s.Annotations[AnnotationRunNow]; ok {
 			st.event(nil, corev1.EventTypeWarning, "RunNowRefused",
 				"spec.suspend is set: the run asked for with %s was not started", AnnotationRunNow)
@@ -152,6 +156,7 @@ func (r *BackupScheduleReconciler) startRun(ctx context.Context, st *scheduleSta
 		deadline = &dd
 	}
 	due, missed, next := st.sched.Due(st.now, last, s.CreationTimestamp.Time, deadline)
+	st.observeSchedule(next)
 	s.Status.NextScheduleTime = nil
 	if !next.IsZero() {
 		s.Status.NextScheduleTime = &metav1.Time{Time: next}

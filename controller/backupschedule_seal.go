@@ -80,10 +80,13 @@ func (r *BackupScheduleReconciler) runJob(ctx context.Context, spec jobSpec) *jo
 	}
 	if spec.kind == jobSeal {
 		if res.err = r.sealBackup(ctx, tgt, spec, res); res.err != nil {
+			r.auditFailure(ctx, tgt, spec, "seal", v1alpha1.ReasonSealFailed, res.err)
 			return res
 		}
+		r.auditSeal(ctx, tgt, spec, res)
 	}
 	res.retention = applyRetention(ctx, tgt.Store, spec.schedule, spec.active, spec.policy, r.Clock.Now())
+	r.auditRetention(ctx, tgt, spec, res.retention)
 	return res
 }
 

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/seal/sealtest"
 	"github.com/safekeep-dev/safekeep/storage"
@@ -188,6 +189,7 @@ func TestSealing(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the seal does not verify: %v", err)
 		}
+		wantAuditEntry(t, offsite, audit.KindSeal, ns+"/nightly/"+first, rep.Seal.Digest())
 		ob := env.offsiteBackup(t, ns, first)
 		if ob.Status.Objects != int64(rep.Objects) || ob.Status.CiphertextBytes != rep.CiphertextBytes ||
 			ob.Status.SealDigest != rep.Seal.Digest() || ob.Status.PlaintextBytes != rep.PlaintextBytes {
@@ -377,6 +379,7 @@ func TestRetentionDeletes(t *testing.T) {
 		t.Errorf("the dropped backup's OffsiteBackup: %v, want it deleted", err)
 	}
 	env.offsiteBackup(t, ns, names[1])
+	wantAuditEntry(t, offsite, audit.KindRetentionDelete, ns+"/keep1/"+names[0], "keepLast 1")
 	if note := env.waitEvent(t, s, v1alpha1.ReasonRetentionApplied); !strings.Contains(note, names[0]) {
 		t.Errorf("RetentionApplied event says %q", note)
 	}

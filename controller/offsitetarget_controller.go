@@ -45,6 +45,10 @@ type OffsiteTargetReconciler struct {
 	Namespace string
 	// CheckInterval, RetryInterval and ProbeTimeout: see Options.
 	CheckInterval, RetryInterval, ProbeTimeout time.Duration
+
+	// audit records the target's configuration when it is first Ready and
+	// when it changes; nil records nothing.
+	audit *auditor
 }
 
 // SetupWithManager registers the reconciler, watching OffsiteTargets and the
@@ -78,6 +82,7 @@ func (r *OffsiteTargetReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		result, retErr = r.summarize(ctx, before, obj, v)
 	}()
 	v = r.check(ctx, obj)
+	r.auditTarget(ctx, obj, v)
 	return ctrl.Result{}, nil
 }
 

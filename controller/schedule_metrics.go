@@ -1,8 +1,16 @@
 package controller
 
 import (
+	"context"
+	"errors"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/safekeep-dev/safekeep/schedule"
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
 )
 
 // Run results, the "result" label of safekeep_backupschedule_runs_total.
@@ -40,10 +48,28 @@ var (
 		Name: "safekeep_backupschedule_runs_total",
 		Help: "BackupSchedule runs by result: sealed, failed, partially_failed, backup_deleted, seal_failed, missed.",
 	}, []string{"namespace", "schedule", "result"})
+
+	// scheduleInterval and scheduleCreated let alert rules find a schedule
+	// that has not sealed for too long, or never has (deploy/prometheus).
+	scheduleInterval = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "safekeep_backupschedule_interval_seconds",
+		Help: "Seconds from the BackupSchedule's last scheduled time to its next (its cron interval now); absent while suspended.",
+	}, []string{"namespace", "schedule"})
+
+	scheduleCreated = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "safekeep_backupschedule_created_timestamp_seconds",
+		Help: "Unix time the BackupSchedule was created.",
+	}, []string{"namespace", "schedule"})
+
+	sealFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "safekeep_seal_failures_total",
+		Help: "Failed seals of BackupSchedule backups by reason: conflict, lock_unavailable, signing_key, source, access_denied, bucket_missing, locked, timeout, error.",
+	}, []string{"namespace", "schedule", "reason"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(lastSealTimestamp, sealDuration, sealBytes, scheduleRuns)
+	metrics.Registry.MustRegister(lastSealTimestamp, sealDuration, sealBytes, scheduleRuns,
+		scheduleInterval, scheduleCreated, sealFailures)
 }
 
 // forgetScheduleMetrics drops the series of a deleted schedule.
@@ -53,4 +79,68 @@ func forgetScheduleMetrics(namespace, name string) {
 	sealDuration.DeletePartialMatch(l)
 	sealBytes.DeletePartialMatch(l)
 	scheduleRuns.DeletePartialMatch(l)
+	scheduleInterval.DeletePartialMatch(l)
+	scheduleCreated.DeletePartialMatch(l)
+	sealFailures.DeletePartialMatch(l)
+}
+
+// observeSchedule queues the schedule's interval (ending at next; none
+// when next is zero, as while suspended) and creation time.
+func (st *scheduleState) observeSchedule(next time.Time) {
+	ns, name := st.key.Namespace, st.key.Name
+	created := float64(st.obj.CreationTimestamp.Unix())
+	var interval time.Duration
+	if st.sched != nil && !next.IsZero() {
+		interval = cronInterval(*st.sched, st.now, next)
+	}
+	st.count(func() {
+		scheduleCreated.WithLabelValues(ns, name).Set(created)
+		if interval > 0 {
+			scheduleInterval.WithLabelValues(ns, name).Set(interval.Seconds())
+		} else {
+			scheduleInterval.DeleteLabelValues(ns, name)
+		}
+	})
+}
+
+// cronInterval is next minus the last scheduled time at or before now: the
+// interval the schedule is in. It looks back by doubling windows (Due finds
+// the latest time in each by bisection), up to six years; 0 when none.
+func cronInterval(s schedule.Schedule, now, next time.Time) time.Duration {
+	for back := max(next.Sub(now), time.Minute); back <= 6*366*24*time.Hour; back *= 2 {
+		if due, _, _ := s.Due(now, time.Time{}, now.Add(-back), nil); due != nil {
+			return next.Sub(*due)
+		}
+	}
+	return 0
+}
+
+// countSealFailure queues a failed seal, by reason.
+func (st *scheduleState) countSealFailure(err error) {
+	ns, name, reason := st.key.Namespace, st.key.Name, sealFailureReason(err)
+	st.count(func() { sealFailures.WithLabelValues(ns, name, reason).Inc() })
+}
+
+// sealFailureReason is the reason label of a seal error: a short, bounded
+// vocabulary (never the error text).
+func sealFailureReason(err error) string {
+	switch {
+	case errors.Is(err, seal.ErrSealConflict):
+		return "conflict"
+	case errors.Is(err, seal.ErrLockUnavailable):
+		return "lock_unavailable"
+	case errors.Is(err, seal.ErrSigningKey):
+		return "signing_key"
+	case errors.Is(err, seal.ErrNotCompleted), errors.Is(err, seal.ErrNoObjects), errors.Is(err, seal.ErrNotVeleroBackup):
+		return "source"
+	case errors.Is(err, storage.ErrAccessDenied):
+		return "access_denied"
+	case errors.Is(err, storage.ErrBucketMissing):
+		return "bucket_missing"
+	case errors.Is(err, storage.ErrLocked):
+		return "locked"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "error"
 }

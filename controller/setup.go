@@ -66,6 +66,10 @@ type Options struct {
 	// SkipNameValidation allows registering the controllers again in the
 	// same process (tests that start several managers).
 	SkipNameValidation bool
+	// AuditActor names the controller in its audit entries, for example
+	// "system:serviceaccount:safekeep-system:safekeep-controller" (never a
+	// credential); "" means DefaultAuditActor.
+	AuditActor string
 }
 
 func (o Options) withDefaults() Options {
@@ -116,6 +120,7 @@ func CacheOptions(o Options) cache.Options {
 // follow CacheOptions(o).
 func Setup(mgr manager.Manager, o Options) error {
 	o = o.withDefaults()
+	aud := newAuditor(o.AuditActor, mgr.GetEventRecorder(EventSource))
 	return errors.Join(
 		(&OffsiteTargetReconciler{
 			Client:        mgr.GetClient(),
@@ -125,7 +130,9 @@ func Setup(mgr manager.Manager, o Options) error {
 			CheckInterval: o.TargetCheckInterval,
 			RetryInterval: o.TargetRetryInterval,
 			ProbeTimeout:  o.TargetProbeTimeout,
+			audit:         aud,
 		}).SetupWithManager(mgr, o.SkipNameValidation),
-		SetupBackupSchedule(mgr, BackupScheduleOptions{VeleroNamespace: o.VeleroNamespace, Clock: o.Clock, SkipNameValidation: o.SkipNameValidation}),
+		SetupBackupSchedule(mgr, BackupScheduleOptions{VeleroNamespace: o.VeleroNamespace, Clock: o.Clock, SkipNameValidation: o.SkipNameValidation, auditor: aud}),
+		SetupRestoreDrill(mgr, RestoreDrillOptions{Namespace: o.Namespace, VeleroNamespace: o.VeleroNamespace, Clock: o.Clock, SkipNameValidation: o.SkipNameValidation, Audit: drillAudit{aud}}),
 	)
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -131,8 +132,13 @@ func TestDeploymentHardened(t *testing.T) {
 		ps.SecurityContext.SeccompProfile == nil || ps.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		t.Errorf("pod securityContext %+v: want runAsNonRoot and seccomp RuntimeDefault", ps.SecurityContext)
 	}
-	if ps.HostNetwork || ps.HostPID || ps.HostIPC || len(ps.Volumes) != 0 {
-		t.Errorf("pod uses host namespaces or volumes")
+	if ps.HostNetwork || ps.HostPID || ps.HostIPC {
+		t.Errorf("pod uses host namespaces")
+	}
+	for _, v := range ps.Volumes { // only memory-backed scratch space (drills' /tmp)
+		if v.EmptyDir == nil || v.EmptyDir.Medium != corev1.StorageMediumMemory || v.EmptyDir.SizeLimit == nil {
+			t.Errorf("pod volume %s: want only memory-backed emptyDirs with a size limit", v.Name)
+		}
 	}
 	if *d.Spec.Replicas < 2 || !slices.Contains(ps.Containers[0].Args, "--leader-elect") {
 		t.Errorf("want two replicas with --leader-elect, got %d, args %v", *d.Spec.Replicas, ps.Containers[0].Args)
@@ -282,6 +288,22 @@ func TestAppliedRestricted(t *testing.T) {
 			{"create", "velero.io", "restores", "", "default", false},
 			{"create", "", "pods", "", controllerNS, false},
 			{"escalate", "rbac.authorization.k8s.io", "clusterroles", "", "", false},
+			// Restore drills: scratch namespaces (the admission policy
+			// narrows these to labelled ones: see "drill scratch only"),
+			// their Velero objects, and reading only through the
+			// RoleBinding the controller makes in each scratch namespace.
+			{"create", "", "namespaces", "", "", true},
+			{"delete", "", "namespaces", "", "", true},
+			{"update", "", "namespaces", "", "", false},
+			{"create", "rbac.authorization.k8s.io", "rolebindings", "", "team-a", true},
+			{"delete", "rbac.authorization.k8s.io", "rolebindings", "", "team-a", false},
+			{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", false},
+			{"get", "", "configmaps", "", "team-a", false},
+			{"list", "", "secrets", "", "team-a", false},
+			{"create", "velero.io", "restores", "", veleroNS, true},
+			{"delete", "velero.io", "backups", "", veleroNS, true},
+			{"patch", "safekeep.dev", "restoredrills", "status", "team-a", true},
+			{"update", "safekeep.dev", "restoredrills", "", "team-a", false},
 		}
 		for _, tt := range tests {
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
@@ -299,6 +321,24 @@ func TestAppliedRestricted(t *testing.T) {
 					sar.Status.Allowed, tt.allowed, sar.Status.Reason)
 			}
 		}
+		for _, tt := range []struct {
+			role    string
+			allowed bool
+		}{{"safekeep-drill-reader", true}, {"cluster-admin", false}, {"admin", false}} {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:   serviceAccount,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + controllerNS, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Verb: "bind", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Name: tt.role,
+				},
+			}}
+			if err := c.Create(ctx, sar); err != nil {
+				t.Fatal(err)
+			}
+			if sar.Status.Allowed != tt.allowed {
+				t.Errorf("bind clusterrole %s: allowed=%v, want %v", tt.role, sar.Status.Allowed, tt.allowed)
+			}
+		}
 		// No wildcard anywhere in the generated roles.
 		for _, o := range objs {
 			if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
@@ -313,6 +353,76 @@ func TestAppliedRestricted(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("drill scratch only", func(t *testing.T) { testDrillScratchOnly(t, cp, c) })
+}
+
+// testDrillScratchOnly acts as the controller's ServiceAccount and checks
+// that the admission policy keeps its namespace and RoleBinding rights to
+// drill scratch namespaces, which RBAC alone cannot do.
+func testDrillScratchOnly(t *testing.T, cp *testbed.ControlPlane, admin client.Client) {
+	ctx := t.Context()
+	cfg := rest.CopyConfig(cp.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: serviceAccount,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + controllerNS, "system:authenticated"},
+	}
+	sa, err := client.New(cfg, client.Options{Scheme: cp.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scratchLabels := map[string]string{"safekeep.dev/scratch": "true", "safekeep.dev/drill": "safekeep-system.weekly", "safekeep.dev/drill-run": "1"}
+	victim := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "victim"}}
+	if err := admin.Create(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	// The policy is loaded asynchronously: wait for its first denial.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := sa.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "not-scratch"}})
+		if err != nil && strings.Contains(err.Error(), "drill scratch namespaces") {
+			break
+		}
+		if err == nil {
+			_ = admin.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "not-scratch"}})
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the controller created an unlabelled namespace: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	scratch := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "drill-weekly-1-phi", Labels: scratchLabels}}
+	if err := sa.Create(ctx, scratch); err != nil {
+		t.Fatalf("create a scratch namespace: %v", err)
+	}
+	binding := func(ns, role string) *rbacv1.RoleBinding {
+		return &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "reader-" + role, Namespace: ns},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: controllerNS, Name: "safekeep-controller"}},
+		}
+	}
+	if err := sa.Create(ctx, binding(scratch.Name, "safekeep-drill-reader")); err != nil {
+		t.Errorf("bind the reader role in a scratch namespace: %v", err)
+	}
+	for _, tt := range []struct {
+		what string
+		do   func() error
+	}{
+		{"bind the reader role in another namespace", func() error { return sa.Create(ctx, binding(victim.Name, "safekeep-drill-reader")) }},
+		{"bind cluster-admin in a scratch namespace", func() error { return sa.Create(ctx, binding(scratch.Name, "cluster-admin")) }},
+		{"delete an unlabelled namespace", func() error { return sa.Delete(ctx, victim.DeepCopy()) }},
+	} {
+		err := tt.do()
+		if err == nil || (!apierrors.IsForbidden(err) && !apierrors.IsInvalid(err)) {
+			t.Errorf("%s: %v, want a refusal", tt.what, err)
+		} else {
+			t.Logf("%s: refused: %v", tt.what, err)
+		}
+	}
+	if err := sa.Delete(ctx, scratch.DeepCopy()); err != nil {
+		t.Errorf("delete a scratch namespace: %v", err)
+	}
 }
 
 func boolRank(b bool) int {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the benchmark use, when missing:
-# age (interop checks), rclone (benchmark peer), time (peak RSS in benchmarks).
+# age (interop checks), rclone (benchmark peer), time (peak RSS in benchmarks),
+# chromium (the HTML report's headless browser test).
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
-pkgs=(age rclone time openssl ca-certificates)
+pkgs=(age rclone time openssl ca-certificates chromium)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

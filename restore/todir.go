@@ -35,6 +35,10 @@ type Options struct {
 	// Progress, when set, is called as ciphertext is downloaded; calls never
 	// overlap.
 	Progress func(seal.Progress)
+	// Resources also writes every resource of the backup tarball as YAML
+	// under the directory's resources/ folder (see WriteResources), after
+	// the Velero files are in place.
+	Resources bool
 }
 
 // Result describes a finished restore.
@@ -44,6 +48,9 @@ type Result struct {
 	Files []string
 	// Bytes is the plaintext written.
 	Bytes int64
+	// Resources counts the YAML files written under resources/ (with
+	// Options.Resources).
+	Resources int
 }
 
 // ToDir restores a sealed backup into dir as Velero wrote it: each object
@@ -82,6 +89,17 @@ func toDir(ctx context.Context, opened *seal.Opened, dir string, opts Options) (
 		return nil, err
 	}
 	defer func() { _ = root.Close() }() // read-only: a close error loses nothing
+	tarball := opened.Seal.Backup + ".tar.gz"
+	if opts.Resources {
+		if _, ok := opened.Manifest.Object(tarball); !ok {
+			return nil, fmt.Errorf("backup has no %s: no resources to write", tarball)
+		}
+		if !opts.Overwrite {
+			if err := absent(root, ResourcesDir); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if !opts.Overwrite {
 		for _, o := range objects {
 			_, err := root.Lstat(o.Name)
@@ -105,6 +123,13 @@ func toDir(ctx context.Context, opened *seal.Opened, dir string, opts Options) (
 		}
 		res.Files = append(res.Files, o.Name)
 		res.Bytes += o.Size
+	}
+	if opts.Resources {
+		n, err := WriteResources(root, tarball, opts.Overwrite)
+		if err != nil {
+			return nil, fmt.Errorf("the Velero files are in place, but %s/ is not: %w", ResourcesDir, err)
+		}
+		res.Resources = n
 	}
 	return res, nil
 }

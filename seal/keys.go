@@ -122,3 +122,10 @@ func getSmall(ctx context.Context, st storage.Store, key string, limit int64) ([
 	}
 	return data, nil
 }
+
+// PublishSigningKey publishes pub in offsite as a seal does (see
+// publishSigningKey), for other signed records in the bucket (the audit
+// log) to verify from it with SigningKeyFor.
+func PublishSigningKey(ctx context.Context, offsite storage.Store, pub crypto.VerifyKey) error {
+	return publishSigningKey(ctx, offsite, pub)
+}

@@ -25,6 +25,9 @@ const (
 	MaxSinglePutSize = 5 << 30
 	// maxParts is S3's limit on the parts of one multipart upload.
 	maxParts = 10000
+	// maxIdleConnsPerHost is how many idle connections to the endpoint
+	// are kept for reuse.
+	maxIdleConnsPerHost = 64
 )
 
 // S3 is a Store over minio-go. It is safe for concurrent use.
@@ -78,6 +81,10 @@ func New(cfg Config) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage config: transport: %w", err)
 	}
+	// Keep a connection per concurrent request (readers of many small
+	// objects run 32 at once): minio-go keeps 16, and every request past
+	// them would dial a new connection and close it after.
+	transport.MaxIdleConnsPerHost = max(transport.MaxIdleConnsPerHost, maxIdleConnsPerHost)
 	if secure {
 		if err := configureTLS(transport.TLSClientConfig, cfg); err != nil {
 			return nil, err

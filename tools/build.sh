@@ -16,7 +16,7 @@ build() {
 	(cd "$root/tools/$dir" && go build -o "$bin/$name.tmp" "$pkg") && mv "$bin/$name.tmp" "$bin/$name"
 }
 
-want=${*:-etcd kube-apiserver kubectl versitygw velero velero-plugin-for-aws controller-gen golangci-lint}
+want=${*:-etcd kube-apiserver kubectl versitygw velero velero-plugin-for-aws controller-gen golangci-lint promtool}
 for t in $want; do
 	case $t in
 	etcd) build etcd etcd go.etcd.io/etcd/server/v3 ;;

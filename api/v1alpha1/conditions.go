@@ -168,3 +168,55 @@ const (
 	// names the check.
 	ReasonDrillFailed = "DrillFailed"
 )
+
+// RestoreDrill condition types.
+const (
+	// ConditionLastDrillPassed reports how the most recent run of a
+	// RestoreDrill ended: True when every check passed, False naming the
+	// first check that failed (DrillFailed) or why it could not run.
+	ConditionLastDrillPassed = "LastDrillPassed"
+)
+
+// RestoreDrill reasons.
+//
+// Ready is True when the schedule and time zone parse and every reference
+// resolves: the BackupSchedule, its OffsiteTarget (Ready), the identity
+// Secret and key (an age identity), the staging BackupStorageLocation. It
+// stays True with ReasonSuspended while spec.suspend is set, and uses
+// ReasonScheduled, ReasonInvalidSchedule, ReasonInvalidTimeZone and
+// ReasonTargetNotReady as a BackupSchedule does. Running uses ReasonIdle
+// and ReasonDrilling. LastDrillPassed uses ReasonNeverDrilled,
+// ReasonDrillPassed, ReasonDrillFailed, ReasonMissedDeadline (a scheduled
+// time passed spec.startingDeadlineSeconds before the run could start) and
+// the reasons below.
+const (
+	// ReasonScheduleNotFound (Ready False): spec.backupScheduleRef names no
+	// BackupSchedule in the namespace.
+	ReasonScheduleNotFound = "ScheduleNotFound"
+	// ReasonIdentityMissing (Ready False): the identity Secret, or its key,
+	// is missing or may not be read.
+	ReasonIdentityMissing = "IdentityMissing"
+	// ReasonIdentityInvalid (Ready False): the identity does not parse as
+	// an age identity.
+	ReasonIdentityInvalid = "IdentityInvalid"
+	// ReasonStagingNotFound (Ready False): spec.staging names no
+	// BackupStorageLocation in the Velero namespace.
+	ReasonStagingNotFound = "StagingNotFound"
+	// ReasonStagingInvalid (Ready False): the staging location is the
+	// primary location of the schedule's backups, or cannot be used.
+	ReasonStagingInvalid = "StagingInvalid"
+
+	// ReasonDrilling (Running True): a run is in flight.
+	ReasonDrilling = "Drilling"
+
+	// ReasonDrillError (LastDrillPassed False): the run could not be
+	// carried out (staging or API failure, timeout); the message says why.
+	ReasonDrillError = "DrillError"
+	// ReasonNoSealedBackup (LastDrillPassed False): the schedule has no
+	// sealed backup to drill.
+	ReasonNoSealedBackup = "NoSealedBackup"
+	// ReasonDrillInterrupted (LastDrillPassed False): the controller
+	// stopped while the run was in flight; its leftovers are deleted and
+	// the next run starts on schedule.
+	ReasonDrillInterrupted = "DrillInterrupted"
+)

@@ -26,6 +26,43 @@ type OffsiteTargetSpec struct {
 	// in the target's namespace that signs seals and audit entries.
 	// +required
 	SigningKeySecretRef corev1.LocalObjectReference `json:"signingKeySecretRef"`
+
+	// Audit configures the audit log kept in the bucket under audit/.
+	// +optional
+	Audit *AuditLogSpec `json:"audit,omitempty"`
+}
+
+// AuditLogSpec configures the evidence kept in the audit log.
+type AuditLogSpec struct {
+	// RetainDays is how long each audit entry is object-locked (in
+	// spec.objectLock's mode), independent of the backups' retention.
+	// Default 2190, six years (HIPAA 164.316(b)(2)). Without
+	// spec.objectLock entries are not locked.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:default=2190
+	RetainDays int32 `json:"retainDays,omitempty"`
+}
+
+// AuditedTarget is the configuration of an OffsiteTarget as last recorded
+// in its audit log: a change of any field is recorded again.
+type AuditedTarget struct {
+	Endpoint string `json:"endpoint"`
+	Bucket   string `json:"bucket"`
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+	// +optional
+	RecipientFingerprints []string `json:"recipientFingerprints,omitempty"`
+	// +optional
+	SigningKeyID string `json:"signingKeyId,omitempty"`
+	// ObjectLock is "<mode>/<days>", or empty without object lock.
+	// +optional
+	ObjectLock string `json:"objectLock,omitempty"`
+	// +optional
+	AuditRetainDays int32 `json:"auditRetainDays,omitempty"`
+	// Entry is the sequence number of the audit entry that recorded it.
+	// +optional
+	Entry uint64 `json:"entry,omitempty"`
 }
 
 // S3Location is an S3-compatible bucket and prefix.
@@ -99,6 +136,12 @@ type OffsiteTargetStatus struct {
 	// RecipientFingerprints of the recipients in use.
 	// +optional
 	RecipientFingerprints []string `json:"recipientFingerprints,omitempty"`
+
+	// Audited is the configuration last recorded in the audit log (an
+	// entry of kind target-change), so that a restart does not record it
+	// again.
+	// +optional
+	Audited *AuditedTarget `json:"audited,omitempty"`
 
 	// Conditions: Ready, with a reason for each way the target can be wrong.
 	// +optional

@@ -95,7 +95,19 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		f.namespace = ownNamespace()
 	}
 	f.opts.Namespace = f.namespace
+	f.opts.AuditActor = auditActor(f.namespace)
 	return f, nil
+}
+
+// auditActor names the controller in audit entries by its service
+// account: SERVICE_ACCOUNT_NAME (set from the pod spec), else the one the
+// deployment creates. An identity, never a credential.
+func auditActor(namespace string) string {
+	sa := os.Getenv("SERVICE_ACCOUNT_NAME")
+	if sa == "" {
+		sa = "safekeep-controller"
+	}
+	return "system:serviceaccount:" + namespace + ":" + sa
 }
 
 // ownNamespace finds the namespace the controller runs in.

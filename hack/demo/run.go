@@ -45,7 +45,7 @@ func run(r *runner, dir string) {
 	if err := testbed.WriteKubeconfig(cp.Config, kubeconfig); err != nil {
 		r.Fatalf("kubeconfig: %v", err)
 	}
-	testbed.StartVelero(r, cp, s3, veleroBucket)
+	velero := testbed.StartVelero(r, cp, s3, veleroBucket)
 	fmt.Printf("    S3 at %s: bucket %q for Velero, %q object-locked for Safekeep\n", s3.Endpoint, veleroBucket, offsiteBucket)
 	files := writeFiles(r, dir, s3)
 	setenv(r, map[string]string{"KUBECONFIG": kubeconfig, "AWS_ACCESS_KEY_ID": s3.AccessKey, "AWS_SECRET_ACCESS_KEY": s3.SecretKey})
@@ -102,11 +102,14 @@ func run(r *runner, dir string) {
 	}
 	fmt.Println("    no offsite object contains it")
 
-	fmt.Printf("\nDone in %s: scheduled, backed up, sealed offsite, verified, restored.\n", time.Since(start).Round(time.Second))
+	step("Proving the copy restores: a RestoreDrill, run now with `safekeep drill %s`", "run")
+	runDrill(r, cp.Client, s3, velero, files.identity)
+
+	fmt.Printf("\nDone in %s: scheduled, backed up, sealed offsite, verified, restored, drilled.\n", time.Since(start).Round(time.Second))
 	if r.keep {
 		fmt.Printf("\nThe test bed and the controller stay up; a new backup is sealed every minute. Look around:\n")
 		fmt.Printf("  export KUBECONFIG=%s\n", kubeconfig)
-		fmt.Printf("  kubectl get backupschedules,offsitebackups,offsitetargets -n %s   # bin/kubectl\n", ctlNamespace)
+		fmt.Printf("  kubectl get backupschedules,offsitebackups,offsitetargets,restoredrills -n %s   # bin/kubectl\n", ctlNamespace)
 		fmt.Printf("  set -a; . %s; set +a; unset AWS_CA_BUNDLE\n", files.credentials)
 		fmt.Printf("  go run ./cmd/safekeep backups --target %s -n %s\n", targetName, ctlNamespace)
 		fmt.Printf("  age -d -i %s FILE.age   # every sealed object is a standard age file\n", files.identity)

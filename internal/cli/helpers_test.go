@@ -91,7 +91,7 @@ func (b *bed) run(t *testing.T, args ...string) result {
 func (b *bed) ok(t *testing.T, args ...string) string {
 	t.Helper()
 	r := b.run(t, args...)
-	if r.code != 0 || r.err != "" {
+	if r.code != 0 || withoutAuditNotice(r.err) != "" {
 		t.Fatalf("safekeep %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.out, r.err)
 	}
 	return r.out

@@ -1,75 +1,170 @@
 package cli
 
 import (
-	"github.com/spf13/cobra"
+	"strings"
+	"time"
 
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/safekeep-dev/safekeep/drill"
 	"github.com/safekeep-dev/safekeep/restore"
 	"github.com/safekeep-dev/safekeep/seal"
 )
 
-func newRestore(opts *options) *cobra.Command {
-	var (
-		f         checkFlags
-		dir       string
-		overwrite bool
-	)
-	cmd := &cobra.Command{
-		Use:   "restore --target-file TARGET.yaml --backup SCHEDULE/NAME --identity FILE --to-dir DIR",
-		Short: "Decrypt a sealed backup into a directory, as Velero wrote it",
-		Long: `restore verifies the seal, then decrypts every object of the backup with the
-age identity and writes it under DIR with its Velero name (velero-backup.json,
-NAME.tar.gz, ...), byte-identical to what Velero wrote. Every ciphertext and
-plaintext digest is checked while writing; files appear only when all of them
-checked out. Existing files are not replaced unless --overwrite.
+// restoreFlags are the flags of 'safekeep restore'.
+type restoreFlags struct {
+	checkFlags
+	dir        string
+	overwrite  bool
+	mappings   []string
+	staging    string
+	veleroNS   string
+	timeout    time.Duration
+	signingKey string
+}
 
-No cluster is needed: the bucket, its credentials and an offline identity are
-enough. The directory holds plaintext: keep it on an encrypted disk.`,
+func newRestore(opts *options) *cobra.Command {
+	f := &restoreFlags{}
+	cmd := &cobra.Command{
+		Use:   "restore --target-file TARGET.yaml|--target NAME --backup SCHEDULE/NAME --identity FILE (--namespace-mapping SRC:DST... | --to-dir DIR)",
+		Short: "Restore a sealed backup through Velero, checked, or decrypt it into a directory",
+		Long: `restore verifies the seal and decrypts every object of the backup with the age
+identity, checking every ciphertext and plaintext digest. Then either:
+
+With --namespace-mapping SRC:DST (one per namespace of the backup; SRC:SRC
+restores in place), it stages the backup under a new name in a Velero
+BackupStorageLocation of the current kubeconfig's cluster (--staging-location,
+required: a location of its own, never Velero's primary one, which Safekeep
+does not write to), creates a Velero Restore into the mapped
+namespaces (existing objects are left alone), waits for it, and checks what
+came back: the Restore Completed without errors, every namespaced item of the
+backup is present, every ConfigMap and Secret equals the backup's. It prints
+each check; exit status 0 only when every check passed. The staged copy is
+removed afterwards; the Restore stays as the record. Credentials of the
+staging location come from its Secret in the Velero namespace when readable,
+else from the AWS environment.
+
+With --to-dir DIR (no cluster needed), it writes the Velero files under DIR
+with their Velero names (velero-backup.json, NAME.tar.gz, ...), byte-identical
+to what Velero wrote, and every resource of the backup as a YAML file ready for
+'kubectl apply' under DIR/resources/namespaces/<namespace>/<resource>/ and
+DIR/resources/cluster/<resource>/ (status and cluster-specific fields removed,
+as Velero's restore does). Files appear only when every digest checked out;
+existing files are not replaced unless --overwrite. DIR holds plaintext,
+Secrets included: keep it on an encrypted disk.
+
+Each restore is recorded in the audit log in the bucket when a signing key is
+available (--target: the target's signing key Secret; else --signing-key).`,
 		Example: `  safekeep restore --target-file target.yaml --backup nightly/nightly-20250101 \
+      --identity break-glass.key --namespace-mapping phi-app:phi-app-restored
+  safekeep restore --target-file target.yaml --backup nightly/nightly-20250101 \
       --identity break-glass.key --to-dir ./nightly-20250101`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.target.check(); err != nil {
-				return err
-			}
-			schedule, backup, err := parseBackupRef("backup", f.backup)
+			mapping, err := f.check()
 			if err != nil {
 				return err
 			}
-			if len(f.identities) == 0 {
-				return usagef("--identity is required (the age identity file that decrypts the backup)")
+			if f.dir != "" {
+				return runRestoreToDir(cmd, opts, f)
 			}
-			if dir == "" {
-				return usagef("--to-dir is required (the directory to write the backup's files into)")
-			}
-			what := "restore " + schedule + "/" + backup
-			vo, err := f.verifyOptions()
-			if err != nil {
-				return prefixed(what, err)
-			}
-			off, err := f.target.open(cmd.Context())
-			if err != nil {
-				return prefixed(what, err)
-			}
-			progress := newProgress(opts.streams.Err, "restoring "+schedule+"/"+backup)
-			res, err := restore.ToDir(cmd.Context(), off.store, schedule, backup, vo.Identities, dir, restore.Options{
-				Overwrite: overwrite,
-				VerifyKey: vo.VerifyKey,
-				Progress:  func(p seal.Progress) { progress.Set(p.BytesDone, p.BytesTotal) },
-			})
-			progress.Clear()
-			if err != nil {
-				return prefixed(what, err)
-			}
-			out := &printer{w: opts.streams.Out}
-			out.printf("restored %s/%s to %s: %d files, %s, every digest checked\n", schedule, backup, dir, len(res.Files), bytesIEC(res.Bytes))
-			for _, name := range res.Files {
-				out.printf("  %s\n", name)
-			}
-			return out.err
+			return runRestoreCluster(cmd, opts, f, mapping)
 		},
 	}
 	f.add(cmd, "age identity `FILE` that decrypts the backup (required; repeatable)")
-	cmd.Flags().StringVar(&dir, "to-dir", "", "`DIR` to write the decrypted Velero files into (required; created 0700)")
-	cmd.Flags().BoolVar(&overwrite, "overwrite", false, "replace files that already exist in DIR")
+	fl := cmd.Flags()
+	fl.StringVar(&f.dir, "to-dir", "", "`DIR` to write the decrypted Velero files and resources/ into (no cluster; created 0700)")
+	fl.BoolVar(&f.overwrite, "overwrite", false, "with --to-dir: replace files that already exist in DIR")
+	fl.StringArrayVar(&f.mappings, "namespace-mapping", nil, "restore namespace `SRC:DST` of the backup into DST through Velero (repeatable; one per namespace of the backup)")
+	fl.StringVar(&f.staging, "staging-location", "", "Velero BackupStorageLocation `NAME` to stage the backup in; required with --namespace-mapping (a staging location, not Velero's primary one)")
+	fl.StringVar(&f.veleroNS, "velero-namespace", drill.DefaultVeleroNamespace, "`NAMESPACE` Velero runs in")
+	fl.DurationVar(&f.timeout, "restore-timeout", drill.DefaultRestoreTimeout, "how long to wait for the Velero Restore")
+	fl.StringVar(&f.signingKey, "signing-key", "", "ed25519 signing key `FILE` that signs the audit entry (default $"+SigningKeyEnv+"; with --target the target's Secret)")
 	return cmd
+}
+
+// check validates the command line and returns the namespace mapping.
+func (f *restoreFlags) check() (map[string]string, error) {
+	if err := f.target.check(); err != nil {
+		return nil, err
+	}
+	if _, _, err := parseBackupRef("backup", f.backup); err != nil {
+		return nil, err
+	}
+	if len(f.identities) == 0 {
+		return nil, usagef("--identity is required (the age identity file that decrypts the backup)")
+	}
+	switch {
+	case f.dir != "" && len(f.mappings) > 0:
+		return nil, usagef("--to-dir and --namespace-mapping are exclusive: write files, or restore into the cluster")
+	case f.dir != "" && f.staging != "":
+		return nil, usagef("--staging-location needs --namespace-mapping: --to-dir uses no cluster")
+	case f.dir == "" && len(f.mappings) == 0:
+		return nil, usagef("--to-dir is required (the directory to write the backup's files into), or --namespace-mapping SRC:DST to restore through Velero into the cluster")
+	case f.dir == "" && f.staging == "":
+		return nil, usagef("--staging-location is required with --namespace-mapping: the Velero BackupStorageLocation to stage the backup in (a staging one; Safekeep never writes to Velero's primary location)")
+	case f.dir == "" && f.overwrite:
+		return nil, usagef("--overwrite needs --to-dir")
+	case f.timeout <= 0:
+		return nil, usagef("--restore-timeout must be positive, got %s", f.timeout)
+	}
+	return parseMappings(f.mappings)
+}
+
+// parseMappings parses --namespace-mapping SRC:DST values.
+func parseMappings(values []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, v := range values {
+		src, dst, ok := strings.Cut(v, ":")
+		if !ok || src == "" || dst == "" {
+			return nil, usagef("--namespace-mapping %q: want SRC:DST, for example phi-app:phi-app-restored", v)
+		}
+		for _, ns := range []string{src, dst} {
+			if len(validation.IsDNS1123Label(ns)) > 0 {
+				return nil, usagef("--namespace-mapping %q: %q is not a valid namespace name (lower-case letters, digits and '-', at most 63)", v, ns)
+			}
+		}
+		if _, dup := out[src]; dup {
+			return nil, usagef("--namespace-mapping: namespace %s is mapped twice", src)
+		}
+		out[src] = dst
+	}
+	return out, nil
+}
+
+// runRestoreToDir decrypts the backup into a directory, resources/ included.
+func runRestoreToDir(cmd *cobra.Command, opts *options, f *restoreFlags) error {
+	schedule, backup, _ := parseBackupRef("backup", f.backup)
+	what := "restore " + schedule + "/" + backup
+	vo, err := f.verifyOptions()
+	if err != nil {
+		return prefixed(what, err)
+	}
+	off, err := f.target.open(cmd.Context())
+	if err != nil {
+		return prefixed(what, err)
+	}
+	progress := newProgress(opts.streams.Err, "restoring "+schedule+"/"+backup)
+	res, err := restore.ToDir(cmd.Context(), off.store, schedule, backup, vo.Identities, f.dir, restore.Options{
+		Overwrite: f.overwrite,
+		VerifyKey: vo.VerifyKey,
+		Progress:  func(p seal.Progress) { progress.Set(p.BytesDone, p.BytesTotal) },
+		Resources: true,
+	})
+	progress.Clear()
+	if err != nil {
+		return prefixed(what, err)
+	}
+	out := &printer{w: opts.streams.Out}
+	out.printf("restored %s/%s to %s: %d files, %s, every digest checked\n", schedule, backup, f.dir, len(res.Files), bytesIEC(res.Bytes))
+	for _, name := range res.Files {
+		out.printf("  %s\n", name)
+	}
+	out.printf("  %s/: %d resources as YAML, ready for 'kubectl apply -R -f'\n", restore.ResourcesDir, res.Resources)
+	if out.err != nil {
+		return out.err
+	}
+	recordRestore(cmd.Context(), opts, f, off, restoreRecord{schedule: schedule, backup: backup, destination: "dir:" + absPath(f.dir), passed: true})
+	return nil
 }

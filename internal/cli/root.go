@@ -137,6 +137,8 @@ AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the shared-credentials file
 		newVerify(opts),
 		newRestore(opts),
 		newBackup(opts),
+		newDrill(opts),
+		newAudit(opts),
 	)
 	return root
 }

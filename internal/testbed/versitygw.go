@@ -44,6 +44,7 @@ type S3Server struct {
 	Dir string
 
 	bin, addr, logPath string
+	keepAlive          bool
 
 	mu   sync.Mutex
 	proc *s3Process // nil when stopped
@@ -59,7 +60,7 @@ type s3Process struct {
 // folder and random credentials, waits (at most 20 s) until it answers HTTP,
 // and stops it when the test ends. When the test failed, the tail of the
 // server's output is logged.
-func StartS3(tb TB) *S3Server {
+func StartS3(tb TB, opts ...S3Option) *S3Server {
 	tb.Helper()
 	s := &S3Server{
 		AccessKey: randomKey(tb, 10),
@@ -67,6 +68,9 @@ func StartS3(tb TB) *S3Server {
 		Dir:       tb.TempDir(),
 		bin:       Bin(tb, "versitygw"),
 		logPath:   filepath.Join(tb.TempDir(), "versitygw.log"),
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	tb.Cleanup(func() {
 		if err := s.stop(); err != nil {
@@ -87,6 +91,14 @@ func StartS3(tb TB) *S3Server {
 	tb.Fatalf("testbed: start versitygw: %v\n%s", err, s.LogTail())
 	return nil
 }
+
+// S3Option configures StartS3.
+type S3Option func(*S3Server)
+
+// S3KeepAlive keeps client connections open between requests, as S3
+// services do (VersityGW closes each one after its answer by default:
+// every request then dials anew). For benchmarks of many small requests.
+func S3KeepAlive() S3Option { return func(s *S3Server) { s.keepAlive = true } }
 
 // Stop stops the server (SIGTERM, then kill after 10 s). Its data stays, and
 // Restart brings it back on the same endpoint. Stopping twice is harmless.
@@ -134,7 +146,11 @@ func (s *S3Server) start(ctx context.Context) error {
 	// Credentials go through the environment, not argv, so ps never shows them.
 	// Not CommandContext: the server outlives the context of the test that
 	// starts it, and stop ends it gracefully (SIGTERM first, then kill).
-	cmd := exec.Command(s.bin, "--port", s.addr, "posix", s.Dir) //nolint:noctx // lifetime is stop's, see above
+	args := []string{"--port", s.addr}
+	if s.keepAlive {
+		args = append(args, "--keep-alive")
+	}
+	cmd := exec.Command(s.bin, append(args, "posix", s.Dir)...) //nolint:noctx // lifetime is stop's, see above
 	cmd.Env = ChildEnv("ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A test binary killed mid-run must not leave the server behind.

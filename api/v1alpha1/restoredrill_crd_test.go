@@ -1,0 +1,154 @@
+package v1alpha1_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/safekeep-dev/safekeep/api/v1alpha1"
+)
+
+func validDrill(name string) *v1.RestoreDrill {
+	return &v1.RestoreDrill{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: v1.RestoreDrillSpec{
+			Schedule:                "0 4 * * 0",
+			TimeZone:                "Europe/Berlin",
+			StartingDeadlineSeconds: ptr.To[int64](3600),
+			BackupScheduleRef:       corev1.LocalObjectReference{Name: "nightly"},
+			Backup:                  v1.DrillBackupRandom,
+			IdentitySecretRef:       v1.SecretKeyRef{Name: "drill-identity", Key: "identity"},
+			Staging:                 "drill-staging",
+			ScratchNamespacePrefix:  "drill-",
+			Checks: v1.DrillChecks{
+				Warnings:   v1.DrillWarningsFail,
+				MaxRTO:     &metav1.Duration{Duration: 30 * time.Minute},
+				RestorePVs: ptr.To(false),
+				Job: &v1.DrillVerificationJob{
+					Image: "postgres:17", Command: []string{"psql", "-c", "select 1"},
+					Timeout: &metav1.Duration{Duration: 5 * time.Minute},
+				},
+			},
+			Cleanup:      v1.DrillCleanup{Policy: v1.DrillCleanupOnSuccess, KeepFailedFor: &metav1.Duration{Duration: 24 * time.Hour}},
+			Timeout:      &metav1.Duration{Duration: time.Hour},
+			HistoryLimit: 20,
+			MaxPassAge:   &metav1.Duration{Duration: 14 * 24 * time.Hour},
+		},
+	}
+}
+
+func TestRestoreDrillCRD(t *testing.T) {
+	cp := startAPI(t)
+	c := cp.Client
+	ctx := t.Context()
+
+	t.Run("round-trips, defaults filled in", func(t *testing.T) {
+		in := validDrill("roundtrip")
+		if err := c.Create(ctx, in.DeepCopy()); err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		var got v1.RestoreDrill
+		if err := c.Get(ctx, client.ObjectKeyFromObject(in), &got); err != nil {
+			t.Fatal(err)
+		}
+		if !equality.Semantic.DeepEqual(got.Spec, in.Spec) {
+			t.Errorf("spec changed on the way:\n got %+v\nwant %+v", got.Spec, in.Spec)
+		}
+		minimal := &v1.RestoreDrill{
+			ObjectMeta: metav1.ObjectMeta{Name: "minimal", Namespace: ns},
+			Spec: v1.RestoreDrillSpec{
+				Schedule: "@weekly", BackupScheduleRef: corev1.LocalObjectReference{Name: "nightly"},
+				IdentitySecretRef: v1.SecretKeyRef{Name: "id"}, Staging: "staging",
+			},
+		}
+		if err := c.Create(ctx, minimal); err != nil {
+			t.Fatal(err)
+		}
+		s := minimal.Spec
+		if s.Backup != v1.DrillBackupLatest || s.ScratchNamespacePrefix != "drill-" || s.HistoryLimit != 10 ||
+			s.IdentitySecretRef.Key != "identity" || s.Checks.Warnings != v1.DrillWarningsAllow || s.Cleanup.Policy != v1.DrillCleanupAlways {
+			t.Errorf("defaults not applied: %+v", s)
+		}
+		now := metav1.NewTime(time.Date(2026, 5, 3, 4, 0, 0, 0, time.UTC))
+		end := metav1.NewTime(now.Add(90 * time.Second))
+		run := v1.DrillRun{
+			ID: "20260503040000", Trigger: "schedule", Schedule: "nightly", Backup: "default.nightly-20260503020000",
+			StagedName: "drill-default.roundtrip-20260503040000", ScratchNamespaces: []string{"drill-roundtrip-20260503040000-phi"},
+			StartTime: now, EndTime: &end, RTO: &metav1.Duration{Duration: 80 * time.Second}, Result: v1.DrillRunFailed,
+			Message: "check content failed", Checks: []v1.DrillCheckResult{{Name: "content", Passed: false, Message: "differs", FailedObjects: []string{"ConfigMap phi/settings"}}},
+			AuditEntry: &v1.DrillAuditEntry{Seq: 12, Hash: "sha256:" + strings.Repeat("ab", 32)}, Cleanup: v1.DrillCleanupKept, KeepUntil: &end,
+		}
+		got.Status = v1.RestoreDrillStatus{
+			ObservedGeneration: got.Generation, LastScheduleTime: &now, NextScheduleTime: &now,
+			Active:  &v1.ActiveDrillRun{ID: "20260510040000", Trigger: "schedule", ScheduledTime: now, StartTime: now, Backup: "b", StagedName: "s"},
+			LastRun: run.DeepCopy(), LastPassTime: &now, History: []v1.DrillRun{run},
+			Conditions: []metav1.Condition{{Type: v1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1.ReasonScheduled, Message: "ok", LastTransitionTime: now}},
+		}
+		if err := c.Status().Update(ctx, &got); err != nil {
+			t.Fatalf("status update: %v", err)
+		}
+		cols := tableColumns(t, cp, "restoredrills", "roundtrip")
+		if want := "Name,Schedule,Last Result,Last RTO,Last Run,Ready,Age"; strings.Join(cols, ",") != want {
+			t.Errorf("columns %v, want %s", cols, want)
+		}
+	})
+
+	cases := []struct {
+		name    string
+		mutate  func(*v1.RestoreDrillSpec)
+		wantMsg string
+	}{
+		{"schedule empty", func(s *v1.RestoreDrillSpec) { s.Schedule = "" }, "spec.schedule"},
+		{"TZ prefix", func(s *v1.RestoreDrillSpec) { s.Schedule = "TZ=UTC 0 4 * * *" }, "set spec.timeZone instead"},
+		{"time zone Local", func(s *v1.RestoreDrillSpec) { s.TimeZone = "Local" }, "not Local"},
+		{"deadline zero", func(s *v1.RestoreDrillSpec) { s.StartingDeadlineSeconds = ptr.To[int64](0) }, "spec.startingDeadlineSeconds"},
+		{"no schedule ref", func(s *v1.RestoreDrillSpec) { s.BackupScheduleRef.Name = "" }, "backupScheduleRef.name is required"},
+		{"backup choice", func(s *v1.RestoreDrillSpec) { s.Backup = "newest" }, "spec.backup"},
+		{"no identity secret", func(s *v1.RestoreDrillSpec) { s.IdentitySecretRef.Name = "" }, "spec.identitySecretRef.name"},
+		{"identity key with a slash", func(s *v1.RestoreDrillSpec) { s.IdentitySecretRef.Key = "a/b" }, "spec.identitySecretRef.key"},
+		{"no staging", func(s *v1.RestoreDrillSpec) { s.Staging = "" }, "spec.staging"},
+		{"prefix upper case", func(s *v1.RestoreDrillSpec) { s.ScratchNamespacePrefix = "Drill-" }, "spec.scratchNamespacePrefix"},
+		{"prefix too long", func(s *v1.RestoreDrillSpec) { s.ScratchNamespacePrefix = strings.Repeat("d", 21) }, "spec.scratchNamespacePrefix"},
+		{"warnings policy", func(s *v1.RestoreDrillSpec) { s.Checks.Warnings = "Ignore" }, "spec.checks.warnings"},
+		{"maxRTO zero", func(s *v1.RestoreDrillSpec) { s.Checks.MaxRTO = &metav1.Duration{} }, "maxRTO must be positive"},
+		{"job without command", func(s *v1.RestoreDrillSpec) { s.Checks.Job.Command = nil }, "spec.checks.job.command"},
+		{"job without image", func(s *v1.RestoreDrillSpec) { s.Checks.Job.Image = "" }, "spec.checks.job.image"},
+		{"cleanup policy", func(s *v1.RestoreDrillSpec) { s.Cleanup.Policy = "Sometimes" }, "spec.cleanup.policy"},
+		{"keepFailedFor negative", func(s *v1.RestoreDrillSpec) { s.Cleanup.KeepFailedFor = &metav1.Duration{Duration: -time.Hour} }, "keepFailedFor must not be negative"},
+		{"history limit zero", func(s *v1.RestoreDrillSpec) { s.HistoryLimit = -1 }, "spec.historyLimit"},
+		{"history limit too high", func(s *v1.RestoreDrillSpec) { s.HistoryLimit = 101 }, "spec.historyLimit"},
+		{"timeout too short", func(s *v1.RestoreDrillSpec) { s.Timeout = &metav1.Duration{Duration: time.Second} }, "timeout must be at least 10s"},
+		{"maxPassAge too short", func(s *v1.RestoreDrillSpec) { s.MaxPassAge = &metav1.Duration{Duration: time.Second} }, "maxPassAge must be at least 1m"},
+	}
+	for i, tt := range cases {
+		t.Run("rejects "+tt.name, func(t *testing.T) {
+			d := validDrill("bad-" + string(rune('a'+i)))
+			tt.mutate(&d.Spec)
+			err := c.Create(ctx, d)
+			if err == nil {
+				t.Fatalf("created an invalid RestoreDrill")
+			}
+			t.Logf("rejected: %v", err)
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("error %q does not mention %q", err, tt.wantMsg)
+			}
+		})
+	}
+
+	t.Run("status rejects an unknown result", func(t *testing.T) {
+		d := validDrill("bad-status")
+		if err := c.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		d.Status.LastRun = &v1.DrillRun{ID: "x", StartTime: metav1.Now(), Result: "Maybe"}
+		if err := c.Status().Update(ctx, d); err == nil {
+			t.Errorf("status with result Maybe accepted")
+		}
+	})
+}

@@ -1,0 +1,480 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DrillBackupChoice says which retained sealed backup of the schedule a
+// drill restores.
+// +kubebuilder:validation:Enum=Latest;Oldest;Random
+type DrillBackupChoice string
+
+const (
+	// DrillBackupLatest drills the most recently sealed backup.
+	DrillBackupLatest DrillBackupChoice = "Latest"
+	// DrillBackupOldest drills the oldest sealed backup retention still
+	// keeps: the one closest to expiring, and the least recently proven.
+	DrillBackupOldest DrillBackupChoice = "Oldest"
+	// DrillBackupRandom drills a sealed backup picked at random among those
+	// retained, so that over time every retained copy gets drilled.
+	DrillBackupRandom DrillBackupChoice = "Random"
+)
+
+// DrillWarningsPolicy says what Velero restore warnings do to a drill.
+// +kubebuilder:validation:Enum=Allow;Fail
+type DrillWarningsPolicy string
+
+const (
+	// DrillWarningsAllow: warnings are recorded; the restore check passes.
+	DrillWarningsAllow DrillWarningsPolicy = "Allow"
+	// DrillWarningsFail: any warning fails the restore check.
+	DrillWarningsFail DrillWarningsPolicy = "Fail"
+)
+
+// DrillCleanupPolicy says when a finished drill's scratch namespaces, staged
+// backup and Velero Restore are deleted.
+// +kubebuilder:validation:Enum=Always;OnSuccess;Never
+type DrillCleanupPolicy string
+
+const (
+	// DrillCleanupAlways deletes them after every run; a failed run's are
+	// kept for spec.cleanup.keepFailedFor first, when set.
+	DrillCleanupAlways DrillCleanupPolicy = "Always"
+	// DrillCleanupOnSuccess deletes them after a passing run and keeps a
+	// failed run's for inspection (for spec.cleanup.keepFailedFor, or until
+	// the drill is deleted when unset).
+	DrillCleanupOnSuccess DrillCleanupPolicy = "OnSuccess"
+	// DrillCleanupNever keeps them until the drill is deleted (the staged
+	// backup is always deleted: it must not linger where Velero sees it).
+	DrillCleanupNever DrillCleanupPolicy = "Never"
+)
+
+// RestoreDrillSpec says when to drill which sealed backup, and how to judge
+// and clean up the result. One run at a time: a due time that arrives while
+// a run is in flight waits for it (and counts as missed if its deadline
+// passes).
+type RestoreDrillSpec struct {
+	// Schedule is a standard 5-field cron expression or one of @yearly,
+	// @monthly, @weekly, @daily, @hourly, read in TimeZone, as in a
+	// BackupSchedule. @every is not accepted.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="!self.contains('TZ')",message="set spec.timeZone instead of a TZ= or CRON_TZ= prefix"
+	Schedule string `json:"schedule"`
+
+	// TimeZone is the IANA name the schedule is read in; empty means UTC.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_+\-/]*$`
+	// +kubebuilder:validation:XValidation:rule="self != 'Local'",message="timeZone must be an explicit IANA time zone, not Local"
+	TimeZone string `json:"timeZone,omitempty"`
+
+	// Suspend stops new runs from starting; a run in flight finishes.
+	// `safekeep drill run` is refused while it is set.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// StartingDeadlineSeconds is how late a run may start after its
+	// scheduled time. A time missed by more is skipped and reported.
+	// Unset means no deadline; after an outage at most one missed run
+	// starts, the most recent.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	StartingDeadlineSeconds *int64 `json:"startingDeadlineSeconds,omitempty"`
+
+	// BackupScheduleRef names the BackupSchedule, in this namespace, whose
+	// sealed backups are drilled (read from its OffsiteTarget's bucket).
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self.name != ''",message="backupScheduleRef.name is required",fieldPath=".name"
+	BackupScheduleRef corev1.LocalObjectReference `json:"backupScheduleRef"`
+
+	// Backup says which retained sealed backup each run restores.
+	// +optional
+	// +kubebuilder:default=Latest
+	Backup DrillBackupChoice `json:"backup,omitempty"`
+
+	// IdentitySecretRef names a Secret, in this namespace, holding the age
+	// identity (AGE-SECRET-KEY-1...) of one of the target's recipients: the
+	// drill identity. Like an OffsiteTarget's Secrets it must live in the
+	// controller's namespace, the only one whose Secrets it may read.
+	// +required
+	IdentitySecretRef SecretKeyRef `json:"identitySecretRef"`
+
+	// Staging names the BackupStorageLocation, in the Velero namespace,
+	// that runs stage the decrypted backup into: a bucket or prefix of its
+	// own, never the primary location. Safekeep writes there with the
+	// credentials Velero uses for it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Staging string `json:"staging"`
+
+	// ScratchNamespacePrefix starts the name of every namespace a run
+	// restores into: <prefix><drill>-<run>-<namespace>, cut and hashed to
+	// fit 63 characters.
+	// +optional
+	// +kubebuilder:default="drill-"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][-a-z0-9]*$`
+	ScratchNamespacePrefix string `json:"scratchNamespacePrefix,omitempty"`
+
+	// Checks tune how a run is judged. Every run verifies the seal, the
+	// plaintext digests, the restore, the presence of every namespaced
+	// item and the content of ConfigMaps and Secrets.
+	// +optional
+	Checks DrillChecks `json:"checks,omitempty"`
+
+	// Cleanup says what happens to a run's scratch namespaces, staged
+	// backup and Velero Restore.
+	// +optional
+	Cleanup DrillCleanup `json:"cleanup,omitempty"`
+
+	// Timeout bounds one run, from its start to its verdict; a run that
+	// takes longer fails (Error). Default 1h.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="timeout must be at least 10s"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// HistoryLimit is how many finished runs status.history keeps.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	HistoryLimit int32 `json:"historyLimit,omitempty"`
+
+	// MaxPassAge is how old the last passing run may get before the drill
+	// counts as overdue (exported as safekeep_drill_max_pass_age_seconds,
+	// which the alert rules compare with the last success). Default: twice
+	// the longest interval between the schedule's upcoming times.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="maxPassAge must be at least 1m"
+	MaxPassAge *metav1.Duration `json:"maxPassAge,omitempty"`
+}
+
+// SecretKeyRef names one key of a Secret in the object's namespace.
+type SecretKeyRef struct {
+	// Name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Key in the Secret's data.
+	// +optional
+	// +kubebuilder:default=identity
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
+}
+
+// DrillChecks tune the checks of a run.
+type DrillChecks struct {
+	// Warnings says whether Velero restore warnings fail the restore
+	// check. Errors always do.
+	// +optional
+	// +kubebuilder:default=Allow
+	Warnings DrillWarningsPolicy `json:"warnings,omitempty"`
+
+	// MaxRTO is the recovery-time objective: a run whose RTO (start to
+	// verified) is longer fails the rto check. Unset: no objective.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="maxRTO must be positive"
+	MaxRTO *metav1.Duration `json:"maxRTO,omitempty"`
+
+	// RestorePVs is the Velero Restore's restorePVs; unset leaves Velero's
+	// default.
+	// +optional
+	RestorePVs *bool `json:"restorePVs,omitempty"`
+
+	// Job, when set, runs after the other checks in the first scratch
+	// namespace and must succeed within its timeout.
+	// +optional
+	Job *DrillVerificationJob `json:"job,omitempty"`
+}
+
+// DrillVerificationJob is an application-level check run as a Kubernetes
+// Job inside a run's scratch namespace (for example a query against the
+// restored database).
+type DrillVerificationJob struct {
+	// Image of the Job's one container.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image"`
+
+	// Command of the container.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +listType=atomic
+	Command []string `json:"command"`
+
+	// Args of the container.
+	// +optional
+	// +listType=atomic
+	Args []string `json:"args,omitempty"`
+
+	// Timeout bounds the Job; default 10m.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="timeout must be positive"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// DrillCleanup says what happens to what a run leaves.
+type DrillCleanup struct {
+	// Policy: Always, OnSuccess or Never.
+	// +optional
+	// +kubebuilder:default=Always
+	Policy DrillCleanupPolicy `json:"policy,omitempty"`
+
+	// KeepFailedFor keeps a failed run's scratch namespaces that long for
+	// inspection before they are deleted. Unset: Always deletes them at
+	// once, OnSuccess keeps them until the drill is deleted.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="keepFailedFor must not be negative"
+	KeepFailedFor *metav1.Duration `json:"keepFailedFor,omitempty"`
+}
+
+// DrillRunResult is the verdict of a drill run.
+// +kubebuilder:validation:Enum=Passed;Failed;Error
+type DrillRunResult string
+
+const (
+	// DrillRunPassed: every check passed.
+	DrillRunPassed DrillRunResult = "Passed"
+	// DrillRunFailed: a check failed; the run names it.
+	DrillRunFailed DrillRunResult = "Failed"
+	// DrillRunError: the run could not be carried out (no sealed backup,
+	// staging location unusable, timeout, controller restarted mid-run).
+	DrillRunError DrillRunResult = "Error"
+)
+
+// DrillCleanupState says what became of a finished run's scratch
+// namespaces, staged backup and Velero Restore.
+// +kubebuilder:validation:Enum=Pending;Kept;Deleted
+type DrillCleanupState string
+
+const (
+	// DrillCleanupPending: deletion is under way or is retried.
+	DrillCleanupPending DrillCleanupState = "Pending"
+	// DrillCleanupKept: the policy keeps them (until keepUntil, when set).
+	DrillCleanupKept DrillCleanupState = "Kept"
+	// DrillCleanupDeleted: nothing of the run is left.
+	DrillCleanupDeleted DrillCleanupState = "Deleted"
+)
+
+// ActiveDrillRun is the run in flight, written before it starts so that a
+// controller restart finds it.
+type ActiveDrillRun struct {
+	// ID of the run, unique within the drill.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	ID string `json:"id"`
+
+	// Trigger: schedule or manual.
+	// +required
+	Trigger string `json:"trigger"`
+
+	// ScheduledTime is the scheduled time of the run, or the time a
+	// manual run was asked for.
+	// +required
+	ScheduledTime metav1.Time `json:"scheduledTime"`
+
+	// StartTime is when the run started.
+	// +required
+	StartTime metav1.Time `json:"startTime"`
+
+	// Backup is the Velero backup name of the sealed backup drilled.
+	// +optional
+	Backup string `json:"backup,omitempty"`
+
+	// StagedName is the name the backup is staged under in the staging
+	// location.
+	// +optional
+	StagedName string `json:"stagedName,omitempty"`
+}
+
+// DrillCheckResult is the outcome of one check of a run.
+type DrillCheckResult struct {
+	// Name of the check (seal, decrypt, restore, presence, content, rto,
+	// job).
+	// +required
+	Name string `json:"name"`
+
+	// Passed is true when the check passed.
+	// +required
+	Passed bool `json:"passed"`
+
+	// Message says what was checked, or why it failed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+
+	// FailedObjects are the first objects that failed the check.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	FailedObjects []string `json:"failedObjects,omitempty"`
+}
+
+// DrillAuditEntry points at the audit log entry that records a run.
+type DrillAuditEntry struct {
+	// Seq is the entry's sequence number in the log.
+	// +required
+	Seq int64 `json:"seq"`
+	// Hash is the entry's hash, "sha256:<hex>".
+	// +required
+	Hash string `json:"hash"`
+}
+
+// DrillRun is a finished run.
+type DrillRun struct {
+	// ID of the run, unique within the drill.
+	// +required
+	ID string `json:"id"`
+
+	// Trigger: schedule or manual.
+	// +optional
+	Trigger string `json:"trigger,omitempty"`
+
+	// Schedule is the offsite schedule folder of the backup drilled.
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+
+	// Backup is the Velero backup name of the sealed backup drilled;
+	// empty when none could be picked.
+	// +optional
+	Backup string `json:"backup,omitempty"`
+
+	// StagedName is the name the backup was staged under.
+	// +optional
+	StagedName string `json:"stagedName,omitempty"`
+
+	// ScratchNamespaces the run restored into.
+	// +optional
+	// +listType=atomic
+	ScratchNamespaces []string `json:"scratchNamespaces,omitempty"`
+
+	// StartTime and EndTime of the run.
+	// +required
+	StartTime metav1.Time `json:"startTime"`
+	// +optional
+	EndTime *metav1.Time `json:"endTime,omitempty"`
+
+	// RTO is the recovery time: from the run's start to the restore
+	// verified.
+	// +optional
+	RTO *metav1.Duration `json:"rto,omitempty"`
+
+	// Result of the run.
+	// +required
+	Result DrillRunResult `json:"result"`
+
+	// Message summarises the run: the first failed check and its
+	// objects, or why it could not run.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Message string `json:"message,omitempty"`
+
+	// Checks, in the order they ran.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	Checks []DrillCheckResult `json:"checks,omitempty"`
+
+	// AuditEntry is the audit log entry that records the run.
+	// +optional
+	AuditEntry *DrillAuditEntry `json:"auditEntry,omitempty"`
+
+	// Cleanup says what became of the scratch namespaces, staged backup
+	// and Restore.
+	// +optional
+	Cleanup DrillCleanupState `json:"cleanup,omitempty"`
+
+	// KeepUntil is when kept scratch namespaces are deleted; unset while
+	// kept with no end.
+	// +optional
+	KeepUntil *metav1.Time `json:"keepUntil,omitempty"`
+}
+
+// RestoreDrillStatus is the observed state of a RestoreDrill.
+type RestoreDrillStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// LastScheduleTime is the scheduled time of the most recent scheduled
+	// run started.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+
+	// NextScheduleTime is when the next run is due; unset while suspended
+	// or invalid.
+	// +optional
+	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
+
+	// Active is the run in flight, if any.
+	// +optional
+	Active *ActiveDrillRun `json:"active,omitempty"`
+
+	// LastRun is the most recent finished run (also history[0]).
+	// +optional
+	LastRun *DrillRun `json:"lastRun,omitempty"`
+
+	// LastPassTime is when the most recent passing run ended.
+	// +optional
+	LastPassTime *metav1.Time `json:"lastPassTime,omitempty"`
+
+	// History holds the finished runs, newest first, at most
+	// spec.historyLimit.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	History []DrillRun `json:"history,omitempty"`
+
+	// Conditions: Ready, Running, LastDrillPassed.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// RestoreDrill restores a sealed offsite backup through Velero into scratch
+// namespaces on a cron schedule, checks that what came back is what was
+// backed up, records the evidence and cleans up.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=safekeep,shortName=drill
+// +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
+// +kubebuilder:printcolumn:name="Backups Of",type=string,JSONPath=`.spec.backupScheduleRef.name`,priority=1
+// +kubebuilder:printcolumn:name="Last Result",type=string,JSONPath=`.status.lastRun.result`
+// +kubebuilder:printcolumn:name="Last RTO",type=string,JSONPath=`.status.lastRun.rto`
+// +kubebuilder:printcolumn:name="Last Run",type=date,JSONPath=`.status.lastRun.startTime`
+// +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.active.id`,priority=1
+// +kubebuilder:printcolumn:name="Next",type=date,JSONPath=`.status.nextScheduleTime`,priority=1
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type RestoreDrill struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec RestoreDrillSpec `json:"spec"`
+	// +optional
+	Status RestoreDrillStatus `json:"status,omitempty"`
+}
+
+// RestoreDrillList is a list of RestoreDrills.
+// +kubebuilder:object:root=true
+type RestoreDrillList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []RestoreDrill `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(addKnownTypes(&RestoreDrill{}, &RestoreDrillList{}))
+}

@@ -1,0 +1,43 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// maxFindBack bounds how many entries Find reads back from the head.
+const maxFindBack = 1000
+
+// Find looks back from the head for the latest entry that match accepts,
+// reading at most 1,000 entries and none older than since. It returns nil
+// when none matches. A writer uses it to avoid recording twice what it
+// may have recorded before a restart (for example a seal found already
+// sealed); it is a best effort, not a lock against other writers.
+func (l *Log) Find(ctx context.Context, since time.Time, match func(*Entry) bool) (*Entry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.known = false // look at the bucket, not at what this Log wrote last
+	if err := l.findHead(ctx); err != nil {
+		return nil, fmt.Errorf("audit find: %w", err)
+	}
+	if l.head == nil {
+		return nil, nil
+	}
+	for seq, n := l.head.Seq, 0; seq > 0 && n < maxFindBack; seq, n = seq-1, n+1 {
+		e := l.head
+		if seq != l.head.Seq {
+			var err error
+			if e, _, err = readClaim(ctx, l.store, seq); err != nil {
+				return nil, fmt.Errorf("audit find: %w", err)
+			}
+		}
+		if match(e) {
+			return e, nil
+		}
+		if e.Time.Before(since) {
+			return nil, nil
+		}
+	}
+	return nil, nil
+}

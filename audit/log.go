@@ -1,0 +1,239 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// Defaults of Options.
+const (
+	// DefaultRetainDays is six years (HIPAA 164.316(b)(2)), independent of
+	// the backups' retention.
+	DefaultRetainDays = 2190
+	// DefaultMaxAttempts bounds the tries of one Append that loses the race
+	// for a sequence number to other writers.
+	DefaultMaxAttempts = 100
+)
+
+// Options tune a Log. The zero value means: entries locked in governance
+// mode for DefaultRetainDays, the real clock.
+type Options struct {
+	// RetainDays is how long each entry and claim is object-locked, from
+	// the entry's time; 0 means DefaultRetainDays.
+	RetainDays int
+	// LockMode is the object-lock mode; "" means storage.LockGovernance.
+	LockMode storage.LockMode
+	// NoLock writes without object lock, for a bucket that has none (an
+	// OffsiteTarget without spec.objectLock). The log is then tamper-
+	// evident but not tamper-proof.
+	NoLock bool
+	// Now tells the time of new entries; nil means time.Now.
+	Now func() time.Time
+	// MaxAttempts bounds the tries of one Append against concurrent
+	// writers; 0 means DefaultMaxAttempts.
+	MaxAttempts int
+}
+
+// Log appends entries to the audit log in one offsite store. It is safe
+// for concurrent use, and any number of Logs, in any number of processes,
+// may append to the same store at once: see Append.
+type Log struct {
+	store  storage.Store
+	signer crypto.SigningKey
+	pub    crypto.VerifyKey
+	opts   Options
+
+	mu sync.Mutex
+	// head is the last entry known to be committed (nil: none, or not
+	// looked for yet: known says which); headWritten says its entry
+	// object is known to exist.
+	head        *Entry
+	known       bool
+	headWritten bool
+	published   bool
+}
+
+// New returns a Log writing to store (rooted at <prefix>/safekeep/v1),
+// signing with signer. It does no I/O.
+func New(store storage.Store, signer crypto.SigningKey, opts Options) *Log {
+	if opts.RetainDays <= 0 {
+		opts.RetainDays = DefaultRetainDays
+	}
+	if opts.LockMode == "" {
+		opts.LockMode = storage.LockGovernance
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	return &Log{store: store, signer: signer, pub: signer.Public(), opts: opts}
+}
+
+// Append records rec as the next entry and returns it.
+//
+// It takes the next sequence number by creating that number's claim
+// object (a conditional create whose content is the whole signed entry),
+// then writes the entry object; both are object-locked. The claim is the
+// commit: once it is written the entry is part of the log, and if this
+// writer stops before the entry object is written, the next Append (by any
+// writer) writes it from the claim first. A writer that loses the claim to
+// another learns the new head and tries again, at most
+// Options.MaxAttempts times (then ErrContention). So two entries never
+// share a sequence number, the chain never forks, nothing is overwritten,
+// and no gap is left.
+//
+// rec.Actor and rec.Kind are required; rec.Details is JSON-encoded (a
+// json.RawMessage is taken as it is).
+func (l *Log) Append(ctx context.Context, rec Record) (*Entry, error) {
+	if rec.Actor == "" || rec.Kind == "" {
+		return nil, errors.New("audit append: actor and kind are required")
+	}
+	details, err := encodeDetails(rec.Details)
+	if err != nil {
+		return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.publish(ctx); err != nil {
+		return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
+	}
+	for attempt := 1; ; attempt++ {
+		if err := l.findHead(ctx); err != nil {
+			return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
+		}
+		e := &Entry{
+			Format: FormatV1, Seq: 1, Time: normalTime(l.opts.Now()),
+			Actor: rec.Actor, Kind: rec.Kind, Subject: rec.Subject, Details: details,
+		}
+		if l.head != nil {
+			e.Seq, e.Prev = l.head.Seq+1, l.head.Hash
+		}
+		data, err := encode(e, l.signer, l.pub)
+		if err != nil {
+			return nil, err
+		}
+		won, err := l.claim(ctx, e, data)
+		if err != nil {
+			return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
+		}
+		if won {
+			l.head, l.headWritten = e, false
+			if err := l.writeEntry(ctx, e, data); err == nil {
+				l.headWritten = true
+			}
+			// Else the claim stands and the next Append writes the
+			// entry object: the entry is committed either way.
+			return e, nil
+		}
+		l.known = false // someone else took e.Seq: look again
+		if attempt >= l.opts.MaxAttempts {
+			return nil, fmt.Errorf("audit append %s: %w (%d attempts)", rec.Kind, ErrContention, attempt)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
+		}
+	}
+}
+
+// encodeDetails JSON-encodes d; nil is no details.
+func encodeDetails(d any) (json.RawMessage, error) {
+	switch d := d.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		if !json.Valid(d) {
+			return nil, errors.New("details are not valid JSON")
+		}
+		return d, nil
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode details: %w", err)
+	}
+	if bytes.Equal(b, []byte("null")) {
+		return nil, nil
+	}
+	return b, nil
+}
+
+// publish writes the public key to keys/ once per Log, as seals do.
+func (l *Log) publish(ctx context.Context) error {
+	if l.published {
+		return nil
+	}
+	if err := seal.PublishSigningKey(ctx, l.store, l.pub); err != nil {
+		return err
+	}
+	l.published = true
+	return nil
+}
+
+// claim creates e's claim. It reports false when another writer holds
+// e.Seq; a claim found with e's own hash (this writer's earlier try, whose
+// answer was lost) is a win.
+func (l *Log) claim(ctx context.Context, e *Entry, data []byte) (bool, error) {
+	err := l.put(ctx, ClaimKey(e.Seq), data, e.Time)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, storage.ErrExists) {
+		return false, err
+	}
+	got, _, err := readClaim(ctx, l.store, e.Seq)
+	if err != nil {
+		return false, err
+	}
+	return got.Hash == e.Hash, nil
+}
+
+// writeEntry creates e's entry object; one already there (written from
+// the claim by another writer) is fine: its name holds e's hash.
+func (l *Log) writeEntry(ctx context.Context, e *Entry, data []byte) error {
+	err := l.put(ctx, EntryKey(e.Seq, e.Hash), data, e.Time)
+	if errors.Is(err, storage.ErrExists) {
+		return nil
+	}
+	return err
+}
+
+// put creates key, locked until the entry's time plus the retention.
+func (l *Log) put(ctx context.Context, key string, data []byte, at time.Time) error {
+	opts := storage.PutOptions{Size: int64(len(data)), ContentType: "application/json", IfAbsent: true}
+	if !l.opts.NoLock {
+		opts.LockMode = l.opts.LockMode
+		opts.RetainUntil = at.AddDate(0, 0, l.opts.RetainDays)
+	}
+	_, err := l.store.Put(ctx, key, bytes.NewReader(data), opts)
+	if errors.Is(err, storage.ErrLocked) {
+		// VersityGW checks the lock of the object there before the
+		// condition: a locked object refusing a create exists.
+		return fmt.Errorf("%w: %w", storage.ErrExists, err)
+	}
+	return err
+}
+
+// backoff waits a jittered, growing time (up to about 100 ms) before a
+// writer that lost a claim tries again.
+func backoff(ctx context.Context, attempt int) error {
+	d := min(time.Duration(1<<min(attempt, 7))*time.Millisecond, 100*time.Millisecond)
+	t := time.NewTimer(d/2 + rand.N(d/2+1))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,296 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/schedule"
+)
+
+// drillState is what one reconcile of a RestoreDrill knows and has
+// decided. Side effects that must happen once (starting a job, Events,
+// counters, removing the run-now annotation, recording a drill on its
+// OffsiteBackup) are carried out only after the status patch succeeds, so
+// that a reconcile that loses a race to a newer version of the drill
+// repeats nothing, and a run starts only once status.active says so.
+type drillState struct {
+	obj    *v1alpha1.RestoreDrill
+	before *v1alpha1.RestoreDrill
+	key    types.NamespacedName
+	now    time.Time
+
+	// sched is the parsed spec; nil when invalid.
+	sched *schedule.Schedule
+	// bs and target are the BackupSchedule and its OffsiteTarget, when
+	// they resolve (target: when Ready).
+	bs     *v1alpha1.BackupSchedule
+	target *v1alpha1.OffsiteTarget
+
+	readyReason, readyMessage string // Ready False when readyReason is set
+
+	requeueAt time.Time
+
+	jobBusy  bool      // a job of the drill runs
+	taken    *drillJob // the finished job whose result this reconcile applied
+	submit   *drillSubmit
+	clearNow bool
+
+	events   []drillEvent
+	after    []func()
+	recorded []recordedDrill // OffsiteBackups to record a finished run on
+}
+
+type drillEvent struct{ eventType, reason, note string }
+
+// drillSubmit is a job to start once the status is patched.
+type drillSubmit struct {
+	kind drillJobKind
+	run  string
+	fn   func(context.Context) *drillJobResult
+}
+
+// recordedDrill is a finished run to record on the OffsiteBackup it used.
+type recordedDrill struct {
+	offsiteBackup string
+	run           v1alpha1.DrillRun
+}
+
+func newDrillState(obj *v1alpha1.RestoreDrill, now time.Time) *drillState {
+	return &drillState{obj: obj, before: obj.DeepCopy(), key: client.ObjectKeyFromObject(obj), now: now}
+}
+
+// notReady records why the drill cannot run; the first reason wins.
+func (st *drillState) notReady(reason, format string, args ...any) {
+	if st.readyReason == "" {
+		st.readyReason, st.readyMessage = reason, fmt.Sprintf(format, args...)
+	}
+}
+
+// wakeAt asks for a reconcile at t (the earliest asked for wins).
+func (st *drillState) wakeAt(t time.Time) {
+	if !t.IsZero() && (st.requeueAt.IsZero() || t.Before(st.requeueAt)) {
+		st.requeueAt = t
+	}
+}
+
+// event queues an Event on the drill, emitted after the patch.
+func (st *drillState) event(eventType, reason, format string, args ...any) {
+	st.events = append(st.events, drillEvent{eventType: eventType, reason: reason, note: fmt.Sprintf(format, args...)})
+}
+
+// setCondition sets a condition at the reconcile's time, keeping the
+// transition time when the status does not change.
+func (st *drillState) setCondition(condType string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&st.obj.Status.Conditions, metav1.Condition{
+		Type: condType, Status: status, Reason: reason, Message: truncate(msg, 32<<10),
+		ObservedGeneration: st.obj.Generation,
+		LastTransitionTime: metav1.NewTime(st.now),
+	})
+}
+
+// condition returns the drill's condition of condType, or nil.
+func (st *drillState) condition(condType string) *metav1.Condition {
+	return meta.FindStatusCondition(st.obj.Status.Conditions, condType)
+}
+
+// runEnded records a finished run: history (newest first, trimmed to the
+// limit), lastRun, lastPassTime, LastDrillPassed, an Event, the counters
+// and, when it used one, the OffsiteBackup's last drill. It clears
+// status.active when the run is the active one.
+func (st *drillState) runEnded(run *v1alpha1.DrillRun, offsiteBackup string, reason string) {
+	d := st.obj
+	if d.Status.Active != nil && d.Status.Active.ID == run.ID {
+		d.Status.Active = nil
+	}
+	d.Status.History = trimHistory(append([]v1alpha1.DrillRun{*run}, d.Status.History...), historyLimit(d))
+	d.Status.LastRun = run.DeepCopy()
+	status, eventType := metav1.ConditionFalse, corev1.EventTypeWarning
+	if run.Result == v1alpha1.DrillRunPassed {
+		status, eventType = metav1.ConditionTrue, corev1.EventTypeNormal
+		end := run.StartTime
+		if run.EndTime != nil {
+			end = *run.EndTime
+		}
+		d.Status.LastPassTime = &end
+	}
+	st.setCondition(v1alpha1.ConditionLastDrillPassed, status, reason, run.Message)
+	st.event(eventType, reason, "run %s: %s", run.ID, run.Message)
+	ns, name, counted := d.Namespace, d.Name, run.DeepCopy()
+	st.after = append(st.after, func() { countDrillRun(ns, name, counted) })
+	if offsiteBackup != "" && run.Result != v1alpha1.DrillRunError {
+		st.recorded = append(st.recorded, recordedDrill{offsiteBackup: offsiteBackup, run: *run.DeepCopy()})
+	}
+}
+
+// runReason is the LastDrillPassed reason of a finished run.
+func runReason(run *v1alpha1.DrillRun) string {
+	switch run.Result {
+	case v1alpha1.DrillRunPassed:
+		return v1alpha1.ReasonDrillPassed
+	case v1alpha1.DrillRunFailed:
+		return v1alpha1.ReasonDrillFailed
+	}
+	return v1alpha1.ReasonDrillError
+}
+
+// historyLimit is spec.historyLimit or its default.
+func historyLimit(d *v1alpha1.RestoreDrill) int {
+	if n := int(d.Spec.HistoryLimit); n > 0 {
+		return min(n, 100)
+	}
+	return DefaultDrillHistoryLimit
+}
+
+// trimHistory keeps the newest limit runs, and beyond them any run whose
+// leftovers are not deleted yet (they are still to be cleaned up, and only
+// status remembers them); at most 100 in all.
+func trimHistory(h []v1alpha1.DrillRun, limit int) []v1alpha1.DrillRun {
+	out := make([]v1alpha1.DrillRun, 0, min(len(h), 100))
+	for i, run := range h {
+		if len(out) == 100 {
+			break
+		}
+		if i < limit || (run.Cleanup != "" && run.Cleanup != v1alpha1.DrillCleanupDeleted) {
+			out = append(out, run)
+		}
+	}
+	return out
+}
+
+// summarize sets Ready and Running from what the reconcile found.
+func (st *drillState) summarize() {
+	d := st.obj
+	switch {
+	case st.readyReason != "":
+		st.setCondition(v1alpha1.ConditionReady, metav1.ConditionFalse, st.readyReason, st.readyMessage)
+	case d.Spec.Suspend:
+		st.setCondition(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSuspended,
+			"spec.suspend is set: no new runs start")
+	default:
+		msg := "runs are scheduled"
+		if n := d.Status.NextScheduleTime; n != nil && st.sched != nil {
+			msg = "next run at " + n.In(st.sched.Location()).Format(time.RFC3339)
+		}
+		st.setCondition(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonScheduled, msg)
+	}
+	if a := d.Status.Active; a != nil {
+		st.setCondition(v1alpha1.ConditionRunning, metav1.ConditionTrue, v1alpha1.ReasonDrilling,
+			fmt.Sprintf("run %s is drilling backup %s", a.ID, a.Backup))
+	} else {
+		st.setCondition(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonIdle, "no run in flight")
+	}
+	if st.condition(v1alpha1.ConditionLastDrillPassed) == nil {
+		st.setCondition(v1alpha1.ConditionLastDrillPassed, metav1.ConditionUnknown, v1alpha1.ReasonNeverDrilled, "no run has finished yet")
+	}
+}
+
+// finish summarizes, patches the status (optimistic lock: a newer version
+// of the drill means this reconcile decided on stale data, and it is
+// repeated) and, when that worked, carries out the queued side effects.
+func (r *RestoreDrillReconciler) finish(ctx context.Context, st *drillState) error {
+	st.summarize()
+	d := st.obj
+	d.Status.ObservedGeneration = d.Generation
+	if !equality.Semantic.DeepEqual(st.before.Status, d.Status) {
+		patch := client.MergeFromWithOptions(st.before, client.MergeFromWithOptimisticLock{})
+		if err := r.Status().Patch(ctx, d, patch); err != nil {
+			return fmt.Errorf("patch status of RestoreDrill %s: %w", st.key, err)
+		}
+	}
+	log := logf.FromContext(ctx)
+	if st.taken != nil {
+		r.jobs.take(st.key, st.taken)
+	}
+	if s := st.submit; s != nil {
+		if err := r.jobs.submit(st.key, s.kind, s.run, s.fn); err != nil {
+			// The run recorded as active is found without a job by the
+			// next reconcile and recorded as interrupted.
+			return fmt.Errorf("start %s job of RestoreDrill %s: %w", s.kind, st.key, err)
+		}
+	}
+	if st.clearNow {
+		p := []byte(`{"metadata":{"annotations":{"` + AnnotationRunNow + `":null}}}`)
+		target := &v1alpha1.RestoreDrill{ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: d.Name}}
+		if err := r.Patch(ctx, target, client.RawPatch(types.MergePatchType, p)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("remove %s from RestoreDrill %s: %w", AnnotationRunNow, st.key, err)
+		}
+	}
+	for _, e := range st.events {
+		log.Info("drill event", "type", e.eventType, "reason", e.reason, "note", e.note)
+		r.Recorder.Eventf(d, nil, e.eventType, e.reason, e.reason, "%s", truncate(e.note, 1000))
+	}
+	for _, f := range st.after {
+		f()
+	}
+	for _, rec := range st.recorded {
+		if err := r.recordOnBackup(ctx, d, rec); err != nil {
+			log.Error(err, "record the drill on its offsite backup", "offsiteBackup", rec.offsiteBackup)
+		}
+	}
+	setDrillGauges(d, st.maxPassAge().Seconds())
+	return nil
+}
+
+// recordOnBackup sets the OffsiteBackup's last drill and Verified
+// condition from a finished run (Passed or Failed).
+func (r *RestoreDrillReconciler) recordOnBackup(ctx context.Context, d *v1alpha1.RestoreDrill, rec recordedDrill) error {
+	ob := &v1alpha1.OffsiteBackup{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: rec.offsiteBackup}, ob); err != nil {
+		return client.IgnoreNotFound(err) // retention removed it meanwhile
+	}
+	before := ob.DeepCopy()
+	run := rec.run
+	end := run.StartTime
+	if run.EndTime != nil {
+		end = *run.EndTime
+	}
+	sum := &v1alpha1.DrillSummary{Drill: d.Name, Result: v1alpha1.DrillPassed, Time: end}
+	status, reason := metav1.ConditionTrue, v1alpha1.ReasonDrillPassed
+	msg := fmt.Sprintf("RestoreDrill %s run %s passed every check", d.Name, run.ID)
+	if run.Result != v1alpha1.DrillRunPassed {
+		sum.Result, status, reason = v1alpha1.DrillFailed, metav1.ConditionFalse, v1alpha1.ReasonDrillFailed
+		sum.FailedCheck = firstFailed(run.Checks)
+		msg = fmt.Sprintf("RestoreDrill %s run %s: %s", d.Name, run.ID, run.Message)
+	}
+	if a := run.AuditEntry; a != nil {
+		sum.AuditEntry = fmt.Sprintf("%d %s", a.Seq, a.Hash)
+	}
+	ob.Status.LastDrill = sum
+	setBackupCondition(ob, r.Clock.Now(), v1alpha1.ConditionVerified, status, reason, truncate(msg, 32<<10))
+	if equality.Semantic.DeepEqual(before.Status, ob.Status) {
+		return nil
+	}
+	return r.Status().Patch(ctx, ob, client.MergeFrom(before))
+}
+
+// firstFailed names the first failed check, or "".
+func firstFailed(checks []v1alpha1.DrillCheckResult) string {
+	for _, c := range checks {
+		if !c.Passed {
+			return c.Name
+		}
+	}
+	return ""
+}
+
+// truncate cuts s to at most n bytes, on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "..."
+}

@@ -1,0 +1,140 @@
+package drill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// restoreReleaseTimeout bounds the wait for Velero to remove its finalizer
+// from a deleted Restore (it deletes the Restore's files then).
+const restoreReleaseTimeout = 30 * time.Second
+
+func cleanup(ctx context.Context, o CleanupOptions) error {
+	if o.Client == nil {
+		return fmt.Errorf("%w: Client required", ErrInvalidOptions)
+	}
+	if o.VeleroNamespace == "" {
+		o.VeleroNamespace = DefaultVeleroNamespace
+	}
+	var errs []error
+	if len(o.Labels) > 0 {
+		errs = append(errs, deleteNamespaces(ctx, o.Client, o.Labels))
+	}
+	if o.Restore != "" {
+		errs = append(errs, deleteRestore(ctx, o.Client, o.VeleroNamespace, o.Restore))
+		if o.Staging != nil {
+			errs = append(errs, deletePrefix(ctx, o.Staging, "restores/"+o.Restore+"/", ""))
+		}
+	}
+	if o.StagedName != "" {
+		if o.Staging != nil {
+			// velero-backup.json first: without it Velero's sync ignores
+			// what is left.
+			prefix := "backups/" + o.StagedName + "/"
+			if err := deletePrefix(ctx, o.Staging, prefix, prefix+seal.VeleroBackupJSON); err != nil {
+				errs = append(errs, err)
+				// Keep the Backup object: deleting it now would let the
+				// sync recreate it from what is left.
+				return errors.Join(errs...)
+			}
+		}
+		errs = append(errs, deleteStaged(ctx, o.Client, &velerov1.Backup{}, o.VeleroNamespace, o.StagedName))
+	}
+	return errors.Join(errs...)
+}
+
+// deleteNamespaces deletes every namespace carrying labels and LabelScratch.
+func deleteNamespaces(ctx context.Context, c client.Client, labels map[string]string) error {
+	sel := client.MatchingLabels{LabelScratch: "true"}
+	for k, v := range labels {
+		sel[k] = v
+	}
+	var list corev1.NamespaceList
+	if err := c.List(ctx, &list, sel); err != nil {
+		return fmt.Errorf("list scratch namespaces: %w", err)
+	}
+	var errs []error
+	for i := range list.Items {
+		ns := &list.Items[i]
+		if ns.DeletionTimestamp != nil {
+			continue
+		}
+		if err := c.Delete(ctx, ns); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete namespace %s: %w", ns.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deleteRestore deletes the Restore and waits, bounded, until Velero has
+// released it (its finalizer deletes the Restore's files in the bucket).
+func deleteRestore(ctx context.Context, c client.Client, ns, name string) error {
+	rs := &velerov1.Restore{}
+	if err := deleteStaged(ctx, c, rs, ns, name); err != nil {
+		return err
+	}
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, restoreReleaseTimeout, true, func(ctx context.Context) (bool, error) {
+		err := c.Get(ctx, key, rs)
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore %s is still there %s after its deletion (Velero removes its finalizer): %w", key, restoreReleaseTimeout, err)
+	}
+	return nil
+}
+
+// deleteStaged deletes Velero object ns/name if it carries LabelStaged.
+func deleteStaged(ctx context.Context, c client.Client, obj client.Object, ns, name string) error {
+	kind := strings.TrimPrefix(fmt.Sprintf("%T", obj), "*v1.")
+	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read %s %s/%s: %w", kind, ns, name, err)
+	case obj.GetLabels()[LabelStaged] != "true":
+		return fmt.Errorf("%s %s/%s is not a drill's (no %s label): left alone", kind, ns, name, LabelStaged)
+	case obj.GetDeletionTimestamp() != nil:
+		return nil
+	}
+	if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete %s %s/%s: %w", kind, ns, name, err)
+	}
+	return nil
+}
+
+// deletePrefix deletes every object under prefix, first (when set) first.
+func deletePrefix(ctx context.Context, st storage.Store, prefix, first string) error {
+	if first != "" {
+		if err := st.Delete(ctx, first); err != nil {
+			return fmt.Errorf("delete %s from the staging location: %w", first, err)
+		}
+	}
+	var keys []string
+	for info, err := range st.List(ctx, prefix) {
+		if err != nil {
+			return fmt.Errorf("list %s in the staging location: %w", prefix, err)
+		}
+		keys = append(keys, info.Key)
+	}
+	var errs []error
+	for _, k := range keys {
+		if err := st.Delete(ctx, k); err != nil {
+			errs = append(errs, fmt.Errorf("delete %s from the staging location: %w", k, err))
+		}
+	}
+	return errors.Join(errs...)
+}

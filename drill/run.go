@@ -1,0 +1,430 @@
+package drill
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// Defaults of Options.
+const (
+	DefaultVeleroNamespace = "velero"
+	DefaultRestoreTimeout  = 30 * time.Minute
+	DefaultJobTimeout      = 10 * time.Minute
+)
+
+// ErrInvalidOptions: Options are incomplete or inconsistent; the message
+// names the field.
+var ErrInvalidOptions = errors.New("invalid drill options")
+
+// runner is one Run.
+type runner struct {
+	opts     Options
+	now      func() time.Time
+	progress *progress
+	checks   map[string]*audit.CheckResult
+}
+
+func run(ctx context.Context, opts Options) (*Result, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{opts: opts, now: opts.Now, progress: &progress{fn: opts.Progress}, checks: map[string]*audit.CheckResult{}}
+	for _, name := range CheckNames {
+		r.checks[name] = &audit.CheckResult{Name: name, Message: "not run"}
+	}
+	res := &Result{Schedule: opts.Schedule, Backup: opts.Backup, StartedAt: r.now()}
+	if err := r.run(ctx, res); err != nil {
+		return nil, fmt.Errorf("drill %s/%s: %w", opts.Schedule, opts.Backup, err)
+	}
+	res.FinishedAt = r.now()
+	res.Passed = true
+	for _, name := range CheckNames {
+		c := r.checks[name]
+		res.Checks = append(res.Checks, *c)
+		res.Passed = res.Passed && c.Passed
+	}
+	return res, nil
+}
+
+// run fills res and r.checks; an error means no verdict.
+func (r *runner) run(ctx context.Context, res *Result) error {
+	o := r.opts
+	r.progress.step(Step{Phase: PhaseVerify, Message: "checking the seal"})
+	opened, err := seal.Open(ctx, o.Offsite, o.Schedule, o.Backup, seal.VerifyOptions{VerifyKey: o.VerifyKey, Identities: o.Identities})
+	if err != nil {
+		return r.openFailed(err)
+	}
+	res.SealDigest = opened.Seal.Digest()
+	r.progress.total = opened.Seal.CiphertextBytes()
+	st, err := r.stage(ctx, opened)
+	if err != nil {
+		return err
+	}
+	if len(st.findings) > 0 {
+		r.stageFailed(st.findings)
+		return nil
+	}
+	r.pass(CheckSeal, fmt.Sprintf("signed by %s; %d objects, %d bytes of ciphertext match the seal", opened.KeyID, len(opened.Seal.Objects), opened.Seal.CiphertextBytes()))
+	r.pass(CheckDecrypt, fmt.Sprintf("%d objects decrypted; every plaintext matches the manifest", len(opened.Manifest.Objects)))
+
+	mapping, err := r.mapping(namespacesOf(opened.Manifest, st.tarball))
+	if err != nil {
+		return err
+	}
+	res.Namespaces = mapping
+	if o.CreateNamespaces {
+		if err := r.createNamespaces(ctx, slices.Sorted(maps.Values(mapping))); err != nil {
+			return err
+		}
+	}
+	// velero-backup.json last: until it is there, Velero's sync cannot see
+	// the staged copy.
+	if _, err := o.Staging.Put(ctx, stagedKey(o.StagedName, o.Backup, seal.VeleroBackupJSON), bytes.NewReader(st.backupJSON), storage.PutOptions{Size: int64(len(st.backupJSON)), ContentType: "application/json"}); err != nil {
+		return fmt.Errorf("upload velero-backup.json to the staging location: %w", err)
+	}
+	if err := r.createBackup(ctx, st.backupJSON); err != nil {
+		return err
+	}
+	res.StagedBackup = o.StagedName
+	rs, err := r.createRestore(ctx, mapping)
+	if err != nil {
+		return err
+	}
+	res.Restore = rs.Name
+	r.progress.step(Step{Phase: PhaseRestore, Message: "restore created"})
+	timedOut, err := r.waitRestore(ctx, rs)
+	if err != nil {
+		return err
+	}
+	if !r.judgeRestore(ctx, rs, timedOut) {
+		return nil
+	}
+	r.progress.step(Step{Phase: PhaseCheck, Message: "comparing restored objects with the backup"})
+	if err := r.checkObjects(ctx, opened.Manifest, st.tarball, mapping); err != nil {
+		return err
+	}
+	res.RTO = r.now().Sub(res.StartedAt)
+	r.judgeRTO(res.RTO)
+	return r.runJob(ctx, mapping)
+}
+
+// checkObjects runs the presence and content checks.
+func (r *runner) checkObjects(ctx context.Context, m *seal.Manifest, facts *tarballFacts, mapping map[string]string) error {
+	if facts.parseErr != nil {
+		r.fail(CheckContent, fmt.Sprintf("the backup tarball could not be read: %v", facts.parseErr), nil)
+	}
+	got, err := r.readContent(ctx, mapping)
+	if err != nil {
+		return err
+	}
+	if m.Resources == nil {
+		r.fail(CheckPresence, "the backup has no resource list: presence cannot be checked", nil)
+	} else {
+		exp, err := expectedItems(m.Resources, facts.skipped)
+		if err != nil {
+			r.fail(CheckPresence, err.Error(), nil)
+		} else {
+			c, err := r.checkPresence(ctx, exp, mapping, got)
+			if err != nil {
+				return err
+			}
+			*r.checks[CheckPresence] = c
+		}
+	}
+	if facts.parseErr == nil {
+		*r.checks[CheckContent] = checkContent(facts, mapping, got)
+	}
+	return nil
+}
+
+// openFailed turns a seal.Open failure into failed checks, or returns it
+// when it is no finding (the bucket could not be read).
+func (r *runner) openFailed(err error) error {
+	var verr *seal.VerifyError
+	if errors.As(err, &verr) {
+		var fs []finding
+		for _, p := range verr.Problems {
+			f, ok := classify(p.Object, p.Err)
+			if !ok {
+				f = finding{check: CheckSeal, object: p.Object, err: p.Err}
+			}
+			fs = append(fs, f)
+		}
+		r.stageFailed(fs)
+		return nil
+	}
+	if f, ok := classify("seal.json", err); ok {
+		r.stageFailed([]finding{f})
+		return nil
+	}
+	return err
+}
+
+// stageFailed records verification findings: the checks they fail, and
+// the later checks as not run.
+func (r *runner) stageFailed(fs []finding) {
+	by := map[string][]finding{}
+	for _, f := range fs {
+		by[f.check] = append(by[f.check], f)
+	}
+	for _, check := range []string{CheckSeal, CheckDecrypt} {
+		list := by[check]
+		if len(list) == 0 {
+			continue
+		}
+		slices.SortFunc(list, func(a, b finding) int { return strings.Compare(a.object, b.object) })
+		var objs []string
+		for _, f := range list {
+			objs = append(objs, f.object)
+		}
+		r.fail(check, fmt.Sprintf("%d object(s) failed; first: %s", len(list), oneLine(list[0].err)), firstObjects(objs))
+	}
+	if len(by[CheckSeal]) > 0 && len(by[CheckDecrypt]) == 0 {
+		r.checks[CheckDecrypt].Message = "not run: the seal check failed"
+	}
+	if len(by[CheckSeal]) == 0 {
+		r.pass(CheckSeal, "signature, listing and ciphertext sizes match the seal")
+	}
+	r.notRun("the backup did not verify", CheckRestore, CheckPresence, CheckContent, CheckRTO, CheckJob)
+}
+
+// judgeRestore records the restore check and reports whether the restored
+// objects are worth checking.
+func (r *runner) judgeRestore(ctx context.Context, rs *velerov1.Restore, timedOut bool) bool {
+	st := rs.Status
+	if timedOut {
+		done := ""
+		if p := st.Progress; p != nil {
+			done = fmt.Sprintf(", %d of %d items restored", p.ItemsRestored, p.TotalItems)
+		}
+		r.fail(CheckRestore, fmt.Sprintf("Restore %s did not finish within %s (phase %q%s)", rs.Name, r.opts.RestoreTimeout, st.Phase, done), nil)
+		r.notRun("the restore did not finish", CheckPresence, CheckContent, CheckRTO, CheckJob)
+		return false
+	}
+	results, rerr := readResults(ctx, r.opts.Staging, rs.Name)
+	var msgs []string
+	if results != nil {
+		msgs = append(results.Errors.messages(), results.Warnings.messages()...)
+	}
+	items := ""
+	if p := st.Progress; p != nil {
+		items = fmt.Sprintf(", %d items restored", p.ItemsRestored)
+	}
+	msg := fmt.Sprintf("Restore %s %s%s, %d errors, %d warnings", rs.Name, st.Phase, items, st.Errors, st.Warnings)
+	if st.FailureReason != "" {
+		msg += ": " + st.FailureReason
+	}
+	if len(st.ValidationErrors) > 0 {
+		msg += ": " + strings.Join(st.ValidationErrors, "; ")
+	}
+	if rerr != nil && (st.Errors > 0 || st.Warnings > 0) {
+		msg += " (results file unreadable: " + oneLine(rerr) + ")"
+	}
+	ok := st.Phase == velerov1.RestorePhaseCompleted && st.Errors == 0 && (st.Warnings == 0 || r.opts.Warnings != WarningsFail)
+	if ok {
+		r.pass(CheckRestore, msg)
+		r.checks[CheckRestore].Objects = firstObjects(msgs)
+	} else {
+		r.fail(CheckRestore, msg, firstObjects(msgs))
+	}
+	switch st.Phase {
+	case velerov1.RestorePhaseCompleted, velerov1.RestorePhasePartiallyFailed:
+		if !ok {
+			r.notRun("the restore failed", CheckRTO)
+		}
+		return true
+	}
+	r.notRun("the restore failed", CheckPresence, CheckContent, CheckRTO, CheckJob)
+	return false
+}
+
+// judgeRTO records the RTO check, unless an earlier check failed (then
+// nothing was verified in that time).
+func (r *runner) judgeRTO(rto time.Duration) {
+	for _, name := range []string{CheckRestore, CheckPresence, CheckContent} {
+		if !r.checks[name].Passed {
+			r.fail(CheckRTO, fmt.Sprintf("not verified: the %s check failed (restore took %s)", name, rto.Round(time.Millisecond)), nil)
+			return
+		}
+	}
+	switch max := r.opts.MaxRTO; {
+	case max == 0:
+		r.pass(CheckRTO, fmt.Sprintf("RTO %s (no objective set)", rto.Round(time.Millisecond)))
+	case rto <= max:
+		r.pass(CheckRTO, fmt.Sprintf("RTO %s within the objective of %s", rto.Round(time.Millisecond), max))
+	default:
+		r.fail(CheckRTO, fmt.Sprintf("RTO %s exceeds the objective of %s", rto.Round(time.Millisecond), max), nil)
+	}
+}
+
+func (r *runner) pass(name, msg string) {
+	*r.checks[name] = audit.CheckResult{Name: name, Passed: true, Message: msg}
+}
+
+func (r *runner) fail(name, msg string, objs []string) {
+	*r.checks[name] = audit.CheckResult{Name: name, Message: msg, Objects: objs}
+}
+
+func (r *runner) notRun(why string, names ...string) {
+	for _, n := range names {
+		if c := r.checks[n]; !c.Passed && c.Message == "not run" {
+			c.Message = "not run: " + why
+		}
+	}
+}
+
+// namespacesOf lists the backup's namespaces: those of its resource list
+// and of its tarball.
+func namespacesOf(m *seal.Manifest, facts *tarballFacts) []string {
+	set := maps.Clone(facts.namespaces)
+	for _, items := range m.Resources {
+		for _, it := range items {
+			if ns, _, ok := strings.Cut(it, "/"); ok {
+				set[ns] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// mapping maps each of the backup's namespaces to its destination and
+// checks the result: every destination a valid namespace name, no two
+// alike, none a source namespace when Run creates them, and no mapping for
+// a namespace the backup lacks.
+func (r *runner) mapping(sources []string) (map[string]string, error) {
+	out := make(map[string]string, len(sources))
+	isSource := map[string]bool{}
+	for _, s := range sources {
+		isSource[s] = true
+	}
+	for src := range r.opts.NamespaceMapping {
+		if !isSource[src] {
+			return nil, fmt.Errorf("%w: the namespace mapping names %s, which the backup does not hold (it holds %s)", ErrInvalidOptions, src, strings.Join(sources, ", "))
+		}
+	}
+	taken := map[string]string{}
+	for _, src := range sources {
+		dst, ok := r.opts.NamespaceMapping[src]
+		if !ok && r.opts.MapNamespace != nil {
+			dst, ok = r.opts.MapNamespace(src), true
+		}
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%w: the backup holds namespace %s, which the namespace mapping does not map", ErrInvalidOptions, src)
+		case len(validation.IsDNS1123Label(dst)) > 0:
+			return nil, fmt.Errorf("%w: namespace %s maps to %q, not a valid namespace name", ErrInvalidOptions, src, dst)
+		case taken[dst] != "":
+			return nil, fmt.Errorf("%w: namespaces %s and %s both map to %s", ErrInvalidOptions, taken[dst], src, dst)
+		case r.opts.CreateNamespaces && isSource[dst]:
+			return nil, fmt.Errorf("%w: namespace %s maps to %s, a namespace of the backup: a drill restores only into new namespaces", ErrInvalidOptions, src, dst)
+		}
+		taken[dst] = src
+		out[src] = dst
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: the backup holds no namespaced item", errNotVelero)
+	}
+	return out, nil
+}
+
+// withDefaults checks the options and fills in defaults.
+func (o Options) withDefaults() (Options, error) {
+	var missing []string
+	for _, f := range []struct {
+		name string
+		ok   bool
+	}{
+		{"Offsite", o.Offsite != nil}, {"Identities", len(o.Identities) > 0},
+		{"Schedule", o.Schedule != ""}, {"Backup", o.Backup != ""}, {"Client", o.Client != nil},
+		{"StagingLocation", o.StagingLocation != ""}, {"Staging", o.Staging != nil}, {"StagedName", o.StagedName != ""},
+	} {
+		if !f.ok {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return o, fmt.Errorf("%w: %s required", ErrInvalidOptions, strings.Join(missing, ", "))
+	}
+	if errs := validation.IsDNS1123Label(o.StagedName); len(errs) > 0 {
+		return o, fmt.Errorf("%w: StagedName %q: %s", ErrInvalidOptions, o.StagedName, strings.Join(errs, "; "))
+	}
+	if o.StagedName == o.Backup {
+		return o, fmt.Errorf("%w: StagedName must differ from the backup's name", ErrInvalidOptions)
+	}
+	switch o.Warnings {
+	case "":
+		o.Warnings = WarningsAllow
+	case WarningsAllow, WarningsFail:
+	default:
+		return o, fmt.Errorf("%w: Warnings %q: want Allow or Fail", ErrInvalidOptions, o.Warnings)
+	}
+	if o.Job != nil && (o.Job.Image == "" || o.Job.Timeout < 0) {
+		return o, fmt.Errorf("%w: Job needs an Image and a timeout of 0 or more", ErrInvalidOptions)
+	}
+	if o.VeleroNamespace == "" {
+		o.VeleroNamespace = DefaultVeleroNamespace
+	}
+	if o.RestoreTimeout <= 0 {
+		o.RestoreTimeout = DefaultRestoreTimeout
+	}
+	if o.Reader == nil {
+		o.Reader = o.Client
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = seal.DefaultConcurrency
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}
+
+// oneLine folds an error onto one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// progress serializes reports to Options.Progress.
+type progress struct {
+	mu    sync.Mutex
+	fn    func(Step)
+	total int64
+	done  int64
+}
+
+func (p *progress) step(s Step) {
+	if p.fn == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fn(s)
+}
+
+// bytes reports n more ciphertext bytes staged.
+func (p *progress) bytes(n int64) {
+	if p.fn == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += n
+	p.fn(Step{Phase: PhaseStage, Done: p.done, Total: p.total})
+}
+
+func (p *progress) objectDone() {}

@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/crypto"
+)
+
+// newAudit is the parent of the audit-log verbs.
+func newAudit(opts *options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Check and report on the tamper-evident audit log in the offsite bucket",
+		Long: `The audit log is a hash-chained, signed, object-locked record of every seal,
+retention deletion, drill, restore, target change and failure, kept in the
+offsite bucket under audit/ (see docs/audit.md). No key is needed to read or
+verify it.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newAuditVerify(opts), newAuditReport(opts))
+	return cmd
+}
+
+type auditVerifyFlags struct {
+	target     targetFlags
+	verifyKeys []string
+	format     string
+}
+
+func newAuditVerify(opts *options) *cobra.Command {
+	f := &auditVerifyFlags{}
+	cmd := &cobra.Command{
+		Use:   "verify --target-file TARGET.yaml | --target NAME [-n NAMESPACE] [--verify-key FILE]... [-o json]",
+		Short: "Check that the audit log is intact",
+		Long: `verify walks the whole audit log in sequence order and checks every entry:
+well formed, named for its sequence number and hash, content matching its
+hash, signature valid, linked to the entry before, no sequence number missing
+or held twice. It names the first offending entry: a changed, removed,
+reordered, replayed or forked entry, a bad signature or an unknown key.
+
+Signing keys come from the bucket (keys/) unless --verify-key pins them; only
+pinned keys protect against someone who can write to the bucket. Exit status
+0 means intact; 1 names the first problem.`,
+		Example: `  safekeep audit verify --target-file target.yaml
+  safekeep audit verify --target offsite -n safekeep-system --verify-key signing.pub -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAuditVerify(cmd, opts, f) },
+	}
+	f.target.add(cmd)
+	cmd.Flags().StringArrayVar(&f.verifyKeys, "verify-key", nil, "pin a signing key: `FILE` or ed25519:<base64> (repeatable; default: the keys published in the bucket)")
+	cmd.Flags().StringVarP(&f.format, "output", "o", "text", "output format: text or json (the report)")
+	return cmd
+}
+
+func runAuditVerify(cmd *cobra.Command, opts *options, f *auditVerifyFlags) error {
+	if err := f.target.check(); err != nil {
+		return err
+	}
+	if f.format != "text" && f.format != formatJSON {
+		return usagef("-o %q: want text or json", f.format)
+	}
+	const what = "audit verify"
+	var vo audit.VerifyOptions
+	for _, p := range f.verifyKeys {
+		k, err := loadVerifyKey(p)
+		if err != nil {
+			return prefixed(what, err)
+		}
+		vo.Keys = append(vo.Keys, *k)
+	}
+	off, err := f.target.open(cmd.Context())
+	if err != nil {
+		return prefixed(what, err)
+	}
+	rep, err := audit.Verify(cmd.Context(), off.store, vo)
+	var verr *audit.VerifyError
+	if err != nil && !errors.As(err, &verr) {
+		return prefixed(what, err) // the log could not be read: no verdict
+	}
+	out := &printer{w: opts.streams.Out}
+	if f.format == formatJSON {
+		if jerr := writeJSON(opts.streams.Out, rep); jerr != nil {
+			return prefixed(what, errors.Join(err, jerr))
+		}
+	} else {
+		printAuditReport(out, off.where(), rep, vo.Keys)
+	}
+	if err != nil {
+		return prefixed(what, err)
+	}
+	return out.err
+}
+
+// printAuditReport prints the verdict and, on failure, the first problems.
+func printAuditReport(w *printer, where string, rep *audit.Report, pinned []crypto.VerifyKey) {
+	keys := "keys published in the bucket"
+	if len(pinned) > 0 {
+		keys = "pinned keys"
+	}
+	w.printf("audit log in %s\n", where)
+	w.printf("%-9s %d (pending %d)\n", "entries", rep.Entries, rep.Pending)
+	if rep.Entries > 0 {
+		w.printf("%-9s %d %s\n", "head", rep.HeadSeq, rep.HeadHash)
+		w.printf("%-9s %s to %s\n", "time", rep.First.UTC().Format("2006-01-02T15:04:05Z"), rep.Last.UTC().Format("2006-01-02T15:04:05Z"))
+		w.printf("%-9s %v (%s)\n", "signed by", rep.KeyIDs, keys)
+	}
+	if rep.Intact() {
+		w.printf("intact: %d entries, chain and signatures verified\n", rep.Entries)
+		return
+	}
+	w.printf("NOT INTACT: %d problem(s)\n", rep.ProblemCount)
+	for i, p := range rep.Problems {
+		if i == maxProblemsShown {
+			w.printf("  ... and %d more\n", rep.ProblemCount-i)
+			break
+		}
+		w.printf("  %s\n", oneLine(errors.New(p.String())))
+	}
+}

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/audit/audittest"
+	"github.com/safekeep-dev/safekeep/crypto"
+)
+
+func TestAuditVerify(t *testing.T) {
+	b := newBed(t)
+	id, err := crypto.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := b.writeTarget(t, "target.yaml", plainBucket, false, id.Recipient().String())
+	st := audittest.OpenStore(t, b.s3.Config(plainBucket, "cluster-a/safekeep/v1"))
+	signer, err := crypto.GenerateSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := audittest.WriteLog(t, st, signer, 5, audittest.WriteOptions{})
+	var entries []*audit.Entry
+	for e, err := range audit.Read(t.Context(), st, audit.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, e)
+	}
+	pub := b.write(t, "signing.pub", signer.Public().String()+"\n")
+	other, _ := crypto.GenerateSigningKey()
+
+	out := b.ok(t, "audit", "verify", "--target-file", target)
+	if !strings.Contains(out, "intact: 5 entries") || !strings.Contains(out, head.Hash) {
+		t.Errorf("audit verify printed:\n%s", out)
+	}
+	out = b.ok(t, "audit", "verify", "--target-file", target, "--verify-key", pub, "-o", "json")
+	var rep audit.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Entries != 5 || rep.HeadHash != head.Hash || !rep.PinnedKeys {
+		t.Errorf("audit verify -o json printed %s (%v)", out, err)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		before func()
+		code   int
+		stderr string
+	}{
+		{name: "no target", args: []string{"audit", "verify"}, code: 2, stderr: "--target-file is required"},
+		{name: "bad format", args: []string{"audit", "verify", "--target-file", target, "-o", "yaml"}, code: 2, stderr: `-o "yaml"`},
+		{name: "other key pinned", args: []string{"audit", "verify", "--target-file", target, "--verify-key", other.Public().String()},
+			code: 1, stderr: "audit verify: audit log is not intact: entry 1 (audit/00000000000000000001-"},
+		{name: "entry removed", args: []string{"audit", "verify", "--target-file", target},
+			before: func() {
+				if err := st.Delete(t.Context(), audit.EntryKey(3, entries[2].Hash)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			code: 1, stderr: "audit verify: audit log is not intact: entry 3 (audit/00000000000000000003-"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.before != nil {
+				tc.before()
+			}
+			r := b.run(t, tc.args...)
+			if r.code != tc.code || !strings.HasPrefix(r.err, "safekeep: ") || strings.Count(r.err, "\n") != 1 || !strings.Contains(r.err, tc.stderr) {
+				t.Errorf("exit %d, stderr %q; want exit %d and one line with %q", r.code, r.err, tc.code, tc.stderr)
+			}
+		})
+	}
+	r := b.run(t, "audit", "verify", "--target-file", target)
+	if !strings.Contains(r.err, "missing: entry 3 removed") || !strings.Contains(r.out, "NOT INTACT") {
+		t.Errorf("a removed entry: stdout %q stderr %q", r.out, r.err)
+	}
+}

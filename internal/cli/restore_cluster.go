@@ -1,0 +1,260 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/safekeep-dev/safekeep/drill"
+	"github.com/safekeep-dev/safekeep/location"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// Velero's default credentials Secret and its key, as `velero install`
+// creates them.
+const (
+	veleroCredentialsSecret = "cloud-credentials"
+	veleroCredentialsKey    = "cloud"
+)
+
+// LabelIncidentRestore marks the staged Backup and the Restore of an
+// incident restore (value: the staged name).
+const LabelIncidentRestore = "safekeep.dev/incident-restore"
+
+// runRestoreCluster stages the backup in the cluster of the current
+// kubeconfig, restores it through Velero into the mapped namespaces, runs
+// the drill checks, prints them and removes the staged copy.
+func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mapping map[string]string) error {
+	ctx := cmd.Context()
+	schedule, backup, _ := parseBackupRef("backup", f.backup)
+	what := "restore " + schedule + "/" + backup
+	vo, err := f.verifyOptions()
+	if err != nil {
+		return prefixed(what, err)
+	}
+	off, err := f.target.open(ctx)
+	if err != nil {
+		return prefixed(what, err)
+	}
+	c, _, err := kubeClient("", "", "")
+	if err != nil {
+		return prefixed(what, err)
+	}
+	bsl, staging, err := stagingStore(ctx, c, f.veleroNS, f.staging)
+	if err != nil {
+		return prefixed(what, err)
+	}
+	staged, err := stagedName()
+	if err != nil {
+		return prefixed(what, err)
+	}
+	dopts := drill.Options{
+		Offsite: off.store, VerifyKey: vo.VerifyKey, Identities: vo.Identities,
+		Schedule: schedule, Backup: backup,
+		Client: c, VeleroNamespace: f.veleroNS,
+		StagingLocation: bsl.Name, Staging: staging, StagedName: staged,
+		NamespaceMapping: mapping,
+		Labels:           map[string]string{LabelIncidentRestore: staged},
+		RestoreTimeout:   f.timeout,
+	}
+	out := &printer{w: opts.streams.Out}
+	out.printf("restoring %s/%s from %s through Velero (staged as %s in location %s)\n", schedule, backup, off.where(), staged, bsl.Name)
+	prog := newRestoreProgress(opts.streams.Err, schedule+"/"+backup)
+	dopts.Progress = prog.step
+	res, runErr := drill.Run(ctx, dopts)
+	prog.clear()
+	// The staged copy goes whatever happened; the Restore stays as the
+	// record (its logs are in the staging location).
+	cleanupErr := drill.Cleanup(context.WithoutCancel(ctx), drill.CleanupOptions{
+		Client: c, VeleroNamespace: f.veleroNS, Staging: staging, StagedName: staged,
+	})
+	if cleanupErr != nil { // stderr: the verdict below matters more
+		_, _ = fmt.Fprintf(opts.streams.Err, "safekeep: warning: the staged copy %s was not fully removed: %s\n", staged, oneLine(cleanupErr))
+	}
+	if runErr != nil {
+		return prefixed(what, runErr)
+	}
+	printResult(out, res)
+	if out.err != nil {
+		return out.err
+	}
+	recordRestore(ctx, opts, f, off, restoreRecord{
+		schedule: schedule, backup: backup, destination: "cluster:" + kubeContextName(),
+		mapping: res.Namespaces, passed: res.Passed, checks: res.Checks,
+	})
+	if !res.Passed {
+		var failed []string
+		for _, ch := range res.Failed() {
+			failed = append(failed, ch.Name)
+		}
+		return fmt.Errorf("%s: %d of %d checks failed: %s", what, len(failed), len(res.Checks), strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// printResult prints one line per check, the objects of failed ones, and
+// the verdict.
+func printResult(out *printer, res *drill.Result) {
+	for src, dst := range res.Namespaces {
+		out.printf("namespace %s -> %s\n", src, dst)
+	}
+	for _, ch := range res.Checks {
+		status := "ok"
+		if !ch.Passed {
+			status = "FAIL"
+		}
+		out.printf("%-9s %-5s %s\n", ch.Name, status, ch.Message)
+		if !ch.Passed {
+			for _, o := range ch.Objects {
+				out.printf("  %s\n", o)
+			}
+		}
+	}
+	if res.Passed {
+		out.printf("restored and verified: %s/%s in %s (Restore %s)\n", res.Schedule, res.Backup, res.RTO.Round(time.Millisecond), res.Restore)
+	}
+}
+
+// stagingStore reads the staging BackupStorageLocation ns/name and opens its bucket with the credentials Velero
+// uses for it when its Secret is readable, else those of the environment.
+func stagingStore(ctx context.Context, c client.Client, ns, name string) (*velerov1.BackupStorageLocation, storage.Store, error) {
+	bsl, err := findLocation(ctx, c, ns, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	where := "BackupStorageLocation " + ns + "/" + bsl.Name
+	if obs := bsl.Spec.ObjectStorage; obs != nil && obs.CACertRef != nil {
+		if ca, err := secretKey(ctx, c, ns, *obs.CACertRef); err == nil {
+			obs.CACert, obs.CACertRef = ca, nil
+		}
+	}
+	if err := location.ValidateBSL(bsl); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", where, err)
+	}
+	ref := corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: veleroCredentialsSecret}, Key: veleroCredentialsKey}
+	if bsl.Spec.Credential != nil {
+		ref = *bsl.Spec.Credential
+	}
+	var cfg storage.Config
+	if data, err := secretKey(ctx, c, ns, ref); err == nil {
+		profile := bsl.Spec.Config["profile"]
+		if profile == "" {
+			profile = "default"
+		}
+		creds, err := storage.ParseSharedCredentials(data, profile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s credentials, Secret %s/%s key %q: %w", where, ns, ref.Name, ref.Key, err)
+		}
+		cfg = location.BSLConfig(bsl, creds)
+	} else {
+		logr.FromContextOrDiscard(ctx).V(1).Info("staging credentials from the environment", "location", bsl.Name, "reason", oneLine(err))
+		if cfg, err = location.BSLConfigFromEnv(ctx, bsl); err != nil {
+			return nil, nil, fmt.Errorf("%s credentials: its Secret is not readable and the environment has none: %w", where, err)
+		}
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return bsl, st, nil
+}
+
+// findLocation reads BSL ns/name.
+func findLocation(ctx context.Context, c client.Client, ns, name string) (*velerov1.BackupStorageLocation, error) {
+	bsl := &velerov1.BackupStorageLocation{}
+	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, bsl)
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("--staging-location: BackupStorageLocation %s/%s not found (see 'kubectl get backupstoragelocations -n %s')", ns, name, ns)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read BackupStorageLocation %s/%s: %w", ns, name, err)
+	}
+	return bsl, nil
+}
+
+// secretKey reads one key of a Secret in ns.
+func secretKey(ctx context.Context, c client.Client, ns string, ref corev1.SecretKeySelector) ([]byte, error) {
+	var s corev1.Secret
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &s); err != nil {
+		return nil, fmt.Errorf("read Secret %s/%s: %w", ns, ref.Name, err)
+	}
+	data, ok := s.Data[ref.Key]
+	if !ok {
+		return nil, fmt.Errorf("secret %s/%s has no key %q", ns, ref.Name, ref.Key)
+	}
+	return data, nil
+}
+
+// stagedName is a fresh Velero backup name for an incident restore's staged
+// copy: unique, so two responders never share one.
+func stagedName() (string, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("random name: %w", err)
+	}
+	return "safekeep-restore-" + time.Now().UTC().Format("20060102150405") + "-" + hex.EncodeToString(b[:]), nil
+}
+
+// kubeContextName names the cluster restored into, for the audit log: the
+// current kubeconfig context, else its server.
+func kubeContextName() string {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	raw, err := rules.Load()
+	if err != nil || raw == nil {
+		return "unknown"
+	}
+	if raw.CurrentContext != "" {
+		return raw.CurrentContext
+	}
+	for _, cl := range raw.Clusters {
+		return cl.Server
+	}
+	return "unknown"
+}
+
+// restoreProgress shows the drill's steps on a terminal: bytes while
+// staging, items while Velero restores.
+type restoreProgress struct {
+	label string
+	w     io.Writer
+
+	mu    sync.Mutex
+	phase drill.Phase
+	line  *progressLine
+}
+
+func newRestoreProgress(w io.Writer, label string) *restoreProgress {
+	return &restoreProgress{label: label, w: w}
+}
+
+// step is drill.Options.Progress: it starts a new line on each phase.
+func (p *restoreProgress) step(s drill.Step) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s.Phase != p.phase || p.line == nil {
+		p.line.Clear()
+		p.phase = s.Phase
+		p.line = newProgress(p.w, string(s.Phase)+" "+p.label)
+	}
+	p.line.Set(s.Done, s.Total)
+}
+
+// clear erases the line before the result prints.
+func (p *restoreProgress) clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.line.Clear()
+}

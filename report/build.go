@@ -1,0 +1,147 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// sealConcurrency is how many seals Build verifies at once.
+const sealConcurrency = 8
+
+// BuildOptions are Options plus what only Build uses.
+type BuildOptions struct {
+	Options
+	// Keys pins the audit log's signing keys (audit.VerifyOptions.Keys);
+	// empty means the keys published in the bucket.
+	Keys []crypto.VerifyKey
+}
+
+// Build reads the audit log and the seals in store (an offsite target's
+// root, <prefix>/safekeep/v1) and returns the report. It needs no key:
+// it verifies the log's chain and signatures (audit.Verify), reads the
+// period's entries (audit.Read), lists the sealed backups (seal.List) and
+// verifies, without identities, the seals of the period (seal.Verify).
+//
+// A log that does not verify still gives a report, saying so; so does one
+// with an entry that cannot be read, built from the entries before it. The
+// error is for what stops a report altogether: the bucket cannot be read.
+func Build(ctx context.Context, store storage.Store, opts BuildOptions) (*Report, error) {
+	b := NewBuilder(opts.Options)
+	vrep, err := audit.Verify(ctx, store, audit.VerifyOptions{Keys: opts.Keys})
+	var verr *audit.VerifyError
+	if err != nil && !errors.As(err, &verr) {
+		return nil, fmt.Errorf("verify audit log: %w", err)
+	}
+	b.SetChain(vrep, verr)
+	if err := b.read(ctx, store); err != nil {
+		return nil, err
+	}
+	if err := b.checkSeals(ctx, store); err != nil {
+		return nil, err
+	}
+	return b.Report(), nil
+}
+
+// SetChain records audit.Verify's outcome (rep and its *VerifyError, nil
+// when intact).
+func (b *Builder) SetChain(rep *audit.Report, verr *audit.VerifyError) {
+	if rep == nil {
+		rep = &audit.Report{}
+	}
+	c := &b.rep.Integrity.Chain
+	c.Checked = true
+	c.Verified = verr == nil && rep.Intact()
+	c.Entries, c.HeadSeq, c.HeadHash = rep.Entries, rep.HeadSeq, rep.HeadHash
+	if !rep.First.IsZero() {
+		f, l := rep.First.UTC(), rep.Last.UTC()
+		c.FirstTime, c.LastTime = &f, &l
+	}
+	if verr != nil {
+		c.Problem = verr.Error()
+	}
+}
+
+// read feeds the period's entries (and later ones, for retention
+// deletions) to b. An entry that cannot be parsed or is changed ends the
+// reading, noted in the chain's problem; a storage failure is an error.
+func (b *Builder) read(ctx context.Context, store storage.Store) error {
+	for e, err := range audit.Read(ctx, store, audit.ReadOptions{Since: b.opts.Since}) {
+		if err == nil {
+			b.Add(*e)
+			continue
+		}
+		if errors.Is(err, audit.ErrChanged) || errors.Is(err, audit.ErrMalformed) {
+			c := &b.rep.Integrity.Chain
+			c.Verified = false
+			msg := "reading stopped at an unreadable entry, the report covers the entries before it: " + err.Error()
+			if c.Problem != "" {
+				msg = c.Problem + "; " + msg
+			}
+			c.Problem = msg
+			return nil
+		}
+		return fmt.Errorf("read audit log: %w", err)
+	}
+	return ctx.Err()
+}
+
+// checkSeals lists the sealed backups and verifies those of the period
+// (and those the period's log records), sealConcurrency at once.
+func (b *Builder) checkSeals(ctx context.Context, store storage.Store) error {
+	list, err := seal.List(ctx, store)
+	if err != nil {
+		return fmt.Errorf("list seals: %w", err)
+	}
+	found := make([]SealStatus, 0, len(list))
+	for _, e := range list {
+		st := SealStatus{Schedule: e.Schedule, Backup: e.Backup, SealedAt: e.SealedAt, Bytes: e.Bytes}
+		switch e.State {
+		case seal.StateSealed:
+			st.Digest = e.Seal.Digest()
+		case seal.StateInvalid:
+			st.Checked, st.Err = true, e.Err
+		default:
+			continue // incomplete: never sealed, not restorable
+		}
+		found = append(found, st)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(sealConcurrency)
+	var mu sync.Mutex
+	for i := range found {
+		st := &found[i]
+		if st.Digest == "" || !b.Verify(st.Schedule, st.Backup, st.SealedAt) {
+			continue
+		}
+		g.Go(func() error {
+			rep, err := seal.Verify(gctx, store, st.Schedule, st.Backup, seal.VerifyOptions{Quick: !b.opts.FullSealCheck, Concurrency: 4})
+			var ve *seal.VerifyError
+			switch {
+			case err == nil, errors.As(err, &ve), errors.Is(err, seal.ErrBadSeal), errors.Is(err, seal.ErrNotSealed):
+			default:
+				return fmt.Errorf("verify seal of %s/%s: %w", st.Schedule, st.Backup, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			st.Checked, st.Err = true, err
+			if err == nil && rep != nil && rep.Seal != nil && rep.Seal.Digest() != st.Digest {
+				st.Digest = rep.Seal.Digest() // replaced since it was listed
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	b.MatchSeals(found)
+	return nil
+}

