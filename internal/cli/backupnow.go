@@ -93,19 +93,9 @@ func runBackupNow(ctx context.Context, opts *options, f *backupNowFlags, name st
 	}
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	s := &v1alpha1.BackupSchedule{}
-	if err := c.Get(ctx, key, s); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("backup now: BackupSchedule %s not found", key)
-		}
-		return fmt.Errorf("backup now: read BackupSchedule %s: %w", key, err)
-	}
-	if err := runnable(s); err != nil {
-		return fmt.Errorf("backup now: BackupSchedule %s %w", key, err)
-	}
-	asked := time.Now().UTC().Truncate(time.Second)
-	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, controller.AnnotationRunNow, asked.Format(time.RFC3339))
-	if err := c.Patch(ctx, s, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return fmt.Errorf("backup now: annotate BackupSchedule %s: %w", key, err)
+	asked, err := askRun(ctx, c, "backup now", "BackupSchedule", key, s, func() error { return runnable(s) })
+	if err != nil {
+		return err
 	}
 	backup := controller.ManualBackupName(ns, name, asked)
 	_, _ = fmt.Fprintf(opts.streams.Err, "asked for a run of BackupSchedule %s: Velero backup %s/%s\n", key, f.veleroNamespace, backup)

@@ -86,19 +86,9 @@ func runDrillRun(ctx context.Context, opts *options, f *drillRunFlags, name stri
 	}
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	d := &v1alpha1.RestoreDrill{}
-	if err := c.Get(ctx, key, d); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("drill run: RestoreDrill %s not found", key)
-		}
-		return fmt.Errorf("drill run: read RestoreDrill %s: %w", key, err)
-	}
-	if err := drillRunnable(d); err != nil {
-		return fmt.Errorf("drill run: RestoreDrill %s %w", key, err)
-	}
-	asked := time.Now().UTC().Truncate(time.Second)
-	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, controller.AnnotationRunNow, asked.Format(time.RFC3339))
-	if err := c.Patch(ctx, d, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return fmt.Errorf("drill run: annotate RestoreDrill %s: %w", key, err)
+	asked, err := askRun(ctx, c, "drill run", "RestoreDrill", key, d, func() error { return drillRunnable(d) })
+	if err != nil {
+		return err
 	}
 	id := controller.DrillRunID(asked, controller.TriggerManual)
 	_, _ = fmt.Fprintf(opts.streams.Err, "asked for run %s of RestoreDrill %s\n", id, key)
