@@ -31,7 +31,7 @@ func (r *BackupScheduleReconciler) auditSeal(ctx context.Context, tgt *target.Ta
 	d := audit.SealDetails{
 		Namespace: spec.target.Namespace, Schedule: spec.schedule, Backup: spec.backup, Target: spec.target.Name,
 		Objects: len(sl.Objects), CiphertextBytes: sl.CiphertextBytes(), SealDigest: sl.Digest(),
-		Recipients: sl.Recipients, DurationSeconds: res.duration.Seconds(),
+		Recipients: sl.Recipients, DurationSeconds: auditSeconds(res.duration),
 	}
 	if sl.Lock != nil {
 		d.RetainUntil = sl.Lock.RetainUntil

@@ -250,10 +250,10 @@ func (r *RestoreDrillReconciler) auditRun(ctx context.Context, tgt *target.Targe
 			det.FinishedAt = run.EndTime.UTC()
 		}
 		if run.RTO != nil {
-			det.RTOSeconds = run.RTO.Seconds()
+			det.RTOSeconds = auditSeconds(run.RTO.Duration)
 		}
 		if m := d.Spec.Checks.MaxRTO; m != nil {
-			det.MaxRTOSeconds = m.Seconds()
+			det.MaxRTOSeconds = auditSeconds(m.Duration)
 		}
 		for _, c := range run.Checks {
 			det.Checks = append(det.Checks, audit.CheckResult{Name: c.Name, Passed: c.Passed, Message: c.Message, Objects: c.FailedObjects})

@@ -49,12 +49,18 @@ func fmtBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// fmtSeconds formats a duration given in seconds.
+// fmtSeconds formats a duration given in seconds: to the millisecond under
+// a minute (drill RTOs of small namespaces are seconds long), else to the
+// second.
 func fmtSeconds(s float64) string {
 	if s <= 0 {
 		return "-"
 	}
-	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
+	d := time.Duration(s * float64(time.Second))
+	if d < time.Minute {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 func fmtPercent(f float64) string { return fmt.Sprintf("%.0f%%", f*100) }
