@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,15 +37,50 @@ type bed struct {
 	velero *testbed.Velero
 }
 
-// TestE2E starts the test bed once and runs every scenario on it, in order.
-func TestE2E(t *testing.T) {
+// bedSpec says what a test bed holds besides Velero's own bucket.
+type bedSpec struct {
+	// buckets are offsite buckets to create, each with object lock or not.
+	buckets map[string]bool
+	// staging are Velero BackupStorageLocations to add, each on a bucket of
+	// its own name.
+	staging []string
+	// crds installs Safekeep's CRDs (deploy/crd), for the controller.
+	crds bool
+}
+
+// startBed starts VersityGW, the control plane and the real Velero server
+// with what spec asks for.
+func startBed(t *testing.T, spec bedSpec) *bed {
+	t.Helper()
 	start := time.Now()
 	s3 := testbed.StartS3(t)
 	s3.CreateBucket(t, veleroBucket, false)
-	cp := testbed.StartControlPlane(t)
-	b := &bed{s3: s3, cp: cp, velero: testbed.StartVelero(t, cp, s3, veleroBucket)}
+	for _, name := range slices.Sorted(maps.Keys(spec.buckets)) {
+		s3.CreateBucket(t, name, spec.buckets[name])
+	}
+	for _, name := range spec.staging {
+		s3.CreateBucket(t, name, false)
+	}
+	var opts []testbed.ControlPlaneOption
+	if spec.crds {
+		root, err := moduleRoot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, testbed.WithCRDs(root+"/deploy/crd"))
+	}
+	cp := testbed.StartControlPlane(t, opts...)
+	v := testbed.StartVelero(t, cp, s3, veleroBucket)
+	for _, name := range spec.staging {
+		v.AddLocation(t, t.Context(), name, name, "")
+	}
 	t.Logf("test bed up in %s", time.Since(start).Round(time.Millisecond))
+	return &bed{s3: s3, cp: cp, velero: v}
+}
 
+// TestE2E starts the test bed once and runs every scenario on it, in order.
+func TestE2E(t *testing.T) {
+	b := startBed(t, bedSpec{})
 	t.Run("Seal", func(t *testing.T) { testSeal(t, b) })
 }
 

@@ -43,18 +43,8 @@ const (
 // plaintext, and retention (keepLast 1) removes the older one.
 func TestControllerSchedule(t *testing.T) {
 	ctx := t.Context()
-	start := time.Now()
-	s3 := testbed.StartS3(t)
-	s3.CreateBucket(t, veleroBucket, false)
-	s3.CreateBucket(t, ctlBucket, false)
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp := testbed.StartControlPlane(t, testbed.WithCRDs(root+"/deploy/crd"))
-	testbed.StartVelero(t, cp, s3, veleroBucket)
-	c := cp.Client
-	t.Logf("test bed up in %s", time.Since(start).Round(time.Millisecond))
+	b := startBed(t, bedSpec{buckets: map[string]bool{ctlBucket: false}, crds: true})
+	s3, cp, c := b.s3, b.cp, b.cp.Client
 
 	dir := t.TempDir()
 	bin := buildController(t, dir)

@@ -42,20 +42,8 @@ const (
 // object, and `safekeep drill run` exits 1.
 func TestDrillController(t *testing.T) {
 	ctx := t.Context()
-	start := time.Now()
-	s3 := testbed.StartS3(t)
-	for _, b := range []string{veleroBucket, dcBucket, dcStaging} {
-		s3.CreateBucket(t, b, false)
-	}
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp := testbed.StartControlPlane(t, testbed.WithCRDs(root+"/deploy/crd"))
-	velero := testbed.StartVelero(t, cp, s3, veleroBucket)
-	velero.AddLocation(t, ctx, dcStaging, dcStaging, "")
-	c := cp.Client
-	t.Logf("test bed up in %s", time.Since(start).Round(time.Millisecond))
+	b := startBed(t, bedSpec{buckets: map[string]bool{dcBucket: false}, staging: []string{dcStaging}, crds: true})
+	s3, cp, c := b.s3, b.cp, b.cp.Client
 
 	dir := t.TempDir()
 	bin := buildController(t, dir)

@@ -58,22 +58,13 @@ type drillBed struct {
 // that names it; two drills at once do not collide; the source namespace
 // is never touched.
 func TestDrillEngine(t *testing.T) {
-	start := time.Now()
-	s3 := testbed.StartS3(t)
-	s3.CreateBucket(t, veleroBucket, false)
-	s3.CreateBucket(t, drillStaging, false)
-	s3.CreateBucket(t, drillOffsite, false)
-	cp := testbed.StartControlPlane(t)
-	v := testbed.StartVelero(t, cp, s3, veleroBucket)
-	ctx := t.Context()
-	v.AddLocation(t, ctx, drillStaging, drillStaging, "")
-	d := &drillBed{bed: &bed{s3: s3, cp: cp, velero: v}}
+	b := startBed(t, bedSpec{buckets: map[string]bool{drillOffsite: false}, staging: []string{drillStaging}})
+	s3, cp, v, ctx := b.s3, b.cp, b.velero, t.Context()
+	d := &drillBed{bed: b}
 	d.offsite = sealtest.OpenStore(t, s3.Config(drillOffsite, "drills/safekeep/v1"))
 	d.staging = sealtest.OpenStore(t, s3.Config(drillStaging, ""))
 	d.recipients, d.ids, d.idText = sealtest.NewKeys(t)
 	d.signer = sealtest.NewSigner(t)
-	t.Logf("test bed up in %s", time.Since(start).Round(time.Millisecond))
-
 	marker := "PHI-MARKER-" + randomHex(t, 8)
 	createWorkload(t, cp.Client, drillSource, marker)
 	bk := v.Backup(t, ctx, drillBackup, velerov1.BackupSpec{IncludedNamespaces: []string{drillSource}})

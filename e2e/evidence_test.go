@@ -24,7 +24,6 @@ import (
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/internal/sample"
-	"github.com/safekeep-dev/safekeep/internal/testbed"
 	"github.com/safekeep-dev/safekeep/report"
 )
 
@@ -50,20 +49,8 @@ const (
 // delete an audit entry: object lock refuses it.
 func TestEvidence(t *testing.T) {
 	ctx := t.Context()
-	start := time.Now()
-	s3 := testbed.StartS3(t)
-	s3.CreateBucket(t, veleroBucket, false)
-	s3.CreateBucket(t, evBucket, true)
-	s3.CreateBucket(t, evStaging, false)
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp := testbed.StartControlPlane(t, testbed.WithCRDs(root+"/deploy/crd"))
-	velero := testbed.StartVelero(t, cp, s3, veleroBucket)
-	velero.AddLocation(t, ctx, evStaging, evStaging, "")
-	c := cp.Client
-	t.Logf("test bed up in %s", time.Since(start).Round(time.Millisecond))
+	b := startBed(t, bedSpec{buckets: map[string]bool{evBucket: true}, staging: []string{evStaging}, crds: true})
+	s3, cp, c := b.s3, b.cp, b.cp.Client
 
 	dir := t.TempDir()
 	bin := buildController(t, dir)
