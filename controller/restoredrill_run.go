@@ -133,11 +133,14 @@ func (r *RestoreDrillReconciler) drillOptions(ctx context.Context, spec drillRun
 	if err != nil {
 		return drill.Options{}, tgt, fmt.Errorf("staging location: %w", err)
 	}
-	pin := tgt.Signer.Public()
+	trusted, err := tgt.TrustedKeys()
+	if err != nil {
+		return drill.Options{}, tgt, err
+	}
 	prefix := cmp.Or(d.Spec.ScratchNamespacePrefix, DefaultScratchPrefix)
 	opts := drill.Options{
 		Offsite:         tgt.Store,
-		VerifyKey:       &pin,
+		TrustedKeys:     trusted,
 		Identities:      ids,
 		Schedule:        spec.schedule,
 		Backup:          spec.backup,

@@ -91,6 +91,9 @@ type Options struct {
 	// VerifyKey pins the seal's signing key; nil takes the key published
 	// in the bucket (see seal.VerifyOptions).
 	VerifyKey *crypto.VerifyKey
+	// TrustedKeys are more pinned keys (seal.VerifyOptions.TrustedKeys):
+	// the seal must be signed by VerifyKey or one of these.
+	TrustedKeys []crypto.VerifyKey
 	// Identities decrypt the backup. Required.
 	Identities []crypto.Identity
 	// Schedule and Backup name the sealed backup. Required.

@@ -31,7 +31,7 @@ func Open(ctx context.Context, offsite storage.Store, schedule, backup string, o
 		return nil, fmt.Errorf("open %s/%s: %w", schedule, backup, crypto.ErrNoIdentities)
 	}
 	rep := &Report{Schedule: schedule, Backup: backup}
-	sl, keyID, err := loadSeal(ctx, offsite, schedule, backup, opts.VerifyKey)
+	sl, keyID, err := loadSeal(ctx, offsite, schedule, backup, opts)
 	if err != nil {
 		return nil, err
 	}

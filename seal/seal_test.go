@@ -81,6 +81,9 @@ func TestSealAndVerify(t *testing.T) {
 	}{
 		{"keyless from bucket key", seal.VerifyOptions{}},
 		{"pinned key", seal.VerifyOptions{VerifyKey: ptr(b.Signer.Public())}},
+		// After a rotation: the current key pinned, the old one trusted.
+		{"trusted previous key", seal.VerifyOptions{VerifyKey: ptr(sealtest.NewSigner(t).Public()), TrustedKeys: []crypto.VerifyKey{b.Signer.Public()}}},
+		{"trusted keys only", seal.VerifyOptions{TrustedKeys: []crypto.VerifyKey{sealtest.NewSigner(t).Public(), b.Signer.Public()}}},
 		{"quick", seal.VerifyOptions{Quick: true}},
 		{"with identity", seal.VerifyOptions{Identities: b.Identities, Concurrency: 2}},
 	} {
@@ -99,6 +102,10 @@ func TestSealAndVerify(t *testing.T) {
 	}
 	if _, err := seal.Verify(ctx, b.Offsite, "nightly", "nightly-1", seal.VerifyOptions{VerifyKey: ptr(sealtest.NewSigner(t).Public())}); !errors.Is(err, seal.ErrBadSeal) {
 		t.Errorf("Verify pinned to another key: %v, want ErrBadSeal", err)
+	}
+	others := []crypto.VerifyKey{sealtest.NewSigner(t).Public(), sealtest.NewSigner(t).Public()}
+	if _, err := seal.Verify(ctx, b.Offsite, "nightly", "nightly-1", seal.VerifyOptions{TrustedKeys: others}); !errors.Is(err, seal.ErrBadSeal) {
+		t.Errorf("Verify with other trusted keys: %v, want ErrBadSeal", err)
 	}
 
 	// The objects are standard age files.

@@ -18,9 +18,13 @@ import (
 // the signing key from the bucket.
 type VerifyOptions struct {
 	// VerifyKey pins the signing key: the seal must be signed by it. When
-	// nil, the key is read from the bucket (see SigningKeyFor), which only
+	// it is nil and TrustedKeys is empty, the key is read from the bucket (see SigningKeyFor), which only
 	// guards against accidents, not against someone who can write there.
 	VerifyKey *crypto.VerifyKey
+	// TrustedKeys are more pinned keys: the seal must be signed by
+	// VerifyKey or one of these (a target's current key and the keys it
+	// signed with before a rotation).
+	TrustedKeys []crypto.VerifyKey
 	// Identities, when set, also decrypt the manifest and every object and
 	// check each plaintext's size and SHA-256 against the manifest.
 	Identities []crypto.Identity
@@ -46,7 +50,7 @@ type VerifyOptions struct {
 // bucket cannot be read.
 func Verify(ctx context.Context, offsite storage.Store, schedule, backup string, opts VerifyOptions) (*Report, error) {
 	rep := &Report{Schedule: schedule, Backup: backup}
-	sl, keyID, err := loadSeal(ctx, offsite, schedule, backup, opts.VerifyKey)
+	sl, keyID, err := loadSeal(ctx, offsite, schedule, backup, opts)
 	if err != nil {
 		return rep, err
 	}
@@ -78,7 +82,7 @@ func Verify(ctx context.Context, offsite storage.Store, schedule, backup string,
 
 // loadSeal reads, parses and verifies seal.json, and returns the seal and
 // the id of the key that verified it.
-func loadSeal(ctx context.Context, offsite storage.Store, schedule, backup string, pin *crypto.VerifyKey) (*Seal, string, error) {
+func loadSeal(ctx context.Context, offsite storage.Store, schedule, backup string, opts VerifyOptions) (*Seal, string, error) {
 	if err := ValidateName("schedule", schedule); err != nil {
 		return nil, "", err
 	}
@@ -101,8 +105,16 @@ func loadSeal(ctx context.Context, offsite storage.Store, schedule, backup strin
 		return nil, "", fmt.Errorf("backup %s/%s: %w: it seals %s/%s", schedule, backup, ErrBadSeal, sl.Schedule, sl.Backup)
 	}
 	var vk crypto.VerifyKey
-	if pin != nil {
-		vk = *pin
+	if pinned := opts.pinned(); len(pinned) > 0 {
+		// The key the seal names, when pinned; else the first pinned one, so
+		// the error says the signature does not verify with a trusted key.
+		vk = pinned[0]
+		for _, k := range pinned {
+			if k.KeyID() == sl.Signature.KeyID {
+				vk = k
+				break
+			}
+		}
 	} else if vk, err = SigningKeyFor(ctx, offsite, sl.Signature.KeyID); err != nil {
 		return nil, "", fmt.Errorf("backup %s/%s: %w: %w", schedule, backup, ErrBadSeal, err)
 	}
@@ -110,6 +122,15 @@ func loadSeal(ctx context.Context, offsite storage.Store, schedule, backup strin
 		return nil, "", fmt.Errorf("backup %s/%s: %w", schedule, backup, err)
 	}
 	return sl, vk.KeyID(), nil
+}
+
+// pinned is VerifyKey and TrustedKeys, the keys a seal must be signed by;
+// empty when none is pinned.
+func (o VerifyOptions) pinned() []crypto.VerifyKey {
+	if o.VerifyKey == nil {
+		return o.TrustedKeys
+	}
+	return append([]crypto.VerifyKey{*o.VerifyKey}, o.TrustedKeys...)
 }
 
 // checkListing compares the objects under objects/ and the manifest with the

@@ -86,7 +86,7 @@ func Config(ctx context.Context, r client.Reader, t *v1alpha1.OffsiteTarget) (st
 // Validate checks t's spec without reading anything and returns the parsed
 // recipients. Failures are *Error of KindSpec: RecipientInvalid (the
 // message names the entry, spec.recipients[i]), CABundleInvalid, InvalidSpec
-// (object lock settings, endpoint or bucket).
+// (object lock settings, previous signing keys, endpoint or bucket).
 func Validate(t *v1alpha1.OffsiteTarget) ([]crypto.Recipient, error) {
 	rcpts, err := Recipients(t)
 	if err != nil {
@@ -104,6 +104,9 @@ func Validate(t *v1alpha1.OffsiteTarget) ([]crypto.Recipient, error) {
 		if ol.RetainDays < 1 {
 			return nil, newError(v1alpha1.ReasonInvalidSpec, nil, "spec.objectLock.retainDays must be at least 1, got %d", ol.RetainDays)
 		}
+	}
+	if _, err := PreviousSigningKeys(t); err != nil {
+		return nil, err
 	}
 	if err := location.ValidateOffsiteTarget(t); err != nil { // endpoint and bucket names
 		return nil, newError(v1alpha1.ReasonInvalidSpec, err, "%v", err)

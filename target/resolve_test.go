@@ -49,6 +49,12 @@ func TestValidate(t *testing.T) {
 		{"lock mode", func(o *v1alpha1.OffsiteTarget) {
 			o.Spec.ObjectLock = &v1alpha1.ObjectLock{Mode: "Legal", RetainDays: 1}
 		}, v1alpha1.ReasonInvalidSpec, "spec.objectLock.mode"},
+		{"previous signing key", func(o *v1alpha1.OffsiteTarget) {
+			o.Spec.PreviousSigningKeys = []string{"ed25519:Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE="}
+		}, "", ""},
+		{"bad previous signing key", func(o *v1alpha1.OffsiteTarget) {
+			o.Spec.PreviousSigningKeys = []string{"ed25519:Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmE=", "rsa:abc"}
+		}, v1alpha1.ReasonInvalidSpec, "spec.previousSigningKeys[1]"},
 		{"lock days", func(o *v1alpha1.OffsiteTarget) {
 			o.Spec.ObjectLock = &v1alpha1.ObjectLock{Mode: v1alpha1.ObjectLockCompliance}
 		}, v1alpha1.ReasonInvalidSpec, "spec.objectLock.retainDays"},

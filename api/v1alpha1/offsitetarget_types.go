@@ -27,6 +27,16 @@ type OffsiteTargetSpec struct {
 	// +required
 	SigningKeySecretRef corev1.LocalObjectReference `json:"signingKeySecretRef"`
 
+	// PreviousSigningKeys are the public halves ("ed25519:<base64>", as
+	// `safekeep keygen --signing` prints them) of keys this target signed
+	// with before a rotation. Drills trust seals signed by the current key
+	// or one of these, so a rotation does not fail every drill of older
+	// backups; remove a key once no retained seal uses it.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:Pattern=`^ed25519:[A-Za-z0-9+/]{43}=$`
+	PreviousSigningKeys []string `json:"previousSigningKeys,omitempty"`
+
 	// Audit configures the audit log kept in the bucket under audit/.
 	// +optional
 	Audit *AuditLogSpec `json:"audit,omitempty"`

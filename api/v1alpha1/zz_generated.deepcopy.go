@@ -638,6 +638,11 @@ func (in *OffsiteTargetSpec) DeepCopyInto(out *OffsiteTargetSpec) {
 		**out = **in
 	}
 	out.SigningKeySecretRef = in.SigningKeySecretRef
+	if in.PreviousSigningKeys != nil {
+		in, out := &in.PreviousSigningKeys, &out.PreviousSigningKeys
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Audit != nil {
 		in, out := &in.Audit, &out.Audit
 		*out = new(AuditLogSpec)
