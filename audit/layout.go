@@ -68,3 +68,42 @@ func parseClaimKey(key string) (uint64, bool) {
 	seq, err := strconv.ParseUint(rest, 10, 64)
 	return seq, err == nil && seq > 0
 }
+
+// Checkpoint segments (docs/audit.md, "Segments"): the stored bytes of a
+// run of entries in one object, one entry a line, so that a reader fetches
+// one object per DefaultSegmentSize entries instead of one per entry.
+const (
+	// SegmentDir holds segments: <first seq, 20 digits>-<last seq, 20
+	// digits>.jsonl. It sorts after every entry name and before ClaimDir.
+	SegmentDir = Dir + "segments/"
+	// DefaultSegmentSize is how many entries a segment holds: the writer
+	// writes one after each entry whose seq is a multiple of it.
+	DefaultSegmentSize = 1000
+	// maxSegmentEntries bounds the entries a segment's name may span.
+	maxSegmentEntries = 100_000
+
+	segmentSuffix = ".jsonl"
+)
+
+// SegmentKey is the object name of the segment of entries first..last.
+func SegmentKey(first, last uint64) string {
+	return fmt.Sprintf("%s%0*d-%0*d%s", SegmentDir, seqDigits, first, seqDigits, last, segmentSuffix)
+}
+
+// parseSegmentKey reads the range of a segment's object name.
+func parseSegmentKey(key string) (first, last uint64, ok bool) {
+	rest, ok := strings.CutPrefix(key, SegmentDir)
+	if !ok {
+		return 0, 0, false
+	}
+	rest, ok = strings.CutSuffix(rest, segmentSuffix)
+	if !ok || len(rest) != 2*seqDigits+1 || rest[seqDigits] != '-' {
+		return 0, 0, false
+	}
+	first, err1 := strconv.ParseUint(rest[:seqDigits], 10, 64)
+	last, err2 := strconv.ParseUint(rest[seqDigits+1:], 10, 64)
+	if err1 != nil || err2 != nil || first == 0 || last < first || last-first >= maxSegmentEntries {
+		return 0, 0, false
+	}
+	return first, last, true
+}

@@ -42,6 +42,10 @@ type Options struct {
 	// MaxAttempts bounds the tries of one Append against concurrent
 	// writers; 0 means DefaultMaxAttempts.
 	MaxAttempts int
+	// SegmentSize is how many entries a checkpoint segment holds (see
+	// docs/audit.md); 0 means DefaultSegmentSize, below 0 writes none.
+	// Only tests change it.
+	SegmentSize int
 }
 
 // Log appends entries to the audit log in one offsite store. It is safe
@@ -61,6 +65,10 @@ type Log struct {
 	known       bool
 	headWritten bool
 	published   bool
+	// recent holds the bytes of entries this Log appended since the last
+	// segment it knows of (segDone, its last seq), to write the next one.
+	recent  map[uint64][]byte
+	segDone uint64
 }
 
 // New returns a Log writing to store (rooted at <prefix>/safekeep/v1),
@@ -77,6 +85,9 @@ func New(store storage.Store, signer crypto.SigningKey, opts Options) *Log {
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.SegmentSize == 0 {
+		opts.SegmentSize = DefaultSegmentSize
 	}
 	return &Log{store: store, signer: signer, pub: signer.Public(), opts: opts}
 }
@@ -132,9 +143,11 @@ func (l *Log) Append(ctx context.Context, rec Record) (*Entry, error) {
 			l.head, l.headWritten = e, false
 			if err := l.writeEntry(ctx, e, data); err == nil {
 				l.headWritten = true
+				l.noteSegment(ctx, e, data)
 			}
 			// Else the claim stands and the next Append writes the
-			// entry object: the entry is committed either way.
+			// entry object (and the segment): the entry is committed
+			// either way.
 			return e, nil
 		}
 		l.known = false // someone else took e.Seq: look again
@@ -184,7 +197,7 @@ func (l *Log) publish(ctx context.Context) error {
 // e.Seq; a claim found with e's own hash (this writer's earlier try, whose
 // answer was lost) is a win.
 func (l *Log) claim(ctx context.Context, e *Entry, data []byte) (bool, error) {
-	err := l.put(ctx, ClaimKey(e.Seq), data, e.Time)
+	err := l.put(ctx, ClaimKey(e.Seq), data, e.Time, entryContentType)
 	if err == nil {
 		return true, nil
 	}
@@ -201,16 +214,19 @@ func (l *Log) claim(ctx context.Context, e *Entry, data []byte) (bool, error) {
 // writeEntry creates e's entry object; one already there (written from
 // the claim by another writer) is fine: its name holds e's hash.
 func (l *Log) writeEntry(ctx context.Context, e *Entry, data []byte) error {
-	err := l.put(ctx, EntryKey(e.Seq, e.Hash), data, e.Time)
+	err := l.put(ctx, EntryKey(e.Seq, e.Hash), data, e.Time, entryContentType)
 	if errors.Is(err, storage.ErrExists) {
 		return nil
 	}
 	return err
 }
 
-// put creates key, locked until the entry's time plus the retention.
-func (l *Log) put(ctx context.Context, key string, data []byte, at time.Time) error {
-	opts := storage.PutOptions{Size: int64(len(data)), ContentType: "application/json", IfAbsent: true}
+// entryContentType is the content type of entry objects and claims.
+const entryContentType = "application/json"
+
+// put creates key, locked until at (an entry's time) plus the retention.
+func (l *Log) put(ctx context.Context, key string, data []byte, at time.Time, contentType string) error {
+	opts := storage.PutOptions{Size: int64(len(data)), ContentType: contentType, IfAbsent: true}
 	if !l.opts.NoLock {
 		opts.LockMode = l.opts.LockMode
 		opts.RetainUntil = at.AddDate(0, 0, l.opts.RetainDays)

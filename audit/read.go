@@ -1,13 +1,12 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/safekeep-dev/safekeep/storage"
@@ -28,9 +27,12 @@ type ReadOptions struct {
 }
 
 // Read yields the entries of the audit log in store in sequence order,
-// fetching objects concurrently and holding only a bounded window of them.
-// A claimed entry whose object a stopped writer has not written yet (the
-// head, see docs/audit.md) is read from its claim.
+// holding only a bounded window of them. It reads as Verify does: one
+// listing, a segment per DefaultSegmentSize entries where the segment
+// agrees with the listed objects (else the objects), and the entries after
+// the last segment one object each, concurrently. A claimed entry whose
+// object a stopped writer has not written yet (the head, see
+// docs/audit.md) is read from its claim.
 //
 // Read checks that each entry is well formed and matches its hash (as
 // Parse does), not the chain or the signatures: run Verify for that. The
@@ -38,10 +40,15 @@ type ReadOptions struct {
 // yielded with a nil entry and ends the sequence.
 func Read(ctx context.Context, store storage.Store, opts ReadOptions) iter.Seq2[*Entry, error] {
 	return func(yield func(*Entry, error) bool) {
-		for it := range scan(ctx, store, opts.Concurrency, nil) {
-			if it.listErr != nil {
+		for it := range scan(ctx, store, scanOptions{conc: opts.Concurrency}) {
+			switch {
+			case it.listErr != nil:
 				yield(nil, it.listErr)
 				return
+			case it.note != nil:
+				continue // a segment's problem: the entries read are the objects'
+			case !it.nameOK:
+				it.err = fmt.Errorf("%w: not an audit entry's name", ErrMalformed)
 			}
 			if it.err == nil && it.p.hash != it.p.entry.Hash {
 				it.err = fmt.Errorf("%w: content hashes to %s, the entry says %s", ErrChanged, it.p.hash, it.p.entry.Hash)
@@ -61,157 +68,31 @@ func Read(ctx context.Context, store storage.Store, opts ReadOptions) iter.Seq2[
 	}
 }
 
-// item is one object of the log, as scan delivers it.
-type item struct {
-	key string
-	// seq and short are read from the object's name; nameOK is false when
-	// the name is not an entry's (the object is not fetched then).
-	seq    uint64
-	short  string
-	nameOK bool
-	// claim is set for an entry read from its claim (no entry object).
-	claim bool
-	// p is the parsed object, or nil with err set.
-	p   *parsed
-	err error
-	// sigErr is the check hook's verdict.
-	sigErr error
-	// listErr ends the scan: the listing failed.
-	listErr error
-
-	done chan struct{}
-}
-
-// scan lists the entry objects under Dir, then the claims after the last
-// entry, and delivers them in key order, fetched and parsed by conc
-// workers (each also running check, when set, on what parsed). Breaking
-// out stops the listing and the workers.
-func scan(ctx context.Context, store storage.Store, conc int, check func(context.Context, *item)) iter.Seq[*item] {
-	if conc <= 0 {
-		conc = DefaultConcurrency
-	}
-	return func(yield func(*item) bool) {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		order := make(chan *item, 4*conc) // bounds the window held in memory
-		work := make(chan *item, 4*conc)
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		defer cancel()
-		for range conc {
-			wg.Go(func() {
-				for it := range work {
-					fetch(ctx, store, it, check)
-					close(it.done)
-				}
-			})
-		}
-		wg.Go(func() {
-			defer close(order)
-			defer close(work)
-			list(ctx, store, order, work)
-		})
-		for it := range order {
-			select {
-			case <-it.done:
-			case <-ctx.Done():
-				return
-			}
-			if !yield(it) || it.listErr != nil {
-				return
-			}
-		}
-	}
-}
-
-// list sends the entry objects, then the claims after the last one, to
-// order (and those to fetch to work), ending with an item carrying
-// listErr when listing fails.
-func list(ctx context.Context, store storage.Store, order, work chan<- *item) {
-	send := func(it *item) bool {
-		select {
-		case order <- it:
-		case <-ctx.Done():
-			return false
-		}
-		if !it.nameOK || it.listErr != nil {
-			close(it.done)
-			return true
-		}
-		select {
-		case work <- it:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	var last uint64
-	for info, err := range store.List(ctx, Dir) {
-		if err != nil {
-			send(&item{listErr: fmt.Errorf("list %s: %w", Dir, err), done: make(chan struct{})})
-			return
-		}
-		if strings.HasPrefix(info.Key, ClaimDir) {
-			break // entry names (digits) sort before "seq/": all seen
-		}
-		it := &item{key: info.Key, done: make(chan struct{})}
-		it.seq, it.short, it.nameOK = parseEntryKey(info.Key)
-		if it.nameOK {
-			last = it.seq
-		}
-		if !send(it) {
-			return
-		}
-	}
-	after := ""
-	if last > 0 {
-		after = ClaimKey(last)
-	}
-	for info, err := range storage.ListAfter(ctx, store, ClaimDir, after) {
-		if err != nil {
-			send(&item{listErr: fmt.Errorf("list %s: %w", ClaimDir, err), done: make(chan struct{})})
-			return
-		}
-		it := &item{key: info.Key, claim: true, done: make(chan struct{})}
-		it.seq, it.nameOK = parseClaimKey(info.Key)
-		if !send(it) {
-			return
-		}
-	}
-}
-
-// fetch reads and parses it, then runs check.
-func fetch(ctx context.Context, store storage.Store, it *item, check func(context.Context, *item)) {
-	data, err := getObject(ctx, store, it.key)
-	if err != nil {
-		it.err = err
-		return
-	}
-	it.p, it.err = parse(data)
-	if it.err == nil && check != nil {
-		check(ctx, it)
-	}
-	if it.p != nil {
-		it.p.signed = nil // checked: let it go
-	}
-}
-
 // getObject reads a whole object of at most MaxEntrySize bytes; a larger
 // one is ErrMalformed.
 func getObject(ctx context.Context, store storage.Store, key string) ([]byte, error) {
-	rc, _, err := store.Get(ctx, key)
+	return getLimited(ctx, store, key, MaxEntrySize)
+}
+
+// getLimited reads a whole object of at most limit bytes; a larger one is
+// ErrMalformed.
+func getLimited(ctx context.Context, store storage.Store, key string, limit int64) ([]byte, error) {
+	rc, info, err := store.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
-	data, err := io.ReadAll(io.LimitReader(rc, MaxEntrySize+1))
-	if err != nil {
+	var buf bytes.Buffer
+	if info.Size > 0 && info.Size <= limit {
+		buf.Grow(int(info.Size))
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(rc, limit+1)); err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
-	if len(data) > MaxEntrySize {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, MaxEntrySize)
+	if int64(buf.Len()) > limit {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrMalformed, limit)
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }
 
 // isStorageErr reports whether err is a failure to read (not a verdict on

@@ -29,12 +29,27 @@ type VerifyOptions struct {
 	// MaxProblems bounds Report.Problems (all are counted); 0 means
 	// DefaultMaxProblems.
 	MaxProblems int
+	// Deep fetches every entry object, as if there were no segments (the
+	// segments are still compared with the objects, byte for byte).
+	// Without it an object a segment covers is read from the segment when
+	// the listing shows it holds the same bytes (docs/audit.md).
+	Deep bool
+	// Visit, when set, is called with each entry that verified (no
+	// problem found at it: form, hash, name, signature, link to the entry
+	// before), in sequence order, pending head included; a non-nil return
+	// stops Verify, which returns it wrapped. Entries with problems are
+	// left out (the Report names them). It lets a reader (the report)
+	// verify and collect in one pass.
+	Visit func(*Entry) error
 }
 
 // Report is what Verify found.
 type Report struct {
 	// Entries counts the entries checked, pending ones included.
 	Entries int `json:"entries"`
+	// FromSegments counts the entries read from segments instead of
+	// their own objects (the listing showed the same bytes).
+	FromSegments int `json:"fromSegments"`
 	// Pending counts entries committed by their claim whose entry object
 	// a stopped writer has not written yet (at most the head; the next
 	// Append writes it).
@@ -55,6 +70,10 @@ type Report struct {
 	// ProblemCount counts them all.
 	Problems     []Problem `json:"problems,omitempty"`
 	ProblemCount int       `json:"problemCount"`
+	// Warnings are what does not make the log less intact: entries no
+	// segment covers (read one object each, as fully checked), a segment
+	// that overlaps another or vanished while read.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Intact reports whether the chain verified with no problem.
@@ -101,6 +120,15 @@ var kindNames = map[error]string{
 // signature verifies under a pinned or published key; its prev is the hash
 // of the entry before; no sequence number is missing or held twice.
 //
+// It lists the entry objects once and reads, for each checkpoint segment,
+// the segment instead of the objects it covers when the listing shows they
+// hold the segment's bytes (name, size, MD5 ETag); other objects, and the
+// entries after the last segment, are fetched one by one. Every entry is
+// checked the same either way, and a segment line that no object of its
+// number holds is ErrChanged (at the segment). A missing segment is a
+// warning (Report.Warnings): its entries are read one object each.
+// Options.Deep fetches every object.
+//
 // It returns the report and nil for an intact chain, the report and a
 // *VerifyError (wrapping the first problem's sentinel: ErrChanged,
 // ErrMissing, ErrOutOfOrder, ErrReplayed, ErrForked, ErrBadSignature,
@@ -117,18 +145,37 @@ func Verify(ctx context.Context, store storage.Store, opts VerifyOptions) (*Repo
 	if v.max <= 0 {
 		v.max = DefaultMaxProblems
 	}
+	visit := func(it *item) error {
+		if opts.Visit == nil {
+			return nil
+		}
+		if err := opts.Visit(it.p.entry); err != nil {
+			return fmt.Errorf("verify audit log: %w", err)
+		}
+		return nil
+	}
 	var pending []*item // claims past the last entry object
-	for it := range scan(ctx, store, opts.Concurrency, keys.check) {
+	for it := range scan(ctx, store, scanOptions{conc: opts.Concurrency, deep: opts.Deep, check: keys.check}) {
 		switch {
 		case it.listErr != nil:
 			return v.rep, it.listErr
+		case it.note != nil:
+			v.noteFinding(it.note)
+			continue
 		case isStorageErr(it.err):
 			return v.rep, fmt.Errorf("verify audit log: %w", it.err)
 		case it.claim:
 			pending = append(pending, it)
 			continue
 		}
-		v.entry(it)
+		if it.fromSegment {
+			v.rep.FromSegments++
+		}
+		if v.entry(it) {
+			if err := visit(it); err != nil {
+				return v.rep, err
+			}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return v.rep, fmt.Errorf("verify audit log: %w", err)
@@ -139,7 +186,11 @@ func Verify(ctx context.Context, store storage.Store, opts VerifyOptions) (*Repo
 		} else if it.err == nil && it.nameOK {
 			v.rep.Pending++
 		}
-		v.entry(it)
+		if v.entry(it) {
+			if err := visit(it); err != nil {
+				return v.rep, err
+			}
+		}
 	}
 	return v.finish(ctx, store)
 }
@@ -171,15 +222,16 @@ type verifier struct {
 	gapSeq uint64
 }
 
-// entry checks one object against its name and the chain.
-func (v *verifier) entry(it *item) {
+// entry checks one object against its name and the chain, and reports
+// whether the entry verified (no problem found at it).
+func (v *verifier) entry(it *item) bool {
 	if !it.nameOK {
 		v.add(ErrMalformed, 0, it.key, "not an audit entry's name (want %s<20 digits>-<16 hex>.json)", Dir)
-		return
+		return false
 	}
 	if it.seq == v.prevSeq {
 		v.add(ErrForked, it.seq, it.key, "two objects hold entry %d: %s and %s", it.seq, v.prevKey, it.key)
-		return
+		return false
 	}
 	if it.seq > v.next {
 		what := "entry " + strconv.FormatUint(v.next, 10)
@@ -197,7 +249,7 @@ func (v *verifier) entry(it *item) {
 	if it.err != nil {
 		v.add(sentinelOf(it.err, ErrMalformed), it.seq, it.key, "%s", trimSentinel(it.err))
 		v.prevHash = ""
-		return
+		return false
 	}
 	e := it.p.entry
 	prevHash := v.prevHash
@@ -217,10 +269,22 @@ func (v *verifier) entry(it *item) {
 	case it.sigErr != nil:
 		v.add(sentinelOf(it.sigErr, ErrBadSignature), it.seq, it.key, "%s", trimSentinel(it.sigErr))
 	case it.seq == 1 || prevHash == "":
-		// nothing before it to link to (a gap or a bad entry before it)
+		return true // nothing before it to link to (a gap or a bad entry before it)
 	case e.Prev != prevHash:
 		v.add(ErrOutOfOrder, it.seq, it.key, "prev %s is not the hash of entry %d (%s)", e.Prev, it.seq-1, prevHash)
+	default:
+		return true
 	}
+	return false
+}
+
+// noteFinding records a finding about a segment: a problem, or a warning.
+func (v *verifier) noteFinding(n *note) {
+	if n.kind == nil {
+		v.rep.Warnings = append(v.rep.Warnings, n.msg)
+		return
+	}
+	v.add(n.kind, n.seq, n.key, "%s", n.msg)
 }
 
 // note records the entry's place in the report.

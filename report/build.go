@@ -27,24 +27,27 @@ type BuildOptions struct {
 
 // Build reads the audit log and the seals in store (an offsite target's
 // root, <prefix>/safekeep/v1) and returns the report. It needs no key:
-// it verifies the log's chain and signatures (audit.Verify), reads the
-// period's entries (audit.Read), lists the sealed backups (seal.List) and
+// in one pass over the log it verifies the chain and signatures
+// (audit.Verify) and collects the period's entries that verified
+// (VerifyOptions.Visit); then it lists the sealed backups (seal.List) and
 // verifies, without identities, the seals of the period (seal.Verify).
 //
-// A log that does not verify still gives a report, saying so; so does one
-// with an entry that cannot be read, built from the entries before it. The
-// error is for what stops a report altogether: the bucket cannot be read.
+// A log that does not verify still gives a report, saying so, built from
+// the entries that verified. The error is for what stops a report
+// altogether: the bucket cannot be read.
 func Build(ctx context.Context, store storage.Store, opts BuildOptions) (*Report, error) {
 	b := NewBuilder(opts.Options)
-	vrep, err := audit.Verify(ctx, store, audit.VerifyOptions{Keys: opts.Keys})
+	vrep, err := audit.Verify(ctx, store, audit.VerifyOptions{Keys: opts.Keys, Visit: func(e *audit.Entry) error {
+		if b.opts.Since.IsZero() || !e.Time.Before(b.opts.Since) {
+			b.Add(*e)
+		}
+		return nil
+	}})
 	var verr *audit.VerifyError
 	if err != nil && !errors.As(err, &verr) {
 		return nil, fmt.Errorf("verify audit log: %w", err)
 	}
 	b.SetChain(vrep, verr)
-	if err := b.read(ctx, store); err != nil {
-		return nil, err
-	}
 	if err := b.checkSeals(ctx, store); err != nil {
 		return nil, err
 	}
@@ -68,30 +71,6 @@ func (b *Builder) SetChain(rep *audit.Report, verr *audit.VerifyError) {
 	if verr != nil {
 		c.Problem = verr.Error()
 	}
-}
-
-// read feeds the period's entries (and later ones, for retention
-// deletions) to b. An entry that cannot be parsed or is changed ends the
-// reading, noted in the chain's problem; a storage failure is an error.
-func (b *Builder) read(ctx context.Context, store storage.Store) error {
-	for e, err := range audit.Read(ctx, store, audit.ReadOptions{Since: b.opts.Since}) {
-		if err == nil {
-			b.Add(*e)
-			continue
-		}
-		if errors.Is(err, audit.ErrChanged) || errors.Is(err, audit.ErrMalformed) {
-			c := &b.rep.Integrity.Chain
-			c.Verified = false
-			msg := "reading stopped at an unreadable entry, the report covers the entries before it: " + err.Error()
-			if c.Problem != "" {
-				msg = c.Problem + "; " + msg
-			}
-			c.Problem = msg
-			return nil
-		}
-		return fmt.Errorf("read audit log: %w", err)
-	}
-	return ctx.Err()
 }
 
 // checkSeals lists the sealed backups and verifies those of the period

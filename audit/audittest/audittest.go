@@ -107,12 +107,16 @@ type WriteOptions struct {
 	Lock bool
 	// Concurrency is how many objects are written at once; 0 means 32.
 	Concurrency int
+	// SegmentSize is the entries per checkpoint segment, as
+	// audit.Options.SegmentSize: 0 means audit.DefaultSegmentSize, below 0
+	// writes none.
+	SegmentSize int
 }
 
 // WriteLog writes a valid log of n entries (Record(0) ... Record(n-1),
 // times Time(i)) into an empty store: the objects Append would write
-// (claim and entry object of each, the public key), built in memory and
-// put concurrently. It is how big logs are made quickly; Append is tested
+// (claim and entry object of each, a segment per SegmentSize entries, the
+// public key), built in memory and put concurrently. It is how big logs are made quickly; Append is tested
 // separately. It returns the head entry.
 func WriteLog(tb testing.TB, store storage.Store, signer crypto.SigningKey, n int, opts WriteOptions) *audit.Entry {
 	tb.Helper()
@@ -151,14 +155,27 @@ func WriteLog(tb testing.TB, store storage.Store, signer crypto.SigningKey, n in
 			}
 		})
 	}
+	segSize := opts.SegmentSize
+	if segSize == 0 {
+		segSize = audit.DefaultSegmentSize
+	}
 	var prev *audit.Entry
+	var seg [][]byte
 	for i := range n {
 		e, data, err := Entry(i, prev, signer)
 		if err != nil {
 			tb.Fatal(err)
 		}
+		objs := []obj{{audit.ClaimKey(e.Seq), data, e.Time}, {audit.EntryKey(e.Seq, e.Hash), data, e.Time}}
+		if segSize > 0 {
+			seg = append(seg, data)
+			if e.Seq%uint64(segSize) == 0 {
+				objs = append(objs, obj{audit.SegmentKey(e.Seq-uint64(segSize)+1, e.Seq), audit.EncodeSegment(seg), e.Time})
+				seg = nil
+			}
+		}
 		stop := false
-		for _, o := range []obj{{audit.ClaimKey(e.Seq), data, e.Time}, {audit.EntryKey(e.Seq, e.Hash), data, e.Time}} {
+		for _, o := range objs {
 			select {
 			case work <- o:
 			case <-ctx.Done():
