@@ -29,18 +29,23 @@ type auditVerifyFlags struct {
 	target     targetFlags
 	verifyKeys []string
 	format     string
+	deep       bool
 }
 
 func newAuditVerify(opts *options) *cobra.Command {
 	f := &auditVerifyFlags{}
 	cmd := &cobra.Command{
-		Use:   "verify --target-file TARGET.yaml | --target NAME [-n NAMESPACE] [--verify-key FILE]... [-o json]",
+		Use:   "verify --target-file TARGET.yaml | --target NAME [-n NAMESPACE] [--verify-key FILE]... [--deep] [-o json]",
 		Short: "Check that the audit log is intact",
 		Long: `verify walks the whole audit log in sequence order and checks every entry:
 well formed, named for its sequence number and hash, content matching its
 hash, signature valid, linked to the entry before, no sequence number missing
 or held twice. It names the first offending entry: a changed, removed,
 reordered, replayed or forked entry, a bad signature or an unknown key.
+
+Entries are read from the checkpoint segments (1000 entries per object), each
+compared with its entry object by name, size and MD5 ETag; --deep reads every
+entry object as well.
 
 Signing keys come from the bucket (keys/) unless --verify-key pins them; only
 pinned keys protect against someone who can write to the bucket. Exit status
@@ -53,6 +58,7 @@ pinned keys protect against someone who can write to the bucket. Exit status
 	f.target.add(cmd)
 	cmd.Flags().StringArrayVar(&f.verifyKeys, "verify-key", nil, "pin a signing key: `FILE` or ed25519:<base64> (repeatable; default: the keys published in the bucket)")
 	cmd.Flags().StringVarP(&f.format, "output", "o", "text", "output format: text or json (the report)")
+	cmd.Flags().BoolVar(&f.deep, "deep", false, "read every entry object, not only the checkpoint segments")
 	return cmd
 }
 
@@ -64,7 +70,7 @@ func runAuditVerify(cmd *cobra.Command, opts *options, f *auditVerifyFlags) erro
 		return usagef("-o %q: want text or json", f.format)
 	}
 	const what = "audit verify"
-	var vo audit.VerifyOptions
+	vo := audit.VerifyOptions{Deep: f.deep}
 	for _, p := range f.verifyKeys {
 		k, err := loadVerifyKey(p)
 		if err != nil {
@@ -107,6 +113,10 @@ func printAuditReport(w *printer, where string, rep *audit.Report, pinned []cryp
 		w.printf("%-9s %d %s\n", "head", rep.HeadSeq, rep.HeadHash)
 		w.printf("%-9s %s to %s\n", "time", rep.First.UTC().Format("2006-01-02T15:04:05Z"), rep.Last.UTC().Format("2006-01-02T15:04:05Z"))
 		w.printf("%-9s %v (%s)\n", "signed by", rep.KeyIDs, keys)
+		w.printf("%-9s %d of %d entries from checkpoint segments\n", "read", rep.FromSegments, rep.Entries)
+	}
+	for _, warn := range rep.Warnings {
+		w.printf("warning: %s\n", warn)
 	}
 	if rep.Intact() {
 		w.printf("intact: %d entries, chain and signatures verified\n", rep.Entries)

@@ -22,7 +22,8 @@ func TestAuditVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head := audittest.WriteLog(t, st, signer, 5, audittest.WriteOptions{})
+	// Segments of 2: entries 1-4 come from segments, 5 from its object.
+	head := audittest.WriteLog(t, st, signer, 5, audittest.WriteOptions{SegmentSize: 2})
 	var entries []*audit.Entry
 	for e, err := range audit.Read(t.Context(), st, audit.ReadOptions{}) {
 		if err != nil {
@@ -34,8 +35,11 @@ func TestAuditVerify(t *testing.T) {
 	other, _ := crypto.GenerateSigningKey()
 
 	out := b.ok(t, "audit", "verify", "--target-file", target)
-	if !strings.Contains(out, "intact: 5 entries") || !strings.Contains(out, head.Hash) {
+	if !strings.Contains(out, "intact: 5 entries") || !strings.Contains(out, head.Hash) || !strings.Contains(out, "4 of 5 entries from checkpoint segments") {
 		t.Errorf("audit verify printed:\n%s", out)
+	}
+	if out := b.ok(t, "audit", "verify", "--target-file", target, "--deep"); !strings.Contains(out, "intact: 5 entries") || !strings.Contains(out, "0 of 5 entries from checkpoint segments") {
+		t.Errorf("audit verify --deep printed:\n%s", out)
 	}
 	out = b.ok(t, "audit", "verify", "--target-file", target, "--verify-key", pub, "-o", "json")
 	var rep audit.Report
