@@ -160,6 +160,26 @@ func TestScheduling(t *testing.T) {
 		}
 	})
 
+	t.Run("a restarted controller exports the last seal time from status", func(t *testing.T) {
+		ns := env.namespace(t)
+		env.readyTarget(t, ns, "offsite", v1alpha1.OffsiteTargetSpec{})
+		env.clock.SetTime(at(t, "2026-05-01T13:30:00Z"))
+		s := env.schedule(t, ns, "hourly", hourly, at(t, "2026-05-01T12:00:00Z"))
+		got := env.get(t, s)
+		sealed := at(t, "2026-05-01T13:00:42Z")
+		got.Status.LastSealTime = &metav1.Time{Time: sealed}
+		if err := env.cp.Client.Status().Update(t.Context(), got); err != nil {
+			t.Fatal(err)
+		}
+		env.reconcile(t, env.reconciler(BackupScheduleOptions{}), s)
+		if v := metricValue(t, lastSealTimestamp.WithLabelValues(ns, "hourly")); v != float64(sealed.Unix()) {
+			t.Errorf("last seal timestamp = %v, want %d from status", v, sealed.Unix())
+		}
+		if v := metricValue(t, scheduleInterval.WithLabelValues(ns, "hourly")); v != 3600 {
+			t.Errorf("interval = %v, want 3600", v)
+		}
+	})
+
 	t.Run("time zone and daylight saving", func(t *testing.T) {
 		ns := env.namespace(t)
 		env.readyTarget(t, ns, "offsite", v1alpha1.OffsiteTargetSpec{})
