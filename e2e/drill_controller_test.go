@@ -39,7 +39,10 @@ const (
 // at the same time, both pass every check without colliding, and leave no
 // scratch namespace or staged backup behind; a drill of a backup whose
 // offsite tarball has one bit flipped fails, naming the seal check and the
-// object, and `safekeep drill run` exits 1.
+// object, and `safekeep drill run` exits 1; so do, each naming its check,
+// drills of a backup with a deleted object (seal) or an altered seal.json
+// (seal), a drill holding an identity that is not a recipient (decrypt) and
+// one whose RTO objective cannot be met (rto), run at once.
 func TestDrillController(t *testing.T) {
 	ctx := t.Context()
 	b := startBed(t, bedSpec{buckets: map[string]bool{dcBucket: false}, staging: []string{dcStaging}, crds: true})
@@ -83,7 +86,7 @@ func TestDrillController(t *testing.T) {
 		err := c.Get(ctx, client.ObjectKey{Namespace: ctlNamespace, Name: dcSchedule}, s)
 		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady), err
 	})
-	good := dcSealedBackup(t, sk, kube)
+	good := dcSealedBackup(t, sk, kube, dcSchedule)
 
 	drills := []string{"weekly", "twin"}
 	for _, name := range drills {
@@ -180,7 +183,7 @@ func TestDrillController(t *testing.T) {
 	})
 
 	t.Run("a bit-flipped offsite object fails the seal check", func(t *testing.T) {
-		bad := dcSealedBackup(t, sk, kube)
+		bad := dcSealedBackup(t, sk, kube, dcSchedule)
 		key := dcPrefix + "/safekeep/v1/backups/" + dcSchedule + "/" + bad + "/objects/" + bad + ".tar.gz.age"
 		dcFlipBit(t, s3.Minio(t), dcBucket, key)
 		stdout, stderr, err := sk.run(t, append([]string{"drill", "run", "weekly", "--timeout", dcTimeout.String()}, kube...)...)
@@ -218,15 +221,20 @@ func TestDrillController(t *testing.T) {
 		}
 	})
 
+	t.Run("damage, a wrong identity and a missed RTO fail the check that names them", func(t *testing.T) {
+		testDrillControllerDamage(t, &dcEnv{s3: s3, c: c, sk: sk, kube: kube, ctl: ctl, dir: dir}, good)
+	})
+
 	if strings.Contains(ctl.log.String(), "AGE-SECRET-KEY") || strings.Contains(ctl.log.String(), s3.SecretKey) {
 		t.Errorf("the controller logged an identity or the S3 secret key")
 	}
 }
 
-// sealedBackup runs `safekeep backup now` and returns the sealed backup.
-func dcSealedBackup(t *testing.T, sk *cli, kube []string) string {
+// dcSealedBackup runs `safekeep backup now schedule` and returns the sealed
+// backup.
+func dcSealedBackup(t *testing.T, sk *cli, kube []string, schedule string) string {
 	t.Helper()
-	out := sk.ok(t, append([]string{"backup", "now", dcSchedule, "--timeout", runTimeout.String()}, kube...)...)
+	out := sk.ok(t, append([]string{"backup", "now", schedule, "--timeout", runTimeout.String()}, kube...)...)
 	m := regexp.MustCompile(`sealed velero/(\S+):`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("backup now printed no sealed backup:\n%s", out)
