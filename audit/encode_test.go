@@ -112,24 +112,81 @@ func TestParseRejects(t *testing.T) {
 
 func TestEntryKeys(t *testing.T) {
 	h := "sha256:0123456789abcdef" + strings.Repeat("0", 48)
-	if got, want := EntryKey(42, h), "audit/00000000000000000042-0123456789abcdef.json"; got != want {
-		t.Errorf("EntryKey = %s, want %s", got, want)
+	for _, tc := range []struct {
+		seq  uint64
+		want string
+	}{
+		{1, "audit/00000000000000000/00000000000000000001-0123456789abcdef.json"},
+		{42, "audit/00000000000000000/00000000000000000042-0123456789abcdef.json"},
+		{1000, "audit/00000000000000000/00000000000000001000-0123456789abcdef.json"},
+		{1001, "audit/00000000000000001/00000000000000001001-0123456789abcdef.json"},
+		{100_000, "audit/00000000000000099/00000000000000100000-0123456789abcdef.json"},
+		{1<<64 - 1, "audit/18446744073709551/18446744073709551615-0123456789abcdef.json"},
+	} {
+		if got := EntryKey(tc.seq, h); got != tc.want {
+			t.Errorf("EntryKey(%d) = %s, want %s", tc.seq, got, tc.want)
+		}
+		if seq, s, ok := parseEntryKey(tc.want); !ok || seq != tc.seq || s != "0123456789abcdef" {
+			t.Errorf("parseEntryKey(%s) = %d %s %v", tc.want, seq, s, ok)
+		}
+		if !strings.HasPrefix(tc.want, EntryPrefix(tc.seq)) {
+			t.Errorf("EntryPrefix(%d) = %s", tc.seq, EntryPrefix(tc.seq))
+		}
 	}
 	if got, want := ClaimKey(42), "audit/seq/00000000000000000042"; got != want {
 		t.Errorf("ClaimKey = %s, want %s", got, want)
 	}
-	if seq, s, ok := parseEntryKey(EntryKey(42, h)); !ok || seq != 42 || s != "0123456789abcdef" {
-		t.Errorf("parseEntryKey = %d %s %v", seq, s, ok)
-	}
-	for _, bad := range []string{"audit/42-0123456789abcdef.json", "audit/00000000000000000000-0123456789abcdef.json",
-		"audit/00000000000000000042-0123456789ABCDEF.json", "audit/00000000000000000042_0123456789abcdef.json", "audit/x"} {
+	for _, bad := range []string{
+		"audit/00000000000000000042-0123456789abcdef.json", // the unsharded layout
+		"audit/00000000000000000/42-0123456789abcdef.json",
+		"audit/00000000000000000/00000000000000000000-0123456789abcdef.json",
+		"audit/00000000000000000/00000000000000000042-0123456789ABCDEF.json",
+		"audit/00000000000000000/00000000000000000042_0123456789abcdef.json",
+		"audit/00000000000000001/00000000000000000042-0123456789abcdef.json", // wrong shard
+		"audit/00000000000000000/00000000000000001001-0123456789abcdef.json", // wrong shard
+		"audit/0000000000000000/00000000000000000042-0123456789abcdef.json",
+		"audit/00000000000000000/x/00000000000000000042-0123456789abcdef.json",
+		"audit/+0000000000000000/00000000000000000042-0123456789abcdef.json",
+		"audit/00000000000000000/+0000000000000000042-0123456789abcdef.json",
+		"audit/x",
+	} {
 		if _, _, ok := parseEntryKey(bad); ok {
 			t.Errorf("parseEntryKey(%s) accepted", bad)
+		}
+	}
+	for _, tc := range []struct {
+		dir  string
+		n    uint64
+		okay bool
+	}{
+		{"audit/00000000000000000/", 0, true},
+		{"audit/00000000000000099/", 99, true},
+		{"audit/18446744073709551/", 18446744073709551, true},
+		{"audit/18446744073709552/", 0, false},
+		{"audit/0000000000000099/", 0, false},
+		{"audit/segments/", 0, false},
+		{"audit/seq/", 0, false},
+		{"audit/+0000000000000099/", 0, false},
+	} {
+		if n, ok := parseShardDir(tc.dir); ok != tc.okay || n != tc.n && ok {
+			t.Errorf("parseShardDir(%s) = %d %v", tc.dir, n, ok)
 		}
 	}
 	if seq, ok := parseClaimKey(ClaimKey(7)); !ok || seq != 7 {
 		t.Errorf("parseClaimKey = %d %v", seq, ok)
 	}
+}
+
+// parseEntryKey accepts exactly the names EntryKey makes.
+func FuzzEntryKey(f *testing.F) {
+	f.Add("audit/00000000000000000/00000000000000000042-0123456789abcdef.json")
+	f.Add("audit/00000000000000001/00000000000000000042-0123456789abcdef.json")
+	f.Fuzz(func(t *testing.T, key string) {
+		seq, s, ok := parseEntryKey(key)
+		if ok && EntryKey(seq, s) != key {
+			t.Errorf("parseEntryKey(%q) = %d %s, but EntryKey gives %s", key, seq, s, EntryKey(seq, s))
+		}
+	})
 }
 
 func FuzzParse(f *testing.F) {

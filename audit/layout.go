@@ -9,22 +9,66 @@ import (
 // Object names, relative to the offsite store's root (<prefix>/safekeep/v1/).
 // See docs/audit.md.
 const (
-	// Dir holds one object per entry: <seq, 20 digits>-<16 hex of its
-	// hash>.json.
+	// Dir holds one object per entry, in a folder (a shard) per
+	// ShardSize sequence numbers: <shard, 17 digits>/<seq, 20 digits>-<16
+	// hex of its hash>.json, shard = (seq-1)/ShardSize. Shards keep every
+	// folder small: S3 servers that store a folder as a directory (VersityGW's
+	// posix backend) read the whole folder for each page of a listing.
 	Dir = "audit/"
 	// ClaimDir holds one claim per sequence number: seq/<seq, 20 digits>,
 	// whose content is the whole signed entry. A writer takes a sequence
 	// number by creating its claim; entry names sort before "seq/".
 	ClaimDir = Dir + "seq/"
 
+	// ShardSize is how many sequence numbers share an entry folder: a
+	// fixed part of the layout (entries 1..1000 are in shard 0, as in the
+	// first default segment), not Options.SegmentSize.
+	ShardSize = 1000
+
 	seqDigits   = 20
+	shardDigits = 17 // (2^64-1)/1000 has 17 digits
 	shortHash   = 16
 	entrySuffix = ".json"
 )
 
 // EntryKey is the object name of the entry with seq and hash.
 func EntryKey(seq uint64, hash string) string {
-	return fmt.Sprintf("%s%0*d-%s%s", Dir, seqDigits, seq, short(hash), entrySuffix)
+	return EntryPrefix(seq) + short(hash) + entrySuffix
+}
+
+// EntryPrefix is what the object name of entry seq starts with, whatever
+// its hash: "audit/<shard>/<seq>-".
+func EntryPrefix(seq uint64) string {
+	return fmt.Sprintf("%s%0*d-", shardDir(shardOf(seq)), seqDigits, seq)
+}
+
+// shardOf is the shard of entry seq (seq >= 1).
+func shardOf(seq uint64) uint64 { return (seq - 1) / ShardSize }
+
+// shardDir is the folder of shard n: "audit/<n, 17 digits>/".
+func shardDir(n uint64) string { return fmt.Sprintf("%s%0*d/", Dir, shardDigits, n) }
+
+// parseShardDir reads the shard number of a folder under Dir.
+func parseShardDir(dir string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(dir, Dir)
+	if !ok {
+		return 0, false
+	}
+	rest, ok = strings.CutSuffix(rest, "/")
+	if !ok || len(rest) != shardDigits || !allDigits(rest) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(rest, 10, 64)
+	return n, err == nil && n <= (1<<64-2)/ShardSize
+}
+
+func allDigits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // ClaimKey is the object name of the claim of seq.
@@ -39,17 +83,20 @@ func short(hash string) string {
 }
 
 // parseEntryKey reads seq and the short hash from an entry's object name.
+// The name must be in the shard of its seq: an object in another shard is
+// not an entry's (Verify reports it malformed).
 func parseEntryKey(key string) (seq uint64, hash string, ok bool) {
 	rest, ok := strings.CutPrefix(key, Dir)
-	if !ok {
+	if !ok || len(rest) < shardDigits+1 || rest[shardDigits] != '/' {
 		return 0, "", false
 	}
-	rest, ok = strings.CutSuffix(rest, entrySuffix)
-	if !ok || len(rest) != seqDigits+1+shortHash || rest[seqDigits] != '-' {
+	shard := rest[:shardDigits+1]
+	rest, ok = strings.CutSuffix(rest[shardDigits+1:], entrySuffix)
+	if !ok || len(rest) != seqDigits+1+shortHash || rest[seqDigits] != '-' || !allDigits(rest[:seqDigits]) {
 		return 0, "", false
 	}
 	seq, err := strconv.ParseUint(rest[:seqDigits], 10, 64)
-	if err != nil || seq == 0 {
+	if err != nil || seq == 0 || Dir+shard != shardDir(shardOf(seq)) {
 		return 0, "", false
 	}
 	hash = rest[seqDigits+1:]

@@ -234,18 +234,12 @@ func (l *lister) entries(ctx context.Context, segs []segRef) (uint64, bool) {
 	}
 	si := 0
 	var last uint64
-	// Entry names start with digits: they sort before SegmentDir and
-	// ClaimDir, so the listing stops at the first of those and never
-	// pages through the claims (as many as the entries).
-	for info, err := range l.store.List(ctx, Dir) {
+	for info, err := range listEntries(ctx, l.store) {
 		if err != nil {
 			if flush() {
 				l.fail(ctx, Dir, err)
 			}
 			return 0, false
-		}
-		if strings.HasPrefix(info.Key, SegmentDir) || strings.HasPrefix(info.Key, ClaimDir) {
-			break
 		}
 		it := &item{key: info.Key, size: info.Size, etag: info.ETag}
 		it.seq, it.short, it.nameOK = parseEntryKey(info.Key)
@@ -274,31 +268,6 @@ func (l *lister) entries(ctx context.Context, segs []segRef) (uint64, bool) {
 		}
 	}
 	return last, flush()
-}
-
-// listSegments lists the segments in order. Objects under SegmentDir that
-// are not segments, and segments overlapping an earlier one, come back as
-// findings.
-func listSegments(ctx context.Context, store storage.Store) ([]segRef, []*item, error) {
-	var segs []segRef
-	var notes []*item
-	var end uint64
-	for info, err := range store.List(ctx, SegmentDir) {
-		if err != nil {
-			return nil, nil, err
-		}
-		first, last, ok := parseSegmentKey(info.Key)
-		switch {
-		case !ok:
-			notes = append(notes, noteItem(ErrMalformed, 0, info.Key, "not a segment's name (want %s<20 digits>-<20 digits>%s)", SegmentDir, segmentSuffix))
-		case first <= end:
-			notes = append(notes, noteItem(nil, first, info.Key, "segment %s overlaps an earlier one: not used", info.Key))
-		default:
-			segs = append(segs, segRef{key: info.Key, first: first, last: last})
-			end = last
-		}
-	}
-	return segs, notes, nil
 }
 
 // uncovered warns of the entries up to last that no segment covers, but

@@ -80,6 +80,12 @@ func TestSegments(t *testing.T) {
 	b := audittest.NewBed(t)
 	const n = 2500
 	l := writeSegLog(t, b, "intact", n)
+	// The entries are in three shards of 1000 (independent of the
+	// segment size), next to the segments and claims.
+	dirs, strays, err := storage.ListDir(t.Context(), l.st, audit.Dir)
+	if want := []string{"audit/00000000000000000/", "audit/00000000000000001/", "audit/00000000000000002/", audit.SegmentDir, audit.ClaimDir}; err != nil || !slices.Equal(dirs, want) || len(strays) != 0 {
+		t.Errorf("ListDir(%s) = %v, %d objects, %v; want %v", audit.Dir, dirs, len(strays), err, want)
+	}
 	rep := mustVerify(t, l.st, audit.VerifyOptions{})
 	if rep.Entries != n || rep.FromSegments != n || rep.HeadHash != l.entries[n-1].Hash || len(rep.Warnings) != 0 {
 		t.Errorf("report %+v", rep)
@@ -108,7 +114,7 @@ func TestSegments(t *testing.T) {
 	}
 	stop := errors.New("enough")
 	count := 0
-	_, err := audit.Verify(t.Context(), l.st, audit.VerifyOptions{Visit: func(*audit.Entry) error {
+	_, err = audit.Verify(t.Context(), l.st, audit.VerifyOptions{Visit: func(*audit.Entry) error {
 		if count++; count == 150 {
 			return stop
 		}
@@ -185,7 +191,7 @@ func TestSegmentTampering(t *testing.T) {
 			tamper: func(t *testing.T, l *segLog) {
 				del(t, l.st, audit.EntryKey(victim, l.entries[victim-1].Hash))
 			},
-			want: audit.ErrMissing, seq: victim, msg: fmt.Sprintf("entry %d removed: the next object is audit/%020d-", victim, victim+1),
+			want: audit.ErrMissing, seq: victim, msg: fmt.Sprintf("entry %d removed: the next object is %s", victim, audit.EntryPrefix(victim+1)),
 		},
 		{
 			name: "entry object replaced by another entry",

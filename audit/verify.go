@@ -226,7 +226,7 @@ type verifier struct {
 // whether the entry verified (no problem found at it).
 func (v *verifier) entry(it *item) bool {
 	if !it.nameOK {
-		v.add(ErrMalformed, 0, it.key, "not an audit entry's name (want %s<20 digits>-<16 hex>.json)", Dir)
+		v.add(ErrMalformed, 0, it.key, "not an audit entry's name (want %s<17 digits>/<20 digits>-<16 hex>.json, in the shard of its number)", Dir)
 		return false
 	}
 	if it.seq == v.prevSeq {
@@ -241,7 +241,7 @@ func (v *verifier) entry(it *item) bool {
 		if v.gapSeq == 0 {
 			v.gapSeq = v.next
 		}
-		v.add(ErrMissing, v.next, fmt.Sprintf("%s%0*d-*%s", Dir, seqDigits, v.next, entrySuffix), "%s removed: the next object is %s", what, it.key)
+		v.add(ErrMissing, v.next, EntryPrefix(v.next)+"*"+entrySuffix, "%s removed: the next object is %s", what, it.key)
 		v.prevHash = ""
 	}
 	v.prevSeq, v.prevKey, v.next = it.seq, it.key, it.seq+1

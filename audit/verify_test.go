@@ -70,7 +70,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			tamper: func(t *testing.T, l *log) {
 				del(t, l.st, audit.EntryKey(4, l.entries[3].Hash))
 			},
-			want: audit.ErrMissing, seq: 4, msg: "entry 4 removed: the next object is audit/00000000000000000005-",
+			want: audit.ErrMissing, seq: 4, msg: "entry 4 removed: the next object is " + audit.EntryPrefix(5),
 		},
 		{
 			name: "removed with its claim",
@@ -78,7 +78,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				del(t, l.st, audit.EntryKey(4, l.entries[3].Hash))
 				del(t, l.st, audit.ClaimKey(4))
 			},
-			want: audit.ErrMissing, seq: 4, key: func(*log) string { return "audit/00000000000000000004-*.json" },
+			want: audit.ErrMissing, seq: 4, key: func(*log) string { return audit.EntryPrefix(4) + "*.json" },
 			msg: "entry 4 removed",
 		},
 		{
@@ -154,6 +154,38 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			},
 			want: audit.ErrMalformed, seq: 0, key: func(*log) string { return "audit/notes.txt" }, msg: "not an audit entry's name",
 		},
+		{
+			name: "an entry copied to another shard",
+			tamper: func(t *testing.T, l *log) {
+				l.forged = wrongShard(audit.EntryKey(3, l.entries[2].Hash))
+				put(t, l.st, l.forged, l.data[2])
+			},
+			want: audit.ErrMalformed, seq: 0, key: func(l *log) string { return l.forged }, msg: "in the shard of its number",
+		},
+		{
+			name: "an entry moved to another shard",
+			tamper: func(t *testing.T, l *log) {
+				l.forged = wrongShard(audit.EntryKey(3, l.entries[2].Hash))
+				put(t, l.st, l.forged, l.data[2])
+				del(t, l.st, audit.EntryKey(3, l.entries[2].Hash))
+			},
+			want: audit.ErrMalformed, seq: 0, key: func(l *log) string { return l.forged }, msg: "in the shard of its number",
+		},
+		{
+			name: "an entry under the unsharded name",
+			tamper: func(t *testing.T, l *log) {
+				l.forged = strings.Replace(audit.EntryKey(3, l.entries[2].Hash), "00000000000000000/", "", 1)
+				put(t, l.st, l.forged, l.data[2])
+			},
+			want: audit.ErrMalformed, seq: 0, key: func(l *log) string { return l.forged }, msg: "not an audit entry's name",
+		},
+		{
+			name: "a stray folder",
+			tamper: func(t *testing.T, l *log) {
+				put(t, l.st, "audit/notes/a.txt", []byte("hello"))
+			},
+			want: audit.ErrMalformed, seq: 0, key: func(*log) string { return "audit/notes/a.txt" }, msg: "not an audit entry's name",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &log{st: audittest.OpenStore(t, b.S3.Config("plain", fmt.Sprintf("case-%d/safekeep/v1", i)))}
@@ -192,6 +224,11 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			t.Logf("%v", err)
 		})
 	}
+}
+
+// wrongShard moves an entry key of shard 0 to shard 1.
+func wrongShard(key string) string {
+	return strings.Replace(key, "audit/00000000000000000/", "audit/00000000000000001/", 1)
 }
 
 func del(t *testing.T, st storage.Store, key string) {

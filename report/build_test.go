@@ -82,7 +82,7 @@ func TestBuild(t *testing.T) {
 	var victim string
 	for info, err := range bed.Offsite.List(ctx, audit.Dir) {
 		must(t, err)
-		if strings.HasPrefix(info.Key, audit.Dir+"00000000000000000010-") {
+		if strings.HasPrefix(info.Key, audit.EntryPrefix(10)) {
 			victim = info.Key
 		}
 	}

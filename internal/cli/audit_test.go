@@ -57,14 +57,14 @@ func TestAuditVerify(t *testing.T) {
 		{name: "no target", args: []string{"audit", "verify"}, code: 2, stderr: "--target-file is required"},
 		{name: "bad format", args: []string{"audit", "verify", "--target-file", target, "-o", "yaml"}, code: 2, stderr: `-o "yaml"`},
 		{name: "other key pinned", args: []string{"audit", "verify", "--target-file", target, "--verify-key", other.Public().String()},
-			code: 1, stderr: "audit verify: audit log is not intact: entry 1 (audit/00000000000000000001-"},
+			code: 1, stderr: "audit verify: audit log is not intact: entry 1 (" + audit.EntryPrefix(1)},
 		{name: "entry removed", args: []string{"audit", "verify", "--target-file", target},
 			before: func() {
 				if err := st.Delete(t.Context(), audit.EntryKey(3, entries[2].Hash)); err != nil {
 					t.Fatal(err)
 				}
 			},
-			code: 1, stderr: "audit verify: audit log is not intact: entry 3 (audit/00000000000000000003-"},
+			code: 1, stderr: "audit verify: audit log is not intact: entry 3 (" + audit.EntryPrefix(3)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.before != nil {
