@@ -148,23 +148,10 @@ var errRunPending = errors.New("pending")
 // wait looks at the run every poll until it is sealed (returning its
 // OffsiteBackup), fails, or ctx ends.
 func (w *runWatch) wait(ctx context.Context, poll time.Duration) (*v1alpha1.OffsiteBackup, error) {
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		ob, err := w.look(ctx)
-		if !errors.Is(err, errRunPending) {
-			return ob, err
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, fmt.Errorf("no outcome for Velero backup %s/%s before the timeout; the run goes on: see 'kubectl describe backupschedule -n %s %s'",
-					w.veleroNS, w.backup, w.key.Namespace, w.key.Name)
-			}
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-	}
+	return pollRun(ctx, poll, w.look, func() error {
+		return fmt.Errorf("no outcome for Velero backup %s/%s before the timeout; the run goes on: see 'kubectl describe backupschedule -n %s %s'",
+			w.veleroNS, w.backup, w.key.Namespace, w.key.Name)
+	})
 }
 
 // look reads the schedule, the Velero backup and the OffsiteBackup once.

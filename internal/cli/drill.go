@@ -131,31 +131,10 @@ type drillWatch struct {
 // wait looks at the drill every poll until the run has a verdict, the
 // controller refuses it, or ctx ends.
 func (w *drillWatch) wait(ctx context.Context, poll time.Duration) (*v1alpha1.DrillRun, error) {
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		run, err := w.look(ctx)
-		if err != nil && ctx.Err() != nil {
-			return nil, w.ended(ctx)
-		}
-		if !errors.Is(err, errRunPending) {
-			return run, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, w.ended(ctx)
-		case <-t.C:
-		}
-	}
-}
-
-// ended says why the wait ended early.
-func (w *drillWatch) ended(ctx context.Context) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	return pollRun(ctx, poll, w.look, func() error {
 		return fmt.Errorf("no verdict for run %s before the timeout; the run goes on: see 'kubectl describe restoredrill -n %s %s'",
 			w.id, w.key.Namespace, w.key.Name)
-	}
-	return ctx.Err()
+	})
 }
 
 // look reads the drill once.

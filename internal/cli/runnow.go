@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -33,4 +34,46 @@ func askRun(ctx context.Context, c client.Client, verb, kind string, key types.N
 		return time.Time{}, fmt.Errorf("%s: annotate %s %s: %w", verb, kind, key, err)
 	}
 	return asked, nil
+}
+
+// pollRun calls look every interval until it returns anything but
+// errRunPending. When ctx's deadline passes it returns timedOut(): also when
+// a read failed because of the deadline, since client-go's rate limiter
+// refuses a request that could not finish in time before the deadline has
+// passed (the failure a deadline within one interval explains).
+func pollRun[T any](ctx context.Context, interval time.Duration, look func(context.Context) (T, error), timedOut func() error) (T, error) {
+	var zero T
+	ended := func() error {
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return timedOut()
+		}
+		return ctx.Err()
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		v, err := look(ctx)
+		if errors.Is(err, errRunPending) {
+			select {
+			case <-ctx.Done():
+				return zero, ended()
+			case <-t.C:
+			}
+			continue
+		}
+		if err != nil && deadlineWithin(ctx, interval) {
+			return zero, ended()
+		}
+		return v, err
+	}
+}
+
+// deadlineWithin reports whether ctx has ended or its deadline is less than
+// d away.
+func deadlineWithin(ctx context.Context, d time.Duration) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	deadline, ok := ctx.Deadline()
+	return ok && time.Until(deadline) < d
 }
