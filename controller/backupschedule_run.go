@@ -146,16 +146,7 @@ func (r *BackupScheduleReconciler) startRun(ctx context.Context, st *scheduleSta
 		}
 		return nil
 	}
-	var last time.Time
-	if s.Status.LastScheduleTime != nil {
-		last = s.Status.LastScheduleTime.Time
-	}
-	var deadline *time.Duration
-	if d := s.Spec.StartingDeadlineSeconds; d != nil {
-		dd := time.Duration(*d) * time.Second
-		deadline = &dd
-	}
-	due, missed, next := st.sched.Due(st.now, last, s.CreationTimestamp.Time, deadline)
+	due, missed, next := dueRun(*st.sched, st.now, s.Status.LastScheduleTime, s.CreationTimestamp.Time, s.Spec.StartingDeadlineSeconds)
 	st.observeSchedule(next)
 	s.Status.NextScheduleTime = nil
 	if !next.IsZero() {
@@ -189,20 +180,19 @@ func (r *BackupScheduleReconciler) startRun(ctx context.Context, st *scheduleSta
 			st.count(func() { scheduleRuns.WithLabelValues(ns, name, resultMissed).Add(n) })
 		}
 	case missed > 0:
-		r.reportMissed(st, last, deadline)
+		r.reportMissed(st)
 	}
 	return nil
 }
 
 // reportMissed records that every missed time is past the starting
 // deadline, once per such time.
-func (r *BackupScheduleReconciler) reportMissed(st *scheduleState, last time.Time, deadline *time.Duration) {
-	latest, _, _ := st.sched.Due(st.now, last, st.obj.CreationTimestamp.Time, nil)
-	if latest == nil {
+func (r *BackupScheduleReconciler) reportMissed(st *scheduleState) {
+	o := st.obj
+	msg, ok := missedMessage(*st.sched, st.now, o.Status.LastScheduleTime, o.CreationTimestamp.Time, o.Spec.StartingDeadlineSeconds)
+	if !ok {
 		return
 	}
-	msg := fmt.Sprintf("the run scheduled at %s did not start within startingDeadlineSeconds (%s): skipped",
-		latest.In(st.sched.Location()).Format(time.RFC3339), deadline)
 	if c := st.condition(v1alpha1.ConditionLastRunSucceeded); c != nil && c.Reason == v1alpha1.ReasonMissedDeadline && c.Message == msg {
 		return
 	}

@@ -137,19 +137,8 @@ func (st *scheduleState) runEnded(ok bool, reason, result string, related runtim
 // summarize sets Ready and Running from what the reconcile found.
 func (st *scheduleState) summarize() {
 	s := st.obj
-	switch {
-	case st.readyReason != "":
-		st.setCondition(v1alpha1.ConditionReady, metav1.ConditionFalse, st.readyReason, st.readyMessage)
-	case s.Spec.Suspend:
-		st.setCondition(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSuspended,
-			"spec.suspend is set: no new runs start")
-	default:
-		msg := "runs are scheduled"
-		if n := s.Status.NextScheduleTime; n != nil && st.sched != nil {
-			msg = "next run at " + n.In(st.sched.Location()).Format(time.RFC3339)
-		}
-		st.setCondition(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonScheduled, msg)
-	}
+	status, reason, msg := readyOf(st.readyReason, st.readyMessage, s.Spec.Suspend, s.Status.NextScheduleTime, st.sched)
+	st.setCondition(v1alpha1.ConditionReady, status, reason, msg)
 	if s.Status.Active == "" {
 		st.setCondition(v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonIdle, "no run in flight")
 		return

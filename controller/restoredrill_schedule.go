@@ -91,16 +91,7 @@ func (r *RestoreDrillReconciler) startRun(ctx context.Context, st *drillState) e
 		}
 		return nil
 	}
-	var last time.Time
-	if d.Status.LastScheduleTime != nil {
-		last = d.Status.LastScheduleTime.Time
-	}
-	var deadline *time.Duration
-	if s := d.Spec.StartingDeadlineSeconds; s != nil {
-		dd := time.Duration(*s) * time.Second
-		deadline = &dd
-	}
-	due, missed, next := st.sched.Due(st.now, last, d.CreationTimestamp.Time, deadline)
+	due, missed, next := dueRun(*st.sched, st.now, d.Status.LastScheduleTime, d.CreationTimestamp.Time, d.Spec.StartingDeadlineSeconds)
 	d.Status.NextScheduleTime = nil
 	if !next.IsZero() {
 		d.Status.NextScheduleTime = &metav1.Time{Time: next}
@@ -135,7 +126,7 @@ func (r *RestoreDrillReconciler) startRun(ctx context.Context, st *drillState) e
 		}
 		return r.beginRun(ctx, st, *due, TriggerSchedule)
 	case missed > 0:
-		r.reportMissed(st, last, deadline)
+		r.reportMissed(st)
 	}
 	return nil
 }
@@ -150,13 +141,12 @@ func hasRun(d *v1alpha1.RestoreDrill, id string) bool {
 
 // reportMissed records, once per such time, that every missed time is past
 // the starting deadline.
-func (r *RestoreDrillReconciler) reportMissed(st *drillState, last time.Time, deadline *time.Duration) {
-	latest, _, _ := st.sched.Due(st.now, last, st.obj.CreationTimestamp.Time, nil)
-	if latest == nil {
+func (r *RestoreDrillReconciler) reportMissed(st *drillState) {
+	o := st.obj
+	msg, ok := missedMessage(*st.sched, st.now, o.Status.LastScheduleTime, o.CreationTimestamp.Time, o.Spec.StartingDeadlineSeconds)
+	if !ok {
 		return
 	}
-	msg := fmt.Sprintf("the run scheduled at %s did not start within startingDeadlineSeconds (%s): skipped",
-		latest.In(st.sched.Location()).Format(time.RFC3339), deadline)
 	if c := st.condition(v1alpha1.ConditionLastDrillPassed); c != nil && c.Reason == v1alpha1.ReasonMissedDeadline && c.Message == msg {
 		return
 	}

@@ -170,19 +170,8 @@ func trimHistory(h []v1alpha1.DrillRun, limit int) []v1alpha1.DrillRun {
 // summarize sets Ready and Running from what the reconcile found.
 func (st *drillState) summarize() {
 	d := st.obj
-	switch {
-	case st.readyReason != "":
-		st.setCondition(v1alpha1.ConditionReady, metav1.ConditionFalse, st.readyReason, st.readyMessage)
-	case d.Spec.Suspend:
-		st.setCondition(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonSuspended,
-			"spec.suspend is set: no new runs start")
-	default:
-		msg := "runs are scheduled"
-		if n := d.Status.NextScheduleTime; n != nil && st.sched != nil {
-			msg = "next run at " + n.In(st.sched.Location()).Format(time.RFC3339)
-		}
-		st.setCondition(v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonScheduled, msg)
-	}
+	status, reason, msg := readyOf(st.readyReason, st.readyMessage, d.Spec.Suspend, d.Status.NextScheduleTime, st.sched)
+	st.setCondition(v1alpha1.ConditionReady, status, reason, msg)
 	if a := d.Status.Active; a != nil {
 		st.setCondition(v1alpha1.ConditionRunning, metav1.ConditionTrue, v1alpha1.ReasonDrilling,
 			fmt.Sprintf("run %s is drilling backup %s", a.ID, a.Backup))

@@ -22,13 +22,9 @@ import (
 
 // backupNowFlags are the flags of `safekeep backup now`.
 type backupNowFlags struct {
-	namespace       string
-	kubeconfig      string
-	kubeContext     string
+	runFlags
 	veleroNamespace string
 	noWait          bool
-	timeout         time.Duration
-	poll            time.Duration // how often the run is looked at (tests shorten it)
 }
 
 // newBackup is the `backup` group; its one verb is `now`.
@@ -72,22 +68,14 @@ The cluster is the one of --kubeconfig, else $KUBECONFIG, else ~/.kube/config
 		RunE: func(cmd *cobra.Command, args []string) error { return runBackupNow(cmd.Context(), opts, f, args[0]) },
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the BackupSchedule (default: the kubeconfig context's)")
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig `FILE` (default $KUBECONFIG or ~/.kube/config)")
-	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use")
+	f.add(fl, "BackupSchedule", "outcome")
 	fl.StringVar(&f.veleroNamespace, "velero-namespace", "velero", "namespace Velero runs in")
 	fl.BoolVar(&f.noWait, "no-wait", false, "return once the run is asked for")
-	fl.DurationVar(&f.timeout, "timeout", time.Hour, "how long to wait for the outcome")
-	fl.DurationVar(&f.poll, "poll-interval", time.Second, "how often to look at the run")
-	_ = fl.MarkHidden("poll-interval")
 	return cmd
 }
 
 func runBackupNow(ctx context.Context, opts *options, f *backupNowFlags, name string) error {
-	if f.timeout <= 0 || f.poll <= 0 {
-		return usagef("--timeout and --poll-interval must be positive")
-	}
-	c, ns, err := kubeClient(f.kubeconfig, f.kubeContext, f.namespace)
+	c, ns, err := f.client()
 	if err != nil {
 		return prefixed("backup now", err)
 	}

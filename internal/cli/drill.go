@@ -20,11 +20,7 @@ import (
 
 // drillRunFlags are the flags of `safekeep drill run`.
 type drillRunFlags struct {
-	namespace   string
-	kubeconfig  string
-	kubeContext string
-	timeout     time.Duration
-	poll        time.Duration // how often the drill is looked at (tests shorten it)
+	runFlags
 }
 
 // newDrill is the `drill` group; its one verb is `run`.
@@ -67,20 +63,12 @@ The cluster is the one of --kubeconfig, else $KUBECONFIG, else ~/.kube/config
 		RunE: func(cmd *cobra.Command, args []string) error { return runDrillRun(cmd.Context(), opts, f, args[0]) },
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the RestoreDrill (default: the kubeconfig context's)")
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig `FILE` (default $KUBECONFIG or ~/.kube/config)")
-	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use")
-	fl.DurationVar(&f.timeout, "timeout", time.Hour, "how long to wait for the verdict")
-	fl.DurationVar(&f.poll, "poll-interval", time.Second, "how often to look at the drill")
-	_ = fl.MarkHidden("poll-interval")
+	f.add(fl, "RestoreDrill", "verdict")
 	return cmd
 }
 
 func runDrillRun(ctx context.Context, opts *options, f *drillRunFlags, name string) error {
-	if f.timeout <= 0 || f.poll <= 0 {
-		return usagef("--timeout and --poll-interval must be positive")
-	}
-	c, ns, err := kubeClient(f.kubeconfig, f.kubeContext, f.namespace)
+	c, ns, err := f.client()
 	if err != nil {
 		return prefixed("drill run", err)
 	}

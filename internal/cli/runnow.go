@@ -10,8 +10,39 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/spf13/pflag"
+
 	"github.com/safekeep-dev/safekeep/controller"
 )
+
+// runFlags are the flags of the verbs that ask the controller for a run
+// and wait for it (backup now, drill run).
+type runFlags struct {
+	namespace   string
+	kubeconfig  string
+	kubeContext string
+	timeout     time.Duration
+	poll        time.Duration // how often the run is looked at (tests shorten it)
+}
+
+// add registers the flags; kind names the resource, outcome what is waited for.
+func (f *runFlags) add(fl *pflag.FlagSet, kind, outcome string) {
+	fl.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the "+kind+" (default: the kubeconfig context's)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig `FILE` (default $KUBECONFIG or ~/.kube/config)")
+	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use")
+	fl.DurationVar(&f.timeout, "timeout", time.Hour, "how long to wait for the "+outcome)
+	fl.DurationVar(&f.poll, "poll-interval", time.Second, "how often to look at the run")
+	_ = fl.MarkHidden("poll-interval")
+}
+
+// client checks the durations and connects to the cluster; it returns the
+// namespace to use.
+func (f *runFlags) client() (client.Client, string, error) {
+	if f.timeout <= 0 || f.poll <= 0 {
+		return nil, "", usagef("--timeout and --poll-interval must be positive")
+	}
+	return kubeClient(f.kubeconfig, f.kubeContext, f.namespace)
+}
 
 // askRun reads obj (a BackupSchedule or RestoreDrill named key), lets
 // runnable refuse it, and annotates it with controller.AnnotationRunNow, the
