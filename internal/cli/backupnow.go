@@ -68,7 +68,7 @@ The cluster is the one of --kubeconfig, else $KUBECONFIG, else ~/.kube/config
 		RunE: func(cmd *cobra.Command, args []string) error { return runBackupNow(cmd.Context(), opts, f, args[0]) },
 	}
 	fl := cmd.Flags()
-	f.add(fl, "BackupSchedule", "outcome")
+	f.add(cmd, "BackupSchedule", "outcome")
 	fl.StringVar(&f.veleroNamespace, "velero-namespace", "velero", "namespace Velero runs in")
 	fl.BoolVar(&f.noWait, "no-wait", false, "return once the run is asked for")
 	return cmd

@@ -62,8 +62,7 @@ The cluster is the one of --kubeconfig, else $KUBECONFIG, else ~/.kube/config
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return runDrillRun(cmd.Context(), opts, f, args[0]) },
 	}
-	fl := cmd.Flags()
-	f.add(fl, "RestoreDrill", "verdict")
+	f.add(cmd, "RestoreDrill", "verdict")
 	return cmd
 }
 

@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/safekeep-dev/safekeep/controller"
 )
@@ -25,8 +25,10 @@ type runFlags struct {
 	poll        time.Duration // how often the run is looked at (tests shorten it)
 }
 
-// add registers the flags; kind names the resource, outcome what is waited for.
-func (f *runFlags) add(fl *pflag.FlagSet, kind, outcome string) {
+// add registers the flags on cmd; kind names the resource, outcome what is
+// waited for.
+func (f *runFlags) add(cmd *cobra.Command, kind, outcome string) {
+	fl := cmd.Flags()
 	fl.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the "+kind+" (default: the kubeconfig context's)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig `FILE` (default $KUBECONFIG or ~/.kube/config)")
 	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use")
