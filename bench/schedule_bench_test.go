@@ -29,7 +29,6 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
-	"github.com/safekeep-dev/safekeep/controller"
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 )
@@ -137,7 +136,7 @@ func runRound(b *testing.B, c client.Client, seen *seenBackups, round int) round
 
 	want := map[string]bool{}
 	for _, n := range names {
-		want[controller.BackupName(benchNamespace, n, due)] = true
+		want[v1alpha1.BackupName(benchNamespace, n, due)] = true
 	}
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Until(due.Add(2*time.Minute)), false, func(ctx context.Context) (bool, error) {
 		return seen.count(want) == len(want), nil
@@ -259,7 +258,7 @@ func (s *seenBackups) latencies(want map[string]bool, due time.Time) []time.Dura
 
 // watchBackups starts an informer on the controller's Velero Backups.
 func watchBackups(b *testing.B, cp *testbed.ControlPlane) *seenBackups {
-	owned, err := labels.NewRequirement(controller.LabelSchedule, selection.Exists, nil)
+	owned, err := labels.NewRequirement(v1alpha1.LabelSchedule, selection.Exists, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,9 @@
-// Package controller holds Safekeep's reconcilers: one per kind
-// (OffsiteTarget, BackupSchedule, OffsiteBackup), each in its own files with
-// its RBAC markers beside it. Setup registers them all with a manager.
+// Package controller wires Safekeep's reconcilers into a manager: one
+// package per kind (offsitetarget, backupschedule, restoredrill), each with
+// its RBAC markers beside it, on the shared machinery of internal/kit (job
+// pool, reconcile state, one status patch) and one audit writer
+// (internal/auditlog). Setup registers them all; Options are every knob,
+// with their defaults in kit (see docs/architecture.md).
 //
 // Every reconcile ends in one summarize-and-patch step that writes the
 // status (conditions from api/v1alpha1, observedGeneration) once. Failures
@@ -12,6 +15,7 @@
 package controller
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -25,6 +29,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/controller/backupschedule"
+	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
+	"github.com/safekeep-dev/safekeep/controller/internal/kit"
+	"github.com/safekeep-dev/safekeep/controller/offsitetarget"
+	"github.com/safekeep-dev/safekeep/controller/restoredrill"
 )
 
 // Leader election runs in the controller's namespace.
@@ -33,17 +42,22 @@ import (
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
-// Defaults of Options.
+// Defaults of Options (kit holds them, in one place).
 const (
-	DefaultVeleroNamespace     = "velero"
-	DefaultTargetCheckInterval = 5 * time.Minute
-	DefaultTargetRetryInterval = 30 * time.Second
-	DefaultTargetProbeTimeout  = 15 * time.Second
+	DefaultVeleroNamespace         = kit.DefaultVeleroNamespace
+	DefaultVeleroCredentialsSecret = kit.DefaultVeleroCredentialsSecret
+	DefaultTargetCheckInterval     = kit.DefaultTargetCheckInterval
+	DefaultTargetRetryInterval     = kit.DefaultTargetRetryInterval
+	DefaultTargetProbeTimeout      = kit.DefaultTargetProbeTimeout
+	DefaultConcurrentSeals         = kit.DefaultConcurrentSeals
+	DefaultSealConcurrency         = kit.DefaultSealConcurrency
+	DefaultConcurrentDrills        = kit.DefaultConcurrentDrills
 	// EventSource names the controller in the Events it writes.
-	EventSource = "safekeep-controller"
+	EventSource = kit.EventSource
 )
 
-// Options configure the reconcilers. A zero field means its default.
+// Options configure the reconcilers; safekeep-controller has a flag for
+// each (docs/controller.md). A zero field means its default.
 type Options struct {
 	// Namespace is the controller's own namespace, where it reads Secrets
 	// (and nowhere else: see CacheOptions). Empty means every namespace,
@@ -51,6 +65,13 @@ type Options struct {
 	Namespace string
 	// VeleroNamespace is where Velero's objects live; "" means "velero".
 	VeleroNamespace string
+	// VeleroCredentialsSecret is the Secret in VeleroNamespace whose
+	// "cloud" key holds the credentials of BackupStorageLocations that
+	// name none; "" means "cloud-credentials", as `velero install` makes.
+	VeleroCredentialsSecret string
+	// ClusterID names this cluster in the seals it writes (seal.json
+	// "cluster"); may be empty.
+	ClusterID string
 	// Clock stamps conditions and drives schedules; nil means the real one.
 	Clock clock.Clock
 	// TargetCheckInterval is how often a Ready OffsiteTarget's bucket is
@@ -63,32 +84,47 @@ type Options struct {
 	TargetRetryInterval time.Duration
 	// TargetProbeTimeout bounds one probe of a bucket; 0 means 15 s.
 	TargetProbeTimeout time.Duration
+	// MaxConcurrentSeals bounds the backups sealed (and retention passes
+	// run) at once, across schedules; 0 means 2.
+	MaxConcurrentSeals int
+	// SealConcurrency is how many objects one seal copies at once; 0
+	// means 4.
+	SealConcurrency int
+	// MaxConcurrentDrills bounds the drill runs in flight at once, across
+	// drills; 0 means 2.
+	MaxConcurrentDrills int
 	// SkipNameValidation allows registering the controllers again in the
 	// same process (tests that start several managers).
 	SkipNameValidation bool
 	// AuditActor names the controller in its audit entries, for example
 	// "system:serviceaccount:safekeep-system:safekeep-controller" (never a
-	// credential); "" means DefaultAuditActor.
+	// credential); "" means "safekeep-controller".
 	AuditActor string
 }
 
-func (o Options) withDefaults() Options {
-	if o.VeleroNamespace == "" {
-		o.VeleroNamespace = DefaultVeleroNamespace
-	}
+// WithDefaults returns o with every zero field set to its default.
+func (o Options) WithDefaults() Options {
+	o.VeleroNamespace = cmp.Or(o.VeleroNamespace, DefaultVeleroNamespace)
+	o.VeleroCredentialsSecret = cmp.Or(o.VeleroCredentialsSecret, DefaultVeleroCredentialsSecret)
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	if o.TargetCheckInterval <= 0 {
-		o.TargetCheckInterval = DefaultTargetCheckInterval
-	}
-	if o.TargetRetryInterval <= 0 {
-		o.TargetRetryInterval = DefaultTargetRetryInterval
-	}
-	if o.TargetProbeTimeout <= 0 {
-		o.TargetProbeTimeout = DefaultTargetProbeTimeout
-	}
+	o.TargetCheckInterval = positive(o.TargetCheckInterval, DefaultTargetCheckInterval)
+	o.TargetRetryInterval = positive(o.TargetRetryInterval, DefaultTargetRetryInterval)
+	o.TargetProbeTimeout = positive(o.TargetProbeTimeout, DefaultTargetProbeTimeout)
+	o.MaxConcurrentSeals = positive(o.MaxConcurrentSeals, DefaultConcurrentSeals)
+	o.SealConcurrency = positive(o.SealConcurrency, DefaultSealConcurrency)
+	o.MaxConcurrentDrills = positive(o.MaxConcurrentDrills, DefaultConcurrentDrills)
+	o.AuditActor = cmp.Or(o.AuditActor, auditlog.DefaultActor)
 	return o
+}
+
+// positive is v, or def when v is not positive.
+func positive[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // NewScheme returns a scheme with the kinds the reconcilers use: client-go's
@@ -119,20 +155,29 @@ func CacheOptions(o Options) cache.Options {
 // Setup registers every reconciler with mgr. The manager's cache should
 // follow CacheOptions(o).
 func Setup(mgr manager.Manager, o Options) error {
-	o = o.withDefaults()
-	aud := newAuditor(o.AuditActor, mgr.GetEventRecorder(EventSource))
+	o = o.WithDefaults()
+	rec := mgr.GetEventRecorder(EventSource)
+	aud := auditlog.New(o.AuditActor, rec)
 	return errors.Join(
-		(&OffsiteTargetReconciler{
+		(&offsitetarget.Reconciler{
 			Client:        mgr.GetClient(),
-			Recorder:      mgr.GetEventRecorder(EventSource),
+			Recorder:      rec,
 			Clock:         o.Clock,
 			Namespace:     o.Namespace,
 			CheckInterval: o.TargetCheckInterval,
 			RetryInterval: o.TargetRetryInterval,
 			ProbeTimeout:  o.TargetProbeTimeout,
-			audit:         aud,
+			Audit:         aud,
 		}).SetupWithManager(mgr, o.SkipNameValidation),
-		SetupBackupSchedule(mgr, BackupScheduleOptions{VeleroNamespace: o.VeleroNamespace, Clock: o.Clock, SkipNameValidation: o.SkipNameValidation, auditor: aud}),
-		SetupRestoreDrill(mgr, RestoreDrillOptions{Namespace: o.Namespace, VeleroNamespace: o.VeleroNamespace, Clock: o.Clock, SkipNameValidation: o.SkipNameValidation, Audit: drillAudit{aud}}),
+		backupschedule.Setup(mgr, backupschedule.Options{
+			VeleroNamespace: o.VeleroNamespace, VeleroCredentialsSecret: o.VeleroCredentialsSecret, Clock: o.Clock,
+			MaxConcurrentSeals: o.MaxConcurrentSeals, SealConcurrency: o.SealConcurrency, ClusterID: o.ClusterID,
+			SkipNameValidation: o.SkipNameValidation, Audit: aud,
+		}),
+		restoredrill.Setup(mgr, restoredrill.Options{
+			Namespace: o.Namespace, VeleroNamespace: o.VeleroNamespace, VeleroCredentialsSecret: o.VeleroCredentialsSecret,
+			Clock: o.Clock, MaxConcurrentDrills: o.MaxConcurrentDrills,
+			SkipNameValidation: o.SkipNameValidation, Audit: aud,
+		}),
 	)
 }

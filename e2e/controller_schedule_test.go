@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
-	"github.com/safekeep-dev/safekeep/controller"
 	"github.com/safekeep-dev/safekeep/internal/sample"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 )
@@ -117,7 +116,7 @@ func TestControllerSchedule(t *testing.T) {
 			return false, err
 		}
 		second = last
-		return b.Annotations[controller.AnnotationTrigger] == controller.TriggerSchedule, nil
+		return b.Annotations[v1alpha1.AnnotationTrigger] == v1alpha1.TriggerSchedule, nil
 	})
 	t.Logf("cron run sealed: %s", second)
 	suspend(t, c, sched) // no new runs while the checks run

@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
-	"github.com/safekeep-dev/safekeep/controller"
 	"github.com/safekeep-dev/safekeep/internal/sample"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 )
@@ -257,7 +256,7 @@ func dcDrill(t *testing.T, c client.Client, name string) *v1alpha1.RestoreDrill 
 func dcNoLeftovers(t *testing.T, c client.Client) {
 	t.Helper()
 	var nss corev1.NamespaceList
-	if err := c.List(t.Context(), &nss, client.HasLabels{controller.LabelDrill}); err != nil {
+	if err := c.List(t.Context(), &nss, client.HasLabels{v1alpha1.LabelDrill}); err != nil {
 		t.Fatal(err)
 	}
 	for _, ns := range nss.Items {
@@ -266,7 +265,7 @@ func dcNoLeftovers(t *testing.T, c client.Client) {
 		}
 	}
 	for _, list := range []client.ObjectList{&veleroBackups{}, &veleroRestores{}} {
-		if err := c.List(t.Context(), list, client.InNamespace(testbed.VeleroNamespace), client.HasLabels{controller.LabelDrill}); err != nil {
+		if err := c.List(t.Context(), list, client.InNamespace(testbed.VeleroNamespace), client.HasLabels{v1alpha1.LabelDrill}); err != nil {
 			t.Fatal(err)
 		}
 		if n := meta.LenList(list); n > 0 {

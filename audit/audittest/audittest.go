@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,4 +213,30 @@ func Entry(i int, prev *audit.Entry, signer crypto.SigningKey) (*audit.Entry, []
 	e.Details = d
 	data, err := audit.Sign(e, signer)
 	return e, data, err
+}
+
+// WantEntry verifies the audit log in st (the keys published in the
+// bucket) and returns its entry of kind about subject, written by actor,
+// failing the test when the chain is not intact or the entry is missing.
+// detail, when set, must appear in the entry's details.
+func WantEntry(t *testing.T, actor string, st storage.Store, kind audit.Kind, subject, detail string) *audit.Entry {
+	t.Helper()
+	if _, err := audit.Verify(t.Context(), st, audit.VerifyOptions{}); err != nil {
+		t.Fatalf("audit log: %v", err)
+	}
+	var kinds []string
+	for e, err := range audit.Read(t.Context(), st, audit.ReadOptions{}) {
+		if err != nil {
+			t.Fatalf("read audit log: %v", err)
+		}
+		if e.Kind == kind && e.Subject == subject && strings.Contains(string(e.Details), detail) {
+			if e.Actor != actor {
+				t.Errorf("audit entry %d actor %q, want %q", e.Seq, e.Actor, actor)
+			}
+			return e
+		}
+		kinds = append(kinds, string(e.Kind)+" "+e.Subject)
+	}
+	t.Fatalf("no audit entry %s %s (with %q); the log holds %v", kind, subject, detail, kinds)
+	return nil
 }

@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
-	"github.com/safekeep-dev/safekeep/controller"
 )
 
 // backupNowFlags are the flags of `safekeep backup now`.
@@ -45,7 +44,7 @@ func newBackupNow(opts *options) *cobra.Command {
 		Use:   "now SCHEDULE [-n NAMESPACE]",
 		Short: "Start a run of a BackupSchedule at once and wait for its outcome",
 		Long: `now asks the controller to start a run of the BackupSchedule SCHEDULE at once, by
-annotating it with ` + controller.AnnotationRunNow + `=<time>. The run is like a scheduled
+annotating it with ` + v1alpha1.AnnotationRunNow + `=<time>. The run is like a scheduled
 one: a Velero backup from the schedule's template, sealed offsite when Velero
 reports it Completed, then retention. It does not change the schedule's
 lastScheduleTime. A run already in flight finishes first. A suspended schedule,
@@ -85,7 +84,7 @@ func runBackupNow(ctx context.Context, opts *options, f *backupNowFlags, name st
 	if err != nil {
 		return err
 	}
-	backup := controller.ManualBackupName(ns, name, asked)
+	backup := v1alpha1.ManualBackupName(ns, name, asked)
 	_, _ = fmt.Fprintf(opts.streams.Err, "asked for a run of BackupSchedule %s: Velero backup %s/%s\n", key, f.veleroNamespace, backup)
 	if f.noWait {
 		_, err := fmt.Fprintln(opts.streams.Out, backup)
@@ -201,7 +200,7 @@ func (w *runWatch) look(ctx context.Context) (*v1alpha1.OffsiteBackup, error) {
 
 // notStarted explains a run whose Velero backup does not exist (yet).
 func (w *runWatch) notStarted(s *v1alpha1.BackupSchedule) error {
-	if _, asked := s.Annotations[controller.AnnotationRunNow]; asked {
+	if _, asked := s.Annotations[v1alpha1.AnnotationRunNow]; asked {
 		if s.Status.Active != "" {
 			w.status.set(fmt.Sprintf("waiting for the run in flight (%s) to end", s.Status.Active))
 		} else {

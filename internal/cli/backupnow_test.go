@@ -19,7 +19,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
-	"github.com/safekeep-dev/safekeep/controller"
+	"github.com/safekeep-dev/safekeep/controller/backupschedule"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 )
 
@@ -41,7 +41,7 @@ func TestBackupNow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := controller.SetupBackupSchedule(mgr, controller.BackupScheduleOptions{SkipNameValidation: true}); err != nil {
+	if err := backupschedule.Setup(mgr, backupschedule.Options{SkipNameValidation: true}); err != nil {
 		t.Fatal(err)
 	}
 	mctx, stop := context.WithCancel(ctx)

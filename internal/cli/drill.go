@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
-	"github.com/safekeep-dev/safekeep/controller"
 )
 
 // drillRunFlags are the flags of `safekeep drill run`.
@@ -41,7 +40,7 @@ func newDrillRun(opts *options) *cobra.Command {
 		Use:   "run DRILL [-n NAMESPACE]",
 		Short: "Start a run of a RestoreDrill at once and wait for its verdict",
 		Long: `run asks the controller to start a run of the RestoreDrill DRILL at once, by
-annotating it with ` + controller.AnnotationRunNow + `=<time>. The run is like a scheduled
+annotating it with ` + v1alpha1.AnnotationRunNow + `=<time>. The run is like a scheduled
 one: it picks a sealed backup as spec.backup says, verifies and decrypts it,
 restores it through Velero into scratch namespaces and checks what came back.
 It does not change the drill's lastScheduleTime. A run already in flight
@@ -77,7 +76,7 @@ func runDrillRun(ctx context.Context, opts *options, f *drillRunFlags, name stri
 	if err != nil {
 		return err
 	}
-	id := controller.DrillRunID(asked, controller.TriggerManual)
+	id := v1alpha1.DrillRunID(asked, v1alpha1.TriggerManual)
 	_, _ = fmt.Fprintf(opts.streams.Err, "asked for run %s of RestoreDrill %s\n", id, key)
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -150,7 +149,7 @@ func (w *drillWatch) look(ctx context.Context) (*v1alpha1.DrillRun, error) {
 		w.status.set(fmt.Sprintf("waiting for the run in flight (%s) to end", a.ID))
 		return nil, errRunPending
 	}
-	if _, asked := d.Annotations[controller.AnnotationRunNow]; asked {
+	if _, asked := d.Annotations[v1alpha1.AnnotationRunNow]; asked {
 		w.status.set("waiting for the controller to start the run")
 		return nil, errRunPending
 	}

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
-	"github.com/safekeep-dev/safekeep/controller"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 )
 
@@ -83,8 +82,8 @@ func TestDrillRunRefusals(t *testing.T) {
 		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: "apps", Name: "weekly"}, d); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := d.Annotations[controller.AnnotationRunNow]; !ok {
-			t.Errorf("the drill was not annotated with %s", controller.AnnotationRunNow)
+		if _, ok := d.Annotations[v1alpha1.AnnotationRunNow]; !ok {
+			t.Errorf("the drill was not annotated with %s", v1alpha1.AnnotationRunNow)
 		}
 	})
 }

@@ -10,9 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/spf13/cobra"
-
-	"github.com/safekeep-dev/safekeep/controller"
 )
 
 // runFlags are the flags of the verbs that ask the controller for a run
@@ -47,7 +46,7 @@ func (f *runFlags) client() (client.Client, string, error) {
 }
 
 // askRun reads obj (a BackupSchedule or RestoreDrill named key), lets
-// runnable refuse it, and annotates it with controller.AnnotationRunNow, the
+// runnable refuse it, and annotates it with v1alpha1.AnnotationRunNow, the
 // controller's signal to start a run at once. It returns the time asked
 // for, to the second, which names the run. verb prefixes errors; kind
 // names the object in them.
@@ -62,7 +61,7 @@ func askRun(ctx context.Context, c client.Client, verb, kind string, key types.N
 		return time.Time{}, fmt.Errorf("%s: %s %s %w", verb, kind, key, err)
 	}
 	asked := time.Now().UTC().Truncate(time.Second)
-	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, controller.AnnotationRunNow, asked.Format(time.RFC3339))
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationRunNow, asked.Format(time.RFC3339))
 	if err := c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return time.Time{}, fmt.Errorf("%s: annotate %s %s: %w", verb, kind, key, err)
 	}

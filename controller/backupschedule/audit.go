@@ -1,0 +1,104 @@
+package backupschedule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
+	"github.com/safekeep-dev/safekeep/target"
+)
+
+// auditSeal records a seal: a new one, or one found already sealed that
+// the log does not hold yet (its writer stopped before recording it).
+func (r *Reconciler) auditSeal(ctx context.Context, tgt *target.Target, spec jobSpec, res *jobResult) {
+	sl := res.seal
+	subject := spec.target.Namespace + "/" + spec.schedule + "/" + spec.backup
+	if !res.copied && r.audit != nil {
+		l, err := tgt.AuditLog()
+		if err == nil {
+			digest := sl.Digest()
+			found, ferr := l.Find(ctx, sl.SealedAt, func(e *audit.Entry) bool {
+				return e.Kind == audit.KindSeal && e.Subject == subject && strings.Contains(string(e.Details), digest)
+			})
+			if ferr == nil && found != nil {
+				return // recorded before
+			}
+		}
+	}
+	d := audit.SealDetails{
+		Namespace: spec.target.Namespace, Schedule: spec.schedule, Backup: spec.backup, Target: spec.target.Name,
+		Objects: len(sl.Objects), CiphertextBytes: sl.CiphertextBytes(), SealDigest: sl.Digest(),
+		Recipients: sl.Recipients, DurationSeconds: auditlog.Seconds(res.duration),
+	}
+	if sl.Lock != nil {
+		d.RetainUntil = sl.Lock.RetainUntil
+	}
+	_, _ = r.audit.Record(ctx, tgt, audit.Record{Kind: audit.KindSeal, Subject: subject, Details: d}) // failures are kept and retried
+}
+
+// auditRetention records the backups a retention pass deleted, and its
+// failure.
+func (r *Reconciler) auditRetention(ctx context.Context, tgt *target.Target, spec jobSpec, out retentionOutcome) {
+	ns := spec.target.Namespace
+	reason := "retention: not kept by " + describePolicy(spec.target, spec)
+	for _, b := range out.Deleted {
+		_, _ = r.audit.Record(ctx, tgt, audit.Record{
+			Kind: audit.KindRetentionDelete, Subject: ns + "/" + spec.schedule + "/" + b,
+			Details: audit.DeleteDetails{Namespace: ns, Schedule: spec.schedule, Backup: b, Reason: reason},
+		})
+	}
+	if out.Err != nil {
+		r.auditFailure(ctx, tgt, spec, "retention-delete", v1alpha1.ReasonRetentionFailed, out.Err)
+	}
+}
+
+// auditFailure records a failed operation on spec's schedule.
+func (r *Reconciler) auditFailure(ctx context.Context, tgt *target.Target, spec jobSpec, op, reason string, err error) {
+	ns := spec.target.Namespace
+	subject := ns + "/" + spec.schedule
+	if spec.backup != "" {
+		subject += "/" + spec.backup
+	}
+	_, _ = r.audit.Record(ctx, tgt, audit.Record{
+		Kind: audit.KindFailure, Subject: subject,
+		Details: audit.FailureDetails{Namespace: ns, Operation: op, Schedule: spec.schedule, Backup: spec.backup, Reason: reason, Message: err.Error()},
+	})
+}
+
+// auditRunFailure records a run that ended without a seal (the Velero
+// backup failed or went away), when the schedule's target is Ready. It
+// resolves the target (its Secrets) only then.
+func (r *Reconciler) auditRunFailure(ctx context.Context, st *scheduleState, backup, reason, msg string) {
+	if r.audit == nil || st.target == nil {
+		return
+	}
+	tgt, err := target.Resolve(ctx, r.APIReader, st.target)
+	if err != nil {
+		auditlog.CountFailure(audit.KindFailure)
+		return
+	}
+	spec := jobSpec{schedule: st.obj.Name, backup: backup, target: st.target}
+	r.auditFailure(ctx, tgt, spec, "backup", reason, errors.New(msg))
+}
+
+// describePolicy names a schedule's retention rules for a deletion entry.
+func describePolicy(_ *v1alpha1.OffsiteTarget, spec jobSpec) string {
+	p := spec.policy
+	var parts []string
+	for _, r := range []struct {
+		name string
+		n    int
+	}{{"keepLast", p.KeepLast}, {"keepDaily", p.KeepDaily}, {"keepWeekly", p.KeepWeekly}, {"keepMonthly", p.KeepMonthly}, {"keepYearly", p.KeepYearly}} {
+		if r.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", r.name, r.n))
+		}
+	}
+	if len(parts) == 0 {
+		return "the policy"
+	}
+	return strings.Join(parts, ", ")
+}

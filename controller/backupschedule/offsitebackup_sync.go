@@ -1,0 +1,179 @@
+package backupschedule
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/controller/internal/kit"
+	"github.com/safekeep-dev/safekeep/seal"
+)
+
+// offsiteBackups lists the OffsiteBackups of schedule s (by v1alpha1.LabelSchedule).
+func (r *Reconciler) offsiteBackups(ctx context.Context, s *v1alpha1.BackupSchedule) ([]v1alpha1.OffsiteBackup, error) {
+	var list v1alpha1.OffsiteBackupList
+	err := r.List(ctx, &list, client.InNamespace(s.Namespace),
+		client.MatchingLabels{v1alpha1.LabelSchedule: v1alpha1.ScheduleLabelValue(s.Namespace, s.Name)})
+	if err != nil {
+		return nil, fmt.Errorf("list OffsiteBackups of %s: %w", s.Name, err)
+	}
+	return list.Items, nil
+}
+
+// syncOffsiteBackups makes the schedule's OffsiteBackups match a job's
+// outcome: one per sealed backup of the schedule in the bucket (created
+// when missing, which rebuilds records from the bucket), Retained set from
+// the retention decision, and records of backups no longer in the bucket
+// deleted. sealed names the backup the job sealed (empty for a retention
+// pass), whose record also gets the seal's duration and plaintext size. It
+// sets RetentionApplied and the time of the next retention pass.
+func (r *Reconciler) syncOffsiteBackups(ctx context.Context, st *scheduleState, sealed string, res *jobResult) error {
+	s, out := st.obj, res.retention
+	targetName := s.Spec.OffsiteTargetRef.Name
+	policy := st.retentionPolicy()
+	for name, e := range out.Entries {
+		var extra func(*v1alpha1.OffsiteBackupStatus)
+		if name == sealed {
+			extra = res.sealFacts
+		}
+		if err := r.upsertOffsiteBackup(ctx, st, targetName, e.Seal, extra, retainedCondition(out, name, policy.String())); err != nil {
+			return err
+		}
+	}
+	if _, listed := out.Entries[sealed]; sealed != "" && !out.Listed && !listed {
+		if err := r.upsertOffsiteBackup(ctx, st, targetName, res.seal, res.sealFacts, nil); err != nil {
+			return err
+		}
+	}
+	if out.Listed {
+		if err := r.deleteGoneRecords(ctx, st, targetName, out.Entries); err != nil {
+			return err
+		}
+	}
+	if len(out.Deleted) > 0 {
+		slices.Sort(out.Deleted)
+		st.Event(nil, corev1.EventTypeNormal, v1alpha1.ReasonRetentionApplied,
+			"deleted %d offsite backups dropped by retention (%s): %s", len(out.Deleted), policy, strings.Join(out.Deleted, ", "))
+	}
+	switch {
+	case out.Err != nil:
+		st.setCondition(v1alpha1.ConditionRetentionApplied, metav1.ConditionFalse, v1alpha1.ReasonRetentionFailed,
+			fmt.Sprintf("retention (%s) is retried: %v", policy, out.Err))
+		st.retryRetention(r.jobs, st.Now.Add(retentionRetryInterval))
+	case len(out.Waiting) > 0 || out.Leftovers > 0:
+		next := out.nextRetry(st.Now)
+		st.setCondition(v1alpha1.ConditionRetentionApplied, metav1.ConditionTrue, v1alpha1.ReasonWaitingForLock,
+			fmt.Sprintf("retention (%s) keeps %d; %d dropped backups and %d incomplete copies wait for their object lock, next try at %s",
+				policy, len(out.Kept), len(out.Waiting), out.Leftovers, next.UTC().Format(time.RFC3339)))
+		st.retryRetention(r.jobs, next)
+	default:
+		st.setCondition(v1alpha1.ConditionRetentionApplied, metav1.ConditionTrue, v1alpha1.ReasonRetentionApplied,
+			fmt.Sprintf("retention (%s) keeps %d offsite backups; deleted %d", policy, len(out.Kept), len(out.Deleted)))
+		r.jobs.SetNotBefore(st.Key, time.Time{})
+	}
+	return nil
+}
+
+// sealFacts sets what only the job that sealed knows.
+func (res *jobResult) sealFacts(st *v1alpha1.OffsiteBackupStatus) {
+	if res.plaintextBytes > 0 {
+		st.PlaintextBytes = res.plaintextBytes
+	}
+	if res.copied {
+		st.SealDuration = &metav1.Duration{Duration: res.duration.Round(time.Millisecond)}
+	}
+}
+
+// retainedCondition is the Retained condition of backup after a pass, or
+// nil when the pass decided nothing about it.
+func retainedCondition(out retentionOutcome, backup, policy string) *metav1.Condition {
+	if until, ok := out.Waiting[backup]; ok {
+		msg := fmt.Sprintf("dropped by retention (%s); object lock refused deleting it, retried later", policy)
+		if !until.IsZero() {
+			msg = fmt.Sprintf("dropped by retention (%s); object lock keeps it until %s", policy, until.UTC().Format(time.RFC3339))
+		}
+		return &metav1.Condition{Type: v1alpha1.ConditionRetained, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonWaitingForLock, Message: msg}
+	}
+	if reasons, ok := out.Kept[backup]; ok {
+		return &metav1.Condition{Type: v1alpha1.ConditionRetained, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonKeptByPolicy,
+			Message: "kept by " + describeReasons(reasons)}
+	}
+	return nil
+}
+
+// upsertOffsiteBackup creates the record of sl when missing and brings its
+// status up to date (retained, when given, sets the Retained condition;
+// extra, when given, adds what only the sealing job knows). A name taken by
+// a record of something else is left alone and logged.
+func (r *Reconciler) upsertOffsiteBackup(ctx context.Context, st *scheduleState, targetName string, sl *seal.Seal,
+	extra func(*v1alpha1.OffsiteBackupStatus), retained *metav1.Condition) error {
+	ob := &v1alpha1.OffsiteBackup{}
+	key := client.ObjectKey{Namespace: st.obj.Namespace, Name: sl.Backup}
+	err := r.Get(ctx, key, ob)
+	if apierrors.IsNotFound(err) {
+		ob = newOffsiteBackup(st.obj, targetName, sl)
+		if err := controllerutil.SetControllerReference(st.obj, ob, r.Scheme); err != nil {
+			return err
+		}
+		err = r.Create(ctx, ob)
+		if apierrors.IsAlreadyExists(err) { // the cache lagged
+			err = r.APIReader.Get(ctx, key, ob)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("record OffsiteBackup %s: %w", key, err)
+	}
+	if !recordsSeal(ob, targetName, sl) {
+		logf.FromContext(ctx).Info("an offsitebackup of another backup has the name; not recording", "offsiteBackup", key)
+		return nil
+	}
+	before := ob.DeepCopy()
+	sealedStatus(ob, sl, st.Now)
+	if extra != nil {
+		extra(&ob.Status)
+	}
+	if retained != nil {
+		kit.SetCondition(&ob.Status.Conditions, ob.Generation, st.Now, retained.Type, retained.Status, retained.Reason, retained.Message)
+	}
+	if equality.Semantic.DeepEqual(before.Status, ob.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, ob, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("update status of OffsiteBackup %s: %w", key, err)
+	}
+	return nil
+}
+
+// deleteGoneRecords deletes the schedule's records, in the target named
+// targetName, whose backups are not among entries (the bucket no longer
+// has them sealed). Records of other targets are left alone.
+func (r *Reconciler) deleteGoneRecords(ctx context.Context, st *scheduleState, targetName string, entries map[string]seal.Entry) error {
+	list, err := r.offsiteBackups(ctx, st.obj)
+	if err != nil {
+		return err
+	}
+	for i := range list {
+		ob := &list[i]
+		if ob.Spec.OffsiteTargetRef.Name != targetName || ob.Spec.ScheduleName != st.obj.Name {
+			continue
+		}
+		if _, ok := entries[ob.Spec.VeleroBackupName]; ok {
+			continue
+		}
+		if err := r.Delete(ctx, ob); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete OffsiteBackup %s: %w", client.ObjectKeyFromObject(ob), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package backupschedule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/retention"
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// lockRetryInterval is when a delete refused by object lock is tried again
+// when the lock's end is not known (an object written by a resumed seal
+// can be locked longer than its seal records).
+const lockRetryInterval = time.Hour
+
+// retentionOutcome is what a retention pass over one schedule's offsite
+// backups found and did. The bucket is the source of truth: Entries are
+// read from it with seal.List, not from OffsiteBackup objects.
+type retentionOutcome struct {
+	// Listed is set when the bucket was listed: Entries is then complete.
+	Listed bool
+	// Entries are the schedule's sealed backups still in the bucket after
+	// the pass, by backup name.
+	Entries map[string]seal.Entry
+	// Kept says, for each kept backup, the rules that keep it.
+	Kept map[string][]retention.Reason
+	// Waiting are backups retention dropped that object lock still holds,
+	// with the lock's end (zero when unknown). They stay sealed.
+	Waiting map[string]time.Time
+	// Deleted are backups retention dropped and the pass deleted.
+	Deleted []string
+	// Leftovers counts incomplete folders (no seal.json, no seal in
+	// progress) that could not be removed yet.
+	Leftovers int
+	// Err is set when the pass could not decide or delete something; what
+	// it did before stays valid.
+	Err error
+}
+
+// nextRetry is when the pass should run again for the backups object lock
+// holds: the earliest known lock end, or lockRetryInterval after now when
+// one is unknown. Zero when nothing waits.
+func (o *retentionOutcome) nextRetry(now time.Time) time.Time {
+	var at time.Time
+	for _, until := range o.Waiting {
+		if until.IsZero() || !until.After(now) {
+			until = now.Add(lockRetryInterval)
+		}
+		if at.IsZero() || until.Before(at) {
+			at = until
+		}
+	}
+	if o.Leftovers > 0 && (at.IsZero() || now.Add(lockRetryInterval).Before(at)) {
+		at = now.Add(lockRetryInterval)
+	}
+	return at
+}
+
+// retentionPolicy converts the API's policy; nil keeps everything.
+func retentionPolicy(p *v1alpha1.RetentionPolicy, loc *time.Location) retention.Policy {
+	if p == nil {
+		return retention.Policy{Location: loc}
+	}
+	return retention.Policy{
+		KeepLast: int(p.KeepLast), KeepDaily: int(p.KeepDaily), KeepWeekly: int(p.KeepWeekly),
+		KeepMonthly: int(p.KeepMonthly), KeepYearly: int(p.KeepYearly), Location: loc,
+	}
+}
+
+// applyRetention applies policy to the sealed backups of schedule (the
+// offsite <schedule> folder) in offsite, and deletes those it drops once
+// their object lock allows. A dropped backup loses its seal.json first, so
+// that a deletion cut short never leaves a copy listed as restorable; its
+// other objects follow. Incomplete folders with no seal in progress (what
+// such a cut leaves) are removed too, except active's, the backup being
+// sealed now.
+func applyRetention(ctx context.Context, offsite storage.Store, schedule, active string, policy retention.Policy, now time.Time) retentionOutcome {
+	out := retentionOutcome{
+		Entries: map[string]seal.Entry{},
+		Kept:    map[string][]retention.Reason{},
+		Waiting: map[string]time.Time{},
+	}
+	entries, err := seal.List(ctx, offsite)
+	if err != nil {
+		out.Err = fmt.Errorf("list offsite backups: %w", err)
+		return out
+	}
+	out.Listed = true
+	var items []retention.Item
+	var incomplete []string
+	for _, e := range entries {
+		switch {
+		case e.Schedule != schedule:
+		case e.Restorable():
+			out.Entries[e.Backup] = e
+			items = append(items, retention.Item{ID: e.Backup, Time: backupTime(e)})
+		case e.State == seal.StateIncomplete && e.Backup != active:
+			incomplete = append(incomplete, e.Backup)
+		}
+	}
+	res, err := retention.Apply(items, policy)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	for _, k := range res.Keep {
+		out.Kept[k.ID] = k.Reasons
+	}
+	var errs []error
+	for _, d := range res.Drop {
+		e := out.Entries[d.ID]
+		if l := e.Seal.Lock; l != nil && now.Before(l.RetainUntil) {
+			out.Waiting[d.ID] = l.RetainUntil
+			continue
+		}
+		err := deleteBackup(ctx, offsite, schedule, d.ID)
+		switch {
+		case errors.Is(err, errSealLocked):
+			out.Waiting[d.ID] = time.Time{}
+			continue
+		case errors.Is(err, errSealKept):
+			errs = append(errs, err)
+			continue
+		case errors.Is(err, storage.ErrLocked):
+			// Objects of a resumed seal can be locked longer than the seal.
+			out.Leftovers++
+		case err != nil:
+			out.Leftovers++
+			errs = append(errs, err)
+		}
+		// seal.json is gone: the backup is no longer restorable, whatever
+		// is left of it is an incomplete folder, removed by later passes.
+		delete(out.Entries, d.ID)
+		out.Deleted = append(out.Deleted, d.ID)
+	}
+	for _, b := range incomplete {
+		if err := cleanIncomplete(ctx, offsite, schedule, b); errors.Is(err, storage.ErrLocked) {
+			out.Leftovers++
+		} else if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	out.Err = errors.Join(errs...)
+	return out
+}
+
+// backupTime is when a sealed backup was taken, for retention's calendar:
+// Velero's start time, else the seal's time.
+func backupTime(e seal.Entry) time.Time {
+	if v := e.Seal.Velero; v != nil && v.StartTimestamp != nil {
+		return *v.StartTimestamp
+	}
+	return e.SealedAt
+}
+
+// Errors of deleteBackup that leave the backup sealed: nothing of it was
+// deleted.
+var (
+	// errSealLocked: object lock refused deleting seal.json.
+	errSealLocked = errors.New("seal.json is locked")
+	// errSealKept: deleting seal.json failed otherwise.
+	errSealKept = errors.New("seal.json was not deleted")
+)
+
+// deleteBackup deletes a sealed backup: seal.json first (after which the
+// copy is incomplete and never restorable), then every other object in its
+// folder. When seal.json cannot be deleted it stops, and the error wraps
+// errSealLocked or errSealKept. Other errors come after seal.json is gone:
+// objects refused by object lock (wrapping storage.ErrLocked) or failed
+// deletes, the others deleted.
+func deleteBackup(ctx context.Context, offsite storage.Store, schedule, backup string) error {
+	if err := offsite.Delete(ctx, seal.SealKey(schedule, backup)); err != nil {
+		kept := errSealKept
+		if errors.Is(err, storage.ErrLocked) {
+			kept = errSealLocked
+		}
+		return fmt.Errorf("delete offsite backup %s/%s: %w: %w", schedule, backup, kept, err)
+	}
+	return deleteFolder(ctx, offsite, seal.BackupPrefix(schedule, backup))
+}
+
+// cleanIncomplete removes an incomplete backup folder unless a seal is in
+// progress there (its marker is present): an interrupted seal is left for
+// the Sealer to complete.
+func cleanIncomplete(ctx context.Context, offsite storage.Store, schedule, backup string) error {
+	_, err := offsite.Stat(ctx, seal.PendingKey(schedule, backup))
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("check incomplete offsite backup %s/%s: %w", schedule, backup, err)
+	}
+	return deleteFolder(ctx, offsite, seal.BackupPrefix(schedule, backup))
+}
+
+// deleteFolder deletes every object under prefix, going on past locked
+// ones, and returns the first failure.
+func deleteFolder(ctx context.Context, offsite storage.Store, prefix string) error {
+	var keys []string
+	for info, err := range offsite.List(ctx, prefix) {
+		if err != nil {
+			return fmt.Errorf("list %s: %w", prefix, err)
+		}
+		keys = append(keys, info.Key)
+	}
+	var first error
+	locked := 0
+	for _, k := range keys {
+		err := offsite.Delete(ctx, k)
+		if errors.Is(err, storage.ErrLocked) {
+			locked++
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return fmt.Errorf("delete %s (%d of %d objects locked): %w", strings.TrimSuffix(prefix, "/"), locked, len(keys), first)
+	}
+	return nil
+}
+
+// describeReasons renders the rules keeping a backup, for a condition.
+func describeReasons(rs []retention.Reason) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = r.String()
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,93 @@
+package kit
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/schedule"
+)
+
+// DueRun is schedule.Due for a scheduled resource (BackupSchedule,
+// RestoreDrill): its last schedule time and creation time from the object,
+// startingDeadlineSeconds as the API holds it.
+func DueRun(s schedule.Schedule, now time.Time, last *metav1.Time, created time.Time, deadlineSeconds *int64) (due *time.Time, missed int, next time.Time) {
+	var since time.Time
+	if last != nil {
+		since = last.Time
+	}
+	var deadline *time.Duration
+	if deadlineSeconds != nil {
+		d := time.Duration(*deadlineSeconds) * time.Second
+		deadline = &d
+	}
+	return s.Due(now, since, created, deadline)
+}
+
+// ReadyOf is the Ready condition of a scheduled resource: False with the
+// reason found (readyReason non-empty), else True as Suspended or Scheduled
+// with its next run time in the schedule's zone.
+func ReadyOf(readyReason, readyMessage string, suspended bool, next *metav1.Time, sched *schedule.Schedule) (metav1.ConditionStatus, string, string) {
+	switch {
+	case readyReason != "":
+		return metav1.ConditionFalse, readyReason, readyMessage
+	case suspended:
+		return metav1.ConditionTrue, v1alpha1.ReasonSuspended, "spec.suspend is set: no new runs start"
+	}
+	msg := "runs are scheduled"
+	if next != nil && sched != nil {
+		msg = "next run at " + next.In(sched.Location()).Format(time.RFC3339)
+	}
+	return metav1.ConditionTrue, v1alpha1.ReasonScheduled, msg
+}
+
+// MissedMessage says that the latest missed run of a scheduled resource
+// did not start within its starting deadline; false when there is none.
+func MissedMessage(s schedule.Schedule, now time.Time, last *metav1.Time, created time.Time, deadlineSeconds *int64) (string, bool) {
+	latest, _, _ := DueRun(s, now, last, created, nil)
+	if latest == nil {
+		return "", false
+	}
+	var deadline time.Duration
+	if deadlineSeconds != nil {
+		deadline = time.Duration(*deadlineSeconds) * time.Second
+	}
+	return fmt.Sprintf("the run scheduled at %s did not start within startingDeadlineSeconds (%s): skipped",
+		latest.In(s.Location()).Format(time.RFC3339), deadline), true
+}
+
+// ParseSchedule parses a scheduled resource's cron expression and time
+// zone. An invalid spec is terminal: the state is not Ready, next (the
+// status's next schedule time) is cleared, and nil is returned; nothing
+// requeues it but a spec change.
+func ParseSchedule(st *State, expr, zone string, next **metav1.Time) *schedule.Schedule {
+	sch, err := schedule.Parse(expr, zone)
+	if err != nil {
+		reason := v1alpha1.ReasonInvalidSchedule
+		if errors.Is(err, schedule.ErrInvalidTimeZone) {
+			reason = v1alpha1.ReasonInvalidTimeZone
+		}
+		st.NotReady(reason, "%s", err.Error())
+		*next = nil
+		return nil
+	}
+	return &sch
+}
+
+// RunNowTime reads v1alpha1.AnnotationRunNow's value; anything but RFC
+// 3339 means now.
+func RunNowTime(v string, now time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t
+	}
+	return now
+}
+
+// Ready is the Ready condition of a scheduled resource from what the
+// reconcile found: see ReadyOf.
+func (s *State) Ready(suspended bool, next *metav1.Time, sched *schedule.Schedule) (metav1.ConditionStatus, string, string) {
+	return ReadyOf(s.readyReason, s.readyMessage, suspended, next, sched)
+}

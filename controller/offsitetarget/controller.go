@@ -1,0 +1,157 @@
+// Package offsitetarget reconciles OffsiteTargets: it resolves each
+// target's Secrets, probes its bucket, and keeps its Ready condition, its
+// metrics and its audit log's record of the configuration true to what it
+// found.
+package offsitetarget
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
+	"github.com/safekeep-dev/safekeep/target"
+)
+
+// +kubebuilder:rbac:groups=safekeep.dev,resources=offsitetargets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=safekeep.dev,resources=offsitetargets/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",namespace=safekeep-system,resources=secrets,verbs=get;list;watch
+
+// Reconciler keeps each OffsiteTarget's Ready condition true to
+// its bucket: it resolves the target (recipients, credentials and signing
+// key Secrets) and probes the bucket, then records the first failure as the
+// Ready reason, or Verified.
+//
+// It re-checks a target every CheckInterval, sooner after a failed probe
+// (RetryInterval), and at once when the target's spec or annotations or a
+// Secret it references change. A spec that cannot work is not requeued at
+// all: only editing it helps.
+type Reconciler struct {
+	client.Client
+	// Recorder writes Events on Ready transitions.
+	Recorder events.EventRecorder
+	// Clock stamps condition transitions.
+	Clock clock.PassiveClock
+	// Namespace, when set, is the only namespace whose Secrets the
+	// controller may read.
+	Namespace string
+	// CheckInterval is how often a Ready target's bucket is probed again,
+	// RetryInterval how soon after a failed probe (both plus up to 10%
+	// jitter); ProbeTimeout bounds one probe.
+	CheckInterval, RetryInterval, ProbeTimeout time.Duration
+
+	// Audit records the target's configuration when it is first Ready and
+	// when it changes; nil records nothing.
+	Audit *auditlog.Auditor
+}
+
+// SetupWithManager registers the reconciler, watching OffsiteTargets and the
+// Secrets they reference.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, skipNameValidation bool) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("offsitetarget").
+		For(&v1alpha1.OffsiteTarget{}, builder.WithPredicates(
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.targetsForSecret)).
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skipNameValidation}).
+		Complete(r)
+}
+
+// Reconcile checks one OffsiteTarget and patches its status once.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	obj := &v1alpha1.OffsiteTarget{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetTarget(req.Namespace, req.Name)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !obj.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // nothing of ours to clean up
+	}
+	before := obj.DeepCopy()
+	var v verdict
+	defer func() {
+		result, retErr = r.summarize(ctx, before, obj, v)
+	}()
+	v = r.check(ctx, obj)
+	r.auditTarget(ctx, obj, v)
+	return ctrl.Result{}, nil
+}
+
+// verdict is the outcome of one check.
+type verdict struct {
+	// err is nil when the target is Ready, a *target.Error when it is not,
+	// and any other error when the check itself could not run (an API
+	// read failed, the context ended).
+	err error
+	// fingerprints of the parsed recipients; nil when they do not parse.
+	fingerprints []string
+	// resolved is the resolved target, when resolution succeeded.
+	resolved *target.Target
+}
+
+// check runs the checks in order: spec, namespace, Secrets, bucket probe.
+func (r *Reconciler) check(ctx context.Context, obj *v1alpha1.OffsiteTarget) verdict {
+	var v verdict
+	rcpts, err := target.Validate(obj)
+	if err != nil {
+		if rcpts, rerr := target.Recipients(obj); rerr == nil { // the spec is wrong elsewhere
+			v.fingerprints = target.Fingerprints(rcpts)
+		}
+		v.err = err
+		return v
+	}
+	v.fingerprints = target.Fingerprints(rcpts)
+	if r.Namespace != "" && obj.Namespace != r.Namespace {
+		v.err = &target.Error{
+			Reason: v1alpha1.ReasonCredentialsMissing,
+			Message: fmt.Sprintf("the controller reads Secrets only in its namespace %s, and this OffsiteTarget is in %s: create the OffsiteTarget and its Secrets in %s",
+				r.Namespace, obj.Namespace, r.Namespace),
+		}
+		return v
+	}
+	tg, err := target.Resolve(ctx, r.Client, obj)
+	if err != nil {
+		v.err = err
+		return v
+	}
+	v.resolved = tg
+	probeCtx, cancel := context.WithTimeout(ctx, r.ProbeTimeout)
+	defer cancel()
+	v.err = tg.Check(probeCtx)
+	return v
+}
+
+// targetsForSecret maps a Secret to the OffsiteTargets of its namespace that
+// reference it.
+func (r *Reconciler) targetsForSecret(ctx context.Context, sec client.Object) []reconcile.Request {
+	var list v1alpha1.OffsiteTargetList
+	if err := r.List(ctx, &list, client.InNamespace(sec.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing offsite targets for a secret failed", "secret", client.ObjectKeyFromObject(sec))
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		t := &list.Items[i]
+		creds := t.Spec.S3.CredentialsSecretRef
+		if (creds != nil && creds.Name == sec.GetName()) || t.Spec.SigningKeySecretRef.Name == sec.GetName() {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(t)})
+		}
+	}
+	return reqs
+}

@@ -1,0 +1,258 @@
+// Package restoredrill reconciles RestoreDrills: on their schedule (or
+// when asked with AnnotationRunNow) it picks a sealed backup, hands the
+// run to a bounded pool of workers (kit.Pool) that restore and check it
+// with package drill, records the verdict in status, an Event, metrics
+// and the audit log, and cleans up per policy. The steps of a reconcile
+// are listed, in order, in Reconcile.
+package restoredrill
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/controller/internal/kit"
+)
+
+// Defaults of a drill's spec, and intervals.
+const (
+	DefaultDrillTimeout       = time.Hour
+	DefaultDrillHistoryLimit  = 10
+	DefaultScratchPrefix      = "drill-"
+	DefaultIdentityKey        = "identity"
+	drillRefRetryInterval     = time.Minute // a reference that does not resolve is looked at again
+	drillCleanupRetryInterval = time.Minute // failed cleanups are retried
+	drillSweepTimeout         = 2 * time.Minute
+	drillJobPollInterval      = time.Minute // a running job is looked at again
+)
+
+// Options tune the RestoreDrill reconciler. The zero value of
+// each field means its default.
+type Options struct {
+	// Namespace is the controller's namespace, the only one whose Secrets
+	// it reads; "" means any (development and tests).
+	Namespace string
+	// VeleroNamespace is where Velero runs; default "velero".
+	VeleroNamespace string
+	// VeleroCredentialsSecret serves staging locations that name no
+	// credential; default kit.DefaultVeleroCredentialsSecret.
+	VeleroCredentialsSecret string
+	// Clock tells the time; default the real clock.
+	Clock clock.Clock
+	// MaxConcurrentDrills bounds the runs in flight at once, across drills;
+	// default kit.DefaultConcurrentDrills.
+	MaxConcurrentDrills int
+	// ReaderClusterRole is bound to the controller in every scratch
+	// namespace; default v1alpha1.DrillReaderClusterRole. "-" binds none (when the
+	// controller may already read everywhere, as in tests).
+	ReaderClusterRole string
+	// Audit records each finished run in the audit log; nil records none.
+	Audit DrillAuditor
+	// SkipNameValidation allows registering the controller again in the
+	// same process (tests that start several managers).
+	SkipNameValidation bool
+}
+
+// Reconciler runs RestoreDrills: on their schedule (or when
+// asked with v1alpha1.AnnotationRunNow) it picks a sealed backup, hands the run to a
+// bounded pool of workers that restore and check it (package drill),
+// records the verdict in status, an Event, metrics and the audit log, and
+// cleans up per policy. See the RestoreDrill type for the contract.
+type Reconciler struct {
+	// Client writes, and reads drills, schedules, targets and
+	// OffsiteBackups from the manager's cache. Status patches carry the
+	// resourceVersion read, so a decision made on a stale drill is never
+	// written.
+	client.Client
+	// APIReader reads what is not cached: Secrets, BackupStorageLocations,
+	// namespaces and Velero objects (so the manager caches none of them).
+	APIReader client.Reader
+	// Direct is an uncached client the drill engine creates and reads
+	// Velero objects and scratch namespaces with; nil means Client.
+	Direct   client.Client
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	Clock    clock.Clock
+
+	Namespace         string
+	VeleroNamespace   string
+	VeleroCredentials string
+	ReaderClusterRole string
+	Audit             DrillAuditor
+
+	jobs *drillJobs
+	// randMu guards rand, which picks Random backups.
+	randMu sync.Mutex
+	rand   *rand.Rand
+	// self is the controller's own identity, bound in scratch namespaces.
+	self selfSubject
+	// carry carries out a run; nil means carryOut. Tests of the
+	// reconciler's bookkeeping replace it (the engine runs in e2e).
+	carry func(context.Context, drillRunSpec) *drillJobResult
+}
+
+// RBAC: drills in any namespace; what they reference (read); the records
+// they update. Velero: Backups and Restores in the Velero namespace (the
+// staged copy and its restore), locations and the default credentials.
+// Namespaces: create and delete, which RBAC cannot limit to the drill's
+// own; the code creates only new namespaces it labels and deletes only
+// namespaces carrying v1alpha1.LabelDrill (scratchClient), and
+// deploy/drill_rbac.yaml adds an admission policy that enforces the same in
+// the API server. RoleBindings: create, and bind only
+// v1alpha1.DrillReaderClusterRole: the controller reads restored objects only in
+// scratch namespaces, through that binding. The generated Role's
+// namespace is "velero"; another Velero namespace needs it patched.
+// +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=safekeep.dev,resources=backupschedules,verbs=get;list;watch
+// +kubebuilder:rbac:groups=safekeep.dev,resources=offsitetargets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=safekeep.dev,resources=offsitebackups,verbs=get;list;watch
+// +kubebuilder:rbac:groups=safekeep.dev,resources=offsitebackups/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=velero.io,namespace=velero,resources=backups,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=velero.io,namespace=velero,resources=restores,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=velero.io,namespace=velero,resources=backupstoragelocations,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;create;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=create
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=safekeep-drill-reader
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=selfsubjectreviews,verbs=create
+
+// Setup builds the RestoreDrill reconciler from mgr and
+// registers it with its workers.
+func Setup(mgr ctrl.Manager, o Options) error {
+	direct, err := client.New(mgr.GetConfig(), client.Options{
+		HTTPClient: mgr.GetHTTPClient(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+	})
+	if err != nil {
+		return fmt.Errorf("restore drill client: %w", err)
+	}
+	r := New(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme(), mgr.GetEventRecorder(kit.EventSource), o)
+	r.Direct = direct
+	if err := mgr.Add(r.jobs); err != nil {
+		return err
+	}
+	return r.SetupWithManager(mgr, controller.Options{SkipNameValidation: &o.SkipNameValidation})
+}
+
+// New returns a reconciler with o's defaults
+// applied. Its workers run once started by a manager (or by a test calling
+// StartJobs).
+func New(c client.Client, apiReader client.Reader, scheme *runtime.Scheme, rec events.EventRecorder, o Options) *Reconciler {
+	r := &Reconciler{
+		Client: c, APIReader: apiReader, Scheme: scheme, Recorder: rec, Clock: o.Clock,
+		Namespace: o.Namespace, VeleroNamespace: o.VeleroNamespace, VeleroCredentials: o.VeleroCredentialsSecret,
+		ReaderClusterRole: o.ReaderClusterRole, Audit: o.Audit,
+		jobs: newDrillJobs(cmp.Or(max(o.MaxConcurrentDrills, 0), kit.DefaultConcurrentDrills)),
+		rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), //nolint:gosec // picking a backup, not a secret
+	}
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.VeleroNamespace == "" {
+		r.VeleroNamespace = kit.DefaultVeleroNamespace
+	}
+	if r.VeleroCredentials == "" {
+		r.VeleroCredentials = kit.DefaultVeleroCredentialsSecret
+	}
+	if r.ReaderClusterRole == "" {
+		r.ReaderClusterRole = v1alpha1.DrillReaderClusterRole
+	}
+	return r
+}
+
+// StartJobs runs the workers until ctx ends; a manager does it for a
+// reconciler set up with Setup.
+func (r *Reconciler) StartJobs(ctx context.Context) error { return r.jobs.Start(ctx) }
+
+// SetupWithManager registers the reconciler: it watches RestoreDrills
+// (spec and annotation changes), the BackupSchedules they drill, and its
+// own workers.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	if opts.MaxConcurrentReconciles <= 0 {
+		opts.MaxConcurrentReconciles = kit.DefaultDrillReconciles
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("restoredrill").
+		For(&v1alpha1.RestoreDrill{}, builder.WithPredicates(
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&v1alpha1.BackupSchedule{}, handler.EnqueueRequestsFromMapFunc(r.drillsOfSchedule),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
+		WatchesRawSource(source.Channel(r.jobs.WakeSource(), &handler.EnqueueRequestForObject{})).
+		WithOptions(opts).
+		Complete(r)
+}
+
+// drillsOfSchedule maps a BackupSchedule to the drills in its namespace
+// that name it.
+func (r *Reconciler) drillsOfSchedule(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.RestoreDrillList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		logf.FromContext(ctx).Error(err, "list drills of a backup schedule", "schedule", client.ObjectKeyFromObject(o))
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if list.Items[i].Spec.BackupScheduleRef.Name == o.GetName() {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return reqs
+}
+
+// Reconcile runs the steps in order (a step that fails stops the rest),
+// then patches the status once and carries out the side effects.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	obj := &v1alpha1.RestoreDrill{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return r.gone(ctx, req)
+		}
+		return ctrl.Result{}, err
+	}
+	if !obj.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // leftovers are swept once it is gone
+	}
+	st := newDrillState(obj, r.Clock.Now())
+	var err error
+	for _, step := range []func(context.Context, *drillState) error{
+		r.parseSpec, r.checkRefs, r.collectJob, r.recoverInterrupted, r.cleanupDue, r.startRun,
+	} {
+		if err = step(ctx, st); err != nil {
+			break
+		}
+	}
+	return st.Result(ctx, err, r.finish(ctx, st))
+}
+
+// gone forgets a deleted drill: its metrics, its job (a run in flight is
+// canceled), and sweeps what its runs left once no job runs.
+func (r *Reconciler) gone(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	forgetDrillMetrics(req.Namespace, req.Name)
+	if r.jobs.forget(req.NamespacedName) {
+		return ctrl.Result{}, nil // its end wakes this up again
+	}
+	sctx, cancel := context.WithTimeout(ctx, drillSweepTimeout)
+	defer cancel()
+	if _, err := r.sweep(sctx, req.Namespace, req.Name, nil); err != nil {
+		return ctrl.Result{}, fmt.Errorf("clean up after deleted RestoreDrill %s: %w", req.NamespacedName, err)
+	}
+	return ctrl.Result{}, nil
+}

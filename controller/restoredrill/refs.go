@@ -1,0 +1,177 @@
+package restoredrill
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/location"
+)
+
+// checkRefs resolves what the drill references, in order: its
+// BackupSchedule, that schedule's OffsiteTarget (Ready), the identity
+// Secret (an age identity), the staging BackupStorageLocation (not the
+// schedule's primary one). The first that does not resolve sets Ready
+// False, and the drill is looked at again after drillRefRetryInterval.
+// Failing API reads are errors (retried with backoff).
+func (r *Reconciler) checkRefs(ctx context.Context, st *drillState) error {
+	err := r.resolveRefs(ctx, st)
+	if st.NotReadyReason() != "" && st.sched != nil {
+		st.WakeAt(st.Now.Add(drillRefRetryInterval))
+	}
+	return err
+}
+
+func (r *Reconciler) resolveRefs(ctx context.Context, st *drillState) error {
+	d := st.obj
+	bs := &v1alpha1.BackupSchedule{}
+	name := d.Spec.BackupScheduleRef.Name
+	err := r.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: name}, bs)
+	if apierrors.IsNotFound(err) {
+		st.NotReady(v1alpha1.ReasonScheduleNotFound,
+			"BackupSchedule %q (spec.backupScheduleRef) does not exist in namespace %s: create it or name another", name, d.Namespace)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read BackupSchedule %s: %w", name, err)
+	}
+	st.bs = bs
+	tname := bs.Spec.OffsiteTargetRef.Name
+	t := &v1alpha1.OffsiteTarget{}
+	err = r.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: tname}, t)
+	if apierrors.IsNotFound(err) {
+		st.NotReady(v1alpha1.ReasonTargetNotFound, "OffsiteTarget %q of BackupSchedule %s does not exist", tname, name)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read OffsiteTarget %s: %w", tname, err)
+	}
+	c := meta.FindStatusCondition(t.Status.Conditions, v1alpha1.ConditionReady)
+	switch {
+	case c == nil || (c.ObservedGeneration != 0 && c.ObservedGeneration != t.Generation):
+		st.NotReady(v1alpha1.ReasonTargetNotReady, "OffsiteTarget %q has not been checked yet", tname)
+		return nil
+	case c.Status != metav1.ConditionTrue:
+		st.NotReady(v1alpha1.ReasonTargetNotReady, "OffsiteTarget %q is not Ready (%s): %s", tname, c.Reason, c.Message)
+		return nil
+	}
+	st.target = t
+	if _, err := r.identity(ctx, d); err != nil {
+		var re *refError
+		if errors.As(err, &re) {
+			st.NotReady(re.reason, "%s", re.msg)
+			return nil
+		}
+		return err
+	}
+	if err := r.checkStaging(ctx, bs, d.Spec.Staging); err != nil {
+		var re *refError
+		if errors.As(err, &re) {
+			st.NotReady(re.reason, "%s", re.msg)
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// refError is a reference of the drill that does not resolve: the Ready
+// reason and what to fix.
+type refError struct{ reason, msg string }
+
+func (e *refError) Error() string { return e.msg }
+
+func refErrorf(reason, format string, args ...any) *refError {
+	return &refError{reason: reason, msg: fmt.Sprintf(format, args...)}
+}
+
+// identity reads and parses the drill identity. A Secret or key that is
+// missing or may not be read, or does not parse, is a *refError; messages
+// never quote the key.
+func (r *Reconciler) identity(ctx context.Context, d *v1alpha1.RestoreDrill) ([]crypto.Identity, error) {
+	ref := d.Spec.IdentitySecretRef
+	key := ref.Key
+	if key == "" {
+		key = DefaultIdentityKey
+	}
+	if r.Namespace != "" && d.Namespace != r.Namespace {
+		return nil, refErrorf(v1alpha1.ReasonIdentityMissing,
+			"the controller reads Secrets only in its namespace %s, and this RestoreDrill is in %s: create the drill, its schedule and the identity Secret in %s",
+			r.Namespace, d.Namespace, r.Namespace)
+	}
+	sec := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: ref.Name}, sec)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, refErrorf(v1alpha1.ReasonIdentityMissing, "Secret %s/%s (spec.identitySecretRef) not found", d.Namespace, ref.Name)
+	case apierrors.IsForbidden(err):
+		return nil, refErrorf(v1alpha1.ReasonIdentityMissing,
+			"Secret %s/%s (spec.identitySecretRef) may not be read by the controller: keep drills and their Secrets in the controller's namespace", d.Namespace, ref.Name)
+	case err != nil:
+		return nil, fmt.Errorf("read Secret %s/%s: %w", d.Namespace, ref.Name, err)
+	}
+	data, ok := sec.Data[key]
+	if !ok || len(bytes.TrimSpace(data)) == 0 {
+		return nil, refErrorf(v1alpha1.ReasonIdentityMissing, "Secret %s/%s has no key %q (spec.identitySecretRef.key)", d.Namespace, ref.Name, key)
+	}
+	ids, err := crypto.ParseIdentities(bytes.NewReader(data))
+	if err != nil { // crypto's errors never quote key material
+		return nil, refErrorf(v1alpha1.ReasonIdentityInvalid,
+			"Secret %s/%s key %q: %v (want an age identity, AGE-SECRET-KEY-1..., as 'safekeep keygen' writes)", d.Namespace, ref.Name, key, err)
+	}
+	return ids, nil
+}
+
+// checkStaging checks that the staging location exists and is not where
+// the schedule's primary backups go (same location, or same bucket and
+// prefix).
+func (r *Reconciler) checkStaging(ctx context.Context, bs *v1alpha1.BackupSchedule, staging string) error {
+	locs := r.locations()
+	bsl, err := locs.Location(ctx, staging)
+	if errors.Is(err, location.ErrUnusable) {
+		return refErrorf(v1alpha1.ReasonStagingNotFound, "BackupStorageLocation %s/%s (spec.staging) not found: create a location on a bucket or prefix of its own for drills",
+			r.VeleroNamespace, staging)
+	}
+	if err != nil {
+		return err
+	}
+	primary, err := locs.Location(ctx, bs.Spec.Template.StorageLocation)
+	if errors.Is(err, location.ErrUnusable) {
+		return nil // the schedule's own problem; nothing to compare with
+	}
+	if err != nil {
+		return err
+	}
+	if primary.Name == bsl.Name || sameStorage(primary, bsl) {
+		return refErrorf(v1alpha1.ReasonStagingInvalid,
+			"spec.staging %q stores where BackupSchedule %s's primary backups go (location %s): staged copies must never mix with primary ones; use a bucket or prefix of their own",
+			staging, bs.Name, primary.Name)
+	}
+	return nil
+}
+
+// sameStorage reports whether two locations share bucket and prefix.
+func sameStorage(a, b *velerov1.BackupStorageLocation) bool {
+	ao, bo := a.Spec.ObjectStorage, b.Spec.ObjectStorage
+	if ao == nil || bo == nil {
+		return false
+	}
+	return ao.Bucket == bo.Bucket && strings.Trim(ao.Prefix, "/") == strings.Trim(bo.Prefix, "/") &&
+		a.Spec.Config["s3Url"] == b.Spec.Config["s3Url"]
+}
+
+// locations reads Velero's locations through the uncached reader.
+func (r *Reconciler) locations() location.Velero {
+	return location.Velero{Reader: r.APIReader, Namespace: r.VeleroNamespace, Credentials: r.VeleroCredentials}
+}
