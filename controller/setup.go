@@ -52,6 +52,7 @@ const (
 	DefaultConcurrentSeals         = kit.DefaultConcurrentSeals
 	DefaultSealConcurrency         = kit.DefaultSealConcurrency
 	DefaultConcurrentDrills        = kit.DefaultConcurrentDrills
+	DefaultDrillSweepInterval      = kit.DefaultDrillSweepInterval
 	// EventSource names the controller in the Events it writes.
 	EventSource = kit.EventSource
 )
@@ -93,6 +94,9 @@ type Options struct {
 	// MaxConcurrentDrills bounds the drill runs in flight at once, across
 	// drills; 0 means 2.
 	MaxConcurrentDrills int
+	// DrillSweepInterval is how often the leftovers of drill runs whose
+	// RestoreDrill no longer exists are looked for; 0 means 10 minutes.
+	DrillSweepInterval time.Duration
 	// SkipNameValidation allows registering the controllers again in the
 	// same process (tests that start several managers).
 	SkipNameValidation bool
@@ -115,6 +119,7 @@ func (o Options) WithDefaults() Options {
 	o.MaxConcurrentSeals = positive(o.MaxConcurrentSeals, DefaultConcurrentSeals)
 	o.SealConcurrency = positive(o.SealConcurrency, DefaultSealConcurrency)
 	o.MaxConcurrentDrills = positive(o.MaxConcurrentDrills, DefaultConcurrentDrills)
+	o.DrillSweepInterval = positive(o.DrillSweepInterval, DefaultDrillSweepInterval)
 	o.AuditActor = cmp.Or(o.AuditActor, auditlog.DefaultActor)
 	return o
 }
@@ -176,7 +181,7 @@ func Setup(mgr manager.Manager, o Options) error {
 		}),
 		restoredrill.Setup(mgr, restoredrill.Options{
 			Namespace: o.Namespace, VeleroNamespace: o.VeleroNamespace, VeleroCredentialsSecret: o.VeleroCredentialsSecret,
-			Clock: o.Clock, MaxConcurrentDrills: o.MaxConcurrentDrills,
+			Clock: o.Clock, MaxConcurrentDrills: o.MaxConcurrentDrills, SweepInterval: o.DrillSweepInterval,
 			SkipNameValidation: o.SkipNameValidation, Audit: aud,
 		}),
 	)

@@ -17,6 +17,12 @@ const (
 	LabelDrillRun = "safekeep.dev/drill-run"
 )
 
+// FinalizerDrillCleanup is on every RestoreDrill from before its first
+// run until what its runs left (scratch namespaces, the staged Backup and
+// its objects, the Restore) is deleted: a drill deleted while the
+// controller is down is cleaned up when it is back.
+const FinalizerDrillCleanup = "safekeep.dev/drill-cleanup"
+
 // DrillReaderClusterRole is the ClusterRole (deploy/drill_rbac.yaml) the
 // controller binds to itself in each scratch namespace it creates: read
 // access to the restored objects there, and nowhere else.

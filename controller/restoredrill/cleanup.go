@@ -2,22 +2,15 @@ package restoredrill
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"maps"
 	"slices"
 	"time"
 
-	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
-	"github.com/safekeep-dev/safekeep/drill"
-	"github.com/safekeep-dev/safekeep/storage"
 )
 
 // collectJob looks at the drill's job: a running one keeps others from
@@ -141,124 +134,4 @@ func (r *Reconciler) cleanupDue(ctx context.Context, st *drillState) error {
 	}, Failed: func(err error) *drillJobResult { return &drillJobResult{cleanupErr: err} }}
 	r.jobs.markSwept(st.Key, true)
 	return nil
-}
-
-// sweepPlan says what a sweep keeps: nil means the drill is gone and
-// everything labelled with it goes.
-type sweepPlan struct {
-	// keep holds the runs whose scratch namespaces stay (kept by policy,
-	// or active); active is the run in flight, whose Velero objects stay
-	// too.
-	keep   map[string]bool
-	active string
-	// due lists the runs of the history whose leftovers are to be deleted.
-	due []string
-	// staging is the drill's staging location, for runs whose staged
-	// Backup object is gone (or was never made).
-	staging string
-}
-
-// sweep deletes what runs of drill namespace/name left, but what plan
-// keeps: their scratch namespaces (by label), Velero Restores and staged
-// Backups, and the staged objects in the staging location. It returns the
-// runs of plan.due cleaned completely.
-func (r *Reconciler) sweep(ctx context.Context, namespace, name string, plan *sweepPlan) ([]string, error) {
-	runs, err := r.leftovers(ctx, v1alpha1.DrillLabelValue(namespace, name), plan)
-	if err != nil {
-		return nil, err
-	}
-	stores := map[string]storage.Store{}
-	var cleaned []string
-	var errs []error
-	for _, id := range slices.Sorted(maps.Keys(runs)) {
-		loc := runs[id]
-		if loc == "" && plan != nil {
-			loc = plan.staging
-		}
-		err := r.cleanRun(ctx, namespace, name, id, loc, plan == nil || !plan.keep[id], stores)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("run %s: %w", id, err))
-			continue
-		}
-		if plan != nil && slices.Contains(plan.due, id) {
-			cleaned = append(cleaned, id)
-		}
-	}
-	return cleaned, errors.Join(errs...)
-}
-
-// leftovers finds the runs of the drill labelled value with something to
-// delete: the runs plan.due names, runs with scratch namespaces plan does
-// not keep, and runs other than the active one with a staged Backup or a
-// Restore. It maps each to its staging location ("" when unknown).
-func (r *Reconciler) leftovers(ctx context.Context, value string, plan *sweepPlan) (map[string]string, error) {
-	runs := map[string]string{}
-	add := func(id, loc string) {
-		if cur, ok := runs[id]; !ok || cur == "" {
-			runs[id] = loc
-		}
-	}
-	if plan != nil {
-		for _, id := range plan.due {
-			add(id, plan.staging)
-		}
-	}
-	var nsList corev1.NamespaceList
-	if err := r.APIReader.List(ctx, &nsList, client.MatchingLabels{v1alpha1.LabelDrill: value, drill.LabelScratch: "true"}); err != nil {
-		return nil, fmt.Errorf("list scratch namespaces: %w", err)
-	}
-	for _, ns := range nsList.Items {
-		if id := ns.Labels[v1alpha1.LabelDrillRun]; id != "" && (plan == nil || !plan.keep[id]) {
-			add(id, "")
-		}
-	}
-	var backups velerov1.BackupList
-	if err := r.APIReader.List(ctx, &backups, client.InNamespace(r.VeleroNamespace), client.MatchingLabels{v1alpha1.LabelDrill: value}); err != nil {
-		return nil, fmt.Errorf("list staged backups: %w", err)
-	}
-	for _, b := range backups.Items {
-		if id := b.Labels[v1alpha1.LabelDrillRun]; id != "" && (plan == nil || id != plan.active) {
-			runs[id] = b.Spec.StorageLocation
-		}
-	}
-	var restores velerov1.RestoreList
-	if err := r.APIReader.List(ctx, &restores, client.InNamespace(r.VeleroNamespace), client.MatchingLabels{v1alpha1.LabelDrill: value}); err != nil {
-		return nil, fmt.Errorf("list drill restores: %w", err)
-	}
-	for _, rs := range restores.Items {
-		if id := rs.Labels[v1alpha1.LabelDrillRun]; id != "" && (plan == nil || id != plan.active) {
-			add(id, "")
-		}
-	}
-	return runs, nil
-}
-
-// cleanRun deletes the leftovers of one run: its namespaces (when
-// withNamespaces), its Restore, and its staged objects and Backup in the
-// location loc (when it can be opened; else they are left for a retry, as
-// deleting the Backup alone would let Velero's sync bring it back).
-func (r *Reconciler) cleanRun(ctx context.Context, namespace, name, run, loc string, withNamespaces bool, stores map[string]storage.Store) error {
-	staged := v1alpha1.DrillStagedName(namespace, name, run)
-	co := drill.CleanupOptions{Client: r.scratchClient(), VeleroNamespace: r.VeleroNamespace, StagedName: staged, Restore: staged}
-	if withNamespaces {
-		co.Labels = map[string]string{v1alpha1.LabelDrill: v1alpha1.DrillLabelValue(namespace, name), v1alpha1.LabelDrillRun: run}
-	}
-	var openErr error
-	if loc != "" {
-		st, ok := stores[loc]
-		if !ok {
-			st, _, openErr = r.locations().Store(ctx, loc)
-			stores[loc] = st
-		}
-		co.Staging = st
-	}
-	if co.Staging == nil {
-		co.StagedName = "" // see above
-		err := drill.Cleanup(ctx, co)
-		if openErr != nil {
-			err = errors.Join(err, fmt.Errorf("staged backup %s left for a retry: %w", staged, openErr))
-		}
-		return err
-	}
-	return drill.Cleanup(ctx, co)
 }

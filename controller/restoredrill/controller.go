@@ -16,12 +16,14 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -67,6 +69,9 @@ type Options struct {
 	ReaderClusterRole string
 	// Audit records each finished run in the audit log; nil records none.
 	Audit DrillAuditor
+	// SweepInterval is how often the leftovers of runs whose drill no
+	// longer exists are looked for; default kit.DefaultDrillSweepInterval.
+	SweepInterval time.Duration
 	// SkipNameValidation allows registering the controller again in the
 	// same process (tests that start several managers).
 	SkipNameValidation bool
@@ -123,6 +128,7 @@ type Reconciler struct {
 // namespace is "velero"; another Velero namespace needs it patched.
 // +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills/finalizers,verbs=update
 // +kubebuilder:rbac:groups=safekeep.dev,resources=backupschedules,verbs=get;list;watch
 // +kubebuilder:rbac:groups=safekeep.dev,resources=offsitetargets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=safekeep.dev,resources=offsitebackups,verbs=get;list;watch
@@ -147,6 +153,13 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	r := New(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme(), mgr.GetEventRecorder(kit.EventSource), o)
 	r.Direct = direct
 	if err := mgr.Add(r.jobs); err != nil {
+		return err
+	}
+	interval := o.SweepInterval
+	if interval <= 0 {
+		interval = kit.DefaultDrillSweepInterval
+	}
+	if err := mgr.Add(&orphanSweeper{r: r, interval: interval}); err != nil {
 		return err
 	}
 	return r.SetupWithManager(mgr, controller.Options{SkipNameValidation: &o.SkipNameValidation})
@@ -192,12 +205,20 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("restoredrill").
 		For(&v1alpha1.RestoreDrill{}, builder.WithPredicates(
-			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted()))).
 		Watches(&v1alpha1.BackupSchedule{}, handler.EnqueueRequestsFromMapFunc(r.drillsOfSchedule),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
 		WatchesRawSource(source.Channel(r.jobs.WakeSource(), &handler.EnqueueRequestForObject{})).
 		WithOptions(opts).
 		Complete(r)
+}
+
+// deletionStarted passes the update that marks a drill deleted (its
+// finalizer holds it until cleanup is done).
+func deletionStarted() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero()
+	}}
 }
 
 // drillsOfSchedule maps a BackupSchedule to the drills in its namespace
@@ -228,7 +249,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	if !obj.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // leftovers are swept once it is gone
+		return r.deleting(ctx, obj)
+	}
+	if err := r.addFinalizer(ctx, obj); err != nil {
+		return ctrl.Result{}, err
 	}
 	st := newDrillState(obj, r.Clock.Now())
 	var err error
@@ -242,17 +266,59 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return st.Result(ctx, err, r.finish(ctx, st))
 }
 
-// gone forgets a deleted drill: its metrics, its job (a run in flight is
-// canceled), and sweeps what its runs left once no job runs.
+// gone forgets a drill that is gone (deleted before it had the
+// finalizer): its metrics, its job, and what its runs left.
 func (r *Reconciler) gone(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	forgetDrillMetrics(req.Namespace, req.Name)
-	if r.jobs.forget(req.NamespacedName) {
-		return ctrl.Result{}, nil // its end wakes this up again
+	_, err := r.cleanUpAfter(ctx, req.NamespacedName)
+	return ctrl.Result{}, err
+}
+
+// deleting cleans up after a drill being deleted, then removes its
+// finalizer so that the API server deletes it.
+func (r *Reconciler) deleting(ctx context.Context, d *v1alpha1.RestoreDrill) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(d, v1alpha1.FinalizerDrillCleanup) {
+		return ctrl.Result{}, nil
+	}
+	forgetDrillMetrics(d.Namespace, d.Name)
+	done, err := r.cleanUpAfter(ctx, client.ObjectKeyFromObject(d))
+	if err != nil || !done {
+		return ctrl.Result{}, err
+	}
+	patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(d, v1alpha1.FinalizerDrillCleanup)
+	if err := r.Patch(ctx, d, patch); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("remove the finalizer of RestoreDrill %s: %w", client.ObjectKeyFromObject(d), err)
+	}
+	logf.FromContext(ctx).Info("drill deleted, what its runs left is gone")
+	return ctrl.Result{}, nil
+}
+
+// cleanUpAfter cancels a deleted drill's job and deletes everything its
+// runs left. done is false while the canceled job still runs: its end
+// wakes the drill again.
+func (r *Reconciler) cleanUpAfter(ctx context.Context, key types.NamespacedName) (done bool, err error) {
+	if r.jobs.forget(key) {
+		return false, nil
 	}
 	sctx, cancel := context.WithTimeout(ctx, drillSweepTimeout)
 	defer cancel()
-	if _, err := r.sweep(sctx, req.Namespace, req.Name, nil); err != nil {
-		return ctrl.Result{}, fmt.Errorf("clean up after deleted RestoreDrill %s: %w", req.NamespacedName, err)
+	if _, err := r.sweep(sctx, key.Namespace, key.Name, nil); err != nil {
+		return false, fmt.Errorf("clean up after deleted RestoreDrill %s: %w", key, err)
 	}
-	return ctrl.Result{}, nil
+	return true, nil
+}
+
+// addFinalizer puts FinalizerDrillCleanup on d before anything of a run
+// exists outside it.
+func (r *Reconciler) addFinalizer(ctx context.Context, d *v1alpha1.RestoreDrill) error {
+	if controllerutil.ContainsFinalizer(d, v1alpha1.FinalizerDrillCleanup) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.AddFinalizer(d, v1alpha1.FinalizerDrillCleanup)
+	if err := r.Patch(ctx, d, patch); err != nil {
+		return fmt.Errorf("add the finalizer of RestoreDrill %s: %w", client.ObjectKeyFromObject(d), err)
+	}
+	return nil
 }

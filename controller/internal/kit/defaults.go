@@ -34,6 +34,9 @@ const (
 	DefaultSealConcurrency = seal.DefaultConcurrency
 	// DefaultConcurrentDrills bounds the drill runs in flight at once.
 	DefaultConcurrentDrills = 2
+	// DefaultDrillSweepInterval is how often the leftovers of drill runs
+	// whose RestoreDrill no longer exists are looked for.
+	DefaultDrillSweepInterval = 10 * time.Minute
 	// DefaultDrillReconciles is the RestoreDrill reconciles run at once.
 	DefaultDrillReconciles = 8
 )
