@@ -1,9 +1,11 @@
 package backupschedule
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 )
 
 // TestScheduling drives the reconciler by hand with a clock the test moves,
@@ -405,4 +408,36 @@ func TestBadScheduleInputs(t *testing.T) {
 			t.Errorf("after the target turned Ready: %v, want the 11:00 run", bs)
 		}
 	})
+}
+
+// Text of any length (here Velero's validation errors, 100 KiB) reaches
+// status and Events bounded by the one rule (kit.Message, kit.Note): the
+// status patch and the Event are accepted, and the run's end is recorded.
+func TestLongFailureMessagesAreBounded(t *testing.T) {
+	env := newScheduleEnv(t, at(t, "2026-05-01T11:00:00Z"))
+	ns := env.Namespace(t)
+	env.ReadyTarget(t, ns, "offsite", v1alpha1.OffsiteTargetSpec{})
+	s := env.Schedule(t, ns, "hourly", v1alpha1.BackupScheduleSpec{Schedule: "0 * * * *"}, at(t, "2026-05-01T10:00:00Z"))
+	r := env.reconciler(Options{})
+	env.reconcile(t, r, s)
+	active := env.get(t, s).Status.Active
+	if active == "" {
+		t.Fatal("no run started")
+	}
+	long := make([]string, 200)
+	for i := range long {
+		long[i] = fmt.Sprintf("error %d: %s", i, strings.Repeat("é", 250))
+	}
+	env.setPhase(t, active, velerov1.BackupPhaseFailedValidation, func(st *velerov1.BackupStatus) { st.ValidationErrors = long })
+	env.reconcile(t, r, s)
+	got := env.get(t, s)
+	c := condition(t, got, v1alpha1.ConditionLastRunSucceeded)
+	if c.Reason != v1alpha1.ReasonBackupFailed || len(c.Message) > kit.MaxMessage || !strings.HasSuffix(c.Message, "...") || !utf8.ValidString(c.Message) {
+		t.Errorf("LastRunSucceeded %s, message of %d bytes (valid UTF-8: %v), want BackupFailed cut to at most %d bytes",
+			c.Reason, len(c.Message), utf8.ValidString(c.Message), kit.MaxMessage)
+	}
+	note := env.WaitEvent(t, s, v1alpha1.ReasonBackupFailed)
+	if len(note) > kit.MaxNote || !strings.HasPrefix(note, "Velero backup") {
+		t.Errorf("BackupFailed Event note of %d bytes, want at most %d", len(note), kit.MaxNote)
+	}
 }

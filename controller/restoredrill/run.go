@@ -101,9 +101,9 @@ func (r *Reconciler) carryOut(ctx context.Context, spec drillRunSpec) *drillJobR
 	run.EndTime = &metav1.Time{Time: r.Clock.Now()}
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		run.Result, run.Message = v1alpha1.DrillRunError, fmt.Sprintf("the run did not reach a verdict within spec.timeout (%s): %v", timeout, err)
+		run.Result, run.Message = v1alpha1.DrillRunError, kit.Truncate(fmt.Sprintf("the run did not reach a verdict within spec.timeout (%s): %v", timeout, err), maxRunMessage)
 	case err != nil:
-		run.Result, run.Message = v1alpha1.DrillRunError, "the run did not reach a verdict: "+err.Error()
+		run.Result, run.Message = v1alpha1.DrillRunError, kit.Truncate("the run did not reach a verdict: "+err.Error(), maxRunMessage)
 	default:
 		fillRun(run, result)
 	}
