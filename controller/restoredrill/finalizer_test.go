@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,4 +216,34 @@ func TestRestoreDrillOrphanSweep(t *testing.T) {
 	if err := e.CP.Client.Get(t.Context(), client.ObjectKey{Namespace: kittest.VeleroNS, Name: liveStaged}, b); err != nil {
 		t.Fatalf("the orphan sweep touched an existing drill's staged Backup: %v", err)
 	}
+}
+
+// A run that panics (a parser meeting bucket contents it cannot handle)
+// is a failed run with the reason, never a crashed controller.
+func TestRestoreDrillRunPanics(t *testing.T) {
+	e := newDrillEnv(t, day0)
+	ns := e.Namespace(t)
+	e.fixtures(t, ns, -3)
+	r := e.drillReconciler(t, func(context.Context, drillRunSpec) *drillJobResult { panic("tar: invalid header in staged object") })
+	d := e.drill(t, ns, "panicky", nil)
+	e.reconcileDrill(t, r, d) // the first sweep after start
+	waitJob(t, r, d)
+	e.reconcileDrill(t, r, d)
+	patch := client.RawPatch("application/merge-patch+json",
+		fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationRunNow, day0.Format(time.RFC3339)))
+	if err := e.CP.Client.Patch(t.Context(), d, patch); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcileDrill(t, r, d)
+	waitJob(t, r, d)
+	e.reconcileDrill(t, r, d)
+	got := e.getDrill(t, d)
+	l := got.Status.LastRun
+	if l == nil || l.Result != v1alpha1.DrillRunError || !strings.Contains(l.Message, "panicked") || !strings.Contains(l.Message, "invalid header") {
+		t.Fatalf("last run after a panic: %+v, want Error naming the panic", l)
+	}
+	if l.Cleanup != v1alpha1.DrillCleanupPending {
+		t.Errorf("the panicked run's cleanup is %s, want Pending (its leftovers are swept)", l.Cleanup)
+	}
+	wantDrillCondition(t, got, v1alpha1.ConditionLastDrillPassed, metav1.ConditionFalse, v1alpha1.ReasonDrillError, "panicked")
 }
