@@ -76,10 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "take a Lease so that only one replica reconciles at a time")
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (/metrics); 0 turns it off")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes; 0 turns them off")
-	fs.StringVar(&f.opts.VeleroNamespace, "velero-namespace", controller.DefaultVeleroNamespace, "namespace of Velero's objects")
-	fs.DurationVar(&f.opts.TargetCheckInterval, "target-check-interval", controller.DefaultTargetCheckInterval, "how often a Ready OffsiteTarget's bucket is probed again")
-	fs.DurationVar(&f.opts.TargetRetryInterval, "target-retry-interval", controller.DefaultTargetRetryInterval, "how soon an OffsiteTarget whose probe failed is probed again")
-	fs.DurationVar(&f.opts.TargetProbeTimeout, "target-probe-timeout", controller.DefaultTargetProbeTimeout, "time limit of one probe of an OffsiteTarget's bucket")
+	bindOptions(fs, &f.opts)
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -95,8 +92,29 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		f.namespace = ownNamespace()
 	}
 	f.opts.Namespace = f.namespace
-	f.opts.AuditActor = auditActor(f.namespace)
+	if f.opts.AuditActor == "" {
+		f.opts.AuditActor = auditActor(f.namespace)
+	}
 	return f, nil
+}
+
+// bindOptions registers a flag for every controller.Options field but the
+// namespace (--namespace, above) and the test hooks (Clock,
+// SkipNameValidation). docs/controller.md lists them.
+func bindOptions(fs *flag.FlagSet, o *controller.Options) {
+	fs.StringVar(&o.VeleroNamespace, "velero-namespace", controller.DefaultVeleroNamespace, "namespace of Velero's objects")
+	fs.StringVar(&o.VeleroCredentialsSecret, "velero-credentials-secret", controller.DefaultVeleroCredentialsSecret,
+		"Secret in the Velero namespace whose \"cloud\" key holds the credentials of BackupStorageLocations that name none")
+	fs.StringVar(&o.ClusterID, "cluster-id", "", "name of this cluster in the seals it writes (seal.json \"cluster\")")
+	fs.DurationVar(&o.TargetCheckInterval, "target-check-interval", controller.DefaultTargetCheckInterval, "how often a Ready OffsiteTarget's bucket is probed again")
+	fs.DurationVar(&o.TargetRetryInterval, "target-retry-interval", controller.DefaultTargetRetryInterval, "how soon an OffsiteTarget whose probe failed is probed again")
+	fs.DurationVar(&o.TargetProbeTimeout, "target-probe-timeout", controller.DefaultTargetProbeTimeout, "time limit of one probe of an OffsiteTarget's bucket")
+	fs.IntVar(&o.MaxConcurrentSeals, "max-concurrent-seals", controller.DefaultConcurrentSeals, "backups sealed (and retention passes run) at once, across schedules")
+	fs.IntVar(&o.SealConcurrency, "seal-concurrency", controller.DefaultSealConcurrency, "objects one seal copies at once (about 2 MiB of memory each)")
+	fs.IntVar(&o.MaxConcurrentDrills, "max-concurrent-drills", controller.DefaultConcurrentDrills, "drill runs in flight at once, across drills")
+	fs.DurationVar(&o.DrillSweepInterval, "drill-sweep-interval", controller.DefaultDrillSweepInterval,
+		"how often the leftovers of drill runs whose RestoreDrill no longer exists are looked for")
+	fs.StringVar(&o.AuditActor, "audit-actor", "", "actor of the controller's audit entries (default system:serviceaccount:<namespace>:$SERVICE_ACCOUNT_NAME, else safekeep-controller)")
 }
 
 // auditActor names the controller in audit entries by its service

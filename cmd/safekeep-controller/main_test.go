@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"reflect"
 
 	"path/filepath"
 	"strconv"
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/controller"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 )
 
@@ -220,5 +223,61 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("no %s within %s", what, waitTimeout)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Every controller.Options field but the test hooks is a flag, documented
+// in docs/controller.md, and the flags' defaults are Options' defaults.
+func TestEveryOptionIsAFlag(t *testing.T) {
+	flagOf := map[string]string{
+		"Namespace": "namespace", "VeleroNamespace": "velero-namespace", "VeleroCredentialsSecret": "velero-credentials-secret",
+		"ClusterID": "cluster-id", "TargetCheckInterval": "target-check-interval", "TargetRetryInterval": "target-retry-interval",
+		"TargetProbeTimeout": "target-probe-timeout", "MaxConcurrentSeals": "max-concurrent-seals", "SealConcurrency": "seal-concurrency",
+		"MaxConcurrentDrills": "max-concurrent-drills", "DrillSweepInterval": "drill-sweep-interval", "AuditActor": "audit-actor",
+	}
+	hooks := map[string]bool{"Clock": true, "SkipNameValidation": true}
+	doc, err := os.ReadFile(filepath.Join(testbed.RepoRoot(t), "docs", "controller.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	bindOptions(fs, &controller.Options{})
+	for field := range reflect.TypeFor[controller.Options]().Fields() {
+		if hooks[field.Name] {
+			continue
+		}
+		name, ok := flagOf[field.Name]
+		switch {
+		case !ok:
+			t.Errorf("controller.Options.%s has no flag", field.Name)
+		case name != "namespace" && fs.Lookup(name) == nil:
+			t.Errorf("controller.Options.%s: no flag --%s", field.Name, name)
+		case !strings.Contains(string(doc), "`--"+name+"`"):
+			t.Errorf("docs/controller.md does not document --%s", name)
+		}
+	}
+
+	t.Setenv("POD_NAMESPACE", "safekeep-system")
+	t.Setenv("SERVICE_ACCOUNT_NAME", "")
+	f, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := f.opts.WithDefaults(); d.Clock == nil || func() bool { d.Clock = nil; return d != f.opts }() {
+		t.Errorf("flag defaults %+v differ from Options' defaults %+v", f.opts, d)
+	}
+	f, err = parseFlags([]string{"--velero-namespace=v", "--velero-credentials-secret=creds", "--cluster-id=prod-eu-1",
+		"--target-check-interval=1m", "--target-retry-interval=2s", "--target-probe-timeout=3s", "--max-concurrent-seals=5",
+		"--seal-concurrency=6", "--max-concurrent-drills=7", "--drill-sweep-interval=8m", "--audit-actor=ops"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := controller.Options{
+		Namespace: "safekeep-system", VeleroNamespace: "v", VeleroCredentialsSecret: "creds", ClusterID: "prod-eu-1",
+		TargetCheckInterval: time.Minute, TargetRetryInterval: 2 * time.Second, TargetProbeTimeout: 3 * time.Second,
+		MaxConcurrentSeals: 5, SealConcurrency: 6, MaxConcurrentDrills: 7, DrillSweepInterval: 8 * time.Minute, AuditActor: "ops",
+	}
+	if f.opts != want {
+		t.Errorf("parsed %+v, want %+v", f.opts, want)
 	}
 }
