@@ -237,6 +237,32 @@ func TestCRDs(t *testing.T) {
 // returns the names of the columns shown by default (priority 0).
 func tableColumns(t *testing.T, cp *testbed.ControlPlane, resource, name string) []string {
 	t.Helper()
+	table := getTable(t, cp, resource, name)
+	var cols []string
+	for _, c := range table.ColumnDefinitions {
+		if c.Priority == 0 {
+			cols = append(cols, c.Name)
+		}
+	}
+	return cols
+}
+
+// tableCells returns the cells of one object's kubectl table (every
+// column, -o wide ones included) by column name.
+func tableCells(t *testing.T, cp *testbed.ControlPlane, resource, name string) map[string]any {
+	t.Helper()
+	table := getTable(t, cp, resource, name)
+	cells := map[string]any{}
+	for i, c := range table.ColumnDefinitions {
+		cells[c.Name] = table.Rows[0].Cells[i]
+	}
+	return cells
+}
+
+// getTable asks the API server for the kubectl table of one object, as
+// kubectl get does.
+func getTable(t *testing.T, cp *testbed.ControlPlane, resource, name string) metav1.Table {
+	t.Helper()
 	cfg := rest.CopyConfig(cp.Config)
 	cfg.GroupVersion = &v1.GroupVersion
 	cfg.APIPath = "/apis"
@@ -254,14 +280,41 @@ func tableColumns(t *testing.T, cp *testbed.ControlPlane, resource, name string)
 	if err := json.Unmarshal(raw, &table); err != nil {
 		t.Fatal(err)
 	}
-	var cols []string
-	for _, c := range table.ColumnDefinitions {
-		if c.Priority == 0 {
-			cols = append(cols, c.Name)
+	if len(table.Rows) != 1 {
+		t.Fatalf("%s table has %d rows, want 1", resource, len(table.Rows))
+	}
+	return table
+}
+
+// Times in the future (the next run, the end of an object lock) print as
+// RFC 3339: a date column shows "<invalid>" for any future time.
+func TestFutureTimesPrint(t *testing.T) {
+	cp := startAPI(t)
+	c, ctx := cp.Client, t.Context()
+	future := metav1.NewTime(time.Now().Add(36 * time.Hour).UTC().Truncate(time.Second))
+	want := future.Format(time.RFC3339)
+
+	s := validSchedule("future")
+	ob := validOffsiteBackup("future")
+	d := validDrill("future")
+	for _, o := range []client.Object{s, ob, d} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if len(table.Rows) != 1 {
-		t.Errorf("%s table has %d rows, want 1", resource, len(table.Rows))
+	s.Status.NextScheduleTime = &future
+	ob.Status.RetainUntil = &future
+	d.Status.NextScheduleTime = &future
+	for _, o := range []client.Object{s, ob, d} {
+		if err := c.Status().Update(ctx, o); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return cols
+	for _, tc := range []struct{ resource, column string }{
+		{"backupschedules", "Next"}, {"offsitebackups", "Retain Until"}, {"restoredrills", "Next"},
+	} {
+		if got := tableCells(t, cp, tc.resource, "future")[tc.column]; got != want {
+			t.Errorf("%s column %s shows %v, want %s", tc.resource, tc.column, got, want)
+		}
+	}
 }

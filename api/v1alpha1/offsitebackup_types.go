@@ -145,7 +145,7 @@ type OffsiteBackupStatus struct {
 // +kubebuilder:printcolumn:name="Objects",type=integer,JSONPath=`.status.objects`
 // +kubebuilder:printcolumn:name="Bytes",type=integer,JSONPath=`.status.ciphertextBytes`
 // +kubebuilder:printcolumn:name="Sealed",type=date,JSONPath=`.status.sealedAt`
-// +kubebuilder:printcolumn:name="Retain Until",type=date,JSONPath=`.status.retainUntil`,priority=1
+// +kubebuilder:printcolumn:name="Retain Until",type=string,JSONPath=`.status.retainUntil`,priority=1
 // +kubebuilder:printcolumn:name="Drill",type=string,JSONPath=`.status.lastDrill.result`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Retained",type=string,JSONPath=`.status.conditions[?(@.type=="Retained")].reason`
