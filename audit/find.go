@@ -28,7 +28,7 @@ func (l *Log) Find(ctx context.Context, since time.Time, match func(*Entry) bool
 		e := l.head
 		if seq != l.head.Seq {
 			var err error
-			if e, _, err = readClaim(ctx, l.store, seq); err != nil {
+			if e, _, err = readClaim(ctx, l.store, seq, l.trustedKeys()); err != nil {
 				return nil, fmt.Errorf("audit find: %w", err)
 			}
 		}

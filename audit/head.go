@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/storage"
 )
 
@@ -21,7 +22,7 @@ func (l *Log) findHead(ctx context.Context) error {
 		}
 	}
 	if l.head != nil && !l.headWritten {
-		_, data, err := readClaim(ctx, l.store, l.head.Seq)
+		_, data, err := readClaim(ctx, l.store, l.head.Seq, l.trustedKeys())
 		if err != nil {
 			return err
 		}
@@ -51,7 +52,7 @@ func (l *Log) lookForHead(ctx context.Context) error {
 	}
 	l.head, l.headWritten = nil, false
 	if seq > 0 {
-		if l.head, _, err = readClaim(ctx, l.store, seq); err != nil {
+		if l.head, _, err = readClaim(ctx, l.store, seq, l.trustedKeys()); err != nil {
 			return err
 		}
 	}
@@ -126,14 +127,15 @@ func (l *Log) lastClaim(ctx context.Context, from uint64) (uint64, error) {
 }
 
 // readClaim reads and checks the claim of seq: a well-formed entry of that
-// sequence number whose content matches its hash. It returns the entry and
-// the claim's bytes (what its entry object holds).
-func readClaim(ctx context.Context, store storage.Store, seq uint64) (*Entry, []byte, error) {
+// sequence number whose content matches its hash, signed by one of keys
+// (else the error wraps ErrUntrustedClaim). It returns the entry and the
+// claim's bytes (what its entry object holds).
+func readClaim(ctx context.Context, store storage.Store, seq uint64, keys []crypto.VerifyKey) (*Entry, []byte, error) {
 	data, err := getObject(ctx, store, ClaimKey(seq))
 	if err != nil {
 		return nil, nil, fmt.Errorf("read audit claim %d: %w", seq, err)
 	}
-	e, err := Parse(data)
+	e, err := parseTrusted(data, keys)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read audit claim %s: %w", ClaimKey(seq), err)
 	}

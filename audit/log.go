@@ -42,6 +42,11 @@ type Options struct {
 	// MaxAttempts bounds the tries of one Append against concurrent
 	// writers; 0 means DefaultMaxAttempts.
 	MaxAttempts int
+	// TrustedKeys are keys, besides the Log's own, whose claims it adopts
+	// and chains onto (the target's other audit keys: other writers, keys
+	// before a rotation). A claim signed by any other key is refused
+	// (ErrUntrustedClaim).
+	TrustedKeys []crypto.VerifyKey
 	// SegmentSize is how many entries a checkpoint segment holds (see
 	// docs/audit.md); 0 means DefaultSegmentSize, below 0 writes none.
 	// Only tests change it.
@@ -204,7 +209,7 @@ func (l *Log) claim(ctx context.Context, e *Entry, data []byte) (bool, error) {
 	if !errors.Is(err, storage.ErrExists) {
 		return false, err
 	}
-	got, _, err := readClaim(ctx, l.store, e.Seq)
+	got, _, err := readClaim(ctx, l.store, e.Seq, l.trustedKeys())
 	if err != nil {
 		return false, err
 	}

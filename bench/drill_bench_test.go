@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/drill"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 	"github.com/safekeep-dev/safekeep/seal"
@@ -53,7 +54,8 @@ func BenchmarkDrillVsVeleroRestore(b *testing.B) {
 	}
 	rcpts, ids, _ := sealtest.NewKeys(b)
 	offsite := sealtest.OpenStore(b, s3.Config("offsite", "bench/safekeep/v1"))
-	sealer := &seal.Sealer{Source: sealtest.OpenStore(b, s3.Config("velero", "")), Offsite: offsite, Recipients: rcpts, Signer: sealtest.NewSigner(b)}
+	signer := sealtest.NewSigner(b)
+	sealer := &seal.Sealer{Source: sealtest.OpenStore(b, s3.Config("velero", "")), Offsite: offsite, Recipients: rcpts, Signer: signer}
 	if _, err := sealer.Seal(ctx, "nightly", drillBenchBackup); err != nil {
 		b.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func BenchmarkDrillVsVeleroRestore(b *testing.B) {
 			b.Fatalf("plain restore %s", rs.Status.Phase)
 		}
 		opts := drill.Options{
-			Offsite: offsite, Identities: ids, Schedule: "nightly", Backup: drillBenchBackup,
+			Offsite: offsite, Identities: ids, TrustedKeys: []crypto.VerifyKey{signer.Public()}, Schedule: "nightly", Backup: drillBenchBackup,
 			Client: c, VeleroNamespace: testbed.VeleroNamespace,
 			StagingLocation: "staging", Staging: staging, StagedName: "bench-drill-" + run,
 			MapNamespace:     func(ns string) string { return drill.ScratchNamespace("dr-", "bench", run, ns) },

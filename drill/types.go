@@ -88,12 +88,14 @@ type Options struct {
 	// Offsite is the offsite store (rooted at <prefix>/safekeep/v1).
 	// Required.
 	Offsite storage.Store
-	// VerifyKey pins the seal's signing key; nil takes the key published
-	// in the bucket (see seal.VerifyOptions).
+	// VerifyKey pins the seal's signing key (see seal.VerifyOptions).
 	VerifyKey *crypto.VerifyKey
 	// TrustedKeys are more pinned keys (seal.VerifyOptions.TrustedKeys):
 	// the seal must be signed by VerifyKey or one of these.
 	TrustedKeys []crypto.VerifyKey
+	// TrustBucketKey, with no key pinned, trusts the key published in the
+	// bucket (seal.VerifyOptions.TrustBucketKey): a user's explicit choice.
+	TrustBucketKey bool
 	// Identities decrypt the backup. Required.
 	Identities []crypto.Identity
 	// Schedule and Backup name the sealed backup. Required.
@@ -191,6 +193,9 @@ type Result struct {
 	// SealDigest names the exact seal.json checked ("sha256:..."); empty
 	// when it could not be read.
 	SealDigest string
+	// KeyID names the trusted key the seal verified with; empty when it
+	// did not verify.
+	KeyID string
 	// StagedBackup and Restore are the Velero objects Run created (empty
 	// when it stopped before creating them).
 	StagedBackup, Restore string

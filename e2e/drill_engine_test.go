@@ -107,7 +107,7 @@ func (d *drillBed) seal(t *testing.T, schedule, backup string) {
 // options are a drill's options for run.
 func (d *drillBed) options(schedule, run string) drill.Options {
 	return drill.Options{
-		Offsite: d.offsite, Identities: d.ids,
+		Offsite: d.offsite, Identities: d.ids, TrustedKeys: []crypto.VerifyKey{d.signer.Public()},
 		Schedule: schedule, Backup: drillBackup,
 		Client: d.cp.Client, VeleroNamespace: testbed.VeleroNamespace,
 		StagingLocation: drillStaging, Staging: d.staging,
@@ -423,6 +423,7 @@ spec:
     region: us-east-1
   recipients: ["`+d.recipients[0].Text+`"]
   signingKeySecretRef: {name: safekeep-signing}
+  signingPublicKey: "`+d.signer.Public().String()+`"
 `)
 	ref := drillSchedule + "/" + drillBackup
 	dest := "incident-restored"

@@ -70,7 +70,7 @@ func testSeal(t *testing.T, b *bed) {
 		t.Fatal("keygen printed no age1... recipient")
 	}
 	signingKey := filepath.Join(dir, "signing.key")
-	sk.ok(t, "keygen", "--signing", "-o", signingKey)
+	verifyKey := strings.TrimSpace(sk.ok(t, "keygen", "--signing", "-o", signingKey))
 	bsl := writeFile(t, dir, "bsl.yaml", fmt.Sprintf(`apiVersion: velero.io/v1
 kind: BackupStorageLocation
 metadata:
@@ -98,7 +98,8 @@ spec:
   recipients: [%q]
   objectLock: {mode: Governance, retainDays: 1}
   signingKeySecretRef: {name: safekeep-signing}
-`, b.s3.Endpoint, offsiteBucket, offsitePrefix, recipient))
+  signingPublicKey: %q
+`, b.s3.Endpoint, offsiteBucket, offsitePrefix, recipient, verifyKey))
 
 	sealArgs := []string{"seal", "--source", bsl, "--backup", sealBackup, "--target-file", target,
 		"--schedule", sealSchedule, "--signing-key", signingKey}

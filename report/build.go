@@ -23,6 +23,11 @@ type BuildOptions struct {
 	// Keys pins the audit log's signing keys (audit.VerifyOptions.Keys);
 	// empty means the keys published in the bucket.
 	Keys []crypto.VerifyKey
+	// SealKeys pins the seals' signing keys (the target's trusted keys):
+	// a seal signed by another key is listed as failing its check. Empty
+	// means the keys published in the bucket, which guards against
+	// accidents only.
+	SealKeys []crypto.VerifyKey
 }
 
 // Build reads the audit log and the seals in store (an offsite target's
@@ -48,7 +53,7 @@ func Build(ctx context.Context, store storage.Store, opts BuildOptions) (*Report
 		return nil, fmt.Errorf("verify audit log: %w", err)
 	}
 	b.SetChain(vrep, verr)
-	if err := b.checkSeals(ctx, store); err != nil {
+	if err := b.checkSeals(ctx, store, opts.SealKeys); err != nil {
 		return nil, err
 	}
 	return b.Report(), nil
@@ -75,7 +80,7 @@ func (b *Builder) SetChain(rep *audit.Report, verr *audit.VerifyError) {
 
 // checkSeals lists the sealed backups and verifies those of the period
 // (and those the period's log records), sealConcurrency at once.
-func (b *Builder) checkSeals(ctx context.Context, store storage.Store) error {
+func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []crypto.VerifyKey) error {
 	list, err := seal.List(ctx, store)
 	if err != nil {
 		return fmt.Errorf("list seals: %w", err)
@@ -102,7 +107,8 @@ func (b *Builder) checkSeals(ctx context.Context, store storage.Store) error {
 			continue
 		}
 		g.Go(func() error {
-			rep, err := seal.Verify(gctx, store, st.Schedule, st.Backup, seal.VerifyOptions{Quick: !b.opts.FullSealCheck, Concurrency: 4})
+			rep, err := seal.Verify(gctx, store, st.Schedule, st.Backup, seal.VerifyOptions{
+				TrustedKeys: keys, TrustBucketKey: len(keys) == 0, Quick: !b.opts.FullSealCheck, Concurrency: 4})
 			var ve *seal.VerifyError
 			switch {
 			case err == nil, errors.As(err, &ve), errors.Is(err, seal.ErrBadSeal), errors.Is(err, seal.ErrNotSealed):

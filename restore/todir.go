@@ -22,13 +22,17 @@ import (
 // ErrFileExists: ToDir would overwrite a file and Options.Overwrite is off.
 var ErrFileExists = errors.New("file already exists")
 
-// Options tune ToDir. The zero value refuses to overwrite and takes the
-// signing key from the bucket.
+// Options tune ToDir. The zero value refuses to overwrite and trusts no
+// signing key: pin one (VerifyKey, TrustedKeys).
 type Options struct {
 	// Overwrite replaces files that already exist in the directory.
 	Overwrite bool
-	// VerifyKey pins the seal's signing key (see seal.VerifyOptions).
-	VerifyKey *crypto.VerifyKey
+	// VerifyKey and TrustedKeys pin the seal's signing key; TrustBucketKey,
+	// with none pinned, trusts the key published in the bucket (see
+	// seal.VerifyOptions).
+	VerifyKey      *crypto.VerifyKey
+	TrustedKeys    []crypto.VerifyKey
+	TrustBucketKey bool
 	// Concurrency is how many objects are downloaded at once; 0 means
 	// seal.DefaultConcurrency.
 	Concurrency int
@@ -63,7 +67,7 @@ type Result struct {
 // follows a name out of dir. Existing files are an error wrapping
 // ErrFileExists unless opts.Overwrite. dir is created (0700) when missing.
 func ToDir(ctx context.Context, offsite storage.Store, schedule, backup string, ids []crypto.Identity, dir string, opts Options) (*Result, error) {
-	opened, err := seal.Open(ctx, offsite, schedule, backup, seal.VerifyOptions{VerifyKey: opts.VerifyKey, Identities: ids})
+	opened, err := seal.Open(ctx, offsite, schedule, backup, seal.VerifyOptions{VerifyKey: opts.VerifyKey, TrustedKeys: opts.TrustedKeys, TrustBucketKey: opts.TrustBucketKey, Identities: ids})
 	if err != nil {
 		return nil, fmt.Errorf("restore %s/%s: %w", schedule, backup, err)
 	}

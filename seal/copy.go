@@ -68,7 +68,7 @@ func (r *run) uploadObject(ctx context.Context, obj sourceObject, key string, pr
 	if info.Size != obj.Size {
 		return objectResult{}, permanent(fmt.Errorf("%w: %s changed size while sealing (%d, then %d bytes)", ErrSealConflict, obj.Key, obj.Size, info.Size))
 	}
-	plain, cipher, err := r.encryptPut(ctx, key, body, obj.Size, progress)
+	plain, cipher, err := r.encryptPut(ctx, key, obj.Name, body, obj.Size, progress)
 	return objectResult{name: obj.Name, plain: plain, cipher: cipher}, err
 }
 
@@ -78,6 +78,9 @@ func (r *run) uploadObject(ctx context.Context, obj sourceObject, key string, pr
 func (r *run) reuseObject(ctx context.Context, obj sourceObject, key string, progress func(int64)) (objectResult, error) {
 	cipher, err := r.offsiteDigest(ctx, key, obj.Size)
 	if err != nil {
+		return objectResult{}, err
+	}
+	if err := r.checkReceipt(ctx, key, obj.Name, cipher); err != nil {
 		return objectResult{}, err
 	}
 	body, info, err := r.src.Get(ctx, obj.Key)
@@ -99,7 +102,10 @@ func (r *run) reuseObject(ctx context.Context, obj sourceObject, key string, pro
 // uploads it to key as a conditional create of known length (the exact age
 // file size), so storage streams one request without buffering. Memory is
 // two pooled buffers and age's chunk, whatever the size.
-func (r *run) encryptPut(ctx context.Context, key string, plain io.Reader, size int64, progress func(int64)) (plainBlob, cipherBlob Blob, err error) {
+//
+// The receipt of the upload (name and ciphertext digest, signed) is written
+// before its last byte is sent.
+func (r *run) encryptPut(ctx context.Context, key, name string, plain io.Reader, size int64, progress func(int64)) (plainBlob, cipherBlob Blob, err error) {
 	var hdr bytes.Buffer
 	sw := &switchWriter{w: &hdr}
 	enc, err := crypto.Encrypt(sw, r.recipients) // writes the header now
@@ -126,7 +132,8 @@ func (r *run) encryptPut(ctx context.Context, key string, plain io.Reader, size 
 		done <- err
 	}()
 	cipherHash := newHashingReader(io.MultiReader(&hdr, pr))
-	_, perr := r.offsite.Put(ctx, key, cipherHash, r.putOptions(cipherSize))
+	body := &receiptReader{h: cipherHash, total: cipherSize, commit: func(c Blob) error { return r.writeReceipt(ctx, name, c) }}
+	_, perr := r.offsite.Put(ctx, key, body, r.putOptions(cipherSize))
 	pr.CloseWithError(errUploadEnded)
 	werr := <-done
 	bw.Reset(nil)

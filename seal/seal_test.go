@@ -79,13 +79,13 @@ func TestSealAndVerify(t *testing.T) {
 		name string
 		opts seal.VerifyOptions
 	}{
-		{"keyless from bucket key", seal.VerifyOptions{}},
+		{"keyless from bucket key", seal.VerifyOptions{TrustBucketKey: true}},
 		{"pinned key", seal.VerifyOptions{VerifyKey: ptr(b.Signer.Public())}},
 		// After a rotation: the current key pinned, the old one trusted.
 		{"trusted previous key", seal.VerifyOptions{VerifyKey: ptr(sealtest.NewSigner(t).Public()), TrustedKeys: []crypto.VerifyKey{b.Signer.Public()}}},
 		{"trusted keys only", seal.VerifyOptions{TrustedKeys: []crypto.VerifyKey{sealtest.NewSigner(t).Public(), b.Signer.Public()}}},
-		{"quick", seal.VerifyOptions{Quick: true}},
-		{"with identity", seal.VerifyOptions{Identities: b.Identities, Concurrency: 2}},
+		{"quick", seal.VerifyOptions{VerifyKey: ptr(b.Signer.Public()), Quick: true}},
+		{"with identity", seal.VerifyOptions{VerifyKey: ptr(b.Signer.Public()), Identities: b.Identities, Concurrency: 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, err := seal.Verify(ctx, b.Offsite, "nightly", "nightly-1", tc.opts)
@@ -239,7 +239,7 @@ func TestSealResumesAfterInterruption(t *testing.T) {
 				}
 			}
 			t.Logf("interrupted with %d of %d objects offsite: %v", uploaded, len(objs), err)
-			_, verr := seal.Verify(t.Context(), b.Offsite, "nightly", backup, seal.VerifyOptions{})
+			_, verr := seal.Verify(t.Context(), b.Offsite, "nightly", backup, seal.VerifyOptions{VerifyKey: ptr(b.Signer.Public())})
 			if tc.sealed {
 				if verr != nil {
 					t.Errorf("Verify after a crash past seal.json: %v", verr)
@@ -265,7 +265,7 @@ func TestSealResumesAfterInterruption(t *testing.T) {
 			if !tc.sealed && sealtest.HasKey(after, seal.PendingKey("nightly", backup)) {
 				t.Error("the in-progress marker outlived the seal")
 			}
-			rep, err := seal.Verify(t.Context(), b.Offsite, "nightly", backup, seal.VerifyOptions{Identities: b.Identities})
+			rep, err := seal.Verify(t.Context(), b.Offsite, "nightly", backup, seal.VerifyOptions{VerifyKey: ptr(b.Signer.Public()), Identities: b.Identities})
 			if err != nil || !rep.Decrypted {
 				t.Fatalf("Verify of the resumed seal: %v %v", err, rep.Problems)
 			}
@@ -342,7 +342,7 @@ func TestSealObjectLock(t *testing.T) {
 			t.Errorf("overwrite of %s succeeded", key)
 		}
 	}
-	if _, err := seal.Verify(ctx, b.Offsite, "nightly", "n-1", seal.VerifyOptions{Identities: b.Identities}); err != nil {
+	if _, err := seal.Verify(ctx, b.Offsite, "nightly", "n-1", seal.VerifyOptions{VerifyKey: ptr(b.Signer.Public()), Identities: b.Identities}); err != nil {
 		t.Errorf("Verify after the refused deletes: %v", err)
 	}
 
@@ -412,7 +412,7 @@ func TestSealConcurrentSealers(t *testing.T) {
 			t.Errorf("sealer %d returned another seal", i)
 		}
 	}
-	if _, err := seal.Verify(t.Context(), b.Offsite, "nightly", "n-1", seal.VerifyOptions{Identities: b.Identities}); err != nil {
+	if _, err := seal.Verify(t.Context(), b.Offsite, "nightly", "n-1", seal.VerifyOptions{VerifyKey: ptr(b.Signer.Public()), Identities: b.Identities}); err != nil {
 		t.Errorf("Verify: %v", err)
 	}
 }
@@ -432,18 +432,24 @@ func TestSigningKeyRotation(t *testing.T) {
 		t.Errorf("keys/signing.pub = %v, %v; want the first key", pub, err)
 	}
 	for _, name := range []string{"n-1", "n-2"} {
-		if _, err := seal.Verify(ctx, b.Offsite, "nightly", name, seal.VerifyOptions{}); err != nil {
+		if _, err := seal.Verify(ctx, b.Offsite, "nightly", name, seal.VerifyOptions{TrustBucketKey: true}); err != nil {
 			t.Errorf("Verify %s from the bucket's keys: %v", name, err)
 		}
 	}
-	// Sealing n-1 again with the new key returns the old seal untouched.
-	again, err := b.Sealer().Seal(ctx, "nightly", "n-1")
+	// Sealing n-1 again with the new key returns the old seal untouched
+	// when the old key is still trusted, and refuses it when not.
+	s := b.Sealer()
+	if _, err := s.Seal(ctx, "nightly", "n-1"); !errors.Is(err, seal.ErrUntrusted) {
+		t.Errorf("re-seal after rotation, old key not trusted: %v, want ErrUntrusted", err)
+	}
+	s.TrustedKeys = []crypto.VerifyKey{first.Public()}
+	again, err := s.Seal(ctx, "nightly", "n-1")
 	if err != nil || again.Signature.KeyID != first.Public().KeyID() {
 		t.Errorf("re-seal after rotation: %v, %v", again, err)
 	}
 	// A tampered archive entry is refused.
 	sealtest.Put(t, b.Offsite, seal.SigningKeyArchiveKey(b.Signer.Public().KeyID()), []byte(first.Public().String()+"\n"))
-	if _, err := seal.Verify(ctx, b.Offsite, "nightly", "n-2", seal.VerifyOptions{}); !errors.Is(err, seal.ErrBadSeal) || !errors.Is(err, seal.ErrSigningKey) {
+	if _, err := seal.Verify(ctx, b.Offsite, "nightly", "n-2", seal.VerifyOptions{TrustBucketKey: true}); !errors.Is(err, seal.ErrBadSeal) || !errors.Is(err, seal.ErrSigningKey) {
 		t.Errorf("Verify with a swapped archive key: %v", err)
 	}
 }

@@ -36,6 +36,10 @@ type Sealer struct {
 	Recipients []crypto.Recipient
 	// Signer signs seal.json; its public key is published in the bucket.
 	Signer crypto.SigningKey
+	// TrustedKeys are the keys, besides Signer's, whose seals count as
+	// "already sealed" (a target's previous signing keys). A seal signed by
+	// any other key is refused (ErrUntrusted), never adopted.
+	TrustedKeys []crypto.VerifyKey
 	// Lock, when set, puts object-lock retention on every object written;
 	// the offsite bucket must have object lock enabled.
 	Lock *Lock
@@ -60,7 +64,9 @@ type run struct {
 	recipients       []crypto.Recipient
 	schedule, backup string
 	meter            *meter
-	headerLen        int64     // age header length for these recipients
+	signer           crypto.SigningKey  // signs receipts
+	trusted          []crypto.VerifyKey // whose receipts and markers count
+	headerLen        int64              // age header length for these recipients
 	lock             *LockInfo // what the seal records
 	putRetain        time.Time // retain-until of new writes
 }
@@ -112,7 +118,7 @@ func (s *Sealer) seal(ctx context.Context, pub crypto.VerifyKey, schedule, backu
 	if err != nil {
 		return nil, err
 	}
-	r, created, err := s.newRun(ctx, schedule, backup, objects)
+	r, created, err := s.newRun(ctx, pub, schedule, backup, objects, len(present) > 0)
 	if err != nil {
 		return nil, err
 	}
@@ -176,24 +182,17 @@ func (s *Sealer) writeSeal(ctx context.Context, r *run, pub crypto.VerifyKey, do
 }
 
 // existingSeal returns the backup's seal when there is one that verifies
-// (signature, objects present with their sizes), nil when there is none,
-// and an error when there is one that does not verify.
+// (signed by a trusted key, objects present with their sizes), nil when
+// there is none, and an error when there is one that does not verify: one
+// signed by a key the target does not trust wraps ErrUntrusted.
 func (s *Sealer) existingSeal(ctx context.Context, pub crypto.VerifyKey, schedule, backup string) (*Seal, error) {
-	data, err := getSmall(ctx, s.Offsite, SealKey(schedule, backup), maxSealSize)
-	if errors.Is(err, storage.ErrNotFound) {
+	rep, err := Verify(ctx, s.Offsite, schedule, backup, VerifyOptions{VerifyKey: &pub, TrustedKeys: s.TrustedKeys, Quick: true})
+	if errors.Is(err, ErrNotSealed) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read seal of %s/%s: %w", schedule, backup, err)
+	if errors.Is(err, ErrUntrusted) {
+		return nil, fmt.Errorf("backup %s/%s: %s is there, but refused: %w", schedule, backup, SealKey(schedule, backup), err)
 	}
-	key := pub
-	if sl, err := ParseSeal(data); err == nil && sl.Signature.KeyID != pub.KeyID() {
-		// Sealed before a signing key rotation: verify with the key it names.
-		if key, err = SigningKeyFor(ctx, s.Offsite, sl.Signature.KeyID); err != nil {
-			return nil, fmt.Errorf("backup %s/%s is already sealed, but its seal cannot be verified: %w", schedule, backup, err)
-		}
-	}
-	rep, err := Verify(ctx, s.Offsite, schedule, backup, VerifyOptions{VerifyKey: &key, Quick: true})
 	if err != nil {
 		return nil, fmt.Errorf("backup %s/%s is already sealed, but its seal does not verify: %w", schedule, backup, err)
 	}
@@ -220,7 +219,7 @@ func (s *Sealer) offsiteObjects(ctx context.Context, schedule, backup string, ob
 
 // newRun fixes the run's recipients and retention, claiming the
 // in-progress marker or checking the one an interrupted run left.
-func (s *Sealer) newRun(ctx context.Context, schedule, backup string, objects []sourceObject) (*run, bool, error) {
+func (s *Sealer) newRun(ctx context.Context, pub crypto.VerifyKey, schedule, backup string, objects []sourceObject, present bool) (*run, bool, error) {
 	var total int64
 	for _, o := range objects {
 		total += o.Size
@@ -228,6 +227,7 @@ func (s *Sealer) newRun(ctx context.Context, schedule, backup string, objects []
 	r := &run{
 		src: s.Source, offsite: s.Offsite, recipients: s.Recipients,
 		schedule: schedule, backup: backup,
+		signer: s.Signer, trusted: trustedKeysOf(pub, s.TrustedKeys),
 		meter: newMeter(s.Progress, schedule, backup, len(objects), total),
 	}
 	var hdr bytes.Buffer
@@ -236,7 +236,7 @@ func (s *Sealer) newRun(ctx context.Context, schedule, backup string, objects []
 	}
 	r.headerLen = int64(hdr.Len())
 	now := s.now().UTC().Truncate(time.Second)
-	want := pending{Format: formatPendingV1, StartedAt: now, Recipients: fingerprints(s.Recipients)}
+	want := pending{Format: formatPendingV2, Schedule: schedule, Backup: backup, StartedAt: now, Recipients: fingerprints(s.Recipients)}
 	if s.Lock != nil {
 		on, err := s.Offsite.ObjectLockEnabled(ctx)
 		if err != nil {
@@ -247,18 +247,20 @@ func (s *Sealer) newRun(ctx context.Context, schedule, backup string, objects []
 		}
 		want.Lock = &LockInfo{Mode: s.Lock.Mode, RetainUntil: now.AddDate(0, 0, s.Lock.RetainDays)}
 	}
-	got, created, err := claimPending(ctx, s.Offsite, PendingKey(schedule, backup), want)
+	mt := markerTrust{signer: s.Signer, keys: r.trusted, objectsPresent: present}
+	got, created, err := claimPending(ctx, s.Offsite, PendingKey(schedule, backup), want, mt)
 	if err != nil {
 		return nil, false, err
 	}
 	if got.Lock != nil {
-		// Every object of a seal is retained at least until the first run's
-		// date; a run resumed after it passed retains new objects longer.
+		// The seal records the first run's date, which every object is
+		// retained until at least; new writes get the target's full
+		// retention from now, never less (docs/seal.md).
 		r.lock = got.Lock
-		r.putRetain = got.Lock.RetainUntil
-		if !r.putRetain.After(now.Add(time.Minute)) {
-			r.putRetain = want.Lock.RetainUntil
+		if want.Lock.RetainUntil.Before(got.Lock.RetainUntil) {
+			r.lock = want.Lock
 		}
+		r.putRetain = want.Lock.RetainUntil
 	}
 	return r, created, nil
 }
@@ -314,10 +316,13 @@ func (r *run) sealManifest(ctx context.Context, m *Manifest) (Blob, error) {
 	err = retry(ctx, func() error {
 		_, err := r.offsite.Stat(ctx, key)
 		if errors.Is(err, storage.ErrNotFound) {
-			_, cipher, err = r.encryptPut(ctx, key, bytes.NewReader(data), int64(len(data)), nil)
+			_, cipher, err = r.encryptPut(ctx, key, ManifestObject, bytes.NewReader(data), int64(len(data)), nil)
 		}
 		if err == nil || errors.Is(err, storage.ErrExists) {
 			cipher, err = r.offsiteDigest(ctx, key, int64(len(data)))
+		}
+		if err == nil {
+			err = r.checkReceipt(ctx, key, ManifestObject, cipher)
 		}
 		return err
 	})

@@ -149,12 +149,12 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				}
 				t.Logf("%s: %v", label, err)
 			}
-			check("keyless", seal.VerifyOptions{}, tc.keyless)
+			check("keyless", seal.VerifyOptions{VerifyKey: ptr(b.Signer.Public())}, tc.keyless)
 			withID := tc.keyless
 			if tc.withID != nil {
 				withID = *tc.withID
 			}
-			check("with identity", seal.VerifyOptions{Identities: ids}, withID)
+			check("with identity", seal.VerifyOptions{VerifyKey: ptr(b.Signer.Public()), Identities: ids}, withID)
 			if tc.keyless.err != nil {
 				// Sealing again does not paper over it.
 				_, err := b.Sealer().Seal(ctx, "nightly", backup)

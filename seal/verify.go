@@ -14,17 +14,23 @@ import (
 	"github.com/safekeep-dev/safekeep/storage"
 )
 
-// VerifyOptions tune Verify. The zero value verifies without keys, taking
-// the signing key from the bucket.
+// VerifyOptions tune Verify. The zero value verifies nothing: a seal is
+// checked against pinned keys (VerifyKey, TrustedKeys), or against the key
+// published in the bucket only when TrustBucketKey asks for it.
 type VerifyOptions struct {
-	// VerifyKey pins the signing key: the seal must be signed by it. When
-	// it is nil and TrustedKeys is empty, the key is read from the bucket (see SigningKeyFor), which only
-	// guards against accidents, not against someone who can write there.
+	// VerifyKey pins the signing key: the seal must be signed by it (or by
+	// one of TrustedKeys).
 	VerifyKey *crypto.VerifyKey
 	// TrustedKeys are more pinned keys: the seal must be signed by
 	// VerifyKey or one of these (a target's current key and the keys it
 	// signed with before a rotation).
 	TrustedKeys []crypto.VerifyKey
+	// TrustBucketKey, when no key is pinned, takes the signing key from
+	// the bucket (see SigningKeyFor). That guards against accidents, not
+	// against someone who can write to the bucket: only an explicit choice
+	// of the user (a CLI flag) sets it. Without it, and no key pinned,
+	// Verify fails with ErrNoTrustedKey.
+	TrustBucketKey bool
 	// Identities, when set, also decrypt the manifest and every object and
 	// check each plaintext's size and SHA-256 against the manifest.
 	Identities []crypto.Identity
@@ -104,19 +110,9 @@ func loadSeal(ctx context.Context, offsite storage.Store, schedule, backup strin
 	if sl.Schedule != schedule || sl.Backup != backup {
 		return nil, "", fmt.Errorf("backup %s/%s: %w: it seals %s/%s", schedule, backup, ErrBadSeal, sl.Schedule, sl.Backup)
 	}
-	var vk crypto.VerifyKey
-	if pinned := opts.pinned(); len(pinned) > 0 {
-		// The key the seal names, when pinned; else the first pinned one, so
-		// the error says the signature does not verify with a trusted key.
-		vk = pinned[0]
-		for _, k := range pinned {
-			if k.KeyID() == sl.Signature.KeyID {
-				vk = k
-				break
-			}
-		}
-	} else if vk, err = SigningKeyFor(ctx, offsite, sl.Signature.KeyID); err != nil {
-		return nil, "", fmt.Errorf("backup %s/%s: %w: %w", schedule, backup, ErrBadSeal, err)
+	vk, err := trustedKey(ctx, offsite, sl, opts)
+	if err != nil {
+		return nil, "", fmt.Errorf("backup %s/%s: %w", schedule, backup, err)
 	}
 	if err := sl.VerifySignature(vk); err != nil {
 		return nil, "", fmt.Errorf("backup %s/%s: %w", schedule, backup, err)

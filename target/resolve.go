@@ -60,6 +60,9 @@ func Resolve(ctx context.Context, r client.Reader, t *v1alpha1.OffsiteTarget) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSigningPublicKey(t, signer); err != nil {
+		return nil, err
+	}
 	res, err := build(t, rcpts, creds)
 	if err != nil {
 		return nil, err
@@ -105,7 +108,7 @@ func Validate(t *v1alpha1.OffsiteTarget) ([]crypto.Recipient, error) {
 			return nil, newError(v1alpha1.ReasonInvalidSpec, nil, "spec.objectLock.retainDays must be at least 1, got %d", ol.RetainDays)
 		}
 	}
-	if _, err := PreviousSigningKeys(t); err != nil {
+	if _, err := Trust(t); err != nil { // spec.signingPublicKey, spec.previousSigningKeys
 		return nil, err
 	}
 	if err := location.ValidateOffsiteTarget(t); err != nil { // endpoint and bucket names
@@ -183,12 +186,17 @@ func (t *Target) Sealer(source storage.Store) (*seal.Sealer, error) {
 	if !t.HasSigner {
 		return nil, errors.New("offsite target: no signing key resolved")
 	}
+	prev, err := t.PreviousKeys()
+	if err != nil {
+		return nil, err
+	}
 	return &seal.Sealer{
-		Source:     source,
-		Offsite:    t.Store,
-		Recipients: t.Recipients,
-		Signer:     t.Signer,
-		Lock:       t.Lock,
+		Source:      source,
+		Offsite:     t.Store,
+		Recipients:  t.Recipients,
+		Signer:      t.Signer,
+		TrustedKeys: prev,
+		Lock:        t.Lock,
 	}, nil
 }
 

@@ -21,20 +21,99 @@ func PreviousSigningKeys(t *v1alpha1.OffsiteTarget) ([]crypto.VerifyKey, error) 
 	return keys, nil
 }
 
+// SigningPublicKey parses t's spec.signingPublicKey; ok is false when it is
+// not set. A bad value is an *Error with reason InvalidSpec.
+func SigningPublicKey(t *v1alpha1.OffsiteTarget) (k crypto.VerifyKey, ok bool, err error) {
+	if t.Spec.SigningPublicKey == "" {
+		return crypto.VerifyKey{}, false, nil
+	}
+	k, err = crypto.ParseVerifyKey([]byte(t.Spec.SigningPublicKey))
+	if err != nil {
+		return crypto.VerifyKey{}, false, newError(v1alpha1.ReasonInvalidSpec, err, "spec.signingPublicKey: %v", err)
+	}
+	return k, true, nil
+}
+
+// TrustedKey is a public key a target trusts to sign its seals, and why.
+type TrustedKey struct {
+	Key crypto.VerifyKey
+	// Why names the field that trusts it, for messages: "spec.signingPublicKey",
+	// "spec.previousSigningKeys[1]", "the signing key Secret".
+	Why string
+}
+
+// Trust lists the keys t trusts to sign seals, from its spec alone (no
+// Secret is read): spec.signingPublicKey, then spec.previousSigningKeys.
+// Nothing read from the bucket is ever among them.
+func Trust(t *v1alpha1.OffsiteTarget) ([]TrustedKey, error) {
+	var out []TrustedKey
+	cur, ok, err := SigningPublicKey(t)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		out = append(out, TrustedKey{Key: cur, Why: "spec.signingPublicKey"})
+	}
+	prev, err := PreviousSigningKeys(t)
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range prev {
+		out = append(out, TrustedKey{Key: k, Why: fmt.Sprintf("spec.previousSigningKeys[%d]", i)})
+	}
+	return out, nil
+}
+
+// Keys returns the keys of ts.
+func Keys(ts []TrustedKey) []crypto.VerifyKey {
+	out := make([]crypto.VerifyKey, len(ts))
+	for i, t := range ts {
+		out[i] = t.Key
+	}
+	return out
+}
+
 // TrustedKeys are the keys a seal of this target may be signed by: the
-// current signing key (when resolved) and spec.previousSigningKeys. Pin
-// them (seal.VerifyOptions.TrustedKeys) so that keys published in the bucket
-// are not taken on trust.
+// current signing key (when resolved, else spec.signingPublicKey) and
+// spec.previousSigningKeys. Pin them (seal.VerifyOptions.TrustedKeys,
+// seal.ListTrusted, seal.Sealer.TrustedKeys) so that keys published in the
+// bucket are never taken on trust.
 func (t *Target) TrustedKeys() ([]crypto.VerifyKey, error) {
+	spec, err := Trust(t.Object)
+	if err != nil {
+		return nil, err
+	}
+	keys := Keys(spec)
+	if t.HasSigner {
+		keys = append([]crypto.VerifyKey{t.Signer.Public()}, keys...)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s: no signing key to trust: set spec.signingPublicKey", t)
+	}
+	return keys, nil
+}
+
+// PreviousKeys are the keys besides the current signer's that t trusts:
+// what a Sealer takes as TrustedKeys.
+func (t *Target) PreviousKeys() ([]crypto.VerifyKey, error) {
 	prev, err := PreviousSigningKeys(t.Object)
 	if err != nil {
 		return nil, err
 	}
-	if !t.HasSigner {
-		if len(prev) == 0 {
-			return nil, fmt.Errorf("%s: no signing key to trust", t)
-		}
-		return prev, nil
+	return prev, nil
+}
+
+// checkSigningPublicKey refuses a signing key Secret whose public half is
+// not spec.signingPublicKey, when that is set: the CLI trusts the spec.
+func checkSigningPublicKey(t *v1alpha1.OffsiteTarget, signer crypto.SigningKey) error {
+	want, ok, err := SigningPublicKey(t)
+	if err != nil || !ok {
+		return err
 	}
-	return append([]crypto.VerifyKey{t.Signer.Public()}, prev...), nil
+	if got := signer.Public(); got.KeyID() != want.KeyID() {
+		return newError(v1alpha1.ReasonSigningKeyInvalid, nil,
+			"the key in Secret %s/%s (key id %s) is not spec.signingPublicKey (key id %s): set spec.signingPublicKey to %s, or restore the Secret",
+			t.Namespace, t.Spec.SigningKeySecretRef.Name, got.KeyID(), want.KeyID(), got.String())
+	}
+	return nil
 }

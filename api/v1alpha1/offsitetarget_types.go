@@ -27,6 +27,17 @@ type OffsiteTargetSpec struct {
 	// +required
 	SigningKeySecretRef corev1.LocalObjectReference `json:"signingKeySecretRef"`
 
+	// SigningPublicKey is the public half ("ed25519:<base64>", as `safekeep
+	// keygen --signing` prints it) of the key in signingKeySecretRef. The
+	// CLI trusts seals signed by it (and by previousSigningKeys) without
+	// reading the Secret, so a target file needs it for verify and restore;
+	// the controller refuses a Secret whose key does not match it. Seals
+	// signed by any other key, such as one merely published in the bucket,
+	// are never trusted.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^ed25519:[A-Za-z0-9+/]{43}=$`
+	SigningPublicKey string `json:"signingPublicKey,omitempty"`
+
 	// PreviousSigningKeys are the public halves ("ed25519:<base64>", as
 	// `safekeep keygen --signing` prints them) of keys this target signed
 	// with before a rotation. Drills trust seals signed by the current key

@@ -186,7 +186,7 @@ func TestSealing(t *testing.T) {
 		wantCondition(t, got, v1alpha1.ConditionRunning, metav1.ConditionFalse, v1alpha1.ReasonIdle)
 		env.WaitEvent(t, s, v1alpha1.ReasonSealed)
 
-		rep, err := seal.Verify(ctx, offsite, "nightly", first, seal.VerifyOptions{Identities: env.bed.Identities})
+		rep, err := seal.Verify(ctx, offsite, "nightly", first, seal.VerifyOptions{VerifyKey: new(env.bed.Signer.Public()), Identities: env.bed.Identities})
 		if err != nil {
 			t.Fatalf("the seal does not verify: %v", err)
 		}
@@ -265,7 +265,7 @@ func TestSealing(t *testing.T) {
 		if got.Status.LastSealedBackup != second {
 			t.Fatalf("lastSealedBackup = %q, want %s", got.Status.LastSealedBackup, second)
 		}
-		if _, err := seal.Verify(ctx, offsite, "nightly", second, seal.VerifyOptions{Identities: env.bed.Identities}); err != nil {
+		if _, err := seal.Verify(ctx, offsite, "nightly", second, seal.VerifyOptions{VerifyKey: new(env.bed.Signer.Public()), Identities: env.bed.Identities}); err != nil {
 			t.Fatalf("the completed seal does not verify: %v", err)
 		}
 		after := etags(t, offsite, seal.ObjectsPrefix("nightly", second))
@@ -340,7 +340,7 @@ func TestSealing(t *testing.T) {
 		if got.Status.LastSealedBackup != third || got.Status.Active == third {
 			t.Fatalf("after the outage: lastSealedBackup %q active %q, want %s sealed", got.Status.LastSealedBackup, got.Status.Active, third)
 		}
-		if _, err := seal.Verify(ctx, offsite, "nightly", third, seal.VerifyOptions{Identities: env.bed.Identities}); err != nil {
+		if _, err := seal.Verify(ctx, offsite, "nightly", third, seal.VerifyOptions{VerifyKey: new(env.bed.Signer.Public()), Identities: env.bed.Identities}); err != nil {
 			t.Errorf("the seal after the outage does not verify: %v", err)
 		}
 	})
@@ -372,7 +372,7 @@ func TestRetentionDeletes(t *testing.T) {
 	if keys := sealtest.Keys(sealtest.Snapshot(t, offsite, seal.BackupPrefix("keep1", names[0]))); len(keys) != 0 {
 		t.Errorf("the dropped backup is still offsite: %v", keys)
 	}
-	if _, err := seal.Verify(ctx, offsite, "keep1", names[1], seal.VerifyOptions{}); err != nil {
+	if _, err := seal.Verify(ctx, offsite, "keep1", names[1], seal.VerifyOptions{VerifyKey: new(env.bed.Signer.Public())}); err != nil {
 		t.Errorf("the kept backup: %v", err)
 	}
 	err := env.CP.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: names[0]}, &v1alpha1.OffsiteBackup{})

@@ -12,16 +12,19 @@ import (
 func newBackups(opts *options) *cobra.Command {
 	var (
 		target targetFlags
+		pin    pinFlags
 		format string
 	)
 	cmd := &cobra.Command{
 		Use:   "backups --target-file TARGET.yaml [-o table|json]",
 		Short: "List the sealed backups in the offsite bucket",
 		Long: `backups lists the backups in the target's bucket, read from the bucket alone (no
-cluster, no key). Sealed backups come first. Folders without a valid seal.json
-(a seal in progress, an interrupted one, a damaged one) are listed apart: they
-are never restorable. Listing checks no signature or digest; 'safekeep verify'
-does.`,
+cluster, no secret key). Sealed backups come first: those whose seal.json is
+signed by a key the target trusts (spec.signingPublicKey,
+spec.previousSigningKeys, --verify-key). Folders without a valid seal.json (a
+seal in progress, an interrupted one, a damaged one, one signed by another
+key) are listed apart: they are never restorable. Listing checks no digest;
+'safekeep verify' does.`,
 		Example: `  safekeep backups --target-file target.yaml
   safekeep backups --target-file target.yaml -o json | jq '.[] | select(.restorable)'`,
 		Args: noArgs,
@@ -36,7 +39,11 @@ does.`,
 			if err != nil {
 				return prefixed("backups", err)
 			}
-			entries, err := seal.List(cmd.Context(), off.store)
+			kt, err := pin.trust(off)
+			if err != nil {
+				return prefixed("backups", err)
+			}
+			entries, err := kt.list(cmd.Context(), off)
 			if err != nil {
 				return prefixed("backups", err)
 			}
@@ -47,6 +54,7 @@ does.`,
 		},
 	}
 	target.add(cmd)
+	pin.add(cmd)
 	cmd.Flags().StringVarP(&format, "output", "o", formatTable, "output format: table or json")
 	return cmd
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/safekeep-dev/safekeep/crypto"
 )
 
 // keys is what the keygen step made.
@@ -30,13 +32,16 @@ func TestFlow(t *testing.T) {
 	k := keygenStep(t, b)
 	b.putBackup(t, "b1", "Completed")
 	bsl := b.writeBSL(t)
+	unpinned := b.writeTarget(t, "target-unpinned.yaml", offsiteBucket, true, k.recipient)
+	b.pin = k.verifyKey
 	target := b.writeTarget(t, "target.yaml", offsiteBucket, true, k.recipient)
 
 	t.Run("seal", func(t *testing.T) { sealStep(t, b, k, bsl, target) })
 	t.Run("backups", func(t *testing.T) { backupsStep(t, b, target) })
-	t.Run("verify", func(t *testing.T) { verifyStep(t, b, k, target) })
+	t.Run("verify", func(t *testing.T) { verifyStep(t, b, k, target, unpinned) })
 	t.Run("verify wrong identity", func(t *testing.T) { verifyWrongIdentity(t, b, target) })
 	t.Run("restore", func(t *testing.T) { restoreStep(t, b, k, target) })
+	t.Run("planted backup", func(t *testing.T) { plantedStep(t, b, k, bsl, target, unpinned) })
 	t.Run("age interop", func(t *testing.T) { ageInteropStep(t, b, k) })
 	t.Run("tampered", func(t *testing.T) { tamperStep(t, b, k, bsl) })
 	t.Run("interrupted", func(t *testing.T) { interruptStep(t, b, k, bsl, target) })
@@ -156,16 +161,26 @@ func backupsStep(t *testing.T, b *bed, target string) {
 	}
 }
 
-func verifyStep(t *testing.T, b *bed, k keys, target string) {
+func verifyStep(t *testing.T, b *bed, k keys, target, unpinned string) {
 	out := b.ok(t, "verify", "--target-file", target, "--backup", "manual/b1")
-	for _, want := range []string{"signature  ok", "published in the bucket", "objects    ok    11 objects", "manifest   ok", "plaintext  skip", "intact: manual/b1"} {
+	for _, want := range []string{"signature  ok", "trusted: spec.signingPublicKey of target file " + target, "objects    ok    11 objects", "manifest   ok", "plaintext  skip", "intact: manual/b1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify without keys lacks %q:\n%s", want, out)
 		}
 	}
+	// A target naming no key: refused unless the bucket's key is trusted
+	// explicitly, and then the verdict says so.
+	r := b.run(t, "verify", "--target-file", unpinned, "--backup", "manual/b1")
+	checkOneLine(t, r, exitFailure, "names no signing key to trust")
+	out = b.ok(t, "verify", "--target-file", unpinned, "--backup", "manual/b1", "--trust-bucket-key")
+	if !strings.Contains(out, "published in the bucket, trusted on --trust-bucket-key only") {
+		t.Errorf("verify --trust-bucket-key does not say which key it trusted:\n%s", out)
+	}
+	r = b.run(t, "verify", "--target-file", target, "--backup", "manual/b1", "--trust-bucket-key")
+	checkOneLine(t, r, exitUsage, "--trust-bucket-key is only for a target that names no signing key")
 	for _, vk := range []string{k.verifyKeyFile, k.verifyKey} {
-		out = b.ok(t, "verify", "--target-file", target, "--backup", "nightly/b1", "--identity", k.identity, "--verify-key", vk)
-		for _, want := range []string{"pinned with --verify-key", "plaintext  ok", "intact: nightly/b1"} {
+		out = b.ok(t, "verify", "--target-file", unpinned, "--backup", "nightly/b1", "--identity", k.identity, "--verify-key", vk)
+		for _, want := range []string{"trusted: --verify-key", "plaintext  ok", "intact: nightly/b1"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("verify with keys lacks %q:\n%s", want, out)
 			}
@@ -200,6 +215,47 @@ func restoreStep(t *testing.T, b *bed, k keys, target string) {
 	// ...unless asked to.
 	b.ok(t, "restore", "--target-file", target, "--backup", "manual/b1", "-i", k.identity, "--to-dir", dir, "--overwrite")
 	checkRestored(t, dir, b.backups["b1"])
+}
+
+// plantedStep: someone who can write to the bucket (but holds none of the
+// target's keys) seals a backup of their own, signed by their own key and
+// encrypted to the responder's recipient. Verify, restore and backups refuse
+// it; before pinning by default, verify said intact and restore wrote it.
+func plantedStep(t *testing.T, b *bed, k keys, bsl, target, unpinned string) {
+	evilKey := b.path("evil.pem")
+	b.ok(t, "keygen", "--signing", "-o", evilKey)
+	b.putBackup(t, "evil", "Completed")
+	b.ok(t, "seal", "--source", bsl, "--backup", "evil", "--target-file", unpinned, "--signing-key", evilKey)
+
+	r := b.run(t, "verify", "--target-file", target, "--backup", "manual/evil")
+	checkOneLine(t, r, exitFailure, "does not trust")
+	if !strings.Contains(r.out, "signed by a key the target does not trust: refused") || strings.Contains(r.out, "intact") {
+		t.Errorf("verify of a planted backup:\n%s", r.out)
+	}
+	r = b.run(t, "restore", "--target-file", target, "--backup", "manual/evil", "-i", k.identity, "--to-dir", b.path("evil"))
+	checkOneLine(t, r, exitFailure, "does not trust")
+	if _, err := os.Stat(b.path("evil")); err == nil {
+		t.Error("restore of a planted backup created its directory")
+	}
+	out := b.ok(t, "backups", "--target-file", target)
+	if !regexp.MustCompile(`(?m)^manual\s+evil\s+untrusted\s`).MatchString(out) {
+		t.Errorf("backups does not list the planted backup apart as untrusted:\n%s", out)
+	}
+	// The restore through a target that names the key says which key and why.
+	out = b.ok(t, "restore", "--target-file", target, "--backup", "manual/b1", "-i", k.identity, "--to-dir", b.path("pinned"))
+	if !strings.Contains(out, "seal signed by key "+verifyKeyID(t, k.verifyKey)+", trusted: spec.signingPublicKey of target file "+target) {
+		t.Errorf("restore does not say which key it trusted:\n%s", out)
+	}
+}
+
+// verifyKeyID is the key id of an ed25519:... public key.
+func verifyKeyID(t *testing.T, text string) string {
+	t.Helper()
+	k, err := crypto.ParseVerifyKey([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.KeyID()
 }
 
 // checkRestored wants dir to hold exactly the objects, byte for byte.

@@ -33,6 +33,9 @@ type bed struct {
 	outputs strings.Builder
 	// backups maps a Velero backup name to its objects (name -> bytes).
 	backups map[string]map[string][]byte
+	// pin, when set, is the spec.signingPublicKey of the targets
+	// writeTarget writes.
+	pin string
 }
 
 const (
@@ -142,6 +145,9 @@ spec:
   recipients: [` + strings.Join(quoted, ", ") + `]
   signingKeySecretRef: {name: safekeep-signing}
 `
+	if b.pin != "" {
+		doc += "  signingPublicKey: \"" + b.pin + "\"\n"
+	}
 	if lock {
 		doc += "  objectLock: {mode: Governance, retainDays: 1}\n"
 	}

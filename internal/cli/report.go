@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/safekeep-dev/safekeep/report"
+	"github.com/safekeep-dev/safekeep/target"
 )
 
 type auditReportFlags struct {
@@ -96,6 +97,11 @@ func runAuditReport(cmd *cobra.Command, opts *options, f *auditReportFlags) erro
 		return prefixed(what, err)
 	}
 	bo.Target = off.where()
+	named, err := target.Trust(off.target) // seals: the keys the target names
+	if err != nil {
+		return prefixed(what, err)
+	}
+	bo.SealKeys = target.Keys(named)
 	rep, err := report.Build(cmd.Context(), off.store, bo)
 	if err != nil {
 		return prefixed(what, err)

@@ -145,10 +145,14 @@ func runRestoreToDir(cmd *cobra.Command, opts *options, f *restoreFlags) error {
 	if err != nil {
 		return prefixed(what, err)
 	}
+	kt, err := f.pin.trust(off)
+	if err != nil {
+		return prefixed(what, err)
+	}
 	progress := newProgress(opts.streams.Err, "restoring "+schedule+"/"+backup)
 	res, err := restore.ToDir(cmd.Context(), off.store, schedule, backup, vo.Identities, f.dir, restore.Options{
-		Overwrite: f.overwrite,
-		VerifyKey: vo.VerifyKey,
+		Overwrite:   f.overwrite,
+		TrustedKeys: kt.keys, TrustBucketKey: kt.bucket,
 		Progress:  func(p seal.Progress) { progress.Set(p.BytesDone, p.BytesTotal) },
 		Resources: true,
 	})
@@ -158,6 +162,7 @@ func runRestoreToDir(cmd *cobra.Command, opts *options, f *restoreFlags) error {
 	}
 	out := &printer{w: opts.streams.Out}
 	out.printf("restored %s/%s to %s: %d files, %s, every digest checked\n", schedule, backup, f.dir, len(res.Files), bytesIEC(res.Bytes))
+	out.printf("  seal signed by %s\n", kt.explain(res.Seal.Signature.KeyID))
 	for _, name := range res.Files {
 		out.printf("  %s\n", name)
 	}

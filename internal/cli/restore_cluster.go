@@ -49,6 +49,10 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 	if err != nil {
 		return prefixed(what, err)
 	}
+	kt, err := f.pin.trust(off)
+	if err != nil {
+		return prefixed(what, err)
+	}
 	c, _, err := kubeClient("", "", "")
 	if err != nil {
 		return prefixed(what, err)
@@ -62,7 +66,7 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 		return prefixed(what, err)
 	}
 	dopts := drill.Options{
-		Offsite: off.store, VerifyKey: vo.VerifyKey, Identities: vo.Identities,
+		Offsite: off.store, TrustedKeys: kt.keys, TrustBucketKey: kt.bucket, Identities: vo.Identities,
 		Schedule: schedule, Backup: backup,
 		Client: c, VeleroNamespace: f.veleroNS,
 		StagingLocation: bsl.Name, Staging: staging, StagedName: staged,
@@ -87,6 +91,7 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 	if runErr != nil {
 		return prefixed(what, runErr)
 	}
+	out.printf("seal signed by %s\n", kt.explain(res.KeyID))
 	printResult(out, res)
 	if out.err != nil {
 		return out.err

@@ -42,6 +42,8 @@ type offsite struct {
 	store  storage.Store
 	// cluster reads the target's Secrets (cluster mode); nil in file mode.
 	cluster client.Reader
+	// file is the target file (file mode).
+	file string
 }
 
 // where names the offsite root for messages: endpoint/bucket/prefix.
@@ -82,7 +84,7 @@ func (f *targetFlags) open(ctx context.Context) (*offsite, error) {
 	}
 	logr.FromContextOrDiscard(ctx).V(1).Info("offsite target", "file", f.file, "store", st.String(),
 		"recipients", len(t.Spec.Recipients), "objectLock", t.Spec.ObjectLock != nil)
-	return &offsite{target: t, config: cfg, store: st}, nil
+	return &offsite{target: t, config: cfg, store: st, file: f.file}, nil
 }
 
 // openStore returns the store of cfg with the default retry policy; retries

@@ -56,6 +56,7 @@ func TestTargetFromCluster(t *testing.T) {
 				Recipients:          []string{k.recipient},
 				ObjectLock:          &v1alpha1.ObjectLock{Mode: v1alpha1.ObjectLockGovernance, RetainDays: 1},
 				SigningKeySecretRef: corev1.LocalObjectReference{Name: signingSecret},
+				SigningPublicKey:    k.verifyKey,
 			},
 		}
 		if err := cp.Client.Create(ctx, o); err != nil {

@@ -14,9 +14,9 @@ const maxProblemsShown = 10
 
 type checkFlags struct {
 	target     targetFlags
+	pin        pinFlags
 	backup     string
 	identities []string
-	verifyKey  string
 }
 
 func (f *checkFlags) add(cmd *cobra.Command, identityUsage string) {
@@ -24,7 +24,7 @@ func (f *checkFlags) add(cmd *cobra.Command, identityUsage string) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.backup, "backup", "", "sealed backup as SCHEDULE/NAME (required; see 'safekeep backups')")
 	fl.StringArrayVarP(&f.identities, "identity", "i", nil, identityUsage)
-	fl.StringVar(&f.verifyKey, "verify-key", "", "pin the seal's signing key: `FILE` or ed25519:<base64> (default: the key published in the bucket)")
+	f.pin.add(cmd)
 }
 
 func newVerify(opts *options) *cobra.Command {
@@ -38,9 +38,11 @@ SHA-256 the seal records, and nothing extra; the manifest. With --identity it
 also decrypts the manifest and every object and checks each plaintext's size
 and SHA-256. No key is needed for the first checks: auditors can run them.
 
-The signing key is taken from the bucket (keys/signing.pub) unless
---verify-key pins it; only a pinned key protects against someone who can
-write to the bucket. Exit status 0 means intact; 1 lists the first problems.`,
+The seal must be signed by a key the target names (spec.signingPublicKey,
+spec.previousSigningKeys) or --verify-key gives; a key merely published in the
+bucket is trusted only on --trust-bucket-key, since anyone who can write to
+the bucket could have put it there. The signature line says which key signed
+and why it is trusted. Exit status 0 means intact; 1 lists the first problems.`,
 		Example: `  safekeep verify --target-file target.yaml --backup nightly/nightly-20250101
   safekeep verify --target-file target.yaml --backup manual/b1 -i drill.key --verify-key signing.pub`,
 		Args: noArgs,
@@ -67,6 +69,11 @@ func runVerify(cmd *cobra.Command, opts *options, f *checkFlags) error {
 	if err != nil {
 		return prefixed(what, err)
 	}
+	kt, err := f.pin.trust(off)
+	if err != nil {
+		return prefixed(what, err)
+	}
+	kt.apply(&vopts)
 	out := &printer{w: opts.streams.Out}
 	out.printf("verifying %s/%s in %s\n", schedule, backup, off.where())
 	progress := newProgress(opts.streams.Err, "verifying "+schedule+"/"+backup)
@@ -78,7 +85,7 @@ func runVerify(cmd *cobra.Command, opts *options, f *checkFlags) error {
 		out.printf("%-10s FAIL  %s\n", "seal", sealFailure(err))
 		return prefixed(what, err) // the verdict matters more than a lost line
 	}
-	printChecks(out, rep, vopts.VerifyKey != nil, len(vopts.Identities) > 0)
+	printChecks(out, rep, kt, len(vopts.Identities) > 0)
 	if err != nil {
 		return prefixed(what, err)
 	}
@@ -95,24 +102,13 @@ func (f *checkFlags) verifyOptions() (seal.VerifyOptions, error) {
 		}
 		vo.Identities = append(vo.Identities, ids...)
 	}
-	if f.verifyKey != "" {
-		k, err := loadVerifyKey(f.verifyKey)
-		if err != nil {
-			return vo, err
-		}
-		vo.VerifyKey = k
-	}
 	return vo, nil
 }
 
 // printChecks prints one line per check, then the first problems; a write
 // error stays in w.err.
-func printChecks(w *printer, rep *seal.Report, pinned, decrypt bool) {
-	keySource := "published in the bucket"
-	if pinned {
-		keySource = "pinned with --verify-key"
-	}
-	w.printf("%-10s ok    signed by %s (%s)\n", "signature", rep.KeyID, keySource)
+func printChecks(w *printer, rep *seal.Report, kt keyTrust, decrypt bool) {
+	w.printf("%-10s ok    signed by %s\n", "signature", kt.explain(rep.KeyID))
 	count := map[string]int{}
 	for _, p := range rep.Problems {
 		count[checkOf(p)]++
@@ -169,6 +165,8 @@ func sealFailure(err error) string {
 	switch {
 	case errors.Is(err, seal.ErrNotSealed):
 		return "no seal.json: not sealed, or the seal is incomplete"
+	case errors.Is(err, seal.ErrUntrusted):
+		return "seal.json is signed by a key the target does not trust: refused"
 	case errors.Is(err, seal.ErrBadSeal):
 		return "seal.json is invalid or its signature does not verify"
 	default:

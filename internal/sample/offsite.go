@@ -6,6 +6,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/crypto"
 )
 
 // Offsite describes an OffsiteTarget and the Secrets it needs.
@@ -17,6 +18,16 @@ type Offsite struct {
 	Recipients           []string
 	SigningKeyPEM        []byte
 	ObjectLock           *v1alpha1.ObjectLock // nil: no lock
+}
+
+// publicHalf is spec.signingPublicKey for a signing key PEM: its public
+// half, or empty when the PEM is not a key (tests of bad Secrets).
+func publicHalf(pem []byte) string {
+	k, err := crypto.ParseSigningKey(pem)
+	if err != nil {
+		return ""
+	}
+	return k.Public().String()
 }
 
 // Secret names the objects use.
@@ -48,6 +59,7 @@ func (o Offsite) Objects() []client.Object {
 				Recipients:          o.Recipients,
 				ObjectLock:          o.ObjectLock,
 				SigningKeySecretRef: corev1.LocalObjectReference{Name: SigningSecret},
+				SigningPublicKey:    publicHalf(o.SigningKeyPEM),
 			},
 		},
 	}

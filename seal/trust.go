@@ -1,0 +1,94 @@
+package seal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// Trust errors: what the bucket holds is signed, but not by a key the caller
+// trusts. See docs/threat-model.md.
+var (
+	// ErrUntrusted: a seal (or an in-progress marker, or a receipt) is
+	// signed by a key that is not among the trusted keys. Errors wrapping it
+	// also wrap ErrBadSeal.
+	ErrUntrusted = errors.New("signed by a key the target does not trust")
+	// ErrNoTrustedKey: verification was asked for with no trusted key and
+	// without VerifyOptions.TrustBucketKey.
+	ErrNoTrustedKey = errors.New("no trusted signing key")
+)
+
+// trustedKey returns the key sl must verify with: the pinned key its
+// signature names, or, when nothing is pinned and opts.TrustBucketKey, the
+// key published in the bucket. A seal naming a key that is not pinned wraps
+// ErrUntrusted and ErrBadSeal; nothing pinned without TrustBucketKey is
+// ErrNoTrustedKey.
+func trustedKey(ctx context.Context, offsite storage.Store, sl *Seal, opts VerifyOptions) (crypto.VerifyKey, error) {
+	pinned := opts.pinned()
+	if len(pinned) == 0 {
+		if !opts.TrustBucketKey {
+			return crypto.VerifyKey{}, fmt.Errorf("%w: pin the target's signing keys, or trust the key published in the bucket explicitly", ErrNoTrustedKey)
+		}
+		k, err := SigningKeyFor(ctx, offsite, sl.Signature.KeyID)
+		if err != nil {
+			return crypto.VerifyKey{}, fmt.Errorf("%w: %w", ErrBadSeal, err)
+		}
+		return k, nil
+	}
+	if k, ok := findKey(pinned, sl.Signature.KeyID); ok {
+		return k, nil
+	}
+	return crypto.VerifyKey{}, fmt.Errorf("%w: %w: key %s is not one of the %d trusted", ErrBadSeal, ErrUntrusted, sl.Signature.KeyID, len(pinned))
+}
+
+// findKey returns the key of keys with id.
+func findKey(keys []crypto.VerifyKey, id string) (crypto.VerifyKey, bool) {
+	for _, k := range keys {
+		if k.KeyID() == id {
+			return k, true
+		}
+	}
+	return crypto.VerifyKey{}, false
+}
+
+// Trusted reports whether sl's signature verifies with one of keys; the
+// error says why not (wrapping ErrUntrusted or ErrBadSeal).
+func (s *Seal) Trusted(keys []crypto.VerifyKey) error {
+	k, ok := findKey(keys, s.Signature.KeyID)
+	if !ok {
+		return fmt.Errorf("%w: %w: key %s is not one of the %d trusted", ErrBadSeal, ErrUntrusted, s.Signature.KeyID, len(keys))
+	}
+	return s.VerifySignature(k)
+}
+
+// StateUntrusted: seal.json is well formed but not signed by a trusted key
+// (ListTrusted). Never restorable, never counted by retention or drills.
+const StateUntrusted EntryState = "untrusted"
+
+// ListTrusted is List with each sealed entry's signature checked against
+// keys: an entry whose seal is not signed by one of them is StateUntrusted,
+// its Err saying why. Only ListTrusted's sealed entries may drive anything
+// (retention, records, drill choice, listings): List's may be forged by
+// anyone who can write to the bucket.
+func ListTrusted(ctx context.Context, offsite storage.Store, keys []crypto.VerifyKey) ([]Entry, error) {
+	if len(keys) == 0 {
+		return nil, ErrNoTrustedKey
+	}
+	entries, err := List(ctx, offsite)
+	if err != nil {
+		return nil, err
+	}
+	for i := range entries {
+		e := &entries[i]
+		if e.State != StateSealed {
+			continue
+		}
+		if err := e.Seal.Trusted(keys); err != nil {
+			e.State, e.Err = StateUntrusted, err
+		}
+	}
+	return entries, nil
+}
