@@ -23,7 +23,8 @@ func TestToDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "restore")
 	var last seal.Progress
 	res, err := restore.ToDir(ctx, b.Offsite, "nightly", "n-1", b.Identities, dir, restore.Options{
-		Progress: func(p seal.Progress) { last = p },
+		TrustedKeys: []crypto.VerifyKey{b.Signer.Public()},
+		Progress:    func(p seal.Progress) { last = p },
 	})
 	if err != nil {
 		t.Fatalf("ToDir: %v", err)
@@ -40,14 +41,14 @@ func TestToDir(t *testing.T) {
 	}
 
 	// An existing file is not overwritten unless asked.
-	_, err = restore.ToDir(ctx, b.Offsite, "nightly", "n-1", b.Identities, dir, restore.Options{})
+	_, err = restore.ToDir(ctx, b.Offsite, "nightly", "n-1", b.Identities, dir, restore.Options{TrustedKeys: []crypto.VerifyKey{b.Signer.Public()}})
 	if !errors.Is(err, restore.ErrFileExists) {
 		t.Errorf("second ToDir: %v, want ErrFileExists", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "velero-backup.json"), []byte("changed"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := restore.ToDir(ctx, b.Offsite, "nightly", "n-1", b.Identities, dir, restore.Options{Overwrite: true}); err != nil {
+	if _, err := restore.ToDir(ctx, b.Offsite, "nightly", "n-1", b.Identities, dir, restore.Options{Overwrite: true, TrustedKeys: []crypto.VerifyKey{b.Signer.Public()}}); err != nil {
 		t.Fatalf("ToDir with Overwrite: %v", err)
 	}
 	checkDir(t, dir, objs)
@@ -91,7 +92,7 @@ func TestToDirRefuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			_, err := restore.ToDir(ctx, b.Offsite, "nightly", tc.backup, tc.ids, dir, restore.Options{})
+			_, err := restore.ToDir(ctx, b.Offsite, "nightly", tc.backup, tc.ids, dir, restore.Options{TrustedKeys: []crypto.VerifyKey{b.Signer.Public()}})
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("ToDir: %v, want %v", err, tc.want)
 			}

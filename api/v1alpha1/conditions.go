@@ -137,6 +137,10 @@ const (
 	// ReasonRetentionFailed (RetentionApplied False): deleting a dropped
 	// backup failed; retried.
 	ReasonRetentionFailed = "RetentionFailed"
+	// ReasonUntrustedSeal (Warning Event): the bucket holds seals of the
+	// schedule signed by a key the target does not trust; they are ignored,
+	// never deleted, and counted (safekeep_untrusted_seals).
+	ReasonUntrustedSeal = "UntrustedSeal"
 )
 
 // OffsiteBackup reasons. Ready is True when the backup is Sealed.

@@ -63,13 +63,20 @@ var (
 
 	sealFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "safekeep_seal_failures_total",
-		Help: "Failed seals of BackupSchedule backups by reason: conflict, lock_unavailable, signing_key, source, access_denied, bucket_missing, locked, timeout, error.",
+		Help: "Failed seals of BackupSchedule backups by reason: untrusted, conflict, lock_unavailable, signing_key, source, access_denied, bucket_missing, locked, timeout, error.",
 	}, []string{"namespace", "schedule", "reason"})
+
+	// untrustedSeals counts what the last listing of the bucket refused:
+	// someone wrote there without the target's keys (deploy/prometheus).
+	untrustedSeals = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "safekeep_untrusted_seals",
+		Help: "Seals of a BackupSchedule in the offsite bucket that are not signed by a key the target trusts, as of the last retention pass (ignored, never deleted).",
+	}, []string{"namespace", "schedule"})
 )
 
 func init() {
 	metrics.Registry.MustRegister(lastSealTimestamp, sealDuration, sealBytes, scheduleRuns,
-		scheduleInterval, scheduleCreated, sealFailures)
+		scheduleInterval, scheduleCreated, sealFailures, untrustedSeals)
 }
 
 // forgetScheduleMetrics drops the series of a deleted schedule.
@@ -82,6 +89,7 @@ func forgetScheduleMetrics(namespace, name string) {
 	scheduleInterval.DeletePartialMatch(l)
 	scheduleCreated.DeletePartialMatch(l)
 	sealFailures.DeletePartialMatch(l)
+	untrustedSeals.DeletePartialMatch(l)
 }
 
 // observeSchedule queues the schedule's interval (ending at next; none
@@ -125,6 +133,8 @@ func (st *scheduleState) countSealFailure(err error) {
 // vocabulary (never the error text).
 func sealFailureReason(err error) string {
 	switch {
+	case errors.Is(err, seal.ErrUntrusted): // before conflict: an untrusted receipt is both
+		return "untrusted"
 	case errors.Is(err, seal.ErrSealConflict):
 		return "conflict"
 	case errors.Is(err, seal.ErrLockUnavailable):

@@ -60,6 +60,7 @@ func (r *Reconciler) syncOffsiteBackups(ctx context.Context, st *scheduleState, 
 		if err := r.deleteGoneRecords(ctx, st, targetName, out.Entries); err != nil {
 			return err
 		}
+		st.countUntrusted(out.Untrusted)
 	}
 	if len(out.Deleted) > 0 {
 		slices.Sort(out.Deleted)
@@ -83,6 +84,19 @@ func (r *Reconciler) syncOffsiteBackups(ctx context.Context, st *scheduleState, 
 		r.jobs.SetNotBefore(st.Key, time.Time{})
 	}
 	return nil
+}
+
+// countUntrusted queues the number of untrusted seals the pass found and,
+// when there are any, a Warning Event naming them.
+func (st *scheduleState) countUntrusted(names []string) {
+	ns, name, n := st.key.Namespace, st.key.Name, float64(len(names))
+	st.count(func() { untrustedSeals.WithLabelValues(ns, name).Set(n) })
+	if len(names) > 0 {
+		slices.Sort(names)
+		st.event(nil, corev1.EventTypeWarning, v1alpha1.ReasonUntrustedSeal,
+			"ignored %d seals in the offsite bucket not signed by a key the OffsiteTarget trusts (someone wrote to the bucket without its keys): %s",
+			len(names), strings.Join(names, ", "))
+	}
 }
 
 // sealFacts sets what only the job that sealed knows.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/retention"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/storage"
@@ -34,6 +35,10 @@ type retentionOutcome struct {
 	Waiting map[string]time.Time
 	// Deleted are backups retention dropped and the pass deleted.
 	Deleted []string
+	// Untrusted are the schedule's backups whose seal.json is not signed
+	// by a key the target trusts (planted, or copied from elsewhere): never
+	// counted by retention, recorded, drilled or deleted; reported.
+	Untrusted []string
 	// Leftovers counts incomplete folders (no seal.json, no seal in
 	// progress) that could not be removed yet.
 	Leftovers int
@@ -73,19 +78,20 @@ func retentionPolicy(p *v1alpha1.RetentionPolicy, loc *time.Location) retention.
 }
 
 // applyRetention applies policy to the sealed backups of schedule (the
-// offsite <schedule> folder) in offsite, and deletes those it drops once
-// their object lock allows. A dropped backup loses its seal.json first, so
+// offsite <schedule> folder) in offsite whose seals verify against trusted
+// (seal.ListTrusted), and deletes those it drops once their object lock
+// allows. A dropped backup loses its seal.json first, so
 // that a deletion cut short never leaves a copy listed as restorable; its
 // other objects follow. Incomplete folders with no seal in progress (what
 // such a cut leaves) are removed too, except active's, the backup being
 // sealed now.
-func applyRetention(ctx context.Context, offsite storage.Store, schedule, active string, policy retention.Policy, now time.Time) retentionOutcome {
+func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto.VerifyKey, schedule, active string, policy retention.Policy, now time.Time) retentionOutcome {
 	out := retentionOutcome{
 		Entries: map[string]seal.Entry{},
 		Kept:    map[string][]retention.Reason{},
 		Waiting: map[string]time.Time{},
 	}
-	entries, err := seal.List(ctx, offsite)
+	entries, err := seal.ListTrusted(ctx, offsite, trusted)
 	if err != nil {
 		out.Err = fmt.Errorf("list offsite backups: %w", err)
 		return out
@@ -101,6 +107,8 @@ func applyRetention(ctx context.Context, offsite storage.Store, schedule, active
 			items = append(items, retention.Item{ID: e.Backup, Time: backupTime(e)})
 		case e.State == seal.StateIncomplete && e.Backup != active:
 			incomplete = append(incomplete, e.Backup)
+		case e.State == seal.StateUntrusted:
+			out.Untrusted = append(out.Untrusted, e.Backup)
 		}
 	}
 	res, err := retention.Apply(items, policy)

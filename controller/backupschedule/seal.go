@@ -97,7 +97,12 @@ func (r *Reconciler) runJob(ctx context.Context, spec jobSpec) *jobResult {
 		}
 		r.auditSeal(ctx, tgt, spec, res)
 	}
-	res.retention = applyRetention(ctx, tgt.Store, spec.schedule, spec.active, spec.policy, r.Clock.Now())
+	trusted, err := tgt.TrustedKeys()
+	if err != nil {
+		res.err = err
+		return res
+	}
+	res.retention = applyRetention(ctx, tgt.Store, trusted, spec.schedule, spec.active, spec.policy, r.Clock.Now())
 	r.auditRetention(ctx, tgt, spec, res.retention)
 	return res
 }

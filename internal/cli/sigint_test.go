@@ -32,6 +32,7 @@ func TestInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := keygenStep(t, b)
+	b.pin = keys.verifyKey
 	bsl, target := b.writeBSL(t), b.writeTarget(t, "target.yaml", offsiteBucket, false, keys.recipient)
 
 	cmd := exec.CommandContext(t.Context(), bin, "seal", "--source", bsl, "--backup", "big", "--target-file", target, "--signing-key", keys.signing)
