@@ -21,10 +21,17 @@ func (t *Target) AuditOptions() audit.Options {
 }
 
 // AuditLog returns a writer of the audit log in t's bucket, signing with
-// t's key. It fails when t has no signing key.
+// t's key and chaining only onto entries of keys t trusts for audit
+// (AuditTrust). It fails when t has no signing key.
 func (t *Target) AuditLog() (*audit.Log, error) {
 	if !t.HasSigner {
 		return nil, errors.New("offsite target: no signing key resolved")
 	}
-	return audit.New(t.Store, t.Signer, t.AuditOptions()), nil
+	trusted, err := AuditTrust(t.Object)
+	if err != nil {
+		return nil, err
+	}
+	opts := t.AuditOptions()
+	opts.TrustedKeys = Keys(trusted)
+	return audit.New(t.Store, t.Signer, opts), nil
 }

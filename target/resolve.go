@@ -108,7 +108,7 @@ func Validate(t *v1alpha1.OffsiteTarget) ([]crypto.Recipient, error) {
 			return nil, newError(v1alpha1.ReasonInvalidSpec, nil, "spec.objectLock.retainDays must be at least 1, got %d", ol.RetainDays)
 		}
 	}
-	if _, err := Trust(t); err != nil { // spec.signingPublicKey, spec.previousSigningKeys
+	if _, err := AuditTrust(t); err != nil { // spec.signingPublicKey, .previousSigningKeys, .auditKeys
 		return nil, err
 	}
 	if err := location.ValidateOffsiteTarget(t); err != nil { // endpoint and bucket names

@@ -21,6 +21,38 @@ func PreviousSigningKeys(t *v1alpha1.OffsiteTarget) ([]crypto.VerifyKey, error) 
 	return keys, nil
 }
 
+// AuditKeys parses t's spec.auditKeys. A bad entry is an *Error with
+// reason InvalidSpec naming it as spec.auditKeys[i].
+func AuditKeys(t *v1alpha1.OffsiteTarget) ([]crypto.VerifyKey, error) {
+	keys := make([]crypto.VerifyKey, 0, len(t.Spec.AuditKeys))
+	for i, s := range t.Spec.AuditKeys {
+		k, err := crypto.ParseVerifyKey([]byte(s))
+		if err != nil {
+			return nil, newError(v1alpha1.ReasonInvalidSpec, err, "spec.auditKeys[%d]: %v", i, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// AuditTrust lists the keys t trusts to sign audit entries, from its spec
+// alone: its seal keys (Trust: the signing key signs the controller's
+// entries) and spec.auditKeys.
+func AuditTrust(t *v1alpha1.OffsiteTarget) ([]TrustedKey, error) {
+	out, err := Trust(t)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := AuditKeys(t)
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range keys {
+		out = append(out, TrustedKey{Key: k, Why: fmt.Sprintf("spec.auditKeys[%d]", i)})
+	}
+	return out, nil
+}
+
 // SigningPublicKey parses t's spec.signingPublicKey; ok is false when it is
 // not set. A bad value is an *Error with reason InvalidSpec.
 func SigningPublicKey(t *v1alpha1.OffsiteTarget) (k crypto.VerifyKey, ok bool, err error) {

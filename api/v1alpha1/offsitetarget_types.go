@@ -48,6 +48,17 @@ type OffsiteTargetSpec struct {
 	// +kubebuilder:validation:items:Pattern=`^ed25519:[A-Za-z0-9+/]{43}=$`
 	PreviousSigningKeys []string `json:"previousSigningKeys,omitempty"`
 
+	// AuditKeys are public keys ("ed25519:<base64>") trusted to sign audit
+	// entries besides the signing key: restore keys that responders hold
+	// (`safekeep restore --signing-key` signs a restore's entry with one,
+	// never with the seal signing key), and such keys before a rotation. A
+	// holder of one can append to the audit log but cannot sign a seal.
+	// Audit writers never chain onto an entry signed by any other key.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:Pattern=`^ed25519:[A-Za-z0-9+/]{43}=$`
+	AuditKeys []string `json:"auditKeys,omitempty"`
+
 	// Audit configures the audit log kept in the bucket under audit/.
 	// +optional
 	Audit *AuditLogSpec `json:"audit,omitempty"`

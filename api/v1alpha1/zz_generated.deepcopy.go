@@ -643,6 +643,11 @@ func (in *OffsiteTargetSpec) DeepCopyInto(out *OffsiteTargetSpec) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.AuditKeys != nil {
+		in, out := &in.AuditKeys, &out.AuditKeys
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Audit != nil {
 		in, out := &in.Audit, &out.Audit
 		*out = new(AuditLogSpec)

@@ -15,7 +15,9 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/target"
 )
 
 // keys is what the keygen step made.
@@ -42,6 +44,7 @@ func TestFlow(t *testing.T) {
 	t.Run("verify wrong identity", func(t *testing.T) { verifyWrongIdentity(t, b, target) })
 	t.Run("restore", func(t *testing.T) { restoreStep(t, b, k, target) })
 	t.Run("planted backup", func(t *testing.T) { plantedStep(t, b, k, bsl, target, unpinned) })
+	t.Run("restore key", func(t *testing.T) { restoreKeyStep(t, b, k) })
 	t.Run("age interop", func(t *testing.T) { ageInteropStep(t, b, k) })
 	t.Run("tampered", func(t *testing.T) { tamperStep(t, b, k, bsl) })
 	t.Run("interrupted", func(t *testing.T) { interruptStep(t, b, k, bsl, target) })
@@ -245,6 +248,51 @@ func plantedStep(t *testing.T, b *bed, k keys, bsl, target, unpinned string) {
 	out = b.ok(t, "restore", "--target-file", target, "--backup", "manual/b1", "-i", k.identity, "--to-dir", b.path("pinned"))
 	if !strings.Contains(out, "seal signed by key "+verifyKeyID(t, k.verifyKey)+", trusted: spec.signingPublicKey of target file "+target) {
 		t.Errorf("restore does not say which key it trusted:\n%s", out)
+	}
+}
+
+// restoreKeyStep: a responder signs the restore's audit entry with a restore
+// key of their own, never the seal signing key. Only a key the target lists
+// in spec.auditKeys writes an entry, and the controller's writer (the seal
+// key, trusting the target's audit keys) chains onto it.
+func restoreKeyStep(t *testing.T, b *bed, k keys) {
+	rk := b.path("restore.pem")
+	rpub := strings.TrimSpace(b.ok(t, "keygen", "--signing", "-o", rk))
+	unlisted := b.writeTarget(t, "target-no-audit-keys.yaml", offsiteBucket, true, k.recipient)
+	r := b.run(t, "restore", "--target-file", unlisted, "--backup", "manual/b1", "-i", k.identity, "--to-dir", b.path("rk-1"), "--signing-key", rk)
+	if r.code != 0 || !strings.Contains(r.err, "no audit entry written: the restore key") || !strings.Contains(r.err, "spec.auditKeys") {
+		t.Errorf("restore with a key the target does not list: exit %d, stderr:\n%s", r.code, r.err)
+	}
+	b.auditKeys = []string{rpub}
+	defer func() { b.auditKeys = nil }()
+	listed := b.writeTarget(t, "target-audit-keys.yaml", offsiteBucket, true, k.recipient)
+	out := b.ok(t, "restore", "--target-file", listed, "--backup", "manual/b1", "-i", k.identity, "--to-dir", b.path("rk-2"), "--signing-key", rk)
+	if !strings.Contains(out, "audit entry ") || !strings.Contains(out, " recorded (") {
+		t.Fatalf("restore with a listed restore key recorded no entry:\n%s", out)
+	}
+	tgt, err := target.ResolveFile(t.Context(), listed, target.FileOptions{SigningKeyFile: k.signing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tgt.AuditLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := l.Append(t.Context(), audit.Record{Actor: "test", Kind: audit.KindSeal, Subject: "after/restore"})
+	if err != nil {
+		t.Fatalf("the controller's writer after a restore entry: %v", err)
+	}
+	var prev *audit.Entry
+	for entry, err := range audit.Read(t.Context(), tgt.Store, audit.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if entry.Seq == e.Seq-1 {
+			prev = entry
+		}
+	}
+	if prev == nil || prev.Kind != audit.KindRestore || prev.Signature.KeyID != verifyKeyID(t, rpub) || e.Prev != prev.Hash {
+		t.Errorf("entry %d does not chain onto the restore entry signed by the restore key: %+v", e.Seq, prev)
 	}
 }
 

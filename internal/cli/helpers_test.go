@@ -34,8 +34,9 @@ type bed struct {
 	// backups maps a Velero backup name to its objects (name -> bytes).
 	backups map[string]map[string][]byte
 	// pin, when set, is the spec.signingPublicKey of the targets
-	// writeTarget writes.
-	pin string
+	// writeTarget writes; auditKeys their spec.auditKeys.
+	pin       string
+	auditKeys []string
 }
 
 const (
@@ -147,6 +148,9 @@ spec:
 `
 	if b.pin != "" {
 		doc += "  signingPublicKey: \"" + b.pin + "\"\n"
+	}
+	if len(b.auditKeys) > 0 {
+		doc += "  auditKeys: [\"" + strings.Join(b.auditKeys, `", "`) + "\"]\n"
 	}
 	if lock {
 		doc += "  objectLock: {mode: Governance, retainDays: 1}\n"

@@ -54,8 +54,10 @@ as Velero's restore does). Files appear only when every digest checked out;
 existing files are not replaced unless --overwrite. DIR holds plaintext,
 Secrets included: keep it on an encrypted disk.
 
-Each restore is recorded in the audit log in the bucket when a signing key is
-available (--target: the target's signing key Secret; else --signing-key).`,
+Each restore is recorded in the audit log in the bucket when a restore key is
+given (--signing-key, or $SAFEKEEP_SIGNING_KEY) whose public half the target
+lists in spec.auditKeys (or one of its signing keys). The target's seal signing
+key is never needed: a restore key can append to the audit log, not sign seals.`,
 		Example: `  safekeep restore --target-file target.yaml --backup nightly/nightly-20250101 \
       --identity break-glass.key --namespace-mapping phi-app:phi-app-restored
   safekeep restore --target-file target.yaml --backup nightly/nightly-20250101 \
@@ -80,7 +82,7 @@ available (--target: the target's signing key Secret; else --signing-key).`,
 	fl.StringVar(&f.staging, "staging-location", "", "Velero BackupStorageLocation `NAME` to stage the backup in; required with --namespace-mapping (a staging location, not Velero's primary one)")
 	fl.StringVar(&f.veleroNS, "velero-namespace", drill.DefaultVeleroNamespace, "`NAMESPACE` Velero runs in")
 	fl.DurationVar(&f.timeout, "restore-timeout", drill.DefaultRestoreTimeout, "how long to wait for the Velero Restore")
-	fl.StringVar(&f.signingKey, "signing-key", "", "ed25519 signing key `FILE` that signs the audit entry (default $"+SigningKeyEnv+"; with --target the target's Secret)")
+	fl.StringVar(&f.signingKey, "signing-key", "", "restore key `FILE` (ed25519, 'safekeep keygen --signing') that signs the audit entry; its public half must be in the target's spec.auditKeys (default $"+SigningKeyEnv+")")
 	return cmd
 }
 

@@ -26,26 +26,33 @@ type restoreRecord struct {
 }
 
 // recordRestore appends a KindRestore entry to the target's audit log when
-// a signing key is available (--signing-key or $SAFEKEEP_SIGNING_KEY, else
-// with --target the target's signing key Secret), and says on stderr when
-// none was written. A failure to write it is reported on stderr and does
-// not change the restore's outcome.
+// a restore key is given (--signing-key or $SAFEKEEP_SIGNING_KEY) that the
+// target trusts for audit entries (spec.auditKeys, or one of its signing
+// keys), and says on stderr when none was written. The target's seal
+// signing key Secret is never read: a responder needs no key that signs
+// seals. A failure to write it is reported on stderr and does not change
+// the restore's outcome.
 func recordRestore(ctx context.Context, opts *options, f *restoreFlags, off *offsite, rec restoreRecord) {
 	warn := func(format string, args ...any) {
 		_, _ = fmt.Fprintf(opts.streams.Err, "safekeep: "+format+"\n", args...) // nowhere else to report it
 	}
-	signer, ok, err := f.auditSigner(ctx, off)
+	signer, ok, err := f.auditSigner()
 	if err != nil {
 		warn("%s %s", noAuditEntry, oneLine(err))
 		return
 	}
 	if !ok {
-		warn("%s no signing key (give --signing-key FILE or set %s)", noAuditEntry, SigningKeyEnv)
+		warn("%s no restore key (give --signing-key FILE or set %s)", noAuditEntry, SigningKeyEnv)
 		return
 	}
-	lopts := audit.Options{NoLock: true}
+	trusted, err := auditTrusted(off, signer.Public())
+	if err != nil {
+		warn("%s %s", noAuditEntry, oneLine(err))
+		return
+	}
+	lopts := audit.Options{NoLock: true, TrustedKeys: trusted}
 	if ol := off.target.Spec.ObjectLock; ol != nil {
-		lopts = audit.Options{LockMode: lockMode(ol.Mode)}
+		lopts = audit.Options{LockMode: lockMode(ol.Mode), TrustedKeys: trusted}
 	}
 	usr, host := whoAmI()
 	e, err := audit.New(off.store, signer, lopts).Append(ctx, audit.Record{
@@ -69,8 +76,26 @@ func recordRestore(ctx context.Context, opts *options, f *restoreFlags, off *off
 	}
 }
 
-// auditSigner finds the key that signs the audit entry.
-func (f *restoreFlags) auditSigner(ctx context.Context, off *offsite) (crypto.SigningKey, bool, error) {
+// auditTrusted returns the keys the target trusts for audit entries, after
+// checking that pub is one of them: an entry signed by another key would
+// stop every other writer (they never chain onto it).
+func auditTrusted(off *offsite, pub crypto.VerifyKey) ([]crypto.VerifyKey, error) {
+	named, err := target.AuditTrust(off.target)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", off.describe(), err)
+	}
+	keys := target.Keys(named)
+	for _, k := range keys {
+		if k.KeyID() == pub.KeyID() {
+			return keys, nil
+		}
+	}
+	return nil, fmt.Errorf("the restore key (key id %s) is not one %s trusts for audit entries: add %s to its spec.auditKeys",
+		pub.KeyID(), off.describe(), pub.String())
+}
+
+// auditSigner reads the restore key that signs the audit entry.
+func (f *restoreFlags) auditSigner() (crypto.SigningKey, bool, error) {
 	path := f.signingKey
 	if path == "" {
 		path = os.Getenv(SigningKeyEnv)
@@ -86,14 +111,7 @@ func (f *restoreFlags) auditSigner(ctx context.Context, off *offsite) (crypto.Si
 		}
 		return k, true, nil
 	}
-	if off.cluster == nil || off.target.Spec.SigningKeySecretRef.Name == "" {
-		return crypto.SigningKey{}, false, nil
-	}
-	k, err := target.SigningKey(ctx, off.cluster, off.target)
-	if err != nil {
-		return crypto.SigningKey{}, false, fmt.Errorf("OffsiteTarget %s/%s: %w", off.target.Namespace, off.target.Name, err)
-	}
-	return k, true, nil
+	return crypto.SigningKey{}, false, nil
 }
 
 // whoAmI returns the user and host names for an audit entry.
