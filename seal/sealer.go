@@ -67,8 +67,8 @@ type run struct {
 	signer           crypto.SigningKey  // signs receipts
 	trusted          []crypto.VerifyKey // whose receipts and markers count
 	headerLen        int64              // age header length for these recipients
-	lock             *LockInfo // what the seal records
-	putRetain        time.Time // retain-until of new writes
+	lock             *LockInfo          // what the seal records
+	putRetain        time.Time          // retain-until of new writes
 }
 
 // Seal copies the Velero backup named backup from Source to Offsite under
