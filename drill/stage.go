@@ -37,7 +37,7 @@ type finding struct {
 func classify(object string, err error) (finding, bool) {
 	switch {
 	case errors.Is(err, seal.ErrObjectMissing), errors.Is(err, seal.ErrObjectMismatch),
-		errors.Is(err, seal.ErrObjectExtra), errors.Is(err, seal.ErrNotSealed), errors.Is(err, seal.ErrBadSeal):
+		errors.Is(err, seal.ErrNotSealed), errors.Is(err, seal.ErrBadSeal):
 		return finding{check: CheckSeal, object: object, err: err}, true
 	case errors.Is(err, seal.ErrPlaintextMismatch), errors.Is(err, seal.ErrBadManifest),
 		errors.Is(err, crypto.ErrCorrupt), errors.Is(err, crypto.ErrWrongIdentity):

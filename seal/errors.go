@@ -14,8 +14,6 @@ var (
 	ErrBadManifest = errors.New("manifest is invalid")
 	// ErrObjectMissing: an object the seal lists is not in the bucket.
 	ErrObjectMissing = errors.New("sealed object is missing")
-	// ErrObjectExtra: an object under objects/ is not in the seal.
-	ErrObjectExtra = errors.New("object is not in the seal")
 	// ErrObjectMismatch: an object's ciphertext size or SHA-256 differs
 	// from the seal's.
 	ErrObjectMismatch = errors.New("object does not match its seal")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -114,8 +115,13 @@ func ValidateObjectName(name string) error {
 		return fmt.Errorf("invalid object name %q: contains a backslash", name)
 	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
+		switch {
+		case unicode.IsControl(r): // C0, DEL and C1
 			return fmt.Errorf("invalid object name %q: contains a control character", name)
+		case unicode.Is(unicode.Bidi_Control, r):
+			// A right-to-left override makes a printed name read as
+			// another one (evil\u202egpj.exe shows as evilexe.jpg).
+			return fmt.Errorf("invalid object name %q: contains a bidirectional control character", name)
 		}
 	}
 	for _, elem := range strings.Split(name, "/") {

@@ -23,7 +23,8 @@ type Opened struct {
 }
 
 // Open verifies a sealed backup without downloading its objects (the seal's
-// signature, each object present with its sealed size, nothing extra) and
+// signature, each object present with its sealed size; objects the seal does
+// not list are ignored) and
 // decrypts its manifest with opts.Identities, which are required. Errors
 // are those of Verify.
 func Open(ctx context.Context, offsite storage.Store, schedule, backup string, opts VerifyOptions) (*Opened, error) {

@@ -15,8 +15,6 @@ type ProblemKind string
 const (
 	// ProblemMissing: a sealed object (or the manifest) is not in the bucket.
 	ProblemMissing ProblemKind = "missing"
-	// ProblemExtra: an object under objects/ that the seal does not list.
-	ProblemExtra ProblemKind = "extra"
 	// ProblemSize: the ciphertext size differs from the seal's.
 	ProblemSize ProblemKind = "size"
 	// ProblemDigest: the ciphertext SHA-256 differs from the seal's.
@@ -60,6 +58,10 @@ type Report struct {
 	PlaintextBytes int64
 	// Problems are sorted by object name, then kind.
 	Problems []Problem
+	// Extra are the keys under objects/ that the seal does not list: not
+	// part of the backup (anyone who can write to the bucket can add one),
+	// never read; named here, not problems.
+	Extra []string
 }
 
 // OK reports whether verification found nothing wrong.

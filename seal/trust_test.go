@@ -180,3 +180,36 @@ func TestPlantedObjectNotReused(t *testing.T) {
 	}
 	t.Logf("refused: %v", err)
 }
+
+// An object someone added to a sealed backup's folder is named and ignored:
+// it blocks neither verify, nor a restore (Open), nor a re-seal.
+func TestExtraObjectIgnored(t *testing.T) {
+	b := sealtest.NewBed(t, false)
+	ctx := t.Context()
+	b.MustSeal(t, ctx, "nightly", "n-1")
+	extra := seal.ObjectKey("nightly", "n-1", "smuggled")
+	sealtest.Put(t, b.Offsite, extra, []byte("x"))
+	pin := seal.VerifyOptions{VerifyKey: ptr(b.Signer.Public()), Identities: b.Identities}
+	rep, err := seal.Verify(ctx, b.Offsite, "nightly", "n-1", pin)
+	if err != nil || !slices.Equal(rep.Extra, []string{extra}) {
+		t.Errorf("Verify with an extra object: %v, extra %v", err, rep.Extra)
+	}
+	if _, err := seal.Open(ctx, b.Offsite, "nightly", "n-1", pin); err != nil {
+		t.Errorf("Open with an extra object: %v", err)
+	}
+	if _, err := b.Sealer().Seal(ctx, "nightly", "n-1"); err != nil {
+		t.Errorf("Seal again with an extra object: %v", err)
+	}
+}
+
+// Object names that could print as other names are refused.
+func TestObjectNameControlCharacters(t *testing.T) {
+	for _, name := range []string{"a\u202egz.tar", "a\u2066b", "a\u200fb", "a\u0085b", "a\x1bb", "a\u061cb"} {
+		if err := seal.ValidateObjectName(name); err == nil {
+			t.Errorf("ValidateObjectName(%q) accepted it", name)
+		}
+	}
+	if err := seal.ValidateObjectName("sub/b-1.tar.gz"); err != nil {
+		t.Errorf("a plain name: %v", err)
+	}
+}

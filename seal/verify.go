@@ -45,9 +45,10 @@ type VerifyOptions struct {
 }
 
 // Verify checks a sealed backup: the seal's signature, every object present
-// with the sealed ciphertext size and SHA-256, nothing extra under
-// objects/, the manifest's ciphertext; and with identities, every
-// plaintext against the manifest.
+// with the sealed ciphertext size and SHA-256, the manifest's ciphertext;
+// and with identities, every plaintext against the manifest. Objects under
+// objects/ that the seal does not list are named in Report.Extra and
+// otherwise ignored.
 //
 // The Report lists each problem found. The error is nil when there is none;
 // it wraps ErrNotSealed or ErrBadSeal when the seal itself is missing or
@@ -148,7 +149,9 @@ func checkListing(ctx context.Context, offsite storage.Store, sl *Seal, rep *Rep
 		want, sealedHere := sealed[name]
 		switch {
 		case !ok || !sealedHere:
-			rep.add(ProblemExtra, info.Key[len(prefix):], fmt.Errorf("%w: %s", ErrObjectExtra, info.Key))
+			// Anyone who can write to the bucket can add one: named,
+			// never read, never a reason to refuse a restore.
+			rep.Extra = append(rep.Extra, info.Key)
 			continue
 		case info.Size != want.Size:
 			rep.add(ProblemSize, name, fmt.Errorf("%w: ciphertext is %d bytes, sealed %d", ErrObjectMismatch, info.Size, want.Size))

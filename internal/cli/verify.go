@@ -136,6 +136,9 @@ func printChecks(w *printer, rep *seal.Report, kt keyTrust, decrypt bool) {
 	default:
 		line("plaintext", "ok", "%s decrypted: sizes and SHA-256 match the manifest", bytesIEC(rep.PlaintextBytes))
 	}
+	for _, key := range rep.Extra {
+		w.printf("  %s: not in the seal: ignored (someone added it to the bucket)\n", oneLine(errors.New(key)))
+	}
 	for i, p := range rep.Problems {
 		if i == maxProblemsShown {
 			w.printf("  ... and %d more\n", len(rep.Problems)-i)
