@@ -65,7 +65,7 @@ func run(ctx context.Context, opts Options) (*Result, error) {
 func (r *runner) run(ctx context.Context, res *Result) error {
 	o := r.opts
 	r.progress.step(Step{Phase: PhaseVerify, Message: "checking the seal"})
-	opened, err := seal.Open(ctx, o.Offsite, o.Schedule, o.Backup, seal.VerifyOptions{VerifyKey: o.VerifyKey, TrustedKeys: o.TrustedKeys, TrustBucketKey: o.TrustBucketKey, Identities: o.Identities})
+	opened, err := seal.Open(ctx, o.Offsite, o.Schedule, o.Backup, seal.VerifyOptions{VerifyKey: o.VerifyKey, TrustedKeys: o.TrustedKeys, TrustBucketKey: o.TrustBucketKey, Binding: o.Binding, Identities: o.Identities})
 	if err != nil {
 		return r.openFailed(err)
 	}

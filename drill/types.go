@@ -8,6 +8,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/storage"
 )
 
@@ -96,6 +97,9 @@ type Options struct {
 	// TrustBucketKey, with no key pinned, trusts the key published in the
 	// bucket (seal.VerifyOptions.TrustBucketKey): a user's explicit choice.
 	TrustBucketKey bool
+	// Binding refuses a seal made for another place or cluster
+	// (seal.VerifyOptions.Binding).
+	Binding seal.Binding
 	// Identities decrypt the backup. Required.
 	Identities []crypto.Identity
 	// Schedule and Backup name the sealed backup. Required.

@@ -33,6 +33,8 @@ type Options struct {
 	VerifyKey      *crypto.VerifyKey
 	TrustedKeys    []crypto.VerifyKey
 	TrustBucketKey bool
+	// Binding refuses a seal made for another place or cluster.
+	Binding seal.Binding
 	// Concurrency is how many objects are downloaded at once; 0 means
 	// seal.DefaultConcurrency.
 	Concurrency int
@@ -67,7 +69,7 @@ type Result struct {
 // follows a name out of dir. Existing files are an error wrapping
 // ErrFileExists unless opts.Overwrite. dir is created (0700) when missing.
 func ToDir(ctx context.Context, offsite storage.Store, schedule, backup string, ids []crypto.Identity, dir string, opts Options) (*Result, error) {
-	opened, err := seal.Open(ctx, offsite, schedule, backup, seal.VerifyOptions{VerifyKey: opts.VerifyKey, TrustedKeys: opts.TrustedKeys, TrustBucketKey: opts.TrustBucketKey, Identities: ids})
+	opened, err := seal.Open(ctx, offsite, schedule, backup, seal.VerifyOptions{VerifyKey: opts.VerifyKey, TrustedKeys: opts.TrustedKeys, TrustBucketKey: opts.TrustBucketKey, Binding: opts.Binding, Identities: ids})
 	if err != nil {
 		return nil, fmt.Errorf("restore %s/%s: %w", schedule, backup, err)
 	}

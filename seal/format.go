@@ -38,6 +38,10 @@ type Document struct {
 	Backup   string `json:"backup"`
 	// Cluster identifies the source cluster; may be empty.
 	Cluster string `json:"cluster,omitempty"`
+	// Target is the bucket and prefix the seal was written to, so that a
+	// folder copied to another target does not verify there (see
+	// Binding); nil in seals made before it was recorded.
+	Target *Place `json:"target,omitempty"`
 	// SealedAt is when the seal was written (UTC, seconds).
 	SealedAt time.Time `json:"sealedAt"`
 	// Velero holds times and counts from velero-backup.json.
@@ -294,6 +298,9 @@ func (d *Document) validate() error {
 		if i > 0 && d.Recipients[i-1] >= r {
 			return errors.New("recipients: not sorted and unique")
 		}
+	}
+	if d.Target != nil && d.Target.Bucket == "" {
+		return errors.New(`target: missing "bucket"`)
 	}
 	if d.Lock != nil {
 		if d.Lock.Mode != storage.LockGovernance && d.Lock.Mode != storage.LockCompliance {

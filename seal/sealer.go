@@ -47,8 +47,12 @@ type Sealer struct {
 	// DefaultConcurrency. Memory is about 2 MiB per object in flight,
 	// whatever the objects' sizes.
 	Concurrency int
-	// ClusterID names the source cluster in the seal; may be empty.
+	// ClusterID names the source cluster in the seal; may be empty. An
+	// existing seal of another cluster is never adopted.
 	ClusterID string
+	// Place is the offsite bucket and prefix the seal records; an existing
+	// seal that names another is never adopted. Zero records none.
+	Place Place
 	// Progress, when set, is called as plaintext bytes are read from the
 	// source and as objects finish; calls never overlap. An object copy
 	// that is retried takes its bytes back, so BytesDone can go down. It may
@@ -142,7 +146,7 @@ func (s *Sealer) seal(ctx context.Context, pub crypto.VerifyKey, schedule, backu
 	}
 	m := &Manifest{Format: FormatManifestV1, Schedule: schedule, Backup: backup, Resources: resources}
 	doc := Document{
-		Format: FormatSealV1, Schedule: schedule, Backup: backup, Cluster: s.ClusterID,
+		Format: FormatSealV1, Schedule: schedule, Backup: backup, Cluster: s.ClusterID, Target: s.Place.orNil(),
 		Velero: info, Recipients: fingerprints(s.Recipients), Lock: r.lock,
 	}
 	for _, res := range results {
@@ -186,7 +190,8 @@ func (s *Sealer) writeSeal(ctx context.Context, r *run, pub crypto.VerifyKey, do
 // there is none, and an error when there is one that does not verify: one
 // signed by a key the target does not trust wraps ErrUntrusted.
 func (s *Sealer) existingSeal(ctx context.Context, pub crypto.VerifyKey, schedule, backup string) (*Seal, error) {
-	rep, err := Verify(ctx, s.Offsite, schedule, backup, VerifyOptions{VerifyKey: &pub, TrustedKeys: s.TrustedKeys, Quick: true})
+	rep, err := Verify(ctx, s.Offsite, schedule, backup, VerifyOptions{VerifyKey: &pub, TrustedKeys: s.TrustedKeys, Quick: true,
+		Binding: Binding{Place: s.Place, Cluster: s.ClusterID}})
 	if errors.Is(err, ErrNotSealed) {
 		return nil, nil
 	}

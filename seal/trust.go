@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/storage"
@@ -73,7 +74,10 @@ const StateUntrusted EntryState = "untrusted"
 // its Err saying why. Only ListTrusted's sealed entries may drive anything
 // (retention, records, drill choice, listings): List's may be forged by
 // anyone who can write to the bucket.
-func ListTrusted(ctx context.Context, offsite storage.Store, keys []crypto.VerifyKey) ([]Entry, error) {
+//
+// bind refuses seals of another place or cluster the same way (copied
+// folders; clusters sharing a bucket and a key).
+func ListTrusted(ctx context.Context, offsite storage.Store, keys []crypto.VerifyKey, bind Binding) ([]Entry, error) {
 	if len(keys) == 0 {
 		return nil, ErrNoTrustedKey
 	}
@@ -86,9 +90,58 @@ func ListTrusted(ctx context.Context, offsite storage.Store, keys []crypto.Verif
 		if e.State != StateSealed {
 			continue
 		}
-		if err := e.Seal.Trusted(keys); err != nil {
+		err := e.Seal.Trusted(keys)
+		if err == nil {
+			err = bind.Check(e.Seal)
+		}
+		if err != nil {
 			e.State, e.Err = StateUntrusted, err
 		}
 	}
 	return entries, nil
+}
+
+// ErrMisplaced: a seal names another bucket and prefix, or another cluster,
+// than where it is read: a folder copied from elsewhere. Errors wrapping it
+// also wrap ErrUntrusted and ErrBadSeal.
+var ErrMisplaced = errors.New("sealed for another target or cluster")
+
+// Place is an offsite bucket and the prefix under it (spec.s3.bucket and
+// spec.s3.prefix of an OffsiteTarget).
+type Place struct {
+	Bucket string `json:"bucket"`
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// PlaceOf normalizes a bucket and prefix as seals record them.
+func PlaceOf(bucket, prefix string) Place {
+	return Place{Bucket: bucket, Prefix: strings.Trim(prefix, "/")}
+}
+
+func (p Place) orNil() *Place {
+	if p == (Place{}) {
+		return nil
+	}
+	return &p
+}
+
+// Binding is where seals must belong to count: a place and a cluster. A
+// zero field checks nothing; a seal that records no place (made before
+// seals recorded one) passes the place check.
+type Binding struct {
+	Place   Place
+	Cluster string
+}
+
+// Check refuses sl when it names another place or cluster than b
+// (ErrMisplaced, ErrUntrusted, ErrBadSeal).
+func (b Binding) Check(sl *Seal) error {
+	if b.Place != (Place{}) && sl.Target != nil && *sl.Target != b.Place {
+		return fmt.Errorf("%w: %w: %w: sealed for bucket %q prefix %q, read from bucket %q prefix %q",
+			ErrBadSeal, ErrUntrusted, ErrMisplaced, sl.Target.Bucket, sl.Target.Prefix, b.Place.Bucket, b.Place.Prefix)
+	}
+	if b.Cluster != "" && sl.Cluster != "" && sl.Cluster != b.Cluster {
+		return fmt.Errorf("%w: %w: %w: sealed by cluster %q, not %q", ErrBadSeal, ErrUntrusted, ErrMisplaced, sl.Cluster, b.Cluster)
+	}
+	return nil
 }

@@ -76,7 +76,7 @@ func TestListTrustedForged(t *testing.T) {
 	if _, err := evil.Seal(ctx, "nightly", "n-9"); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := seal.ListTrusted(ctx, b.Offsite, []crypto.VerifyKey{b.Signer.Public()})
+	entries, err := seal.ListTrusted(ctx, b.Offsite, []crypto.VerifyKey{b.Signer.Public()}, seal.Binding{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestListTrustedForged(t *testing.T) {
 	if got["n-1"] != seal.StateSealed || got["n-9"] != seal.StateUntrusted {
 		t.Errorf("ListTrusted states = %v", got)
 	}
-	if _, err := seal.ListTrusted(ctx, b.Offsite, nil); !errors.Is(err, seal.ErrNoTrustedKey) {
+	if _, err := seal.ListTrusted(ctx, b.Offsite, nil, seal.Binding{}); !errors.Is(err, seal.ErrNoTrustedKey) {
 		t.Errorf("ListTrusted with no key: %v", err)
 	}
 }
@@ -211,5 +211,40 @@ func TestObjectNameControlCharacters(t *testing.T) {
 	}
 	if err := seal.ValidateObjectName("sub/b-1.tar.gz"); err != nil {
 		t.Errorf("a plain name: %v", err)
+	}
+}
+
+// A sealed folder copied to another prefix does not verify there, and a
+// cluster sharing the bucket (and even the key) never adopts another
+// cluster's seal as its own.
+func TestSealBoundToPlaceAndCluster(t *testing.T) {
+	b := sealtest.NewBed(t, false)
+	ctx := t.Context()
+	sl, _ := b.MustSeal(t, ctx, "nightly", "n-1")
+	if sl.Target == nil || *sl.Target != seal.PlaceOf("offsite", "cluster-a") || sl.Cluster != "cluster-a" {
+		t.Fatalf("seal records target %v, cluster %q", sl.Target, sl.Cluster)
+	}
+	other := sealtest.OpenStore(t, b.S3.Config(b.OffsiteBucket, "cluster-b/safekeep/v1"))
+	for _, info := range sealtest.Snapshot(t, b.Offsite, seal.BackupPrefix("nightly", "n-1")) {
+		sealtest.Put(t, other, info.Key, sealtest.Get(t, b.Offsite, info.Key))
+	}
+	pin := seal.VerifyOptions{VerifyKey: ptr(b.Signer.Public())}
+	pin.Binding = seal.Binding{Place: seal.PlaceOf("offsite", "cluster-b")}
+	if _, err := seal.Verify(ctx, other, "nightly", "n-1", pin); !errors.Is(err, seal.ErrMisplaced) || !errors.Is(err, seal.ErrUntrusted) {
+		t.Errorf("Verify of a copied folder: %v, want ErrMisplaced", err)
+	}
+	pin.Binding = seal.Binding{Place: seal.PlaceOf("offsite", "cluster-a")}
+	if _, err := seal.Verify(ctx, b.Offsite, "nightly", "n-1", pin); err != nil {
+		t.Errorf("Verify in place: %v", err)
+	}
+	// Another cluster, same bucket, prefix and key: refused, not adopted.
+	s := b.Sealer()
+	s.ClusterID = "cluster-b"
+	if _, err := s.Seal(ctx, "nightly", "n-1"); !errors.Is(err, seal.ErrMisplaced) {
+		t.Errorf("Seal by another cluster over this one's seal: %v, want ErrMisplaced", err)
+	}
+	entries, err := seal.ListTrusted(ctx, b.Offsite, []crypto.VerifyKey{b.Signer.Public()}, seal.Binding{Cluster: "cluster-b"})
+	if err != nil || len(entries) != 1 || entries[0].State != seal.StateUntrusted {
+		t.Errorf("ListTrusted for another cluster: %+v, %v", entries, err)
 	}
 }

@@ -31,6 +31,9 @@ type VerifyOptions struct {
 	// of the user (a CLI flag) sets it. Without it, and no key pinned,
 	// Verify fails with ErrNoTrustedKey.
 	TrustBucketKey bool
+	// Binding, when set, refuses a seal made for another bucket and
+	// prefix, or by another cluster (ErrMisplaced).
+	Binding Binding
 	// Identities, when set, also decrypt the manifest and every object and
 	// check each plaintext's size and SHA-256 against the manifest.
 	Identities []crypto.Identity
@@ -116,6 +119,9 @@ func loadSeal(ctx context.Context, offsite storage.Store, schedule, backup strin
 		return nil, "", fmt.Errorf("backup %s/%s: %w", schedule, backup, err)
 	}
 	if err := sl.VerifySignature(vk); err != nil {
+		return nil, "", fmt.Errorf("backup %s/%s: %w", schedule, backup, err)
+	}
+	if err := opts.Binding.Check(sl); err != nil {
 		return nil, "", fmt.Errorf("backup %s/%s: %w", schedule, backup, err)
 	}
 	return sl, vk.KeyID(), nil

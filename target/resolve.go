@@ -196,6 +196,7 @@ func (t *Target) Sealer(source storage.Store) (*seal.Sealer, error) {
 		Recipients:  t.Recipients,
 		Signer:      t.Signer,
 		TrustedKeys: prev,
+		Place:       t.Place(),
 		Lock:        t.Lock,
 	}, nil
 }

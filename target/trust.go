@@ -5,6 +5,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/seal"
 )
 
 // PreviousSigningKeys parses t's spec.previousSigningKeys. A bad entry is an
@@ -123,6 +124,12 @@ func (t *Target) TrustedKeys() ([]crypto.VerifyKey, error) {
 		return nil, fmt.Errorf("%s: no signing key to trust: set spec.signingPublicKey", t)
 	}
 	return keys, nil
+}
+
+// Place is where t's seals belong: its bucket and prefix, as seals record
+// them.
+func (t *Target) Place() seal.Place {
+	return seal.PlaceOf(t.Object.Spec.S3.Bucket, t.Object.Spec.S3.Prefix)
 }
 
 // PreviousKeys are the keys besides the current signer's that t trusts:

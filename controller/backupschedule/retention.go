@@ -85,13 +85,13 @@ func retentionPolicy(p *v1alpha1.RetentionPolicy, loc *time.Location) retention.
 // other objects follow. Incomplete folders with no seal in progress (what
 // such a cut leaves) are removed too, except active's, the backup being
 // sealed now.
-func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto.VerifyKey, schedule, active string, policy retention.Policy, now time.Time) retentionOutcome {
+func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto.VerifyKey, bind seal.Binding, schedule, active string, policy retention.Policy, now time.Time) retentionOutcome {
 	out := retentionOutcome{
 		Entries: map[string]seal.Entry{},
 		Kept:    map[string][]retention.Reason{},
 		Waiting: map[string]time.Time{},
 	}
-	entries, err := seal.ListTrusted(ctx, offsite, trusted)
+	entries, err := seal.ListTrusted(ctx, offsite, trusted, bind)
 	if err != nil {
 		out.Err = fmt.Errorf("list offsite backups: %w", err)
 		return out

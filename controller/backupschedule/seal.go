@@ -102,7 +102,8 @@ func (r *Reconciler) runJob(ctx context.Context, spec jobSpec) *jobResult {
 		res.err = err
 		return res
 	}
-	res.retention = applyRetention(ctx, tgt.Store, trusted, spec.schedule, spec.active, spec.policy, r.Clock.Now())
+	bind := seal.Binding{Place: tgt.Place(), Cluster: r.ClusterID}
+	res.retention = applyRetention(ctx, tgt.Store, trusted, bind, spec.schedule, spec.active, spec.policy, r.Clock.Now())
 	r.auditRetention(ctx, tgt, spec, res.retention)
 	return res
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/drill"
+	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/target"
 )
 
@@ -166,6 +167,7 @@ func (r *Reconciler) drillOptions(ctx context.Context, spec drillRunSpec, timeou
 	opts := drill.Options{
 		Offsite:         tgt.Store,
 		TrustedKeys:     trusted,
+		Binding:         seal.Binding{Place: tgt.Place()},
 		Identities:      ids,
 		Schedule:        spec.schedule,
 		Backup:          spec.backup,

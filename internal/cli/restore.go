@@ -154,7 +154,7 @@ func runRestoreToDir(cmd *cobra.Command, opts *options, f *restoreFlags) error {
 	progress := newProgress(opts.streams.Err, "restoring "+schedule+"/"+backup)
 	res, err := restore.ToDir(cmd.Context(), off.store, schedule, backup, vo.Identities, f.dir, restore.Options{
 		Overwrite:   f.overwrite,
-		TrustedKeys: kt.keys, TrustBucketKey: kt.bucket,
+		TrustedKeys: kt.keys, TrustBucketKey: kt.bucket, Binding: off.binding(),
 		Progress:  func(p seal.Progress) { progress.Set(p.BytesDone, p.BytesTotal) },
 		Resources: true,
 	})

@@ -66,7 +66,7 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 		return prefixed(what, err)
 	}
 	dopts := drill.Options{
-		Offsite: off.store, TrustedKeys: kt.keys, TrustBucketKey: kt.bucket, Identities: vo.Identities,
+		Offsite: off.store, TrustedKeys: kt.keys, TrustBucketKey: kt.bucket, Binding: off.binding(), Identities: vo.Identities,
 		Schedule: schedule, Backup: backup,
 		Client: c, VeleroNamespace: f.veleroNS,
 		StagingLocation: bsl.Name, Staging: staging, StagedName: staged,

@@ -74,9 +74,16 @@ func (kt *keyTrust) add(k crypto.VerifyKey, why string) {
 	kt.why[k.KeyID()] = why
 }
 
-// apply pins the keys in vo.
-func (kt keyTrust) apply(vo *seal.VerifyOptions) {
+// apply pins the keys in vo, and the place the seal must name.
+func (kt keyTrust) apply(vo *seal.VerifyOptions, off *offsite) {
 	vo.VerifyKey, vo.TrustedKeys, vo.TrustBucketKey = nil, kt.keys, kt.bucket
+	vo.Binding = off.binding()
+}
+
+// binding is where the target's seals belong: its bucket and prefix. The
+// CLI checks no cluster: a responder may restore any cluster's backup.
+func (o *offsite) binding() seal.Binding {
+	return seal.Binding{Place: seal.PlaceOf(o.target.Spec.S3.Bucket, o.target.Spec.S3.Prefix)}
 }
 
 // explain says which key was trusted and why, for a verdict line.
@@ -93,7 +100,7 @@ func (kt keyTrust) list(ctx context.Context, off *offsite) ([]seal.Entry, error)
 	if kt.bucket {
 		return seal.List(ctx, off.store)
 	}
-	return seal.ListTrusted(ctx, off.store, kt.keys)
+	return seal.ListTrusted(ctx, off.store, kt.keys, off.binding())
 }
 
 // describe names the target for messages: the file, or the OffsiteTarget.

@@ -73,7 +73,7 @@ func runVerify(cmd *cobra.Command, opts *options, f *checkFlags) error {
 	if err != nil {
 		return prefixed(what, err)
 	}
-	kt.apply(&vopts)
+	kt.apply(&vopts, off)
 	out := &printer{w: opts.streams.Out}
 	out.printf("verifying %s/%s in %s\n", schedule, backup, off.where())
 	progress := newProgress(opts.streams.Err, "verifying "+schedule+"/"+backup)

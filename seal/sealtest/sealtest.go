@@ -97,7 +97,8 @@ func NewSigner(t testing.TB) crypto.SigningKey {
 
 // Sealer returns a Sealer from the bed's source to its offsite store.
 func (b *Bed) Sealer() *seal.Sealer {
-	return &seal.Sealer{Source: b.Source, Offsite: b.Offsite, Recipients: b.Recipients, Signer: b.Signer, ClusterID: "cluster-a"}
+	return &seal.Sealer{Source: b.Source, Offsite: b.Offsite, Recipients: b.Recipients, Signer: b.Signer, ClusterID: "cluster-a",
+		Place: seal.PlaceOf(b.OffsiteBucket, "cluster-a")}
 }
 
 // VeleroBackup writes a Velero-style backup named name with the given phase
