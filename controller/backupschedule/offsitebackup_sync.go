@@ -89,11 +89,11 @@ func (r *Reconciler) syncOffsiteBackups(ctx context.Context, st *scheduleState, 
 // countUntrusted queues the number of untrusted seals the pass found and,
 // when there are any, a Warning Event naming them.
 func (st *scheduleState) countUntrusted(names []string) {
-	ns, name, n := st.key.Namespace, st.key.Name, float64(len(names))
-	st.count(func() { untrustedSeals.WithLabelValues(ns, name).Set(n) })
+	ns, name, n := st.Key.Namespace, st.Key.Name, float64(len(names))
+	st.After(func() { untrustedSeals.WithLabelValues(ns, name).Set(n) })
 	if len(names) > 0 {
 		slices.Sort(names)
-		st.event(nil, corev1.EventTypeWarning, v1alpha1.ReasonUntrustedSeal,
+		st.Event(nil, corev1.EventTypeWarning, v1alpha1.ReasonUntrustedSeal,
 			"ignored %d seals in the offsite bucket not signed by a key the OffsiteTarget trusts (someone wrote to the bucket without its keys): %s",
 			len(names), strings.Join(names, ", "))
 	}
