@@ -11,25 +11,22 @@ import (
 // PreviousSigningKeys parses t's spec.previousSigningKeys. A bad entry is an
 // *Error with reason InvalidSpec naming it as spec.previousSigningKeys[i].
 func PreviousSigningKeys(t *v1alpha1.OffsiteTarget) ([]crypto.VerifyKey, error) {
-	keys := make([]crypto.VerifyKey, 0, len(t.Spec.PreviousSigningKeys))
-	for i, s := range t.Spec.PreviousSigningKeys {
-		k, err := crypto.ParseVerifyKey([]byte(s))
-		if err != nil {
-			return nil, newError(v1alpha1.ReasonInvalidSpec, err, "spec.previousSigningKeys[%d]: %v", i, err)
-		}
-		keys = append(keys, k)
-	}
-	return keys, nil
+	return parseKeys("spec.previousSigningKeys", t.Spec.PreviousSigningKeys)
 }
 
 // AuditKeys parses t's spec.auditKeys. A bad entry is an *Error with
 // reason InvalidSpec naming it as spec.auditKeys[i].
 func AuditKeys(t *v1alpha1.OffsiteTarget) ([]crypto.VerifyKey, error) {
-	keys := make([]crypto.VerifyKey, 0, len(t.Spec.AuditKeys))
-	for i, s := range t.Spec.AuditKeys {
+	return parseKeys("spec.auditKeys", t.Spec.AuditKeys)
+}
+
+// parseKeys parses the public keys of a list field.
+func parseKeys(field string, list []string) ([]crypto.VerifyKey, error) {
+	keys := make([]crypto.VerifyKey, 0, len(list))
+	for i, s := range list {
 		k, err := crypto.ParseVerifyKey([]byte(s))
 		if err != nil {
-			return nil, newError(v1alpha1.ReasonInvalidSpec, err, "spec.auditKeys[%d]: %v", i, err)
+			return nil, newError(v1alpha1.ReasonInvalidSpec, err, "%s[%d]: %v", field, i, err)
 		}
 		keys = append(keys, k)
 	}
