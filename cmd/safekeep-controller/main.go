@@ -65,6 +65,8 @@ type flags struct {
 	opts            controller.Options
 	zap             zap.Options
 	showHelpAndExit bool
+	showVersion     bool
+	selfcheck       string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -77,6 +79,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (/metrics); 0 turns it off")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz probes; 0 turns them off")
 	bindOptions(fs, &f.opts)
+	fs.BoolVar(&f.showVersion, "version", false, "print the version, commit and Go version, then exit")
+	fs.StringVar(&f.selfcheck, "selfcheck", "", "with no network, load time zones and verify the PEM certificate chain in this file against the CA roots, then exit (for image tests)")
 	f.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -148,8 +152,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		_, _ = fmt.Fprintf(stderr, "safekeep-controller: %v\n", err)
 		return exitUsage
 	}
-	if f.showHelpAndExit {
+	switch {
+	case f.showHelpAndExit:
 		return exitOK
+	case f.showVersion:
+		return printVersion()
+	case f.selfcheck != "":
+		return runSelfcheck(f.selfcheck, stderr)
 	}
 	cfg, err := restConfig(f.kubeconfig)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -23,12 +24,13 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/safekeep-dev/safekeep/internal/version"
 )
 
-// Version is the release version, set at link time with
-// -ldflags "-X github.com/safekeep-dev/safekeep/internal/cli.Version=v1.2.3";
-// when empty, the module version from the build info is used.
-var Version string
+// pluginPrefix starts the name kubectl finds a plugin by: installed as
+// kubectl-safekeep, the CLI runs as `kubectl safekeep`.
+const pluginPrefix = "kubectl-"
 
 // Streams are the standard streams a command uses.
 type Streams struct {
@@ -46,13 +48,26 @@ func isTerminal(w io.Writer) bool {
 // Ctrl-C (SIGINT) or SIGTERM cancels the context: a seal in progress then
 // stops, leaving an incomplete and safe copy that the next run completes.
 func Main(ctx context.Context) int {
-	return Run(ctx, os.Args[1:], Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	return runAs(ctx, displayName(os.Args[0]), os.Args[1:], Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+}
+
+// displayName is how help and completion name the program run as argv0:
+// "kubectl safekeep" for the kubectl plugin, else "safekeep".
+func displayName(argv0 string) string {
+	if strings.HasPrefix(filepath.Base(argv0), pluginPrefix) {
+		return "kubectl safekeep"
+	}
+	return "safekeep"
 }
 
 // Run executes one safekeep command line with the given streams and returns
 // the exit code: 0 on success, 1 on failure, 2 on a usage error. On failure
 // it has printed one line on s.Err.
 func Run(ctx context.Context, args []string, s Streams) (code int) {
+	return runAs(ctx, "safekeep", args, s)
+}
+
+func runAs(ctx context.Context, name string, args []string, s Streams) (code int) {
 	if s.In == nil {
 		s.In = eofReader{}
 	}
@@ -69,6 +84,7 @@ func Run(ctx context.Context, args []string, s Streams) (code int) {
 		}
 	}()
 	root := newRoot(s)
+	root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: name}
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	var ue *usageError
@@ -107,7 +123,7 @@ age identity.
 Credentials come from the standard AWS variables (AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the shared-credentials file
 (AWS_SHARED_CREDENTIALS_FILE, profile AWS_PROFILE or the location's profile).`,
-		Version:       version(),
+		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          noArgs,
@@ -120,8 +136,8 @@ AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the shared-credentials file
 			ctrllog.SetLogger(log)
 			cmd.SetContext(logr.NewContext(cmd.Context(), log))
 		},
-		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
 	}
+	root.SetVersionTemplate("{{.DisplayName}} {{.Version}}\n")
 	root.SuggestionsMinimumDistance = 2
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
@@ -167,14 +183,4 @@ func newLogger(opts *options) logr.Logger {
 	}
 	h := slog.NewTextHandler(opts.streams.Err, &slog.HandlerOptions{Level: slog.Level(-8)})
 	return logr.FromSlogHandler(h)
-}
-
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }
