@@ -35,17 +35,26 @@ release: ## Build the safekeep CLI for Linux and macOS (amd64, arm64) into _out/
 	cd _out/release && sha256sum safekeep-* > SHA256SUMS && cat SHA256SUMS
 
 .PHONY: generate
-generate: $(BIN)/controller-gen ## Regenerate deepcopy code and CRDs from the API types, RBAC from the controller's markers.
+generate: $(BIN)/controller-gen $(BIN)/kubectl ## Regenerate deepcopy code and CRDs from the API types, RBAC from the controller's markers, the Helm chart from deploy/.
 	$(BIN)/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=deploy/crd
 	$(BIN)/controller-gen rbac:roleName=safekeep-controller paths=./controller/... output:rbac:artifacts:config=deploy/rbac
+	$(GO) run ./hack/chart -kubectl $(BIN)/kubectl -deploy deploy -chart deploy/helm/safekeep
+
+$(BIN)/kubectl:
+	tools/build.sh kubectl
+
+$(BIN)/helm:
+	tools/build.sh helm
 
 $(BIN)/controller-gen:
 	tools/build.sh controller-gen
 
 .PHONY: verify
-verify: generate ## Regenerate, then fail on any diff; gofmt, go vet, go mod tidy.
+verify: generate $(BIN)/helm ## Regenerate, then fail on any diff; gofmt, go vet, go mod tidy, helm lint.
 	@git diff --exit-code -- api deploy || { echo "generated files are stale: run make generate" >&2; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- api deploy); [ -z "$$untracked" ] || { echo "generated files not committed: $$untracked" >&2; exit 1; }
+	$(BIN)/helm lint --strict deploy/helm/safekeep
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed: $$out" >&2; exit 1; }
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
@@ -82,6 +91,10 @@ demo-down: ## Stop a running demo (started by make demo).
 	@if [ -f .demo/demo.pid ]; then pid=$$(cat .demo/demo.pid); kill -TERM $$pid 2>/dev/null || true; \
 	  for i in $$(seq 60); do kill -0 $$pid 2>/dev/null || break; sleep 0.5; done; echo "demo stopped"; \
 	else echo "no demo running"; fi
+
+.PHONY: image
+image: ## Build the controller image with no container engine: OCI layout, tarball and SBOM in _out/image (SOURCE_DATE_EPOCH: last commit).
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)} $(GO) run ./hack/image -o _out/image -version $(VERSION) -commit $(COMMIT)
 
 .PHONY: clean
 clean: ## Remove build output (keeps bin/ tools).

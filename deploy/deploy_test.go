@@ -51,6 +51,12 @@ func render(t *testing.T) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatalf("kubectl kustomize: %v\n%s", err, stderr.String())
 	}
+	return decode(t, out)
+}
+
+// decode returns the objects of a multi-document YAML stream.
+func decode(t *testing.T, out []byte) []*unstructured.Unstructured {
+	t.Helper()
 	var objs []*unstructured.Unstructured
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
 	for {
@@ -58,7 +64,7 @@ func render(t *testing.T) []*unstructured.Unstructured {
 		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			t.Fatalf("decode kustomize output: %v", err)
+			t.Fatalf("decode rendered objects: %v", err)
 		}
 		if len(m) > 0 {
 			objs = append(objs, &unstructured.Unstructured{Object: m})
