@@ -18,12 +18,12 @@ const (
 
 // defaults are values.yaml's defaults, read from the kustomize objects.
 type defaults struct {
-	Tag                                         string
-	Replicas                                    any
-	Resources, PodSecurity, ContainerSecurity   any
-	Affinity, NodeSelector, Tolerations         any
-	NamespaceLabels                             map[string]any
-	MinAvailable                                any
+	Tag                                       string
+	Replicas                                  any
+	Resources, PodSecurity, ContainerSecurity any
+	Affinity, NodeSelector, Tolerations       any
+	NamespaceLabels                           map[string]any
+	MinAvailable                              any
 }
 
 // snippet renders a sentinel's replacement at the indentation of its line.

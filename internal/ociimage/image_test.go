@@ -305,7 +305,7 @@ func TestRunsInChroot(t *testing.T) {
 
 // untar unpacks the tar stream r (closed after) into dir.
 func untar(r io.ReadCloser, dir string) error {
-	defer func() { _ = r.Close() }() // read side
+	defer func() { _ = r.Close() }()                                  // read side
 	cmd := exec.Command("tar", "-x", "--same-owner", "-p", "-C", dir) //nolint:noctx // bounded by the stream's end
 	cmd.Stdin = r
 	out, err := cmd.CombinedOutput()
