@@ -234,133 +234,145 @@ func TestAppliedRestricted(t *testing.T) {
 	var d appsv1.Deployment
 	typed(t, find(t, objs, "Deployment", "safekeep-controller"), &d)
 
-	t.Run("pod admitted", func(t *testing.T) {
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: controllerNS, Name: "controller-pod", Labels: d.Spec.Template.Labels},
-			Spec:       *d.Spec.Template.Spec.DeepCopy(),
-		}
-		if err := c.Create(ctx, pod); err != nil {
-			t.Fatalf("the Deployment's pod is refused in a restricted namespace: %v", err)
-		}
-		if ws := w.take(); len(ws) > 0 {
-			t.Errorf("warnings for the Deployment's pod: %q", ws)
-		}
-	})
-
-	t.Run("unhardened pod refused", func(t *testing.T) {
-		// The control: the same pod without its securityContexts must be
-		// refused, or the test above proves nothing.
-		spec := d.Spec.Template.Spec.DeepCopy()
-		spec.SecurityContext = nil
-		for i := range spec.Containers {
-			spec.Containers[i].SecurityContext = nil
-		}
-		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: controllerNS, Name: "unhardened"}, Spec: *spec}
-		err := c.Create(ctx, pod)
-		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "violates PodSecurity") {
-			t.Fatalf("unhardened pod: %v, want a PodSecurity refusal", err)
-		}
-		t.Logf("refused as it should be: %v", err)
-		dep := d.DeepCopy()
-		dep.Name, dep.ResourceVersion = "unhardened", ""
-		dep.Spec.Template.Spec = *spec
-		if err := c.Create(ctx, dep, client.DryRunAll); err != nil {
-			t.Fatal(err)
-		}
-		if ws := w.take(); len(ws) == 0 || !strings.Contains(strings.Join(ws, " "), "would violate PodSecurity") {
-			t.Errorf("an unhardened Deployment drew warnings %q, want PodSecurity's", ws)
-		}
-	})
-
-	t.Run("least privilege", func(t *testing.T) {
-		tests := []struct {
-			verb, group, resource, subresource, ns string
-			allowed                                bool
-		}{
-			{"get", "", "secrets", "", controllerNS, true},
-			{"watch", "", "secrets", "", controllerNS, true},
-			{"get", "", "secrets", "", "default", false},
-			{"list", "", "secrets", "", "", false}, // cluster-wide
-			{"create", "", "secrets", "", controllerNS, false},
-			{"update", "coordination.k8s.io", "leases", "", controllerNS, true},
-			{"create", "coordination.k8s.io", "leases", "", "default", false},
-			{"watch", "safekeep.dev", "offsitetargets", "", "", true},
-			{"patch", "safekeep.dev", "offsitetargets", "status", "team-a", true},
-			{"update", "safekeep.dev", "offsitetargets", "", "team-a", false}, // spec is the user's
-			{"create", "events.k8s.io", "events", "", "team-a", true},
-			{"create", "velero.io", "backups", "", veleroNS, true},
-			{"create", "velero.io", "backups", "", "default", false},
-			{"delete", "velero.io", "backupstoragelocations", "", veleroNS, false},
-			{"create", "velero.io", "restores", "", "default", false},
-			{"create", "", "pods", "", controllerNS, false},
-			{"escalate", "rbac.authorization.k8s.io", "clusterroles", "", "", false},
-			// Restore drills: scratch namespaces (the admission policy
-			// narrows these to labelled ones: see "drill scratch only"),
-			// their Velero objects, and reading only through the
-			// RoleBinding the controller makes in each scratch namespace.
-			{"create", "", "namespaces", "", "", true},
-			{"delete", "", "namespaces", "", "", true},
-			{"update", "", "namespaces", "", "", false},
-			{"create", "rbac.authorization.k8s.io", "rolebindings", "", "team-a", true},
-			{"delete", "rbac.authorization.k8s.io", "rolebindings", "", "team-a", false},
-			{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", false},
-			{"get", "", "configmaps", "", "team-a", false},
-			{"list", "", "secrets", "", "team-a", false},
-			{"create", "velero.io", "restores", "", veleroNS, true},
-			{"delete", "velero.io", "backups", "", veleroNS, true},
-			{"patch", "safekeep.dev", "restoredrills", "status", "team-a", true},
-			{"update", "safekeep.dev", "restoredrills", "", "team-a", false},
-		}
-		for _, tt := range tests {
-			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-				User:   serviceAccount,
-				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + controllerNS, "system:authenticated"},
-				ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Verb: tt.verb, Group: tt.group, Resource: tt.resource, Subresource: tt.subresource, Namespace: tt.ns,
-				},
-			}}
-			if err := c.Create(ctx, sar); err != nil {
-				t.Fatal(err)
-			}
-			if sar.Status.Allowed != tt.allowed {
-				t.Errorf("%s %s.%s/%s in %q: allowed=%v, want %v (%s)", tt.verb, tt.resource, tt.group, tt.subresource, tt.ns,
-					sar.Status.Allowed, tt.allowed, sar.Status.Reason)
-			}
-		}
-		for _, tt := range []struct {
-			role    string
-			allowed bool
-		}{{"safekeep-drill-reader", true}, {"cluster-admin", false}, {"admin", false}} {
-			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-				User:   serviceAccount,
-				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + controllerNS, "system:authenticated"},
-				ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Verb: "bind", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Name: tt.role,
-				},
-			}}
-			if err := c.Create(ctx, sar); err != nil {
-				t.Fatal(err)
-			}
-			if sar.Status.Allowed != tt.allowed {
-				t.Errorf("bind clusterrole %s: allowed=%v, want %v", tt.role, sar.Status.Allowed, tt.allowed)
-			}
-		}
-		// No wildcard anywhere in the generated roles.
-		for _, o := range objs {
-			if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
-				continue
-			}
-			var r rbacv1.ClusterRole // Role has the same rules shape
-			typed(t, o, &r)
-			for _, rule := range r.Rules {
-				if slices.Contains(rule.Verbs, "*") || slices.Contains(rule.Resources, "*") || slices.Contains(rule.APIGroups, "*") {
-					t.Errorf("%s %s/%s grants a wildcard: %+v", o.GetKind(), o.GetNamespace(), o.GetName(), rule)
-				}
-			}
-		}
-	})
+	t.Run("pod template restricted", func(t *testing.T) { checkRestricted(t, c, w, &d, controllerNS) })
+	t.Run("least privilege", func(t *testing.T) { checkLeastPrivilege(t, c, objs) })
+	t.Run("effective permissions", func(t *testing.T) { checkEffectiveRBAC(t, cp, c) })
 
 	t.Run("drill scratch only", func(t *testing.T) { testDrillScratchOnly(t, cp, c) })
+}
+
+// checkRestricted creates, with a dry run, a Pod built from d's template
+// in ns, which enforces PodSecurity restricted: it must be admitted with no
+// warning, and the same Pod without its securityContexts refused (the
+// control that proves the check can fail).
+func checkRestricted(t *testing.T, c client.Client, w *warnings, d *appsv1.Deployment, ns string) {
+	t.Helper()
+	ctx := t.Context()
+	w.take() // earlier warnings are not this pod's
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "controller-pod", Labels: d.Spec.Template.Labels},
+		Spec:       *d.Spec.Template.Spec.DeepCopy(),
+	}
+	if err := c.Create(ctx, pod, client.DryRunAll); err != nil {
+		t.Fatalf("the Deployment's pod is refused in a restricted namespace: %v", err)
+	}
+	if ws := w.take(); len(ws) > 0 {
+		t.Errorf("warnings for the Deployment's pod: %q", ws)
+	}
+
+	// The control: the same pod without its securityContexts must be
+	// refused, or the test above proves nothing.
+	spec := d.Spec.Template.Spec.DeepCopy()
+	spec.SecurityContext = nil
+	for i := range spec.Containers {
+		spec.Containers[i].SecurityContext = nil
+	}
+	bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unhardened"}, Spec: *spec}
+	err := c.Create(ctx, bare, client.DryRunAll)
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "violates PodSecurity") {
+		t.Fatalf("unhardened pod: %v, want a PodSecurity refusal", err)
+	}
+	t.Logf("refused as it should be: %v", err)
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unhardened"}, Spec: *d.Spec.DeepCopy()}
+	dep.Spec.Template.Spec = *spec
+	if err := c.Create(ctx, dep, client.DryRunAll); err != nil {
+		t.Fatal(err)
+	}
+	if ws := w.take(); len(ws) == 0 || !strings.Contains(strings.Join(ws, " "), "would violate PodSecurity") {
+		t.Errorf("an unhardened Deployment drew warnings %q, want PodSecurity's", ws)
+	}
+}
+
+// checkLeastPrivilege asks the API server, with SubjectAccessReviews, what
+// the controller's ServiceAccount may do: what it needs and no more.
+func checkLeastPrivilege(t *testing.T, c client.Client, objs []*unstructured.Unstructured) {
+	t.Helper()
+	ctx := t.Context()
+	tests := []struct {
+		verb, group, resource, subresource, ns string
+		allowed                                bool
+	}{
+		{"get", "", "secrets", "", controllerNS, true},
+		{"watch", "", "secrets", "", controllerNS, true},
+		{"get", "", "secrets", "", "default", false},
+		{"list", "", "secrets", "", "", false}, // cluster-wide
+		{"create", "", "secrets", "", controllerNS, false},
+		{"update", "coordination.k8s.io", "leases", "", controllerNS, true},
+		{"create", "coordination.k8s.io", "leases", "", "default", false},
+		{"watch", "safekeep.dev", "offsitetargets", "", "", true},
+		{"patch", "safekeep.dev", "offsitetargets", "status", "team-a", true},
+		{"update", "safekeep.dev", "offsitetargets", "", "team-a", false}, // spec is the user's
+		{"create", "events.k8s.io", "events", "", "team-a", true},
+		{"create", "velero.io", "backups", "", veleroNS, true},
+		{"create", "velero.io", "backups", "", "default", false},
+		{"delete", "velero.io", "backupstoragelocations", "", veleroNS, false},
+		{"create", "velero.io", "restores", "", "default", false},
+		{"create", "", "pods", "", controllerNS, false},
+		{"escalate", "rbac.authorization.k8s.io", "clusterroles", "", "", false},
+		// Restore drills: scratch namespaces (the admission policy
+		// narrows these to labelled ones: see "drill scratch only"),
+		// their Velero objects, and reading only through the
+		// RoleBinding the controller makes in each scratch namespace.
+		{"create", "", "namespaces", "", "", true},
+		{"delete", "", "namespaces", "", "", true},
+		{"update", "", "namespaces", "", "", false},
+		{"create", "rbac.authorization.k8s.io", "rolebindings", "", "team-a", true},
+		{"delete", "rbac.authorization.k8s.io", "rolebindings", "", "team-a", false},
+		{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", false},
+		{"get", "", "configmaps", "", "team-a", false},
+		{"list", "", "secrets", "", "team-a", false},
+		{"create", "velero.io", "restores", "", veleroNS, true},
+		{"delete", "velero.io", "backups", "", veleroNS, true},
+		{"patch", "safekeep.dev", "restoredrills", "status", "team-a", true},
+		{"update", "safekeep.dev", "restoredrills", "", "team-a", false},
+	}
+	for _, tt := range tests {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:   serviceAccount,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + controllerNS, "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: tt.verb, Group: tt.group, Resource: tt.resource, Subresource: tt.subresource, Namespace: tt.ns,
+			},
+		}}
+		if err := c.Create(ctx, sar); err != nil {
+			t.Fatal(err)
+		}
+		if sar.Status.Allowed != tt.allowed {
+			t.Errorf("%s %s.%s/%s in %q: allowed=%v, want %v (%s)", tt.verb, tt.resource, tt.group, tt.subresource, tt.ns,
+				sar.Status.Allowed, tt.allowed, sar.Status.Reason)
+		}
+	}
+	for _, tt := range []struct {
+		role    string
+		allowed bool
+	}{{"safekeep-drill-reader", true}, {"cluster-admin", false}, {"admin", false}} {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:   serviceAccount,
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + controllerNS, "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: "bind", Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Name: tt.role,
+			},
+		}}
+		if err := c.Create(ctx, sar); err != nil {
+			t.Fatal(err)
+		}
+		if sar.Status.Allowed != tt.allowed {
+			t.Errorf("bind clusterrole %s: allowed=%v, want %v", tt.role, sar.Status.Allowed, tt.allowed)
+		}
+	}
+	// No wildcard anywhere in the generated roles.
+	for _, o := range objs {
+		if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
+			continue
+		}
+		var r rbacv1.ClusterRole // Role has the same rules shape
+		typed(t, o, &r)
+		for _, rule := range r.Rules {
+			if slices.Contains(rule.Verbs, "*") || slices.Contains(rule.Resources, "*") || slices.Contains(rule.APIGroups, "*") {
+				t.Errorf("%s %s/%s grants a wildcard: %+v", o.GetKind(), o.GetNamespace(), o.GetName(), rule)
+			}
+		}
+	}
 }
 
 // testDrillScratchOnly acts as the controller's ServiceAccount and checks

@@ -70,7 +70,6 @@ description: Encrypted, immutable offsite copies of Velero backups, restore dril
 type: application
 version: %s
 appVersion: %q
-kubeVersion: ">=1.30.0-0"
 home: https://github.com/safekeep-dev/safekeep
 sources:
   - https://github.com/safekeep-dev/safekeep

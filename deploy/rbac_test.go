@@ -1,0 +1,191 @@
+package deploy
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/safekeep-dev/safekeep/internal/testbed"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/rbac.golden.yaml from what the API server reports")
+
+const (
+	rbacGolden = "testdata/rbac.golden.yaml"
+	// appNS stands for an application's namespace; scratchNS for a drill's
+	// scratch namespace, set up as the controller sets one up.
+	appNS     = "team-a"
+	scratchNS = "drill-golden-1-phi"
+)
+
+// saGroups are the groups a ServiceAccount's token carries.
+var saGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + controllerNS, "system:authenticated"}
+
+// checkEffectiveRBAC reads, impersonating the controller's ServiceAccount,
+// its effective permissions in each namespace that matters
+// (SelfSubjectRulesReview) and compares them with the golden file, so that
+// any widening shows as a diff.
+func checkEffectiveRBAC(t *testing.T, cp *testbed.ControlPlane, admin client.Client) {
+	t.Helper()
+	ctx := t.Context()
+	setupScratch(t, admin)
+	cfg := rest.CopyConfig(cp.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: serviceAccount, Groups: saGroups}
+	sa, err := client.New(cfg, client.Options{Scheme: cp.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, ns := range []string{controllerNS, veleroNS, appNS, scratchNS} {
+		r := &authorizationv1.SelfSubjectRulesReview{Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: ns}}
+		if err := sa.Create(ctx, r); err != nil {
+			t.Fatalf("SelfSubjectRulesReview in %s: %v", ns, err)
+		}
+		if r.Status.Incomplete {
+			t.Errorf("rules in %s are incomplete: %s", ns, r.Status.EvaluationError)
+		}
+		got[ns] = ruleLines(r.Status)
+	}
+	out, err := yaml.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = append([]byte("# The controller ServiceAccount's effective permissions per namespace\n# (SelfSubjectRulesReview while impersonating it); go test ./deploy -update rewrites it.\n"), out...)
+	if *update {
+		if err := os.WriteFile(rbacGolden, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(rbacGolden)
+	if err != nil {
+		t.Fatalf("%v (go test ./deploy -update writes it)", err)
+	}
+	if string(want) != string(out) {
+		t.Errorf("effective permissions differ from %s (a change to RBAC must show here; -update rewrites it):\n%s", rbacGolden, out)
+	}
+	// Spot checks the golden file could hide if it were rewritten blindly.
+	for _, tt := range []struct {
+		ns, verb, resource string
+		allowed            bool
+	}{
+		{controllerNS, "get", "secrets", true},
+		{veleroNS, "list", "secrets", false},
+		{appNS, "get", "secrets", false},
+		{scratchNS, "get", "secrets", true}, // restored objects, read-only
+		{scratchNS, "delete", "secrets", false},
+		{appNS, "create", "configmaps", false},
+		{appNS, "delete", "deployments", false},
+		{appNS, "patch", "pods", false},
+	} {
+		group := ""
+		if tt.resource == "deployments" {
+			group = "apps"
+		}
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: serviceAccount, Groups: saGroups,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: tt.verb, Group: group, Resource: tt.resource, Namespace: tt.ns},
+		}}
+		if err := admin.Create(ctx, sar); err != nil {
+			t.Fatal(err)
+		}
+		if sar.Status.Allowed != tt.allowed {
+			t.Errorf("%s %s in %s: allowed=%v, want %v", tt.verb, tt.resource, tt.ns, sar.Status.Allowed, tt.allowed)
+		}
+	}
+}
+
+// setupScratch creates a drill scratch namespace and binds the drill
+// reader role there, as the controller does. envtest runs no
+// kube-controller-manager, so it also does the ClusterRole aggregation
+// controller's part: safekeep-drill-reader gets the rules of every
+// ClusterRole its aggregationRule selects.
+func setupScratch(t *testing.T, admin client.Client) {
+	t.Helper()
+	ctx := t.Context()
+	for _, ns := range []*corev1.Namespace{
+		{ObjectMeta: metav1.ObjectMeta{Name: appNS}},
+		{ObjectMeta: metav1.ObjectMeta{Name: scratchNS, Labels: map[string]string{"safekeep.dev/scratch": "true", "safekeep.dev/drill": "team-a.golden"}}},
+	} {
+		if err := client.IgnoreAlreadyExists(admin.Create(ctx, ns)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "safekeep-drill-reader", Namespace: scratchNS},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "safekeep-drill-reader"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: controllerNS, Name: "safekeep-controller"}},
+	}
+	if err := client.IgnoreAlreadyExists(admin.Create(ctx, rb)); err != nil {
+		t.Fatal(err)
+	}
+	var reader rbacv1.ClusterRole
+	if err := admin.Get(ctx, client.ObjectKey{Name: "safekeep-drill-reader"}, &reader); err != nil {
+		t.Fatal(err)
+	}
+	var all rbacv1.ClusterRoleList
+	if err := admin.List(ctx, &all); err != nil {
+		t.Fatal(err)
+	}
+	reader.Rules = nil
+	for _, sel := range reader.AggregationRule.ClusterRoleSelectors {
+		s, err := metav1.LabelSelectorAsSelector(&sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cr := range all.Items {
+			if cr.Name != reader.Name && s.Matches(labels.Set(cr.Labels)) {
+				reader.Rules = append(reader.Rules, cr.Rules...)
+			}
+		}
+	}
+	if len(reader.Rules) == 0 {
+		t.Fatal("no ClusterRole aggregates into safekeep-drill-reader")
+	}
+	if err := admin.Update(ctx, &reader); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ruleLines renders a rules review as sorted, unique lines.
+func ruleLines(st authorizationv1.SubjectRulesReviewStatus) []string {
+	var lines []string
+	for _, r := range st.ResourceRules {
+		groups := slices.Clone(r.APIGroups)
+		for i, g := range groups {
+			if g == "" {
+				groups[i] = "core"
+			}
+		}
+		line := fmt.Sprintf("%s on %s.%s", joinSorted(r.Verbs), joinSorted(r.Resources), joinSorted(groups))
+		if len(r.ResourceNames) > 0 {
+			line += " named " + joinSorted(r.ResourceNames)
+		}
+		lines = append(lines, line)
+	}
+	for _, r := range st.NonResourceRules {
+		lines = append(lines, fmt.Sprintf("%s on URLs %s", joinSorted(r.Verbs), joinSorted(r.NonResourceURLs)))
+	}
+	slices.Sort(lines)
+	return slices.Compact(lines)
+}
+
+func joinSorted(s []string) string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	if len(s) > 1 {
+		return "{" + strings.Join(s, ",") + "}"
+	}
+	return strings.Join(s, ",")
+}
