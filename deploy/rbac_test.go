@@ -12,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -31,7 +30,7 @@ const (
 )
 
 // saGroups are the groups a ServiceAccount's token carries.
-var saGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + controllerNS, "system:authenticated"}
+var saGroups = testbed.ServiceAccountGroups(controllerNS)
 
 // checkEffectiveRBAC reads, impersonating the controller's ServiceAccount,
 // its effective permissions in each namespace that matters
@@ -107,10 +106,8 @@ func checkEffectiveRBAC(t *testing.T, cp *testbed.ControlPlane, admin client.Cli
 }
 
 // setupScratch creates a drill scratch namespace and binds the drill
-// reader role there, as the controller does. envtest runs no
-// kube-controller-manager, so it also does the ClusterRole aggregation
-// controller's part: safekeep-drill-reader gets the rules of every
-// ClusterRole its aggregationRule selects.
+// reader role there, as the controller does, and aggregates that role
+// (envtest runs no kube-controller-manager to do it).
 func setupScratch(t *testing.T, admin client.Client) {
 	t.Helper()
 	ctx := t.Context()
@@ -130,30 +127,7 @@ func setupScratch(t *testing.T, admin client.Client) {
 	if err := client.IgnoreAlreadyExists(admin.Create(ctx, rb)); err != nil {
 		t.Fatal(err)
 	}
-	var reader rbacv1.ClusterRole
-	if err := admin.Get(ctx, client.ObjectKey{Name: "safekeep-drill-reader"}, &reader); err != nil {
-		t.Fatal(err)
-	}
-	var all rbacv1.ClusterRoleList
-	if err := admin.List(ctx, &all); err != nil {
-		t.Fatal(err)
-	}
-	reader.Rules = nil
-	for _, sel := range reader.AggregationRule.ClusterRoleSelectors {
-		s, err := metav1.LabelSelectorAsSelector(&sel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, cr := range all.Items {
-			if cr.Name != reader.Name && s.Matches(labels.Set(cr.Labels)) {
-				reader.Rules = append(reader.Rules, cr.Rules...)
-			}
-		}
-	}
-	if len(reader.Rules) == 0 {
-		t.Fatal("no ClusterRole aggregates into safekeep-drill-reader")
-	}
-	if err := admin.Update(ctx, &reader); err != nil {
+	if err := testbed.AggregateClusterRole(ctx, admin, "safekeep-drill-reader"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -64,7 +64,8 @@ func TestControllerSchedule(t *testing.T) {
 		}
 	}
 
-	ctl := startController(t, bin, cp.Kubeconfig)
+	// The controller has only the RBAC a cluster install grants.
+	ctl := startController(t, bin, asServiceAccount(t, b))
 	waitFor(t, "OffsiteTarget offsite Ready", time.Minute, func(ctx context.Context) (bool, error) {
 		tgt := &v1alpha1.OffsiteTarget{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: ctlNamespace, Name: "offsite"}, tgt); err != nil {

@@ -78,7 +78,8 @@ func TestDrillController(t *testing.T) {
 			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
 		}
 	}
-	ctl := startController(t, bin, cp.Kubeconfig)
+	// The controller has only the RBAC a cluster install grants.
+	ctl := startController(t, bin, asServiceAccount(t, b))
 	kube := []string{"-n", ctlNamespace, "--kubeconfig", cp.Kubeconfig}
 	waitFor(t, "the schedule Ready", time.Minute, func(ctx context.Context) (bool, error) {
 		s := &v1alpha1.BackupSchedule{}

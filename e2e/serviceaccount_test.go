@@ -1,0 +1,67 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os/exec"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/safekeep-dev/safekeep/internal/testbed"
+)
+
+// rbacKinds are the kinds of deploy/ that make up the controller's
+// identity and rights: everything but the workload and its Service,
+// budget and network policy (no kubelet runs them here).
+var rbacKinds = []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+	"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+
+// asServiceAccount installs the shipped RBAC (deploy/, rendered by
+// kubectl kustomize) into the bed and returns a kubeconfig that
+// impersonates the controller's ServiceAccount: a controller run with it
+// has only the rights a cluster install grants.
+func asServiceAccount(t *testing.T, b *bed) string {
+	t.Helper()
+	ctx := t.Context()
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, testbed.Bin(t, "kubectl"), "kustomize", root+"/deploy")
+	cmd.Env = testbed.ChildEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize deploy: %v", err)
+	}
+	c := b.cp.Client
+	if err := client.IgnoreAlreadyExists(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ctlNamespace}})); err != nil {
+		t.Fatal(err)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("kustomize output: %v", err)
+		}
+		o := &unstructured.Unstructured{Object: m}
+		if !slices.Contains(rbacKinds, o.GetKind()) {
+			continue
+		}
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatalf("create %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
+	if err := testbed.AggregateClusterRole(ctx, c, "safekeep-drill-reader"); err != nil {
+		t.Fatal(err)
+	}
+	return b.cp.ImpersonatingKubeconfig(t, ctlNamespace, "safekeep-controller")
+}
