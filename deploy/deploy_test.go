@@ -6,11 +6,7 @@
 package deploy
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,7 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -43,34 +38,13 @@ const (
 // render runs `kubectl kustomize` on this folder and returns its objects.
 func render(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), testbed.Bin(t, "kubectl"), "kustomize", ".")
-	cmd.Env = testbed.ChildEnv()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kubectl kustomize: %v\n%s", err, stderr.String())
-	}
-	return decode(t, out)
+	return testbed.Kustomize(t, ".")
 }
 
 // decode returns the objects of a multi-document YAML stream.
 func decode(t *testing.T, out []byte) []*unstructured.Unstructured {
 	t.Helper()
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatalf("decode rendered objects: %v", err)
-		}
-		if len(m) > 0 {
-			objs = append(objs, &unstructured.Unstructured{Object: m})
-		}
-	}
-	return objs
+	return testbed.DecodeObjects(t, out)
 }
 
 // typed converts u into out.
@@ -172,6 +146,24 @@ func TestDeploymentHardened(t *testing.T) {
 	}
 }
 
+// startBed starts a control plane with Velero's namespace and returns an
+// admin client whose API warnings w collects.
+func startBed(t *testing.T) (*testbed.ControlPlane, client.Client, *warnings) {
+	t.Helper()
+	cp := testbed.StartControlPlane(t)
+	w := &warnings{}
+	cfg := rest.CopyConfig(cp.Config)
+	cfg.WarningHandler = w
+	c, err := client.New(cfg, client.Options{Scheme: cp.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: veleroNS}}); err != nil {
+		t.Fatal(err)
+	}
+	return cp, c, w
+}
+
 // warnings collects the API server's warnings.
 type warnings struct {
 	mu   sync.Mutex
@@ -199,18 +191,8 @@ func (w *warnings) take() []string {
 // that the RBAC grants what the controller needs and no more.
 func TestAppliedRestricted(t *testing.T) {
 	objs := render(t)
-	cp := testbed.StartControlPlane(t)
+	cp, c, w := startBed(t)
 	ctx := t.Context()
-	w := &warnings{}
-	cfg := rest.CopyConfig(cp.Config)
-	cfg.WarningHandler = w
-	c, err := client.New(cfg, client.Options{Scheme: cp.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: veleroNS}}); err != nil {
-		t.Fatal(err)
-	}
 	// Namespaces first, then the rest in the kustomization's order.
 	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int {
 		return boolRank(a.GetKind() != "Namespace") - boolRank(b.GetKind() != "Namespace")

@@ -13,11 +13,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
-	"github.com/safekeep-dev/safekeep/internal/testbed"
 )
 
 // TestHelmInstall installs the chart with helm into the test bed's API
@@ -25,18 +23,8 @@ import (
 // what Helm created, upgrades it with changed values, and uninstalls it:
 // the CRDs and the custom resources stay.
 func TestHelmInstall(t *testing.T) {
-	cp := testbed.StartControlPlane(t)
+	cp, c, w := startBed(t)
 	ctx := t.Context()
-	w := &warnings{}
-	cfg := rest.CopyConfig(cp.Config)
-	cfg.WarningHandler = w
-	c, err := client.New(cfg, client.Options{Scheme: cp.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: veleroNS}}); err != nil {
-		t.Fatal(err)
-	}
 	helmOK := func(args ...string) {
 		t.Helper()
 		out, stderr, err := helm(t, append(args, "--kubeconfig", cp.Kubeconfig)...)

@@ -1,17 +1,11 @@
 package e2e
 
 import (
-	"bytes"
-	"errors"
-	"io"
-	"os/exec"
 	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/internal/testbed"
@@ -34,25 +28,12 @@ func asServiceAccount(t *testing.T, b *bed) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, testbed.Bin(t, "kubectl"), "kustomize", root+"/deploy")
-	cmd.Env = testbed.ChildEnv()
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("kubectl kustomize deploy: %v", err)
-	}
+	objs := testbed.Kustomize(t, root+"/deploy")
 	c := b.cp.Client
 	if err := client.IgnoreAlreadyExists(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ctlNamespace}})); err != nil {
 		t.Fatal(err)
 	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatalf("kustomize output: %v", err)
-		}
-		o := &unstructured.Unstructured{Object: m}
+	for _, o := range objs {
 		if !slices.Contains(rbacKinds, o.GetKind()) {
 			continue
 		}
