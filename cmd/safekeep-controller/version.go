@@ -31,6 +31,7 @@ func runSelfcheck(chainFile string, stderr io.Writer) int {
 		err = selfcheck.Run(stdout, chain)
 	}
 	if err != nil {
+		// Best effort: stderr is the only place to report to.
 		_, _ = fmt.Fprintf(stderr, "safekeep-controller: selfcheck: %v\n", err)
 		return exitFailure
 	}
