@@ -19,7 +19,7 @@ var stdout io.Writer = os.Stdout
 // printVersion answers --version.
 func printVersion() int {
 	// Best effort: nowhere to report a failed write to stdout.
-	_, _ = fmt.Fprintln(stdout, "safekeep-controller", version.Get())
+	_, _ = fmt.Fprintln(stdout, "safekeep-controller version", version.Get())
 	return exitOK
 }
 

@@ -23,7 +23,7 @@ func TestVersion(t *testing.T) {
 	if code := run(t.Context(), []string{"--version"}, &stderr); code != exitOK {
 		t.Fatalf("--version: exit %d, stderr %q", code, stderr.String())
 	}
-	if s := out.String(); !strings.HasPrefix(s, "safekeep-controller ") || !strings.Contains(s, "commit ") || !strings.Contains(s, runtime.Version()) {
+	if s := out.String(); !strings.HasPrefix(s, "safekeep-controller version ") || !strings.Contains(s, "commit ") || !strings.Contains(s, runtime.Version()) {
 		t.Errorf("--version printed %q, want the name, version, commit and Go version", s)
 	}
 }

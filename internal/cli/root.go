@@ -137,7 +137,7 @@ AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the shared-credentials file
 			cmd.SetContext(logr.NewContext(cmd.Context(), log))
 		},
 	}
-	root.SetVersionTemplate("{{.DisplayName}} {{.Version}}\n")
+	root.SetVersionTemplate("{{.DisplayName}} version {{.Version}}\n")
 	root.SuggestionsMinimumDistance = 2
 	root.SetIn(s.In)
 	root.SetOut(s.Out)

@@ -12,7 +12,7 @@ func TestVersion(t *testing.T) {
 	if r.code != 0 || r.err != "" {
 		t.Fatalf("--version: exit %d, stderr %q", r.code, r.err)
 	}
-	if !strings.HasPrefix(r.out, "safekeep ") || !strings.Contains(r.out, "commit ") || !strings.Contains(r.out, runtime.Version()) {
+	if !strings.HasPrefix(r.out, "safekeep version ") || !strings.Contains(r.out, "commit ") || !strings.Contains(r.out, runtime.Version()) {
 		t.Errorf("--version printed %q, want the name, version, commit and Go version", r.out)
 	}
 }
@@ -45,7 +45,7 @@ func TestKubectlPlugin(t *testing.T) {
 		t.Errorf("help as a kubectl plugin: exit %d, usage line missing from:\n%s", r.code, r.out)
 	}
 	r = runNamed(t, "kubectl safekeep", "--version")
-	if r.code != 0 || !strings.HasPrefix(r.out, "kubectl safekeep ") {
+	if r.code != 0 || !strings.HasPrefix(r.out, "kubectl safekeep version ") {
 		t.Errorf("--version as a kubectl plugin printed %q", r.out)
 	}
 }

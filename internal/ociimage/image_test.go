@@ -285,7 +285,7 @@ func TestRunsInChroot(t *testing.T) {
 		return string(out), err
 	}
 	out, err := chroot("--version")
-	if err != nil || !strings.HasPrefix(out, "safekeep-controller "+testVersion+" (commit "+testCommit) {
+	if err != nil || !strings.HasPrefix(out, "safekeep-controller version "+testVersion+" (commit "+testCommit) {
 		t.Fatalf("--version in the chroot: %v\n%s", err, out)
 	}
 	t.Logf("--version: %s", strings.TrimSpace(out))
