@@ -141,6 +141,7 @@ tolerations: [{key: dedicated, operator: Equal, value: backup, effect: NoSchedul
 affinity: null
 podAnnotations: {example.com/team: platform}
 velero: {namespace: velero-prod}
+clusterID: prod-east
 extraArgs: [--target-check-interval=10m]
 networkPolicy: {s3Endpoints: [{cidr: 10.1.2.3/32, port: 9000}]}
 namespace: {create: true}
@@ -170,6 +171,7 @@ extraObjects:
 		"pod annotations":    d.Spec.Template.Annotations["example.com/team"] == "platform",
 		"velero namespace":   slices.Contains(c.Args, "--velero-namespace=velero-prod"),
 		"extra args":         slices.Contains(c.Args, "--target-check-interval=10m"),
+		"cluster ID":         slices.Contains(c.Args, "--cluster-id=prod-east"),
 		"role in velero-ns":  objs["Role velero-prod/safekeep-controller"] != nil && objs["RoleBinding velero-prod/safekeep-controller"] != nil,
 		"no role in velero":  objs["Role velero/safekeep-controller"] == nil,
 		"namespace":          objs["Namespace /safekeep-system"].GetLabels()["pod-security.kubernetes.io/enforce"] == "restricted",

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -228,12 +229,14 @@ func deployment(t *templater, obj map[string]any, d *defaults) error {
 	d.Resources, c["resources"] = c["resources"], t.block(".Values.resources")
 	d.ContainerSecurity, c["securityContext"] = c["securityContext"], t.block(".Values.containerSecurityContext")
 	args := c["args"].([]any)
-	for i, a := range args {
-		if s, ok := a.(string); ok && s == "--velero-namespace="+veleroNamespace {
-			args[i] = "--velero-namespace=" + veleroSentinel
-		}
+	i := slices.Index(args, any("--velero-namespace="+veleroNamespace))
+	if i < 0 {
+		return fmt.Errorf("deployment: no arg --velero-namespace=%s for the chart's velero.namespace", veleroNamespace)
 	}
+	args[i] = "--velero-namespace=" + veleroSentinel
 	c["args"] = append(args, t.sentinel(func(indent int) string {
+		return fmt.Sprintf("{{- with .Values.clusterID }}\n%s- --cluster-id={{ . }}\n%s{{- end }}", pad(indent), pad(indent))
+	}), t.sentinel(func(indent int) string {
 		return fmt.Sprintf("{{- range .Values.extraArgs }}\n%s- {{ . | quote }}\n%s{{- end }}", pad(indent), pad(indent))
 	}))
 	env, _ := c["env"].([]any)

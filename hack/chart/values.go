@@ -104,6 +104,10 @@ velero:
   # Namespace of Velero's objects (Backups, BackupStorageLocations).
   namespace: velero
 
+# This cluster's name in the seals it writes (--cluster-id); set it when
+# several clusters seal into one bucket.
+clusterID: ""
+
 resources:{{ y .Resources 2 }}
 
 podSecurityContext:{{ y .PodSecurity 2 }}
