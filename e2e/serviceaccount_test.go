@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/internal/testbed"
@@ -44,5 +46,19 @@ func asServiceAccount(t *testing.T, b *bed) string {
 	if err := testbed.AggregateClusterRole(ctx, c, "safekeep-drill-reader"); err != nil {
 		t.Fatal(err)
 	}
-	return b.cp.ImpersonatingKubeconfig(t, ctlNamespace, "safekeep-controller")
+	kubeconfig := b.cp.ImpersonatingKubeconfig(t, ctlNamespace, "safekeep-controller")
+	// The control: with this kubeconfig, reading Secrets outside the
+	// controller's namespace is refused, so it is not the admin's.
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := client.New(cfg, client.Options{Scheme: b.cp.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sa.List(ctx, &corev1.SecretList{}, client.InNamespace("default")); !apierrors.IsForbidden(err) {
+		t.Fatalf("as the ServiceAccount, listing Secrets in default: %v, want forbidden", err)
+	}
+	return kubeconfig
 }
