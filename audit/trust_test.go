@@ -48,3 +48,45 @@ func TestForgedClaimRefused(t *testing.T) {
 		t.Errorf("Append trusting the claim's key = %+v, %v", e, err)
 	}
 }
+
+// Hiding the newest entries leaves a shorter log that verifies intact on
+// its own; checked against the head an auditor kept outside the bucket (an
+// anchor), it fails.
+func TestAnchorCatchesHiddenEntries(t *testing.T) {
+	b := audittest.NewBed(t)
+	ctx := t.Context()
+	l := audit.New(b.Plain, b.Signer, audit.Options{NoLock: true})
+	var last *audit.Entry
+	for i := range 5 {
+		e, err := l.Append(ctx, sealRecord(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = e
+	}
+	anchor, err := audit.ParseAnchor(audit.Anchor{Seq: last.Seq, Hash: last.Hash}.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.VerifyAnchored(ctx, b.Plain, audit.VerifyOptions{}, anchor); err != nil {
+		t.Fatalf("VerifyAnchored of the whole log: %v", err)
+	}
+	// Someone with the bucket's credentials hides entry 5.
+	for _, key := range []string{audit.EntryKey(last.Seq, last.Hash), audit.ClaimKey(last.Seq)} {
+		if err := b.Plain.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := audit.Verify(ctx, b.Plain, audit.VerifyOptions{})
+	if err != nil || rep.HeadSeq != 4 {
+		t.Fatalf("Verify without an anchor: head %d, %v (the attack: a shorter log verifies)", rep.HeadSeq, err)
+	}
+	if _, err := audit.VerifyAnchored(ctx, b.Plain, audit.VerifyOptions{}, anchor); !errors.Is(err, audit.ErrBehindAnchor) {
+		t.Errorf("VerifyAnchored after hiding the head: %v, want ErrBehindAnchor", err)
+	}
+	for _, bad := range []string{"", "5", "0:" + last.Hash, "5:sha256:abc"} {
+		if _, err := audit.ParseAnchor(bad); err == nil {
+			t.Errorf("ParseAnchor(%q) accepted it", bad)
+		}
+	}
+}

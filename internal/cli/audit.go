@@ -2,6 +2,8 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +32,7 @@ type auditVerifyFlags struct {
 	verifyKeys []string
 	format     string
 	deep       bool
+	anchor     string
 }
 
 func newAuditVerify(opts *options) *cobra.Command {
@@ -48,8 +51,13 @@ compared with its entry object by name, size and MD5 ETag; --deep reads every
 entry object as well.
 
 Signing keys come from the bucket (keys/) unless --verify-key pins them; only
-pinned keys protect against someone who can write to the bucket. Exit status
-0 means intact; 1 names the first problem.`,
+pinned keys protect against someone who can write to the bucket.
+
+A log whose newest entries were hidden (deleted, or behind delete markers)
+still verifies, shorter. --anchor SEQ:HASH checks it against a head kept
+outside the bucket (a report's "head", an earlier run's): the log must still
+hold that entry with that hash. Exit status 0 means intact; 1 names the first
+problem.`,
 		Example: `  safekeep audit verify --target-file target.yaml
   safekeep audit verify --target offsite -n safekeep-system --verify-key signing.pub -o json`,
 		Args: noArgs,
@@ -59,6 +67,7 @@ pinned keys protect against someone who can write to the bucket. Exit status
 	cmd.Flags().StringArrayVar(&f.verifyKeys, "verify-key", nil, "pin a signing key: `FILE` or ed25519:<base64> (repeatable; default: the keys published in the bucket)")
 	cmd.Flags().StringVarP(&f.format, "output", "o", "text", "output format: text or json (the report)")
 	cmd.Flags().BoolVar(&f.deep, "deep", false, "read every entry object, not only the checkpoint segments")
+	cmd.Flags().StringVar(&f.anchor, "anchor", "", "`SEQ:HASH` of a head recorded outside the bucket (a report's head): the log must still hold it")
 	return cmd
 }
 
@@ -78,13 +87,26 @@ func runAuditVerify(cmd *cobra.Command, opts *options, f *auditVerifyFlags) erro
 		}
 		vo.Keys = append(vo.Keys, *k)
 	}
+	var anchor *audit.Anchor
+	if f.anchor != "" {
+		a, err := audit.ParseAnchor(f.anchor)
+		if err != nil {
+			return usagef("--anchor: %v", err)
+		}
+		anchor = &a
+	}
 	off, err := f.target.open(cmd.Context())
 	if err != nil {
 		return prefixed(what, err)
 	}
-	rep, err := audit.Verify(cmd.Context(), off.store, vo)
+	var rep *audit.Report
+	if anchor != nil {
+		rep, err = audit.VerifyAnchored(cmd.Context(), off.store, vo, *anchor)
+	} else {
+		rep, err = audit.Verify(cmd.Context(), off.store, vo)
+	}
 	var verr *audit.VerifyError
-	if err != nil && !errors.As(err, &verr) {
+	if err != nil && !errors.As(err, &verr) && !errors.Is(err, audit.ErrBehindAnchor) {
 		return prefixed(what, err) // the log could not be read: no verdict
 	}
 	out := &printer{w: opts.streams.Out}
@@ -93,7 +115,7 @@ func runAuditVerify(cmd *cobra.Command, opts *options, f *auditVerifyFlags) erro
 			return prefixed(what, errors.Join(err, jerr))
 		}
 	} else {
-		printAuditReport(out, off.where(), rep, vo.Keys)
+		printAuditReport(out, off.where(), rep, vo.Keys, anchorLine(anchor, err))
 	}
 	if err != nil {
 		return prefixed(what, err)
@@ -101,8 +123,20 @@ func runAuditVerify(cmd *cobra.Command, opts *options, f *auditVerifyFlags) erro
 	return out.err
 }
 
+// anchorLine is the verdict on --anchor: "" without one, "ok ..." or
+// "FAIL ...".
+func anchorLine(a *audit.Anchor, err error) string {
+	switch {
+	case a == nil:
+		return ""
+	case errors.Is(err, audit.ErrBehindAnchor):
+		return "FAIL  " + oneLine(err)
+	}
+	return fmt.Sprintf("ok    entry %d still has the hash recorded outside the bucket", a.Seq)
+}
+
 // printAuditReport prints the verdict and, on failure, the first problems.
-func printAuditReport(w *printer, where string, rep *audit.Report, pinned []crypto.VerifyKey) {
+func printAuditReport(w *printer, where string, rep *audit.Report, pinned []crypto.VerifyKey, anchor string) {
 	keys := "keys published in the bucket"
 	if len(pinned) > 0 {
 		keys = "pinned keys"
@@ -117,6 +151,13 @@ func printAuditReport(w *printer, where string, rep *audit.Report, pinned []cryp
 	}
 	for _, warn := range rep.Warnings {
 		w.printf("warning: %s\n", warn)
+	}
+	if anchor != "" {
+		w.printf("%-9s %s\n", "anchor", anchor)
+	}
+	if strings.HasPrefix(anchor, "FAIL") {
+		w.printf("NOT INTACT: the log does not reach its anchor\n")
+		return
 	}
 	if rep.Intact() {
 		w.printf("intact: %d entries, chain and signatures verified\n", rep.Entries)

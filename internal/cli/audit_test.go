@@ -47,6 +47,27 @@ func TestAuditVerify(t *testing.T) {
 		t.Errorf("audit verify -o json printed %s (%v)", out, err)
 	}
 
+	// --anchor: the head kept outside the bucket. Hiding entry 5 leaves a
+	// log that verifies, shorter; the anchor catches it.
+	anchor := audit.Anchor{Seq: head.Seq, Hash: head.Hash}.String()
+	if out := b.ok(t, "audit", "verify", "--target-file", target, "--anchor", anchor); !strings.Contains(out, "anchor    ok    entry 5") {
+		t.Errorf("audit verify --anchor printed:\n%s", out)
+	}
+	checkOneLine(t, b.run(t, "audit", "verify", "--target-file", target, "--anchor", "5"), exitUsage, "--anchor")
+	for _, key := range []string{audit.EntryKey(head.Seq, head.Hash), audit.ClaimKey(head.Seq)} {
+		if err := st.Delete(t.Context(), key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := b.ok(t, "audit", "verify", "--target-file", target); !strings.Contains(out, "intact: 4 entries") {
+		t.Errorf("without an anchor a log cut short verifies (the attack):\n%s", out)
+	}
+	r := b.run(t, "audit", "verify", "--target-file", target, "--anchor", anchor)
+	checkOneLine(t, r, exitFailure, "the log ends at entry 4, the anchor is entry 5")
+	if !strings.Contains(r.out, "anchor    FAIL") || !strings.Contains(r.out, "NOT INTACT") {
+		t.Errorf("audit verify --anchor after hiding the head:\n%s", r.out)
+	}
+
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -76,7 +97,7 @@ func TestAuditVerify(t *testing.T) {
 			}
 		})
 	}
-	r := b.run(t, "audit", "verify", "--target-file", target)
+	r = b.run(t, "audit", "verify", "--target-file", target)
 	if !strings.Contains(r.err, "missing: entry 3 removed") || !strings.Contains(r.out, "NOT INTACT") {
 		t.Errorf("a removed entry: stdout %q stderr %q", r.out, r.err)
 	}
