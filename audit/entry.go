@@ -129,8 +129,11 @@ type RestoreDetails struct {
 	// Destination is "cluster:<kube context or server>" or "dir:<path>".
 	Destination      string            `json:"destination"`
 	NamespaceMapping map[string]string `json:"namespaceMapping,omitempty"`
-	Passed           bool              `json:"passed"`
-	Checks           []CheckResult     `json:"checks,omitempty"`
+	// StagingLocation is the Velero BackupStorageLocation a restore into a
+	// cluster staged the backup in; empty for a restore to a directory.
+	StagingLocation string        `json:"stagingLocation,omitempty"`
+	Passed          bool          `json:"passed"`
+	Checks          []CheckResult `json:"checks,omitempty"`
 }
 
 // TargetDetails: KindTargetChange.
@@ -146,6 +149,13 @@ type TargetDetails struct {
 	SigningKey string   `json:"signingKey,omitempty"` // key id
 	LockMode   string   `json:"lockMode,omitempty"`
 	LockDays   int      `json:"lockDays,omitempty"`
+	// ChangedBy says who changed the spec as far as the API tells (the
+	// field manager and when; target.ChangedBy), or that it is unknown.
+	// The entry's actor is the controller that recorded it.
+	ChangedBy string `json:"changedBy,omitempty"`
+	// Deleted names the BackupSchedules that used the target when it was
+	// deleted (Change "deleted").
+	UsedBy []string `json:"usedBy,omitempty"`
 }
 
 // FailureDetails: KindFailure.

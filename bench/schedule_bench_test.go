@@ -173,7 +173,7 @@ func createAll(b *testing.B, c client.Client, names []string, cron string) {
 				ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: benchNamespace},
 				Spec: v1alpha1.BackupScheduleSpec{
 					Schedule:         cron,
-					Template:         v1alpha1.BackupTemplate{IncludedNamespaces: []string{"app-" + n}},
+					Template:         v1alpha1.BackupTemplate{IncludedNamespaces: []string{"*"}}, // named ones must exist
 					OffsiteTargetRef: corev1.LocalObjectReference{Name: "offsite"},
 				},
 			}
@@ -207,6 +207,12 @@ func benchTarget(b *testing.B, c client.Client, s3 *testbed.S3Server) {
 	for _, o := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testbed.VeleroNamespace}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNamespace}},
+		// A schedule whose location does not exist is not Ready.
+		&velerov1.BackupStorageLocation{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testbed.VeleroNamespace, Name: "default"},
+			Spec: velerov1.BackupStorageLocationSpec{Provider: "aws", Default: true,
+				StorageType: velerov1.StorageType{ObjectStorage: &velerov1.ObjectStorageLocation{Bucket: "velero"}}},
+		},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "offsite-credentials", Namespace: benchNamespace},
 			Data: map[string][]byte{"AWS_ACCESS_KEY_ID": []byte(s3.AccessKey), "AWS_SECRET_ACCESS_KEY": []byte(s3.SecretKey)}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "signing", Namespace: benchNamespace}, Data: map[string][]byte{"signing.key": pem}},

@@ -175,7 +175,7 @@ func Setup(mgr manager.Manager, o Options) error {
 			Audit:         aud,
 		}).SetupWithManager(mgr, o.SkipNameValidation),
 		backupschedule.Setup(mgr, backupschedule.Options{
-			VeleroNamespace: o.VeleroNamespace, VeleroCredentialsSecret: o.VeleroCredentialsSecret, Clock: o.Clock,
+			Namespace: o.Namespace, VeleroNamespace: o.VeleroNamespace, VeleroCredentialsSecret: o.VeleroCredentialsSecret, Clock: o.Clock,
 			MaxConcurrentSeals: o.MaxConcurrentSeals, SealConcurrency: o.SealConcurrency, ClusterID: o.ClusterID,
 			SkipNameValidation: o.SkipNameValidation, Audit: aud,
 		}),

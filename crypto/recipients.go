@@ -95,12 +95,18 @@ func parseNativeRecipient(text string) (Recipient, error) {
 	// Bech32: the type is everything before the last "1" (text starts "age1").
 	switch hrp := lower[:strings.LastIndexByte(lower, '1')]; hrp {
 	case "age":
+		if reason := bech32Problem(lower, x25519RecipientLen); reason != "" {
+			return Recipient{}, &recipientError{text: abbreviate(text), reason: reason}
+		}
 		r, err := age.ParseX25519Recipient(lower)
 		if err != nil {
 			return Recipient{}, &recipientError{text: abbreviate(text), reason: ageReason(err, lower)}
 		}
 		return Recipient{Recipient: r, Text: r.String()}, nil
 	case "age1pq":
+		if reason := bech32Problem(lower, 0); reason != "" {
+			return Recipient{}, &recipientError{text: abbreviate(text), reason: reason}
+		}
 		r, err := age.ParseHybridRecipient(lower)
 		if err != nil {
 			return Recipient{}, &recipientError{text: abbreviate(text), reason: ageReason(err, lower)}
@@ -110,6 +116,32 @@ func parseNativeRecipient(text string) (Recipient, error) {
 		return Recipient{}, &recipientError{text: abbreviate(text),
 			reason: fmt.Sprintf("plugin recipients (%s...) are not supported", hrp)}
 	}
+}
+
+// x25519RecipientLen is the length of an age1... X25519 recipient.
+const x25519RecipientLen = 62
+
+// bech32Charset is the alphabet of the part of an age key after its last
+// "1".
+const bech32Charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+// bech32Problem says in words what is wrong with the shape of the
+// lower-cased age key text (a character outside Bech32's alphabet, a length
+// other than want when want is not 0), or "" when nothing is; the checksum
+// is left to age. Bech32 errors from the library ("invalid character data
+// part: s[1]=111") name nothing a person can act on.
+func bech32Problem(lower string, want int) string {
+	start := strings.LastIndexByte(lower, '1') + 1
+	for i, c := range lower[start:] {
+		if !strings.ContainsRune(bech32Charset, c) {
+			return fmt.Sprintf("malformed: character %q at position %d cannot appear in an age key (after \"age1\" only lower-case letters and digits, without b, i, o and 1): check the key was copied exactly",
+				c, start+i+1)
+		}
+	}
+	if want != 0 && len(lower) != want {
+		return fmt.Sprintf("malformed: %d characters long, an age1... key has %d: check it was copied whole", len(lower), want)
+	}
+	return ""
 }
 
 func parseSSHRecipient(text string) (Recipient, error) {

@@ -6,6 +6,7 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,10 +23,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 )
 
@@ -221,6 +224,7 @@ func TestAppliedRestricted(t *testing.T) {
 	t.Run("effective permissions", func(t *testing.T) { checkEffectiveRBAC(t, cp, c) })
 
 	t.Run("drill scratch only", func(t *testing.T) { testDrillScratchOnly(t, cp, c) })
+	t.Run("run-now values", func(t *testing.T) { testRunNowValues(t, c) })
 }
 
 // checkRestricted creates, with a dry run, a Pod built from d's template
@@ -352,6 +356,50 @@ func checkLeastPrivilege(t *testing.T, c client.Client, objs []*unstructured.Uns
 		for _, rule := range r.Rules {
 			if slices.Contains(rule.Verbs, "*") || slices.Contains(rule.Resources, "*") || slices.Contains(rule.APIGroups, "*") {
 				t.Errorf("%s %s/%s grants a wildcard: %+v", o.GetKind(), o.GetNamespace(), o.GetName(), rule)
+			}
+		}
+	}
+}
+
+// testRunNowValues: the admission policy lets safekeep.dev/run-now hold
+// only an RFC 3339 time, on BackupSchedules and RestoreDrills.
+func testRunNowValues(t *testing.T, c client.Client) {
+	ctx := t.Context()
+	objs := []client.Object{
+		&v1alpha1.BackupSchedule{ObjectMeta: metav1.ObjectMeta{Namespace: controllerNS, Name: "nightly"},
+			Spec: v1alpha1.BackupScheduleSpec{Schedule: "@daily", OffsiteTargetRef: corev1.LocalObjectReference{Name: "offsite"}}},
+		&v1alpha1.RestoreDrill{ObjectMeta: metav1.ObjectMeta{Namespace: controllerNS, Name: "weekly"},
+			Spec: v1alpha1.RestoreDrillSpec{Schedule: "@weekly", BackupScheduleRef: corev1.LocalObjectReference{Name: "nightly"},
+				IdentitySecretRef: v1alpha1.SecretKeyRef{Name: "drill-identity"}, Staging: "staging"}},
+	}
+	annotate := func(o client.Object, v string) error {
+		p := fmt.Appendf(nil, `{"metadata":{"annotations":{"safekeep.dev/run-now":%q}}}`, v)
+		return c.Patch(ctx, o, client.RawPatch(types.MergePatchType, p))
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		// The policy is loaded asynchronously: wait for its first denial.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			err := annotate(o, "true")
+			if err != nil && strings.Contains(err.Error(), "must be an RFC 3339 time") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%T run-now \"true\": %v, want a refusal", o, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		for _, bad := range []string{"yes", "now", "", "2026-01-31", "2026-01-31 08:00:00"} {
+			if err := annotate(o, bad); err == nil || !strings.Contains(err.Error(), "must be an RFC 3339 time") {
+				t.Errorf("%T run-now %q: %v, want a refusal", o, bad, err)
+			}
+		}
+		for _, good := range []string{"2026-01-31T08:00:00Z", "2026-01-31T08:00:00.5+01:00"} {
+			if err := annotate(o, good); err != nil {
+				t.Errorf("%T run-now %q: %v", o, good, err)
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/internal/plural"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/storage"
 )
@@ -80,7 +81,7 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 		return nil
 	}
 	r.pass(CheckSeal, fmt.Sprintf("signed by %s; %d objects, %d bytes of ciphertext match the seal", opened.KeyID, len(opened.Seal.Objects), opened.Seal.CiphertextBytes()))
-	r.pass(CheckDecrypt, fmt.Sprintf("%d objects decrypted; every plaintext matches the manifest", len(opened.Manifest.Objects)))
+	r.pass(CheckDecrypt, plural.S(len(opened.Manifest.Objects), "object")+" decrypted; every plaintext matches the manifest")
 
 	mapping, err := r.mapping(namespacesOf(opened.Manifest, st.tarball))
 	if err != nil {
@@ -223,9 +224,9 @@ func (r *runner) judgeRestore(ctx context.Context, rs *velerov1.Restore, timedOu
 	}
 	items := ""
 	if p := st.Progress; p != nil {
-		items = fmt.Sprintf(", %d items restored", p.ItemsRestored)
+		items = ", " + plural.S(p.ItemsRestored, "item") + " restored"
 	}
-	msg := fmt.Sprintf("Restore %s %s%s, %d errors, %d warnings", rs.Name, st.Phase, items, st.Errors, st.Warnings)
+	msg := fmt.Sprintf("Restore %s %s%s, %s, %s", rs.Name, st.Phase, items, plural.S(st.Errors, "error"), plural.S(st.Warnings, "warning"))
 	if st.FailureReason != "" {
 		msg += ": " + st.FailureReason
 	}

@@ -82,7 +82,7 @@ func testDrillControllerDamage(t *testing.T, e *dcEnv, good string) {
 				Backup:            v1alpha1.DrillBackupOldest,
 				IdentitySecretRef: v1alpha1.SecretKeyRef{Name: cmp.Or(tc.identity, "drill-identity")},
 				Staging:           dcStaging,
-				Checks:            v1alpha1.DrillChecks{MaxRTO: &metav1.Duration{Duration: cmp.Or(tc.maxRTO, 10*time.Minute)}},
+				Checks:            v1alpha1.DrillChecks{MaxRTO: &v1alpha1.Duration{Duration: cmp.Or(tc.maxRTO, 10*time.Minute)}},
 			},
 		}
 		if tc.damage != nil {

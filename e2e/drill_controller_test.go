@@ -97,7 +97,7 @@ func TestDrillController(t *testing.T) {
 				BackupScheduleRef: corev1.LocalObjectReference{Name: dcSchedule},
 				IdentitySecretRef: v1alpha1.SecretKeyRef{Name: "drill-identity"},
 				Staging:           dcStaging,
-				Checks:            v1alpha1.DrillChecks{MaxRTO: &metav1.Duration{Duration: 10 * time.Minute}},
+				Checks:            v1alpha1.DrillChecks{MaxRTO: &v1alpha1.Duration{Duration: 10 * time.Minute}},
 			},
 		}
 		if err := c.Create(ctx, d); err != nil {

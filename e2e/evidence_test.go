@@ -110,7 +110,7 @@ func TestEvidence(t *testing.T) {
 			BackupScheduleRef: corev1.LocalObjectReference{Name: evSchedule},
 			IdentitySecretRef: v1alpha1.SecretKeyRef{Name: "drill-identity"},
 			Staging:           evStaging,
-			Checks:            v1alpha1.DrillChecks{MaxRTO: &metav1.Duration{Duration: evMaxRTO}},
+			Checks:            v1alpha1.DrillChecks{MaxRTO: &v1alpha1.Duration{Duration: evMaxRTO}},
 		},
 	}
 	for _, o := range []client.Object{sched, drill} {

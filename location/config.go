@@ -36,7 +36,7 @@ func OffsiteConfig(t *v1alpha1.OffsiteTarget, creds storage.Credentials) storage
 		Region:                region,
 		PathStyle:             !isAWS(s3.Endpoint),
 		Credentials:           creds,
-		CABundle:              s3.CABundle,
+		CABundle:              s3.CAPEM(),
 		InsecureSkipTLSVerify: s3.InsecureSkipTLSVerify,
 		StorageClass:          s3.StorageClass,
 	}

@@ -250,7 +250,8 @@ func (b *Builder) addRestore(e audit.Entry, t time.Time) error {
 	}
 	b.rep.Restores = append(b.rep.Restores, Restore{
 		Time: t, Seq: e.Seq, Actor: e.Actor, User: d.User, Host: d.Host, Schedule: d.Schedule, Backup: d.Backup,
-		Destination: d.Destination, NamespaceMapping: d.NamespaceMapping, Passed: d.Passed, FailedChecks: failedChecks(d.Checks),
+		Destination: d.Destination, NamespaceMapping: d.NamespaceMapping, StagingLocation: d.StagingLocation,
+		Passed: d.Passed, FailedChecks: failedChecks(d.Checks),
 	})
 	return nil
 }
@@ -263,7 +264,7 @@ func (b *Builder) addTarget(e audit.Entry, t time.Time) error {
 	b.rep.TargetChanges = append(b.rep.TargetChanges, TargetChange{
 		Time: t, Seq: e.Seq, Actor: e.Actor, Namespace: d.Namespace, Target: d.Target, Change: d.Change, Fields: d.Fields,
 		Endpoint: d.Endpoint, Bucket: d.Bucket, Recipients: d.Recipients, SigningKey: d.SigningKey,
-		LockMode: d.LockMode, LockDays: d.LockDays,
+		LockMode: d.LockMode, LockDays: d.LockDays, ChangedBy: d.ChangedBy, UsedBy: d.UsedBy,
 	})
 	return nil
 }

@@ -76,7 +76,8 @@ func TestFromEntriesSample(t *testing.T) {
 	if d.RunList[3].FailedChecks[0].Objects[0] != "configmaps/clinic/app-config" {
 		t.Errorf("failed objects %v", d.RunList[3].FailedChecks)
 	}
-	if x := r.Restores[0]; x.User != "alice" || x.Host != "laptop-7" || x.Destination != "dir:/srv/restore" || x.Backup != reporttest.BackupName(9) {
+	if x := r.Restores[0]; x.User != "alice" || x.Host != "laptop-7" || x.Destination != "cluster:prod" || x.StagingLocation != "incident-staging" ||
+		x.NamespaceMapping[reporttest.Namespace] != reporttest.Namespace+"-restored" || x.Backup != reporttest.BackupName(9) {
 		t.Errorf("restore %+v", x)
 	}
 	if r.Integrity.Chain.Checked || r.Integrity.Seals.Checked || s.Backups[0].Offsite != report.OffsiteNotChecked {

@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -51,7 +52,8 @@ func (r *Report) Events() []Event {
 		}
 	}
 	for _, x := range r.Restores {
-		det := kv("user", x.User, "host", x.Host, "destination", x.Destination, "namespaceMapping", mapping(x.NamespaceMapping))
+		det := kv("user", x.User, "host", x.Host, "destination", x.Destination, "namespaceMapping", mapping(x.NamespaceMapping),
+			"stagingLocation", x.StagingLocation)
 		if c := checksText(x.FailedChecks); c != "" {
 			det += "; failedChecks=" + c
 		}
@@ -64,7 +66,8 @@ func (r *Report) Events() []Event {
 	for _, x := range r.TargetChanges {
 		add(Event{x.Time, x.Seq, string(audit.KindTargetChange), subject(x.Namespace, x.Target), x.Actor, x.Change,
 			kv("fields", strings.Join(x.Fields, ","), "endpoint", x.Endpoint, "bucket", x.Bucket,
-				"recipients", strings.Join(x.Recipients, ","), "signingKey", x.SigningKey, "lockMode", x.LockMode, "lockDays", x.LockDays)})
+				"recipients", strings.Join(x.Recipients, ","), "signingKey", x.SigningKey, "lockMode", x.LockMode, "lockDays", x.LockDays,
+				"changedBy", x.ChangedBy, "usedBy", strings.Join(x.UsedBy, ","))})
 	}
 	for _, x := range r.Failures {
 		add(Event{x.Time, x.Seq, string(audit.KindFailure), subject(x.Schedule, x.Backup), x.Actor, "failed",
@@ -115,6 +118,17 @@ func checksText(cs []audit.CheckResult) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, " | ")
+}
+
+// mappingText is a namespace mapping for people: "phi-app → phi-restored,
+// billing → billing".
+func mappingText(m map[string]string) string {
+	keys := slices.Sorted(maps.Keys(m))
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+" → "+m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func mapping(m map[string]string) string {

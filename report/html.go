@@ -23,6 +23,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"subject":  subject,
 	"checks":   checksText,
 	"join":     strings.Join,
+	"mapping":  mappingText,
 	"passFail": passFail,
 	"verdict":  verdict,
 	"lock":     lockText,

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/safekeep-dev/safekeep/internal/plural"
 )
 
 // WriteMarkdown writes r as Markdown: the same sections as the HTML
@@ -137,9 +139,9 @@ func (m *mdWriter) restores(r *Report) {
 	rows := make([][]string, 0, len(shown))
 	for _, x := range shown {
 		rows = append(rows, []string{fmtTime(x.Time), x.User, x.Host, subject(x.Schedule, x.Backup), x.Destination,
-			passFail(x.Passed), checksText(x.FailedChecks)})
+			mappingText(x.NamespaceMapping), x.StagingLocation, passFail(x.Passed), checksText(x.FailedChecks)})
 	}
-	m.table([]string{"Time", "Who", "From host", "Backup", "Restored to", "Result", "Failed checks"}, rows, omitted)
+	m.table([]string{"Time", "Who", "From host", "Backup", "Restored to", "Namespaces", "Staging location", "Result", "Failed checks"}, rows, omitted)
 }
 
 func (m *mdWriter) deletions(r *Report) {
@@ -158,9 +160,9 @@ func (m *mdWriter) targetChanges(r *Report) {
 	rows := make([][]string, 0, len(shown))
 	for _, x := range shown {
 		rows = append(rows, []string{fmtTime(x.Time), subject(x.Namespace, x.Target), x.Change, strings.Join(x.Fields, ", "),
-			strings.Join(x.Recipients, ", "), x.SigningKey, lockText(x.LockMode, x.LockDays), x.Actor})
+			strings.Join(x.Recipients, ", "), x.SigningKey, lockText(x.LockMode, x.LockDays), x.ChangedBy, x.Actor})
 	}
-	m.table([]string{"Time", "Target", "Change", "Fields", "Recipients", "Signing key", "Object lock", "Actor"}, rows, omitted)
+	m.table([]string{"Time", "Target", "Change", "Fields", "Recipients", "Signing key", "Object lock", "Changed by", "Recorded by"}, rows, omitted)
 }
 
 func (m *mdWriter) failures(r *Report) {
@@ -211,5 +213,5 @@ func lockText(mode string, days int) string {
 	if mode == "" {
 		return ""
 	}
-	return fmt.Sprintf("%s, %d days", mode, days)
+	return mode + ", " + plural.S(days, "day")
 }

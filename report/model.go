@@ -165,6 +165,7 @@ type Restore struct {
 	Backup           string              `json:"backup"`
 	Destination      string              `json:"destination"`
 	NamespaceMapping map[string]string   `json:"namespaceMapping,omitempty"`
+	StagingLocation  string              `json:"stagingLocation,omitempty"`
 	Passed           bool                `json:"passed"`
 	FailedChecks     []audit.CheckResult `json:"failedChecks,omitempty"`
 }
@@ -195,6 +196,8 @@ type TargetChange struct {
 	SigningKey string    `json:"signingKey,omitempty"`
 	LockMode   string    `json:"lockMode,omitempty"`
 	LockDays   int       `json:"lockDays,omitempty"`
+	ChangedBy  string    `json:"changedBy,omitempty"`
+	UsedBy     []string  `json:"usedBy,omitempty"`
 }
 
 // Failure is one failed attempt.

@@ -244,3 +244,19 @@ func FuzzReport(f *testing.F) {
 		}
 	})
 }
+
+// TestRestoreColumns: the HTML and Markdown reports show an incident
+// restore's namespace mapping and staging location, as the JSON does.
+func TestRestoreColumns(t *testing.T) {
+	mapped := reporttest.Namespace + " → " + reporttest.Namespace + "-restored"
+	page := render(t, sample(t), report.FormatHTML)
+	for _, want := range []string{`<td class="mono mapping">` + mapped + `</td>`, `<td class="mono staging">incident-staging</td>`, "<th>Staging location</th>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+	md := render(t, sample(t), report.FormatMarkdown)
+	if !strings.Contains(md, "| "+mapped+" | incident-staging |") {
+		t.Errorf("Markdown restore row lacks the mapping and staging location")
+	}
+}

@@ -196,3 +196,58 @@ func FuzzWalkTarball(f *testing.F) {
 		})
 	})
 }
+
+// TestWriteResourcesLongNames writes items whose names fill Kubernetes'
+// 253 characters, two of them alike but for the last character: each gets
+// a file of its own, named within limits, listed in the index.
+func TestWriteResourcesLongNames(t *testing.T) {
+	long := strings.Repeat("a", 252)
+	names := []string{long + "1", long + "2", "short"}
+	files := map[string]string{"metadata/version": "1.1.0"}
+	order := []string{"metadata/version"}
+	for _, n := range names {
+		p := "resources/configmaps/namespaces/phi/" + n + ".json"
+		files[p] = `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"` + n + `","namespace":"phi"},"data":{"K":"` + n[len(n)-1:] + `"}}`
+		order = append(order, p)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "b.tar.gz"), tarball(t, files, order...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = root.Close() }()
+	n, err := restore.WriteResources(root, "b.tar.gz", false)
+	if err != nil || n != 3 {
+		t.Fatalf("WriteResources = %d, %v; want 3 files", n, err)
+	}
+	index, err := os.ReadFile(filepath.Join(dir, restore.ResourcesDir, restore.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(index)), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 4 || f[1] != "configmaps" || f[2] != "phi" {
+			t.Fatalf("index line %q", line)
+		}
+		if base := filepath.Base(f[0]); len(base) > 128 {
+			t.Errorf("file name of %d bytes: %s", len(base), base)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, restore.ResourcesDir, filepath.FromSlash(f[0])))
+		if err != nil || !strings.Contains(string(data), "name: "+f[3]) {
+			t.Errorf("%s does not hold %s: %v", f[0], f[3], err)
+		}
+		seen[f[3]] = true
+	}
+	for _, n := range names {
+		if !seen[n] {
+			t.Errorf("index lacks %s...", n[:10])
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "resources/namespaces/phi/configmaps/short.yaml")); err != nil {
+		t.Errorf("a short name is not kept as it is: %v", err)
+	}
+}

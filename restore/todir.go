@@ -10,6 +10,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -96,48 +98,73 @@ func toDir(ctx context.Context, opened *seal.Opened, dir string, opts Options) (
 	}
 	defer func() { _ = root.Close() }() // read-only: a close error loses nothing
 	tarball := opened.Seal.Backup + ".tar.gz"
-	if opts.Resources {
-		if _, ok := opened.Manifest.Object(tarball); !ok {
-			return nil, fmt.Errorf("backup has no %s: no resources to write", tarball)
-		}
-		if !opts.Overwrite {
-			if err := absent(root, ResourcesDir); err != nil {
-				return nil, err
-			}
-		}
+	if err := checkFree(root, dir, opened, tarball, opts); err != nil {
+		return nil, err
 	}
-	if !opts.Overwrite {
-		for _, o := range objects {
-			_, err := root.Lstat(o.Name)
-			switch {
-			case err == nil:
-				return nil, fmt.Errorf("%w: %s", ErrFileExists, filepath.Join(dir, filepath.FromSlash(o.Name)))
-			case !errors.Is(err, fs.ErrNotExist):
-				return nil, err
-			}
-		}
-	}
+	made := absentDirs(root, objects)
 	temps, err := download(ctx, root, opened, opts)
 	if err != nil {
+		removeDirs(root, made)
 		return nil, err
 	}
 	res := &Result{Seal: opened.Seal}
+	// The resources are written from the downloaded tarball before any
+	// file is placed: a resource that cannot be written leaves dir as it
+	// was.
+	resTmp := ""
+	if opts.Resources {
+		i := slices.IndexFunc(objects, func(o seal.Object) bool { return o.Name == tarball })
+		if resTmp, res.Resources, err = stageResources(root, temps[i]); err != nil {
+			removeAll(root, temps)
+			removeDirs(root, made)
+			return nil, fmt.Errorf("write %s/: %w", ResourcesDir, err)
+		}
+	}
 	for i, o := range objects {
 		if err := place(root, temps[i], o.Name, opts.Overwrite); err != nil {
 			removeAll(root, temps[i:])
+			if resTmp != "" {
+				_ = root.RemoveAll(resTmp) // best effort: a hidden leftover is harmless
+			}
 			return nil, err
 		}
 		res.Files = append(res.Files, o.Name)
 		res.Bytes += o.Size
 	}
-	if opts.Resources {
-		n, err := WriteResources(root, tarball, opts.Overwrite)
-		if err != nil {
+	if resTmp != "" {
+		if err := commitResources(root, resTmp, opts.Overwrite); err != nil {
 			return nil, fmt.Errorf("the Velero files are in place, but %s/ is not: %w", ResourcesDir, err)
 		}
-		res.Resources = n
 	}
 	return res, nil
+}
+
+// checkFree fails when the backup has no tarball to write resources from,
+// or, unless opts.Overwrite, when a file or resources/ exists already.
+func checkFree(root *os.Root, dir string, opened *seal.Opened, tarball string, opts Options) error {
+	if opts.Resources {
+		if _, ok := opened.Manifest.Object(tarball); !ok {
+			return fmt.Errorf("backup has no %s: no resources to write", tarball)
+		}
+	}
+	if opts.Overwrite {
+		return nil
+	}
+	if opts.Resources {
+		if err := absent(root, ResourcesDir); err != nil {
+			return err
+		}
+	}
+	for _, o := range opened.Manifest.Objects {
+		_, err := root.Lstat(o.Name)
+		switch {
+		case err == nil:
+			return fmt.Errorf("%w: %s", ErrFileExists, filepath.Join(dir, filepath.FromSlash(o.Name)))
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+	}
+	return nil
 }
 
 // download decrypts every object into a temporary file beside its final
@@ -208,6 +235,29 @@ func place(root *os.Root, tmp, name string, overwrite bool) error {
 		return err
 	}
 	return root.Remove(tmp)
+}
+
+// absentDirs lists the folders the objects' names need that do not exist
+// yet, deepest first, for removeDirs.
+func absentDirs(root *os.Root, objects []seal.Object) []string {
+	var out []string
+	for _, o := range objects {
+		for d := path.Dir(o.Name); d != "."; d = path.Dir(d) {
+			if _, err := root.Lstat(d); err == nil || slices.Contains(out, d) {
+				continue
+			}
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	return out
+}
+
+// removeDirs removes the folders a failed restore made, when empty.
+func removeDirs(root *os.Root, dirs []string) {
+	for _, d := range dirs {
+		_ = root.Remove(d) // a folder that is not empty stays: it holds something else
+	}
 }
 
 func removeAll(root *os.Root, names []string) {

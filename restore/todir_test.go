@@ -54,6 +54,26 @@ func TestToDir(t *testing.T) {
 	checkDir(t, dir, objs)
 }
 
+// TestToDirResourcesFail: when the resources cannot be written (here the
+// tarball is not one), nothing is placed: no half-written folder.
+func TestToDirResourcesFail(t *testing.T) {
+	b := sealtest.NewBed(t, false)
+	ctx := t.Context()
+	b.MustSeal(t, ctx, "nightly", "n-1") // its tarball is random bytes
+	dir := filepath.Join(t.TempDir(), "restore")
+	_, err := restore.ToDir(ctx, b.Offsite, "nightly", "n-1", b.Identities, dir, restore.Options{Resources: true, TrustedKeys: []crypto.VerifyKey{b.Signer.Public()}})
+	if !errors.Is(err, restore.ErrBadTarball) {
+		t.Fatalf("ToDir with a tarball that is not one: %v, want ErrBadTarball", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("ToDir failed but left %v in the directory", names)
+	}
+}
+
 func TestToDirRefuses(t *testing.T) {
 	b := sealtest.NewBed(t, false)
 	ctx := t.Context()

@@ -142,6 +142,9 @@ func parseSpec(spec string) (*cron.SpecSchedule, error) {
 		return nil, scheduleError(spec, `@every is not supported: write the interval as cron fields, such as "*/15 * * * *"`)
 	}
 	parsed, err := parser.Parse(trimmed)
+	if err != nil && !strings.HasPrefix(trimmed, "@") && len(strings.Fields(trimmed)) == 5 {
+		return nil, scheduleError(spec, fieldProblem(strings.Fields(trimmed), err))
+	}
 	if err != nil {
 		return nil, scheduleError(spec, "want 5 fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly: "+err.Error())
 	}
@@ -150,6 +153,26 @@ func parseSpec(spec string) (*cron.SpecSchedule, error) {
 		return nil, scheduleError(spec, "unsupported form")
 	}
 	return cs, nil
+}
+
+// cronFields name the five fields and their ranges, in order.
+var cronFields = [5]struct{ name, values string }{
+	{"minute", "0-59"}, {"hour", "0-23"}, {"day of month", "1-31"},
+	{"month", "1-12 or JAN-DEC"}, {"day of week", "0-6 (Sunday is 0) or SUN-SAT"},
+}
+
+// fieldProblem names the first of five fields that does not parse, with
+// what it may hold; err is the parser's error for the whole expression.
+func fieldProblem(fields []string, err error) string {
+	for i, f := range fields {
+		probe := []string{"*", "*", "*", "*", "*"}
+		probe[i] = f
+		if _, ferr := parser.Parse(strings.Join(probe, " ")); ferr != nil {
+			c := cronFields[i]
+			return fmt.Sprintf("%s %q: %s (the %s field takes %s)", c.name, f, strings.TrimSuffix(ferr.Error(), ": "+f), c.name, c.values)
+		}
+	}
+	return err.Error()
 }
 
 func scheduleError(spec, detail string) error {

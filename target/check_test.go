@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"net"
@@ -242,8 +243,12 @@ func TestCheckTLS(t *testing.T) {
 	checkErr(t, err, v1alpha1.ReasonUnreachable, "not signed by a trusted CA: set spec.s3.caBundle", creds)
 	t.Log(err)
 
-	o.Spec.S3.CABundle = ca
+	o.Spec.S3.CABundle = string(ca)
 	if err := resolved(t, o, creds).Check(t.Context()); err != nil {
 		t.Fatalf("Check with the server's CA in spec.s3.caBundle: %v", err)
+	}
+	o.Spec.S3.CABundle = base64.StdEncoding.EncodeToString(ca) // as earlier versions stored it
+	if err := resolved(t, o, creds).Check(t.Context()); err != nil {
+		t.Fatalf("Check with the server's CA base64 in spec.s3.caBundle: %v", err)
 	}
 }

@@ -96,7 +96,7 @@ func Validate(t *v1alpha1.OffsiteTarget) ([]crypto.Recipient, error) {
 		return nil, err
 	}
 	s3 := t.Spec.S3
-	if len(s3.CABundle) > 0 && !x509.NewCertPool().AppendCertsFromPEM(s3.CABundle) {
+	if ca := s3.CAPEM(); len(ca) > 0 && !x509.NewCertPool().AppendCertsFromPEM(ca) {
 		return nil, newError(v1alpha1.ReasonCABundleInvalid, nil,
 			"spec.s3.caBundle holds no PEM certificate: give the PEM (-----BEGIN CERTIFICATE-----) of the CA that signs %s", s3.Endpoint)
 	}

@@ -40,7 +40,7 @@ func TestValidate(t *testing.T) {
 			}
 			o.Spec.Recipients = append(o.Spec.Recipients, id.Recipient().String())
 		}, v1alpha1.ReasonRecipientInvalid, "cannot be mixed"},
-		{"CA bundle without a certificate", func(o *v1alpha1.OffsiteTarget) { o.Spec.S3.CABundle = []byte("not a pem") },
+		{"CA bundle without a certificate", func(o *v1alpha1.OffsiteTarget) { o.Spec.S3.CABundle = "not a pem" },
 			v1alpha1.ReasonCABundleInvalid, "spec.s3.caBundle"},
 		{"endpoint with a path", func(o *v1alpha1.OffsiteTarget) { o.Spec.S3.Endpoint = "http://127.0.0.1:9000/bucket" },
 			v1alpha1.ReasonInvalidSpec, "spec.s3.endpoint"},

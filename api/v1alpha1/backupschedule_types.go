@@ -1,7 +1,6 @@
 package v1alpha1
 
 import (
-	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -102,7 +101,7 @@ type BackupTemplate struct {
 	// TTL of the primary (Velero) copy, for example 720h0m0s; unset leaves
 	// Velero's default. Offsite copies follow spec.retention instead.
 	// +optional
-	TTL *metav1.Duration `json:"ttl,omitempty"`
+	TTL *Duration `json:"ttl,omitempty"`
 
 	// StorageLocation is the Velero BackupStorageLocation to write to;
 	// empty means Velero's default location.
@@ -112,7 +111,7 @@ type BackupTemplate struct {
 
 	// Hooks run commands in pods before and after they are backed up.
 	// +optional
-	Hooks *velerov1.BackupHooks `json:"hooks,omitempty"`
+	Hooks *BackupHooks `json:"hooks,omitempty"`
 }
 
 // RetentionPolicy is grandfather-father-son retention of offsite copies,
@@ -180,6 +179,15 @@ type BackupScheduleStatus struct {
 	// +optional
 	Active string `json:"active,omitempty"`
 
+	// ExcludedNamespaces are kept out of every backup, whatever the
+	// template says: the controller's namespace (the Secrets of targets and
+	// drills: offsite credentials, signing key, drill identity) and
+	// Velero's (its cloud credentials and repository password). Velero's
+	// bucket is plaintext; keys there would open every offsite copy.
+	// +optional
+	// +listType=atomic
+	ExcludedNamespaces []string `json:"excludedNamespaces,omitempty"`
+
 	// Conditions: Ready, Running, LastRunSucceeded, RetentionApplied.
 	// +optional
 	// +listType=map
@@ -191,7 +199,7 @@ type BackupScheduleStatus struct {
 // completed backup to an OffsiteTarget.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:categories=safekeep
+// +kubebuilder:resource:categories=safekeep,shortName=sks
 // +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
 // +kubebuilder:printcolumn:name="Time Zone",type=string,JSONPath=`.spec.timeZone`,priority=1
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.offsiteTargetRef.name`,priority=1

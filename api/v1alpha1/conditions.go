@@ -31,6 +31,13 @@ const (
 
 	// ConditionVerified reports the last restore drill of an OffsiteBackup.
 	ConditionVerified = "Verified"
+
+	// ConditionKeysExcluded is True on a BackupSchedule whose backups keep
+	// Safekeep's and Velero's namespaces out (status.excludedNamespaces):
+	// reason ScopeNarrowed, a warning, when the template's scope would have
+	// included them; OutOfScope when it does not. False (OnlyKeys) when
+	// the template includes nothing else: no run starts.
+	ConditionKeysExcluded = "KeysExcluded"
 )
 
 // Reasons shared by every kind.
@@ -53,7 +60,9 @@ const (
 	ReasonServerError = "ServerError"
 	// ReasonInvalidSpec: spec.s3 names an endpoint or bucket that cannot
 	// work (an endpoint with a path, a bucket name S3 refuses); the message
-	// names the field. Fixed only by editing the spec.
+	// names the field. Fixed only by editing the spec. Every kind uses it
+	// for a value stored before the schema checked it (a duration that
+	// does not parse).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonCABundleInvalid: spec.s3.caBundle holds no usable PEM certificate.
 	ReasonCABundleInvalid = "CABundleInvalid"
@@ -103,6 +112,24 @@ const (
 	ReasonTargetNotFound = "TargetNotFound"
 	// ReasonTargetNotReady (Ready False): the OffsiteTarget is not Ready.
 	ReasonTargetNotReady = "TargetNotReady"
+	// ReasonLocationNotFound (Ready False): spec.template.storageLocation
+	// names no BackupStorageLocation in the Velero namespace (or, when
+	// empty, there is no default one).
+	ReasonLocationNotFound = "LocationNotFound"
+	// ReasonNamespaceNotFound (Ready False): a namespace named in
+	// spec.template.includedNamespaces does not exist.
+	ReasonNamespaceNotFound = "NamespaceNotFound"
+
+	// ReasonScopeNarrowed (KeysExcluded True, a warning): the template's
+	// scope includes namespaces that hold Safekeep's keys or Velero's
+	// credentials; they are left out of every backup.
+	ReasonScopeNarrowed = "ScopeNarrowed"
+	// ReasonOutOfScope (KeysExcluded True): the template does not include
+	// them.
+	ReasonOutOfScope = "OutOfScope"
+	// ReasonOnlyKeys (KeysExcluded False, Ready False): the template
+	// includes only such namespaces; nothing would be backed up.
+	ReasonOnlyKeys = "OnlyKeys"
 
 	// ReasonIdle (Running False): no run in flight.
 	ReasonIdle = "Idle"
@@ -203,6 +230,10 @@ const (
 	// ReasonIdentityInvalid (Ready False): the identity does not parse as
 	// an age identity.
 	ReasonIdentityInvalid = "IdentityInvalid"
+	// ReasonIdentityNotRecipient (Ready False): the drill identity is not
+	// among the recipients of the schedule's OffsiteTarget, so it could not
+	// decrypt what the target seals.
+	ReasonIdentityNotRecipient = "IdentityNotRecipient"
 	// ReasonStagingNotFound (Ready False): spec.staging names no
 	// BackupStorageLocation in the Velero namespace.
 	ReasonStagingNotFound = "StagingNotFound"

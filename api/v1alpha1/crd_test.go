@@ -44,14 +44,14 @@ func validSchedule(name string) *v1.BackupSchedule {
 				LabelSelector:            &metav1.LabelSelector{MatchLabels: map[string]string{"app": "emr"}},
 				SnapshotVolumes:          ptr.To(false),
 				DefaultVolumesToFsBackup: ptr.To(true),
-				TTL:                      &metav1.Duration{Duration: 720 * time.Hour},
+				TTL:                      &v1.Duration{Duration: 720 * time.Hour},
 				StorageLocation:          "default",
-				Hooks: &velerov1.BackupHooks{Resources: []velerov1.BackupResourceHookSpec{{
+				Hooks: &v1.BackupHooks{Resources: []v1.BackupResourceHookSpec{{
 					Name:               "fsfreeze",
 					IncludedNamespaces: []string{"phi-app"},
-					PreHooks: []velerov1.BackupResourceHook{{Exec: &velerov1.ExecHook{
+					PreHooks: []v1.BackupResourceHook{{Exec: &v1.ExecHook{
 						Container: "db", Command: []string{"/bin/sync"},
-						OnError: velerov1.HookErrorModeFail, Timeout: metav1.Duration{Duration: time.Minute},
+						OnError: velerov1.HookErrorModeFail, Timeout: &v1.Duration{Duration: time.Minute},
 					}}},
 				}}},
 			},
@@ -123,7 +123,7 @@ func TestCRDs(t *testing.T) {
 			SealDigest:            "sha256:" + strings.Repeat("ab", 32),
 			RecipientFingerprints: []string{"sha256:00112233445566778899aabbccddeeff"},
 			SealedAt:              &now,
-			SealDuration:          &metav1.Duration{Duration: 3 * time.Second},
+			SealDuration:          &v1.Duration{Duration: 3 * time.Second},
 			RetainUntil:           &metav1.Time{Time: now.AddDate(0, 0, 30)},
 			LastDrill:             &v1.DrillSummary{Drill: "weekly", Result: v1.DrillPassed, Time: now},
 		}

@@ -114,7 +114,7 @@ type OffsiteBackupStatus struct {
 	// SealDuration is how long sealing took, from the first object read to
 	// seal.json written.
 	// +optional
-	SealDuration *metav1.Duration `json:"sealDuration,omitempty"`
+	SealDuration *Duration `json:"sealDuration,omitempty"`
 
 	// RetainUntil is the object-lock retain-until date of the backup's
 	// objects; unset when the target has no object lock. The copy cannot be
@@ -138,7 +138,7 @@ type OffsiteBackupStatus struct {
 // owned by the BackupSchedule that made it.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:categories=safekeep
+// +kubebuilder:resource:categories=safekeep,shortName=obk
 // +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.scheduleName`
 // +kubebuilder:printcolumn:name="Backup",type=string,JSONPath=`.spec.veleroBackupName`
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.offsiteTargetRef.name`,priority=1

@@ -1,6 +1,9 @@
 package v1alpha1
 
 import (
+	"encoding/base64"
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -13,8 +16,14 @@ type OffsiteTargetSpec struct {
 
 	// Recipients are the age public keys (age1..., ssh-ed25519, ssh-rsa) every
 	// backup is encrypted to. Include at least one offline break-glass key.
+	// A secret key pasted here (AGE-SECRET-KEY-..., a private SSH key) is
+	// refused at admission, so it is never stored, and never echoed back.
 	// +required
 	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=16384
+	// +kubebuilder:validation:XValidation:rule="self.all(r, !r.upperAscii().contains('AGE-SECRET-KEY-'))",message="spec.recipients holds an age secret key (AGE-SECRET-KEY-...): give its public key (age1..., as 'safekeep keygen' prints it or 'age-keygen -y' derives it) and keep the secret key off the cluster"
+	// +kubebuilder:validation:XValidation:rule="self.all(r, !r.contains('PRIVATE KEY'))",message="spec.recipients holds a private key: give the public key (ssh-ed25519 ..., ssh-rsa ...) and keep the private key off the cluster"
 	Recipients []string `json:"recipients"`
 
 	// ObjectLock sets retention on every object Safekeep writes. When set, the
@@ -125,9 +134,12 @@ type S3Location struct {
 	// +optional
 	CredentialsSecretRef *corev1.LocalObjectReference `json:"credentialsSecretRef,omitempty"`
 
-	// CABundle is a PEM bundle trusted for the endpoint's TLS certificate.
+	// CABundle is the PEM (-----BEGIN CERTIFICATE-----...) of the CAs
+	// trusted for the endpoint's TLS certificate, pasted as it is. Base64 of
+	// the PEM, which earlier versions asked for, is read too.
 	// +optional
-	CABundle []byte `json:"caBundle,omitempty"`
+	// +kubebuilder:validation:MaxLength=1048576
+	CABundle string `json:"caBundle,omitempty"`
 
 	// InsecureSkipTLSVerify turns off certificate checks. For tests only.
 	// +optional
@@ -186,7 +198,7 @@ type OffsiteTargetStatus struct {
 // of Velero backups.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:categories=safekeep
+// +kubebuilder:resource:categories=safekeep,shortName=skt
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.spec.s3.endpoint`
 // +kubebuilder:printcolumn:name="Bucket",type=string,JSONPath=`.spec.s3.bucket`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
@@ -212,4 +224,19 @@ type OffsiteTargetList struct {
 
 func init() {
 	SchemeBuilder.Register(addKnownTypes(&OffsiteTarget{}, &OffsiteTargetList{}))
+}
+
+// CAPEM returns the CA bundle as PEM bytes: as written when it is PEM, else
+// base64-decoded (how earlier versions stored it). Text that is neither is
+// returned as it is, for the PEM check to refuse.
+func (s *S3Location) CAPEM() []byte {
+	text := strings.TrimSpace(s.CABundle)
+	if text == "" || strings.HasPrefix(text, "-----BEGIN") {
+		return []byte(text)
+	}
+	dec, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(text), ""))
+	if err != nil {
+		return []byte(text)
+	}
+	return dec
 }

@@ -28,17 +28,17 @@ func validDrill(name string) *v1.RestoreDrill {
 			ScratchNamespacePrefix:  "drill-",
 			Checks: v1.DrillChecks{
 				Warnings:   v1.DrillWarningsFail,
-				MaxRTO:     &metav1.Duration{Duration: 30 * time.Minute},
+				MaxRTO:     &v1.Duration{Duration: 30 * time.Minute},
 				RestorePVs: ptr.To(false),
 				Job: &v1.DrillVerificationJob{
 					Image: "postgres:17", Command: []string{"psql", "-c", "select 1"},
-					Timeout: &metav1.Duration{Duration: 5 * time.Minute},
+					Timeout: &v1.Duration{Duration: 5 * time.Minute},
 				},
 			},
-			Cleanup:      v1.DrillCleanup{Policy: v1.DrillCleanupOnSuccess, KeepFailedFor: &metav1.Duration{Duration: 24 * time.Hour}},
-			Timeout:      &metav1.Duration{Duration: time.Hour},
+			Cleanup:      v1.DrillCleanup{Policy: v1.DrillCleanupOnSuccess, KeepFailedFor: &v1.Duration{Duration: 24 * time.Hour}},
+			Timeout:      &v1.Duration{Duration: time.Hour},
 			HistoryLimit: 20,
-			MaxPassAge:   &metav1.Duration{Duration: 14 * 24 * time.Hour},
+			MaxPassAge:   &v1.Duration{Duration: 14 * 24 * time.Hour},
 		},
 	}
 }
@@ -80,7 +80,7 @@ func TestRestoreDrillCRD(t *testing.T) {
 		run := v1.DrillRun{
 			ID: "20260503040000", Trigger: "schedule", Schedule: "nightly", Backup: "default.nightly-20260503020000",
 			StagedName: "drill-default.roundtrip-20260503040000", ScratchNamespaces: []string{"drill-roundtrip-20260503040000-phi"},
-			StartTime: now, EndTime: &end, RTO: &metav1.Duration{Duration: 80 * time.Second}, Result: v1.DrillRunFailed,
+			StartTime: now, EndTime: &end, RTO: &v1.Duration{Duration: 80 * time.Second}, Result: v1.DrillRunFailed,
 			Message: "check content failed", Checks: []v1.DrillCheckResult{{Name: "content", Passed: false, Message: "differs", FailedObjects: []string{"ConfigMap phi/settings"}}},
 			AuditEntry: &v1.DrillAuditEntry{Seq: 12, Hash: "sha256:" + strings.Repeat("ab", 32)}, Cleanup: v1.DrillCleanupKept, KeepUntil: &end,
 		}
@@ -116,15 +116,15 @@ func TestRestoreDrillCRD(t *testing.T) {
 		{"prefix upper case", func(s *v1.RestoreDrillSpec) { s.ScratchNamespacePrefix = "Drill-" }, "spec.scratchNamespacePrefix"},
 		{"prefix too long", func(s *v1.RestoreDrillSpec) { s.ScratchNamespacePrefix = strings.Repeat("d", 21) }, "spec.scratchNamespacePrefix"},
 		{"warnings policy", func(s *v1.RestoreDrillSpec) { s.Checks.Warnings = "Ignore" }, "spec.checks.warnings"},
-		{"maxRTO zero", func(s *v1.RestoreDrillSpec) { s.Checks.MaxRTO = &metav1.Duration{} }, "maxRTO must be positive"},
+		{"maxRTO zero", func(s *v1.RestoreDrillSpec) { s.Checks.MaxRTO = &v1.Duration{} }, "maxRTO must be positive"},
 		{"job without command", func(s *v1.RestoreDrillSpec) { s.Checks.Job.Command = nil }, "spec.checks.job.command"},
 		{"job without image", func(s *v1.RestoreDrillSpec) { s.Checks.Job.Image = "" }, "spec.checks.job.image"},
 		{"cleanup policy", func(s *v1.RestoreDrillSpec) { s.Cleanup.Policy = "Sometimes" }, "spec.cleanup.policy"},
-		{"keepFailedFor negative", func(s *v1.RestoreDrillSpec) { s.Cleanup.KeepFailedFor = &metav1.Duration{Duration: -time.Hour} }, "keepFailedFor must not be negative"},
+		{"keepFailedFor negative", func(s *v1.RestoreDrillSpec) { s.Cleanup.KeepFailedFor = &v1.Duration{Duration: -time.Hour} }, "spec.cleanup.keepFailedFor: Invalid value: \"-1h0m0s\": must be a duration"},
 		{"history limit zero", func(s *v1.RestoreDrillSpec) { s.HistoryLimit = -1 }, "spec.historyLimit"},
 		{"history limit too high", func(s *v1.RestoreDrillSpec) { s.HistoryLimit = 101 }, "spec.historyLimit"},
-		{"timeout too short", func(s *v1.RestoreDrillSpec) { s.Timeout = &metav1.Duration{Duration: time.Second} }, "timeout must be at least 10s"},
-		{"maxPassAge too short", func(s *v1.RestoreDrillSpec) { s.MaxPassAge = &metav1.Duration{Duration: time.Second} }, "maxPassAge must be at least 1m"},
+		{"timeout too short", func(s *v1.RestoreDrillSpec) { s.Timeout = &v1.Duration{Duration: time.Second} }, "timeout must be at least 10s"},
+		{"maxPassAge too short", func(s *v1.RestoreDrillSpec) { s.MaxPassAge = &v1.Duration{Duration: time.Second} }, "maxPassAge must be at least 1m"},
 	}
 	for i, tt := range cases {
 		t.Run("rejects "+tt.name, func(t *testing.T) {

@@ -133,7 +133,7 @@ type DrillRun struct {
 	// RTO is the recovery time: from the run's start to the restore
 	// verified.
 	// +optional
-	RTO *metav1.Duration `json:"rto,omitempty"`
+	RTO *Duration `json:"rto,omitempty"`
 
 	// Result of the run.
 	// +required

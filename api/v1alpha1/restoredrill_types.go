@@ -135,8 +135,8 @@ type RestoreDrillSpec struct {
 	// Timeout bounds one run, from its start to its verdict; a run that
 	// takes longer fails (Error). Default 1h.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="timeout must be at least 10s"
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|ms|s|m|h))+)$') || duration(self) >= duration('10s')",message="timeout must be at least 10s"
+	Timeout *Duration `json:"timeout,omitempty"`
 
 	// HistoryLimit is how many finished runs status.history keeps.
 	// +optional
@@ -150,8 +150,8 @@ type RestoreDrillSpec struct {
 	// which the alert rules compare with the last success). Default: twice
 	// the longest interval between the schedule's upcoming times.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="maxPassAge must be at least 1m"
-	MaxPassAge *metav1.Duration `json:"maxPassAge,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|ms|s|m|h))+)$') || duration(self) >= duration('1m')",message="maxPassAge must be at least 1m"
+	MaxPassAge *Duration `json:"maxPassAge,omitempty"`
 }
 
 // SecretKeyRef names one key of a Secret in the object's namespace.
@@ -181,8 +181,8 @@ type DrillChecks struct {
 	// MaxRTO is the recovery-time objective: a run whose RTO (start to
 	// verified) is longer fails the rto check. Unset: no objective.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="maxRTO must be positive"
-	MaxRTO *metav1.Duration `json:"maxRTO,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|ms|s|m|h))+)$') || duration(self) > duration('0s')",message="maxRTO must be positive"
+	MaxRTO *Duration `json:"maxRTO,omitempty"`
 
 	// RestorePVs is the Velero Restore's restorePVs; unset leaves Velero's
 	// default.
@@ -218,8 +218,8 @@ type DrillVerificationJob struct {
 
 	// Timeout bounds the Job; default 10m.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="timeout must be positive"
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|ms|s|m|h))+)$') || duration(self) > duration('0s')",message="timeout must be positive"
+	Timeout *Duration `json:"timeout,omitempty"`
 }
 
 // DrillCleanup says what happens to what a run leaves.
@@ -233,8 +233,7 @@ type DrillCleanup struct {
 	// inspection before they are deleted. Unset: Always deletes them at
 	// once, OnSuccess keeps them until the drill is deleted.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="keepFailedFor must not be negative"
-	KeepFailedFor *metav1.Duration `json:"keepFailedFor,omitempty"`
+	KeepFailedFor *Duration `json:"keepFailedFor,omitempty"`
 }
 
 // RestoreDrill restores a sealed offsite backup through Velero into scratch
@@ -242,7 +241,7 @@ type DrillCleanup struct {
 // backed up, records the evidence and cleans up.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:categories=safekeep,shortName=drill
+// +kubebuilder:resource:categories=safekeep,shortName=drill;skd
 // +kubebuilder:printcolumn:name="Schedule",type=string,JSONPath=`.spec.schedule`
 // +kubebuilder:printcolumn:name="Backups Of",type=string,JSONPath=`.spec.backupScheduleRef.name`,priority=1
 // +kubebuilder:printcolumn:name="Last Result",type=string,JSONPath=`.status.lastRun.result`

@@ -39,6 +39,9 @@ import (
 // Options tune the BackupSchedule reconciler. The zero value of each
 // field means its default (kit.Default*).
 type Options struct {
+	// Namespace is the controller's own, where the Secrets of targets and
+	// drills live: no backup holds it (nor VeleroNamespace).
+	Namespace string
 	// VeleroNamespace is where Velero runs: Backups are created there and
 	// BackupStorageLocations read from there. Default "velero".
 	VeleroNamespace string
@@ -87,6 +90,7 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	Clock    clock.Clock
 
+	Namespace         string
 	VeleroNamespace   string
 	VeleroCredentials string
 	SealConcurrency   int
@@ -129,6 +133,7 @@ func New(c client.Client, apiReader client.Reader, scheme *runtime.Scheme, rec e
 	r := &Reconciler{
 		Client: c, APIReader: apiReader, Velero: apiReader, Scheme: scheme, Recorder: rec,
 		Clock:             cmp.Or[clock.Clock](o.Clock, clock.RealClock{}),
+		Namespace:         o.Namespace,
 		VeleroNamespace:   cmp.Or(o.VeleroNamespace, kit.DefaultVeleroNamespace),
 		VeleroCredentials: cmp.Or(o.VeleroCredentialsSecret, kit.DefaultVeleroCredentialsSecret),
 		SealConcurrency:   o.SealConcurrency,
@@ -211,7 +216,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	st := newScheduleState(obj, r.Clock.Now())
 	var err error
 	for _, step := range []func(context.Context, *scheduleState) error{
-		r.parseSpec, r.checkTarget, r.collectJob, r.followRun, r.retain, r.startRun,
+		r.parseSpec, r.checkTarget, r.checkScope, r.collectJob, r.followRun, r.retain, r.startRun,
 	} {
 		if err = step(ctx, st); err != nil {
 			break

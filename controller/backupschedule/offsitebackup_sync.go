@@ -105,7 +105,7 @@ func (res *jobResult) sealFacts(st *v1alpha1.OffsiteBackupStatus) {
 		st.PlaintextBytes = res.plaintextBytes
 	}
 	if res.copied {
-		st.SealDuration = &metav1.Duration{Duration: res.duration.Round(time.Millisecond)}
+		st.SealDuration = &v1alpha1.Duration{Duration: res.duration.Round(time.Millisecond)}
 	}
 }
 

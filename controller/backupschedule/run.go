@@ -14,12 +14,14 @@ import (
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
+	"github.com/safekeep-dev/safekeep/scope"
 )
 
 // parseSpec parses the cron expression and time zone. An invalid spec is
 // terminal (kit.ParseSchedule); a run in flight is still followed.
 func (r *Reconciler) parseSpec(_ context.Context, st *scheduleState) error {
 	st.sched = kit.ParseSchedule(&st.State, st.obj.Spec.Schedule, st.obj.Spec.TimeZone, &st.obj.Status.NextScheduleTime)
+	kit.CheckDurations(&st.State, st.obj)
 	return nil
 }
 
@@ -141,13 +143,17 @@ func (r *Reconciler) startRun(ctx context.Context, st *scheduleState) error {
 		s.Status.NextScheduleTime = &metav1.Time{Time: next}
 		st.WakeAt(next)
 	}
-	if s.Status.Active != "" || st.target == nil {
+	if s.Status.Active != "" || st.target == nil || st.NotReadyReason() != "" {
 		// Runs wait; when they can start, Due reports what was missed.
 		return nil
 	}
 	if v, ok := s.Annotations[v1alpha1.AnnotationRunNow]; ok {
 		st.clearNow = true
-		t := kit.RunNowTime(v, st.Now)
+		t, valid := kit.RunNowTime(v)
+		if !valid {
+			st.RunNowRefused(v)
+			return nil
+		}
 		if v1alpha1.ManualBackupName(s.Namespace, s.Name, t) == s.Status.LastSealedBackup {
 			return nil // done already; only the annotation's removal was lost
 		}
@@ -210,7 +216,7 @@ func (r *Reconciler) startBackup(ctx context.Context, st *scheduleState, t time.
 				v1alpha1.AnnotationTrigger:           trigger,
 			},
 		},
-		Spec: veleroBackupSpec(s.Spec.Template),
+		Spec: veleroBackupSpec(s.Spec.Template, st.scope),
 	}
 	err := r.Create(ctx, b)
 	if apierrors.IsAlreadyExists(err) {
@@ -236,12 +242,13 @@ func (r *Reconciler) startBackup(ctx context.Context, st *scheduleState, t time.
 	return nil
 }
 
-// veleroBackupSpec is the Velero BackupSpec of a template.
-func veleroBackupSpec(t v1alpha1.BackupTemplate) velerov1.BackupSpec {
+// veleroBackupSpec is the Velero BackupSpec of a template, with the
+// namespaces of ns (the template's, protected namespaces kept out).
+func veleroBackupSpec(t v1alpha1.BackupTemplate, ns scope.Namespaces) velerov1.BackupSpec {
 	t = *t.DeepCopy()
 	spec := velerov1.BackupSpec{
-		IncludedNamespaces:       t.IncludedNamespaces,
-		ExcludedNamespaces:       t.ExcludedNamespaces,
+		IncludedNamespaces:       ns.Included,
+		ExcludedNamespaces:       ns.Excluded,
 		IncludedResources:        t.IncludedResources,
 		ExcludedResources:        t.ExcludedResources,
 		LabelSelector:            t.LabelSelector,
@@ -250,10 +257,10 @@ func veleroBackupSpec(t v1alpha1.BackupTemplate) velerov1.BackupSpec {
 		StorageLocation:          t.StorageLocation,
 	}
 	if t.TTL != nil {
-		spec.TTL = *t.TTL
+		spec.TTL = metav1.Duration{Duration: t.TTL.Duration}
 	}
 	if t.Hooks != nil {
-		spec.Hooks = *t.Hooks
+		spec.Hooks = t.Hooks.Velero()
 	}
 	return spec
 }

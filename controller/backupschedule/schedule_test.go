@@ -24,7 +24,7 @@ func TestScheduling(t *testing.T) {
 	env := newScheduleEnv(t, at(t, "2026-05-01T10:02:00Z"))
 	hourly := v1alpha1.BackupScheduleSpec{
 		Schedule: "0 * * * *",
-		Template: v1alpha1.BackupTemplate{IncludedNamespaces: []string{"phi-app"}, TTL: &metav1.Duration{Duration: 72 * time.Hour}},
+		Template: v1alpha1.BackupTemplate{IncludedNamespaces: []string{"phi-app"}, TTL: &v1alpha1.Duration{Duration: 72 * time.Hour}},
 	}
 
 	t.Run("due time, requeue and the Backup made", func(t *testing.T) {

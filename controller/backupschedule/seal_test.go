@@ -42,7 +42,6 @@ func newSealEnv(t *testing.T) *sealEnv {
 	bed := sealtest.NewBed(t, true)
 	// A clock near the real one: object lock dates reach the S3 server.
 	env := &sealEnv{scheduleEnv: newScheduleEnv(t, time.Now().UTC().Truncate(time.Hour)), bed: bed}
-	ctx := t.Context()
 	objs := []client.Object{
 		&corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: kit.DefaultVeleroCredentialsSecret, Namespace: kittest.VeleroNS},
@@ -60,9 +59,7 @@ func newSealEnv(t *testing.T) *sealEnv {
 		},
 	}
 	for _, o := range objs {
-		if err := env.CP.Client.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
+		env.Put(t, o)
 	}
 	return env
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/retention"
 	"github.com/safekeep-dev/safekeep/schedule"
+	"github.com/safekeep-dev/safekeep/scope"
 )
 
 // scheduleState is what one reconcile of a BackupSchedule knows and has
@@ -30,6 +31,8 @@ type scheduleState struct {
 	sched *schedule.Schedule
 	// target is the OffsiteTarget when it exists and is Ready.
 	target *v1alpha1.OffsiteTarget
+	// scope is the template's namespaces with the protected ones kept out.
+	scope scope.Namespaces
 
 	runningReason, runningMsg string // Running True when runningReason is set
 
@@ -119,6 +122,7 @@ func (r *Reconciler) finish(ctx context.Context, st *scheduleState) error {
 	st.summarize()
 	s := st.obj
 	s.Status.ObservedGeneration = s.Generation
+	st.QueueReadyEvent(st.before.Status.Conditions, s.Status.Conditions)
 	if err := kit.PatchStatus(ctx, r.Client, st.before, s); err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ func (r *Reconciler) auditTarget(ctx context.Context, obj *v1alpha1.OffsiteTarge
 	d := audit.TargetDetails{
 		Namespace: obj.Namespace, Target: obj.Name, Change: "created", Fields: changedFields(prev, now),
 		Endpoint: now.Endpoint, Bucket: now.Bucket, Recipients: now.RecipientFingerprints, SigningKey: now.SigningKeyID,
+		ChangedBy: target.SpecChangedBy(obj).String(), // the entry's actor is the controller that records it
 	}
 	if prev != nil {
 		d.Change = "updated"

@@ -1,6 +1,7 @@
 package offsitetarget_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -31,11 +32,15 @@ func TestAuditTargetChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	obj.Spec.Recipients = append(obj.Spec.Recipients, id.Recipient().String())
-	if err := b.c.Update(ctx, obj); err != nil {
+	// Who changed it, as far as the API tells: the field manager.
+	if err := b.c.Update(ctx, obj, client.FieldOwner("kubectl-edit")); err != nil {
 		t.Fatal(err)
 	}
 	waitAudited(t, b, key, 2)
-	audittest.WantEntry(t, auditlog.DefaultActor, st, audit.KindTargetChange, key.String(), `"fields":["recipients"]`)
+	e = audittest.WantEntry(t, auditlog.DefaultActor, st, audit.KindTargetChange, key.String(), `"fields":["recipients"]`)
+	if !strings.Contains(string(e.Details), `"changedBy":"field manager kubectl-edit at `) {
+		t.Errorf("the change's entry does not say it was made with kubectl-edit: %s", e.Details)
+	}
 }
 
 // waitAudited waits (at most 30 s) until the target's status.audited names

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -44,7 +43,6 @@ func (r *Reconciler) summarize(ctx context.Context, before, obj *v1alpha1.Offsit
 	if isTargetErr {
 		status, reason, msg = metav1.ConditionFalse, te.Reason, te.Message
 	}
-	old := meta.FindStatusCondition(before.Status.Conditions, v1alpha1.ConditionReady)
 	r.setReady(obj, status, reason, msg)
 	obj.Status.RecipientFingerprints = v.fingerprints
 	obj.Status.ObservedGeneration = obj.Generation
@@ -59,8 +57,10 @@ func (r *Reconciler) summarize(ctx context.Context, before, obj *v1alpha1.Offsit
 	} else {
 		targetReady.WithLabelValues(labels...).Set(0)
 	}
-	if old == nil || old.Status != status || old.Reason != reason {
-		r.recordTransition(obj, status, reason, msg)
+	if eventType, why, note, ok := kit.ReadyEvent(before.Status.Conditions, obj.Status.Conditions); ok {
+		if r.Recorder != nil {
+			r.Recorder.Eventf(obj, nil, eventType, why, "Check", "%s", kit.Note(note))
+		}
 		log.Info("offsite target ready changed", "ready", status, "reason", reason)
 	} else {
 		log.V(1).Info("offsite target checked", "ready", status, "reason", reason)
@@ -92,18 +92,6 @@ func (r *Reconciler) setReady(obj *v1alpha1.OffsiteTarget, status metav1.Conditi
 // patchStatus merge-patches obj's status when it differs from before's.
 func (r *Reconciler) patchStatus(ctx context.Context, before, obj *v1alpha1.OffsiteTarget) error {
 	return kit.PatchStatus(ctx, r.Client, before, obj)
-}
-
-// recordTransition writes an Event for a change of Ready.
-func (r *Reconciler) recordTransition(obj *v1alpha1.OffsiteTarget, status metav1.ConditionStatus, reason, msg string) {
-	if r.Recorder == nil {
-		return
-	}
-	kind := corev1.EventTypeNormal
-	if status != metav1.ConditionTrue {
-		kind = corev1.EventTypeWarning
-	}
-	r.Recorder.Eventf(obj, nil, kind, reason, "Check", "%s", kit.Note(msg))
 }
 
 // readyMessage describes a target that passed every check.

@@ -69,9 +69,7 @@ func newDrillEnv(t *testing.T, start time.Time) *drillEnv {
 				Default:     loc.def,
 			},
 		}
-		if err := e.CP.Client.Create(t.Context(), bsl); err != nil {
-			t.Fatal(err)
-		}
+		e.Put(t, bsl)
 	}
 	return e
 }
@@ -202,7 +200,7 @@ func passingRun(_ context.Context, spec drillRunSpec) *drillJobResult {
 	return &drillJobResult{offsiteBackup: spec.offsiteBackup, run: &v1alpha1.DrillRun{
 		ID: spec.active.ID, Trigger: spec.active.Trigger, Schedule: spec.schedule, Backup: spec.backup,
 		StagedName: spec.active.StagedName, StartTime: spec.active.StartTime, EndTime: &end,
-		RTO: &metav1.Duration{Duration: 3 * time.Second}, Result: v1alpha1.DrillRunPassed, Message: "every check passed",
+		RTO: &v1alpha1.Duration{Duration: 3 * time.Second}, Result: v1alpha1.DrillRunPassed, Message: "every check passed",
 		Checks:  []v1alpha1.DrillCheckResult{{Name: "seal", Passed: true}, {Name: "content", Passed: true}},
 		Cleanup: v1alpha1.DrillCleanupDeleted,
 	}}
@@ -251,6 +249,44 @@ func TestRestoreDrillNotReady(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("identity not a recipient of the target", func(t *testing.T) {
+		ns := e.Namespace(t)
+		e.fixtures(t, ns)
+		tgt := &v1alpha1.OffsiteTarget{}
+		if err := e.CP.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "offsite"}, tgt); err != nil {
+			t.Fatal(err)
+		}
+		other := "sha256:00112233445566778899aabbccddeeff"
+		tgt.Status.RecipientFingerprints = []string{other}
+		if err := e.CP.Client.Status().Update(t.Context(), tgt); err != nil {
+			t.Fatal(err)
+		}
+		d := e.drill(t, ns, "weekly", nil)
+		e.reconcileDrill(t, r, d)
+		got := e.getDrill(t, d)
+		wantDrillCondition(t, got, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonIdentityNotRecipient,
+			"is not a recipient of OffsiteTarget offsite", other)
+		if got.Status.Active != nil {
+			t.Error("a drill whose identity cannot decrypt the target's seals started a run")
+		}
+		// Not Ready has an Event, as for every kind.
+		if note := e.WaitEvent(t, d, v1alpha1.ReasonIdentityNotRecipient); !strings.Contains(note, "not a recipient") {
+			t.Errorf("Event note %q", note)
+		}
+
+		id, err := crypto.ParseIdentities(strings.NewReader(e.identity))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tgt.Status.RecipientFingerprints = []string{other, id[0].Fingerprint()}
+		if err := e.CP.Client.Status().Update(t.Context(), tgt); err != nil {
+			t.Fatal(err)
+		}
+		e.reconcileDrill(t, r, d)
+		wantDrillCondition(t, e.getDrill(t, d), v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonScheduled)
+		e.WaitEvent(t, d, v1alpha1.ReasonScheduled)
+	})
 
 	t.Run("target not Ready", func(t *testing.T) {
 		ns := e.Namespace(t)

@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
-	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -67,13 +67,18 @@ func (r *Reconciler) resolveRefs(ctx context.Context, st *drillState) error {
 		return nil
 	}
 	st.target = t
-	if _, err := r.identity(ctx, d); err != nil {
+	ids, err := r.identity(ctx, d)
+	if err != nil {
 		var re *refError
 		if errors.As(err, &re) {
 			st.NotReady(re.reason, "%s", re.msg)
 			return nil
 		}
 		return err
+	}
+	if msg, ok := notRecipient(ids, t); !ok {
+		st.NotReady(v1alpha1.ReasonIdentityNotRecipient, "Secret %s/%s (spec.identitySecretRef): %s", d.Namespace, d.Spec.IdentitySecretRef.Name, msg)
+		return nil
 	}
 	if err := r.checkStaging(ctx, bs, d.Spec.Staging); err != nil {
 		var re *refError
@@ -84,6 +89,27 @@ func (r *Reconciler) resolveRefs(ctx context.Context, st *drillState) error {
 		return err
 	}
 	return nil
+}
+
+// notRecipient says whether one of the drill identities belongs to a
+// recipient of the target (by fingerprint, as the target's status lists
+// them), and what is wrong when none does: the drill could not decrypt what
+// the target seals. Fingerprints are of public keys; nothing secret shows.
+func notRecipient(ids []crypto.Identity, t *v1alpha1.OffsiteTarget) (string, bool) {
+	fps := t.Status.RecipientFingerprints
+	if len(fps) == 0 {
+		return "", true // not known yet: the target's check has not listed them
+	}
+	var have []string
+	for _, id := range ids {
+		fp := id.Fingerprint()
+		if fp == "" || slices.Contains(fps, fp) {
+			return "", true
+		}
+		have = append(have, fp)
+	}
+	return fmt.Sprintf("the drill identity (%s) is not a recipient of OffsiteTarget %s (%s): the drill could not decrypt what it seals; add the identity's recipient (age1..., 'age-keygen -y') to the target's spec.recipients",
+		strings.Join(have, ", "), t.Name, strings.Join(fps, ", ")), false
 }
 
 // refError is a reference of the drill that does not resolve: the Ready
@@ -153,22 +179,12 @@ func (r *Reconciler) checkStaging(ctx context.Context, bs *v1alpha1.BackupSchedu
 	if err != nil {
 		return err
 	}
-	if primary.Name == bsl.Name || sameStorage(primary, bsl) {
+	if err := location.CheckStaging(bsl, primary); err != nil {
 		return refErrorf(v1alpha1.ReasonStagingInvalid,
 			"spec.staging %q stores where BackupSchedule %s's primary backups go (location %s): staged copies must never mix with primary ones; use a bucket or prefix of their own",
 			staging, bs.Name, primary.Name)
 	}
 	return nil
-}
-
-// sameStorage reports whether two locations share bucket and prefix.
-func sameStorage(a, b *velerov1.BackupStorageLocation) bool {
-	ao, bo := a.Spec.ObjectStorage, b.Spec.ObjectStorage
-	if ao == nil || bo == nil {
-		return false
-	}
-	return ao.Bucket == bo.Bucket && strings.Trim(ao.Prefix, "/") == strings.Trim(bo.Prefix, "/") &&
-		a.Spec.Config["s3Url"] == b.Spec.Config["s3Url"]
 }
 
 // locations reads Velero's locations through the uncached reader.

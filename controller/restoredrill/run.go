@@ -209,7 +209,7 @@ func fillRun(run *v1alpha1.DrillRun, res *drill.Result) {
 	run.StartTime = metav1.Time{Time: res.StartedAt}
 	run.EndTime = &metav1.Time{Time: res.FinishedAt}
 	if res.RTO > 0 {
-		run.RTO = &metav1.Duration{Duration: res.RTO.Round(time.Millisecond)}
+		run.RTO = &v1alpha1.Duration{Duration: res.RTO.Round(time.Millisecond)}
 	}
 	run.ScratchNamespaces = nil
 	for _, ns := range res.Namespaces {
@@ -221,7 +221,7 @@ func fillRun(run *v1alpha1.DrillRun, res *drill.Result) {
 		run.Result = v1alpha1.DrillRunPassed
 		run.Message = fmt.Sprintf("every check passed: %d namespaces restored and verified", len(res.Namespaces))
 		if run.RTO != nil {
-			run.Message += ", RTO " + run.RTO.Duration.String()
+			run.Message += ", RTO " + run.RTO.String()
 		}
 		return
 	}

@@ -26,6 +26,7 @@ const defaultMaxPassAge = 8 * 24 * time.Hour
 // terminal (kit.ParseSchedule); a run in flight is still followed.
 func (r *Reconciler) parseSpec(_ context.Context, st *drillState) error {
 	st.sched = kit.ParseSchedule(&st.State, st.obj.Spec.Schedule, st.obj.Spec.TimeZone, &st.obj.Status.NextScheduleTime)
+	kit.CheckDurations(&st.State, st.obj)
 	return nil
 }
 
@@ -99,7 +100,11 @@ func (r *Reconciler) startRun(ctx context.Context, st *drillState) error {
 	}
 	if askedNow {
 		st.clearNow = true
-		t := kit.RunNowTime(d.Annotations[v1alpha1.AnnotationRunNow], st.Now)
+		t, ok := kit.RunNowTime(d.Annotations[v1alpha1.AnnotationRunNow])
+		if !ok {
+			st.RunNowRefused(d.Annotations[v1alpha1.AnnotationRunNow])
+			return nil
+		}
 		if id := v1alpha1.DrillRunID(t, v1alpha1.TriggerManual); hasRun(d, id) {
 			return nil // done already; only the annotation's removal was lost
 		}

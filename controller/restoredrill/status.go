@@ -151,6 +151,7 @@ func (r *Reconciler) finish(ctx context.Context, st *drillState) error {
 	st.summarize()
 	d := st.obj
 	d.Status.ObservedGeneration = d.Generation
+	st.QueueReadyEvent(st.before.Status.Conditions, d.Status.Conditions)
 	if err := kit.PatchStatus(ctx, r.Client, st.before, d); err != nil {
 		return err
 	}

@@ -95,10 +95,10 @@ func TestTrimHistory(t *testing.T) {
 
 func TestKeepsNamespaces(t *testing.T) {
 	end := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	hour := &metav1.Duration{Duration: time.Hour}
+	hour := &v1alpha1.Duration{Duration: time.Hour}
 	for _, tt := range []struct {
 		policy v1alpha1.DrillCleanupPolicy
-		keep   *metav1.Duration
+		keep   *v1alpha1.Duration
 		passed bool
 		want   bool
 		until  bool

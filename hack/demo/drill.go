@@ -42,7 +42,7 @@ func runDrill(r *runner, c client.Client, s3 *testbed.S3Server, velero *testbed.
 				BackupScheduleRef: corev1.LocalObjectReference{Name: scheduleName},
 				IdentitySecretRef: v1alpha1.SecretKeyRef{Name: "drill-identity"},
 				Staging:           drillStaging,
-				Checks:            v1alpha1.DrillChecks{MaxRTO: &metav1.Duration{Duration: 5 * time.Minute}},
+				Checks:            v1alpha1.DrillChecks{MaxRTO: &v1alpha1.Duration{Duration: 5 * time.Minute}},
 			},
 		})
 	poll(r, "the RestoreDrill to be Ready", time.Minute, func(ctx context.Context) (bool, error) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/internal/plural"
 )
 
 // newAudit is the parent of the audit-log verbs.
@@ -160,7 +161,7 @@ func printAuditReport(w *printer, where string, rep *audit.Report, pinned []cryp
 		return
 	}
 	if rep.Intact() {
-		w.printf("intact: %d entries, chain and signatures verified\n", rep.Entries)
+		w.printf("intact: %s, chain and signatures verified\n", plural.Count(rep.Entries, "entry", "entries"))
 		return
 	}
 	w.printf("NOT INTACT: %d problem(s)\n", rep.ProblemCount)

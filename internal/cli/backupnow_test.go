@@ -37,6 +37,16 @@ func TestBackupNow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Velero's default location: a schedule whose location does not exist
+	// is not Ready.
+	bsl := &velerov1.BackupStorageLocation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "velero", Name: "default"},
+		Spec: velerov1.BackupStorageLocationSpec{Provider: "aws", Default: true,
+			StorageType: velerov1.StorageType{ObjectStorage: &velerov1.ObjectStorageLocation{Bucket: "velero"}}},
+	}
+	if err := cp.Client.Create(ctx, bsl); err != nil {
+		t.Fatal(err)
+	}
 	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		t.Fatal(err)

@@ -59,7 +59,7 @@ the exit status.`,
 	fl.StringVar(&f.since, "since", "", "first `DATE` of the period, inclusive: YYYY-MM-DD (UTC) or RFC 3339 (default: the first entry)")
 	fl.StringVar(&f.until, "until", "", "end `DATE` of the period: YYYY-MM-DD includes that day, RFC 3339 is exclusive (default: now)")
 	fl.StringVar(&f.format, "format", "", "report format: html, md, csv or json (default: from the extension of -o)")
-	fl.StringVarP(&f.output, "output", "o", "", "write the report to `FILE` (atomically; replaces FILE) instead of stdout")
+	fl.StringVarP(&f.output, "output", "o", "", "write the report to `FILE` (atomically; replaces FILE) instead of stdout; - is stdout")
 	fl.StringArrayVar(&f.verifyKeys, "verify-key", nil, "pin the audit log's signing key: `FILE` or ed25519:<base64> (repeatable; default: the keys published in the bucket)")
 	fl.BoolVar(&f.fullSeals, "full-seal-check", false, "also download every sealed object of the period and check its SHA-256 (default: signature, presence and size)")
 	return cmd
@@ -106,14 +106,14 @@ func runAuditReport(cmd *cobra.Command, opts *options, f *auditReportFlags) erro
 	if err != nil {
 		return prefixed(what, err)
 	}
-	if f.output == "" {
+	if f.output == "" || f.output == "-" {
 		if err := report.Render(opts.streams.Out, rep, format); err != nil {
 			return prefixed(what, err)
 		}
 	} else if err := writeFileAtomic(f.output, 0o644, func(w io.Writer) error { return report.Render(w, rep, format) }); err != nil {
 		return prefixed(what, err)
 	}
-	warnIntegrity(&printer{w: opts.streams.Err}, rep, f.output, format)
+	warnIntegrity(&printer{w: opts.streams.Err}, rep, strings.TrimPrefix(f.output, "-"), format)
 	return nil
 }
 
@@ -123,7 +123,7 @@ func (f *auditReportFlags) reportFormat() (report.Format, error) {
 	flag := "--format"
 	if name == "" {
 		ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(f.output)), ".")
-		if f.output == "" || ext == "" {
+		if f.output == "" || f.output == "-" || ext == "" {
 			return "", usagef("--format is required (html, md, csv or json) unless -o names a file with one of those extensions")
 		}
 		name, flag = ext, "-o "+f.output+": extension"

@@ -71,6 +71,19 @@ func TestAuditReport(t *testing.T) {
 		t.Errorf("temporary files left: %v", matches)
 	}
 
+	// -o - is standard output, never a file named "-".
+	t.Chdir(b.dir)
+	r = b.run(t, "audit", "report", "--target-file", target, "--format", "md", "-o", "-")
+	if r.code != 0 || !strings.HasPrefix(r.out, "# ") {
+		t.Errorf("audit report -o -: exit %d, stdout %.60q", r.code, r.out)
+	}
+	if _, err := os.Stat(filepath.Join(b.dir, "-")); err == nil {
+		t.Error("audit report -o - wrote a file named -")
+	}
+	if r := b.run(t, "audit", "report", "--target-file", target, "-o", "-"); r.code != 2 || !strings.Contains(r.err, "--format is required") {
+		t.Errorf("audit report -o - without --format: exit %d, stderr %q", r.code, r.err)
+	}
+
 	// HTML replaces an existing file.
 	html := b.write(t, "r.html", "old")
 	b.run(t, "audit", "report", "--target-file", target, "-o", html)

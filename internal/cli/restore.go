@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/safekeep-dev/safekeep/drill"
+	"github.com/safekeep-dev/safekeep/internal/plural"
 	"github.com/safekeep-dev/safekeep/restore"
 	"github.com/safekeep-dev/safekeep/seal"
 )
@@ -163,12 +164,12 @@ func runRestoreToDir(cmd *cobra.Command, opts *options, f *restoreFlags) error {
 		return prefixed(what, err)
 	}
 	out := &printer{w: opts.streams.Out}
-	out.printf("restored %s/%s to %s: %d files, %s, every digest checked\n", schedule, backup, f.dir, len(res.Files), bytesIEC(res.Bytes))
+	out.printf("restored %s/%s to %s: %s, %s, every digest checked\n", schedule, backup, f.dir, plural.S(len(res.Files), "file"), bytesIEC(res.Bytes))
 	out.printf("  seal signed by %s\n", kt.explain(res.Seal.Signature.KeyID))
 	for _, name := range res.Files {
 		out.printf("  %s\n", name)
 	}
-	out.printf("  %s/: %d resources as YAML, ready for 'kubectl apply -R -f'\n", restore.ResourcesDir, res.Resources)
+	out.printf("  %s/: %s as YAML, ready for 'kubectl apply -R -f'\n", restore.ResourcesDir, plural.S(res.Resources, "resource"))
 	if out.err != nil {
 		return out.err
 	}

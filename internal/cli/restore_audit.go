@@ -21,6 +21,7 @@ type restoreRecord struct {
 	schedule, backup string
 	destination      string
 	mapping          map[string]string
+	staging          string
 	passed           bool
 	checks           []audit.CheckResult
 }
@@ -61,7 +62,7 @@ func recordRestore(ctx context.Context, opts *options, f *restoreFlags, off *off
 		Subject: rec.schedule + "/" + rec.backup,
 		Details: audit.RestoreDetails{
 			Schedule: rec.schedule, Backup: rec.backup, User: usr, Host: host,
-			Destination: rec.destination, NamespaceMapping: rec.mapping,
+			Destination: rec.destination, NamespaceMapping: rec.mapping, StagingLocation: rec.staging,
 			Passed: rec.passed, Checks: rec.checks,
 		},
 	})

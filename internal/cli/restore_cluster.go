@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/drill"
 	"github.com/safekeep-dev/safekeep/location"
 	"github.com/safekeep-dev/safekeep/storage"
@@ -53,8 +54,11 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 	if err != nil {
 		return prefixed(what, err)
 	}
-	c, _, err := kubeClient("", "", "")
+	c, ns, err := kubeClient("", "", f.target.namespace)
 	if err != nil {
+		return prefixed(what, err)
+	}
+	if err := checkStaging(ctx, c, f.veleroNS, f.staging, ns, schedule); err != nil {
 		return prefixed(what, err)
 	}
 	bsl, staging, err := stagingStore(ctx, c, f.veleroNS, f.staging)
@@ -98,7 +102,7 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 	}
 	recordRestore(ctx, opts, f, off, restoreRecord{
 		schedule: schedule, backup: backup, destination: "cluster:" + kubeContextName(),
-		mapping: res.Namespaces, passed: res.Passed, checks: res.Checks,
+		mapping: res.Namespaces, staging: bsl.Name, passed: res.Passed, checks: res.Checks,
 	})
 	if !res.Passed {
 		var failed []string
@@ -131,6 +135,36 @@ func printResult(out *printer, res *drill.Result) {
 	if res.Passed {
 		out.printf("restored and verified: %s/%s in %s (Restore %s)\n", res.Schedule, res.Backup, res.RTO.Round(time.Millisecond), res.Restore)
 	}
+}
+
+// checkStaging refuses a staging location where primary backups go, by
+// the drills' rule (location.CheckStaging): Velero's default location, and
+// the location of the backup's BackupSchedule when it is in the cluster
+// (namespace ns).
+func checkStaging(ctx context.Context, c client.Client, veleroNS, staging, ns, schedule string) error {
+	bsl, err := findLocation(ctx, c, veleroNS, staging)
+	if err != nil {
+		return err
+	}
+	var list velerov1.BackupStorageLocationList
+	if err := c.List(ctx, &list, client.InNamespace(veleroNS)); err != nil {
+		return fmt.Errorf("list BackupStorageLocations in %s: %w", veleroNS, err)
+	}
+	scheduleLocation := ""
+	var bs v1alpha1.BackupSchedule
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: schedule}, &bs); err == nil {
+		scheduleLocation = bs.Spec.Template.StorageLocation
+	}
+	var primaries []*velerov1.BackupStorageLocation
+	for i := range list.Items {
+		if l := &list.Items[i]; l.Spec.Default || l.Name == scheduleLocation {
+			primaries = append(primaries, l)
+		}
+	}
+	if err := location.CheckStaging(bsl, primaries...); err != nil {
+		return fmt.Errorf("--staging-location: %w", err)
+	}
+	return nil
 }
 
 // stagingStore reads the staging BackupStorageLocation ns/name and opens its bucket with the credentials Velero

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/safekeep-dev/safekeep/internal/plural"
 	"github.com/safekeep-dev/safekeep/seal"
 )
 
@@ -119,7 +120,7 @@ func printChecks(w *printer, rep *seal.Report, kt keyTrust, decrypt bool) {
 	if n := count["objects"]; n > 0 {
 		line("objects", "FAIL", "%d of %d objects have problems", n, rep.Objects)
 	} else {
-		line("objects", "ok", "%d objects, %s ciphertext: present, sizes and SHA-256 match the seal", rep.Objects, bytesIEC(rep.CiphertextBytes))
+		line("objects", "ok", "%s, %s ciphertext: present, sizes and SHA-256 match the seal", plural.S(rep.Objects, "object"), bytesIEC(rep.CiphertextBytes))
 	}
 	if n := count["manifest"]; n > 0 {
 		line("manifest", "FAIL", "%d problem(s)", n)

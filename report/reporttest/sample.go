@@ -114,7 +114,8 @@ func Records() []Timed {
 		if day == 11 {
 			add(at.Add(15*time.Hour), Responder, audit.KindRestore, Schedule+"/"+BackupName(9), audit.RestoreDetails{
 				Schedule: Schedule, Backup: BackupName(9), User: "alice", Host: "laptop-7",
-				Destination: "dir:/srv/restore", Passed: true,
+				Destination: "cluster:prod", NamespaceMapping: map[string]string{Namespace: Namespace + "-restored"},
+				StagingLocation: "incident-staging", Passed: true,
 			})
 		}
 		if day >= 11 { // retention drops the oldest

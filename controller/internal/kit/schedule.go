@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
@@ -77,13 +78,21 @@ func ParseSchedule(st *State, expr, zone string, next **metav1.Time) *schedule.S
 	return &sch
 }
 
-// RunNowTime reads v1alpha1.AnnotationRunNow's value; anything but RFC
-// 3339 means now.
-func RunNowTime(v string, now time.Time) time.Time {
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t
-	}
-	return now
+// RunNowTime reads v1alpha1.AnnotationRunNow's value, an RFC 3339 time (the
+// only value documented; the admission policy refuses others). ok is false
+// for anything else: the request is refused with an Event rather than run
+// under a name nobody asked for.
+func RunNowTime(v string) (t time.Time, ok bool) {
+	t, err := time.Parse(time.RFC3339, v)
+	return t, err == nil
+}
+
+// RunNowRefused queues the Event that refuses a run-now value that is not
+// an RFC 3339 time.
+func (s *State) RunNowRefused(v string) {
+	s.Event(nil, corev1.EventTypeWarning, "RunNowRefused",
+		"annotation %s=%q is not an RFC 3339 time (such as 2026-01-31T08:00:00Z): no run was started; use safekeep backup now or safekeep drill run",
+		v1alpha1.AnnotationRunNow, v)
 }
 
 // Ready is the Ready condition of a scheduled resource from what the

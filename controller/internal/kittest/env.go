@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -45,8 +47,21 @@ func NewEnv(t *testing.T, start time.Time) *Env {
 	cp := testbed.StartControlPlane(t, testbed.WithCRDs(filepath.Join(root, "deploy", "crd")))
 	cp.InstallCRDs(t, VeleroCRDs(t, root)...)
 	ctx := t.Context()
-	if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: VeleroNS}}); err != nil {
-		t.Fatal(err)
+	// Velero's namespace with its default location, and the namespace the
+	// tests' schedules back up: a schedule naming what does not exist is
+	// not Ready.
+	for _, o := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: VeleroNS}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "phi-app"}},
+		&velerov1.BackupStorageLocation{
+			ObjectMeta: metav1.ObjectMeta{Namespace: VeleroNS, Name: "default"},
+			Spec: velerov1.BackupStorageLocationSpec{Provider: "aws", Default: true,
+				StorageType: velerov1.StorageType{ObjectStorage: &velerov1.ObjectStorageLocation{Bucket: "velero"}}},
+		},
+	} {
+		if err := cp.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cs, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
@@ -154,4 +169,22 @@ func (e *Env) WaitEvent(t *testing.T, s client.Object, reason string) string {
 		t.Fatalf("no %s event on %s: %v", reason, s.GetName(), err)
 	}
 	return note
+}
+
+// Put creates obj, or replaces the object of that name (such as the
+// default BackupStorageLocation NewEnv makes) with it.
+func (e *Env) Put(t *testing.T, obj client.Object) {
+	t.Helper()
+	ctx := t.Context()
+	err := e.CP.Client.Create(ctx, obj)
+	if apierrors.IsAlreadyExists(err) {
+		cur := obj.DeepCopyObject().(client.Object) //nolint:forcetypeassert // a copy of a client.Object is one
+		if err = e.CP.Client.Get(ctx, client.ObjectKeyFromObject(obj), cur); err == nil {
+			obj.SetResourceVersion(cur.GetResourceVersion())
+			err = e.CP.Client.Update(ctx, obj)
+		}
+	}
+	if err != nil {
+		t.Fatalf("put %T %s: %v", obj, obj.GetName(), err)
+	}
 }
