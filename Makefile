@@ -67,6 +67,10 @@ lint: $(BIN)/golangci-lint ## Run golangci-lint with the linters listed in .gola
 $(BIN)/golangci-lint:
 	tools/build.sh golangci-lint
 
+.PHONY: unit
+unit: ## Run the tests of pure logic (-short: no etcd, API server, S3 server or Velero), with -race.
+	$(GO) test -race -count=1 -short ./...
+
 .PHONY: test
 test: tools verify ## Run every test, end-to-end included, with -race.
 	$(GO) test $(TEST_FLAGS) ./...

@@ -3,7 +3,10 @@
 // tools/build.sh builds into bin/.
 //
 // Every helper takes a testing.TB, fails the test (never skips) when a part is
-// missing, registers its own cleanup, and bounds every wait.
+// missing, registers its own cleanup, and bounds every wait. The one
+// exception is `go test -short` (make unit): a test that needs a part of the
+// test bed is skipped there, so that the tests of pure logic run in seconds;
+// make test runs everything.
 package testbed
 
 import (
@@ -11,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // ModulePath is the Go module whose root RepoRoot looks for.
@@ -81,4 +85,12 @@ func Bin(tb TB, name string) string {
 		tb.Fatalf("testbed: %s is missing (looked for %s): run `make tools` (or tools/build.sh %s) to build the test bed", name, path, name)
 	}
 	return path
+}
+
+// skipShort skips a test that needs the test bed under go test -short.
+func skipShort(tb TB) {
+	s, ok := tb.(interface{ Skip(args ...any) })
+	if ok && testing.Testing() && testing.Short() {
+		s.Skip("testbed: needs the real test bed; skipped by -short (make unit), run by make test")
+	}
 }

@@ -82,6 +82,7 @@ func NewScheme() (*runtime.Scheme, error) {
 // failed, the tail of kube-apiserver's output is logged.
 func StartControlPlane(tb TB, opts ...ControlPlaneOption) *ControlPlane {
 	tb.Helper()
+	skipShort(tb)
 	var o controlPlaneOptions
 	for _, opt := range opts {
 		opt(&o)

@@ -79,6 +79,7 @@ type Velero struct {
 // several servers can run at once, in parallel test packages.
 func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
 	tb.Helper()
+	skipShort(tb)
 	ctx := tb.Context()
 	start := time.Now()
 	work := tb.TempDir() // before the stop cleanup, so it is removed after

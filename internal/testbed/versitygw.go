@@ -62,6 +62,7 @@ type s3Process struct {
 // server's output is logged.
 func StartS3(tb TB, opts ...S3Option) *S3Server {
 	tb.Helper()
+	skipShort(tb)
 	s := &S3Server{
 		AccessKey: randomKey(tb, 10),
 		SecretKey: randomKey(tb, 20),
