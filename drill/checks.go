@@ -32,12 +32,15 @@ var notRestored = map[string]bool{
 type expected struct {
 	byKind map[schema.GroupVersionKind][]objectRef
 	total  int
+	// excluded counts the items left out on purpose (Isolation), by kind.
+	excluded map[string]int
 }
 
 // expectedItems reads the backup's resource list ("apps/v1/Deployment" ->
-// ["ns/name", ...]) and keeps the namespaced items Velero restores.
-func expectedItems(resources map[string][]string, skipped map[objectRef]bool) (expected, error) {
-	exp := expected{byKind: map[schema.GroupVersionKind][]objectRef{}}
+// ["ns/name", ...]) and keeps the namespaced items Velero restores and
+// excludedKinds (by "<group>/<Kind>") does not leave out.
+func expectedItems(resources map[string][]string, skipped map[objectRef]bool, excludedKinds map[string]bool) (expected, error) {
+	exp := expected{byKind: map[schema.GroupVersionKind][]objectRef{}, excluded: map[string]int{}}
 	for key, items := range resources {
 		gvk, err := parseGVK(key)
 		if err != nil {
@@ -53,6 +56,10 @@ func expectedItems(resources map[string][]string, skipped map[objectRef]bool) (e
 				continue // cluster-scoped
 			}
 			ref := objectRef{gk: gk, namespace: ns, name: name}
+			if excludedKinds[gk] {
+				exp.excluded[kindName(gvk.Group, gvk.Kind)]++
+				continue
+			}
 			if skipped[ref] {
 				continue
 			}
@@ -150,11 +157,11 @@ func (r *runner) checkPresence(ctx context.Context, exp expected, mapping map[st
 	}
 	res := audit.CheckResult{Name: CheckPresence, Passed: len(missing) == 0}
 	if res.Passed {
-		res.Message = fmt.Sprintf("all %d namespaced items of the resource list are present", exp.total)
+		res.Message = fmt.Sprintf("all %d namespaced items of the resource list are present", exp.total) + exp.excludedNote()
 		return res, nil
 	}
 	slices.Sort(missing)
-	res.Message = fmt.Sprintf("%d of %d namespaced items are missing", len(missing), exp.total)
+	res.Message = fmt.Sprintf("%d of %d namespaced items are missing", len(missing), exp.total) + exp.excludedNote()
 	res.Objects = firstObjects(missing)
 	return res, nil
 }
@@ -189,9 +196,22 @@ func (r *runner) namesIn(ctx context.Context, gvk schema.GroupVersionKind, src s
 	return names, nil
 }
 
+// excludedNote says which kinds were not looked for, and why.
+func (e expected) excludedNote() string {
+	if len(e.excluded) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(e.excluded)) {
+		parts = append(parts, fmt.Sprintf("%d %s", e.excluded[k], k))
+	}
+	return "; not restored by the isolation policy, not looked for: " + strings.Join(parts, ", ")
+}
+
 // checkContent compares every ConfigMap and Secret of the tarball with its
-// restored copy.
-func checkContent(facts *tarballFacts, mapping map[string]string, got *restored) audit.CheckResult {
+// restored copy (Isolation never changes them) and names the kinds that
+// the isolation policy changed, which it does not compare.
+func checkContent(facts *tarballFacts, mapping map[string]string, got *restored, changes *Changes) audit.CheckResult {
 	var differ []string
 	total := 0
 	for ref, want := range facts.digests {
@@ -207,13 +227,21 @@ func checkContent(facts *tarballFacts, mapping map[string]string, got *restored)
 			differ = append(differ, ref.String())
 		}
 	}
+	note := ""
+	if changes != nil && len(changes.Modified) > 0 {
+		var parts []string
+		for _, k := range changes.Modified {
+			parts = append(parts, k.String())
+		}
+		note = "; changed by the isolation policy, not compared: " + strings.Join(parts, ", ")
+	}
 	res := audit.CheckResult{Name: CheckContent, Passed: len(differ) == 0}
 	if res.Passed {
-		res.Message = fmt.Sprintf("%d ConfigMaps and Secrets equal the backup's", total)
+		res.Message = fmt.Sprintf("%d ConfigMaps and Secrets equal the backup's", total) + note
 		return res
 	}
 	slices.Sort(differ)
-	res.Message = fmt.Sprintf("%d of %d ConfigMaps and Secrets differ from the backup's", len(differ), total)
+	res.Message = fmt.Sprintf("%d of %d ConfigMaps and Secrets differ from the backup's", len(differ), total) + note
 	res.Objects = firstObjects(differ)
 	return res
 }

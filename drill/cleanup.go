@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
@@ -37,6 +36,9 @@ func cleanup(ctx context.Context, o CleanupOptions) error {
 		if o.Staging != nil {
 			errs = append(errs, deletePrefix(ctx, o.Staging, "restores/"+o.Restore+"/", ""))
 		}
+	}
+	if o.Modifiers != "" {
+		errs = append(errs, deleteStaged(ctx, o.Client, &corev1.ConfigMap{}, o.VeleroNamespace, o.Modifiers))
 	}
 	if o.StagedName != "" {
 		if o.Staging != nil {
@@ -98,7 +100,7 @@ func deleteRestore(ctx context.Context, c client.Client, ns, name string) error 
 
 // deleteStaged deletes Velero object ns/name if it carries LabelStaged.
 func deleteStaged(ctx context.Context, c client.Client, obj client.Object, ns, name string) error {
-	kind := strings.TrimPrefix(fmt.Sprintf("%T", obj), "*v1.")
+	kind := kindOf(obj)
 	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)
 	switch {
 	case apierrors.IsNotFound(err):

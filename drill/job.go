@@ -19,13 +19,15 @@ import (
 const JobName = "safekeep-verify"
 
 // runJob runs the optional verification Job in the first destination
-// namespace and records CheckJob. The Job's Pod runs as the restricted
-// PodSecurity level asks; the Job is deleted with the namespace.
-func (r *runner) runJob(ctx context.Context, mapping map[string]string) error {
+// namespace and records CheckJob; ran says whether the Job was created.
+// The Job's Pod runs as the restricted PodSecurity level asks (and, with
+// Isolation, under the namespace's default-deny NetworkPolicy); the Job is
+// deleted with the namespace.
+func (r *runner) runJob(ctx context.Context, mapping map[string]string) (ran bool, err error) {
 	spec := r.opts.Job
 	if spec == nil {
 		r.pass(CheckJob, "not requested")
-		return nil
+		return false, nil
 	}
 	ns := mapping[slices.Sorted(maps.Keys(mapping))[0]]
 	timeout := spec.Timeout
@@ -62,12 +64,12 @@ func (r *runner) runJob(ctx context.Context, mapping map[string]string) error {
 	if err := r.opts.Client.Create(ctx, job); err != nil {
 		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
 			r.fail(CheckJob, fmt.Sprintf("Job %s/%s refused: %v", ns, JobName, oneLine(err)), nil)
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("create Job %s/%s: %w", ns, JobName, err)
+		return false, fmt.Errorf("create Job %s/%s: %w", ns, JobName, err)
 	}
 	var state string
-	err := wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(ctx context.Context) (bool, error) {
 		if err := r.opts.Reader.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
 			return false, nil // transient: the next poll tries again
 		}
@@ -84,7 +86,7 @@ func (r *runner) runJob(ctx context.Context, mapping map[string]string) error {
 	})
 	switch {
 	case ctx.Err() != nil:
-		return ctx.Err()
+		return true, ctx.Err()
 	case err != nil:
 		r.fail(CheckJob, fmt.Sprintf("Job %s/%s did not finish within %s (%d active, %d failed)", ns, JobName, timeout, job.Status.Active, job.Status.Failed), nil)
 	case state == string(batchv1.JobComplete):
@@ -92,5 +94,5 @@ func (r *runner) runJob(ctx context.Context, mapping map[string]string) error {
 	default:
 		r.fail(CheckJob, fmt.Sprintf("Job %s/%s failed (%s)", ns, JobName, state), nil)
 	}
-	return nil
+	return true, nil
 }

@@ -89,6 +89,7 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 	}
 	res.Namespaces = mapping
 	if o.CreateNamespaces {
+		// With Isolation, each is isolated here, before any Restore exists.
 		if err := r.createNamespaces(ctx, slices.Sorted(maps.Values(mapping))); err != nil {
 			return err
 		}
@@ -102,7 +103,21 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 		return err
 	}
 	res.StagedBackup = o.StagedName
-	rs, err := r.createRestore(ctx, mapping)
+	modifiers := ""
+	if iso := o.Isolation; iso != nil {
+		if st.tarball.parseErr != nil {
+			// Without the tarball's Services the restore cannot be made
+			// inert: nothing is restored.
+			r.fail(CheckRestore, fmt.Sprintf("not restored: the backup tarball could not be read, so its objects cannot be made inert: %v", oneLine(st.tarball.parseErr)), nil)
+			r.notRun("nothing was restored", CheckPresence, CheckContent, CheckRTO, CheckJob)
+			return nil
+		}
+		if modifiers, err = r.createModifiers(ctx, st.tarball); err != nil {
+			return err
+		}
+		res.Changes = iso.changesOf(st.tarball)
+	}
+	rs, err := r.createRestore(ctx, mapping, modifiers)
 	if err != nil {
 		return err
 	}
@@ -116,16 +131,20 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 		return nil
 	}
 	r.progress.step(Step{Phase: PhaseCheck, Message: "comparing restored objects with the backup"})
-	if err := r.checkObjects(ctx, opened.Manifest, st.tarball, mapping); err != nil {
+	if err := r.checkObjects(ctx, opened.Manifest, st.tarball, mapping, res.Changes); err != nil {
 		return err
 	}
 	res.RTO = r.now().Sub(res.StartedAt)
 	r.judgeRTO(res.RTO)
-	return r.runJob(ctx, mapping)
+	ran, err := r.runJob(ctx, mapping)
+	if ran && res.Changes != nil {
+		res.Changes.Ran = append(res.Changes.Ran, KindCount{Kind: KindJob, Count: 1, Change: "verification Job " + JobName})
+	}
+	return err
 }
 
 // checkObjects runs the presence and content checks.
-func (r *runner) checkObjects(ctx context.Context, m *seal.Manifest, facts *tarballFacts, mapping map[string]string) error {
+func (r *runner) checkObjects(ctx context.Context, m *seal.Manifest, facts *tarballFacts, mapping map[string]string, changes *Changes) error {
 	if facts.parseErr != nil {
 		r.fail(CheckContent, fmt.Sprintf("the backup tarball could not be read: %v", facts.parseErr), nil)
 	}
@@ -136,7 +155,7 @@ func (r *runner) checkObjects(ctx context.Context, m *seal.Manifest, facts *tarb
 	if m.Resources == nil {
 		r.fail(CheckPresence, "the backup has no resource list: presence cannot be checked", nil)
 	} else {
-		exp, err := expectedItems(m.Resources, facts.skipped)
+		exp, err := expectedItems(m.Resources, facts.skipped, r.opts.Isolation.excludedKinds())
 		if err != nil {
 			r.fail(CheckPresence, err.Error(), nil)
 		} else {
@@ -148,7 +167,7 @@ func (r *runner) checkObjects(ctx context.Context, m *seal.Manifest, facts *tarb
 		}
 	}
 	if facts.parseErr == nil {
-		*r.checks[CheckContent] = checkContent(facts, mapping, got)
+		*r.checks[CheckContent] = checkContent(facts, mapping, got, changes)
 	}
 	return nil
 }
@@ -376,6 +395,16 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Job != nil && (o.Job.Image == "" || o.Job.Timeout < 0) {
 		return o, fmt.Errorf("%w: Job needs an Image and a timeout of 0 or more", ErrInvalidOptions)
+	}
+	if o.Isolation != nil {
+		iso, err := o.Isolation.withDefaults()
+		if err != nil {
+			return o, err
+		}
+		if o.Job != nil && iso.Workloads != WorkloadsIsolated {
+			return o, fmt.Errorf("%w: the verification Job runs a pod: it needs Isolated workloads", ErrInvalidOptions)
+		}
+		o.Isolation, o.CreateNamespaces = &iso, true
 	}
 	if o.VeleroNamespace == "" {
 		o.VeleroNamespace = DefaultVeleroNamespace

@@ -132,14 +132,14 @@ func TestExpectedItems(t *testing.T) {
 		"velero.io/v1/Backup": {"velero/x"},
 	}
 	skipped := map[objectRef]bool{{"/Pod", "a", "done"}: true}
-	exp, err := expectedItems(res, skipped)
+	exp, err := expectedItems(res, skipped, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if exp.total != 4 { // c1, c2, web, running
 		t.Errorf("total %d, want 4: %v", exp.total, exp.byKind)
 	}
-	if _, err := expectedItems(map[string][]string{"Bad": {"a/b"}}, nil); err == nil {
+	if _, err := expectedItems(map[string][]string{"Bad": {"a/b"}}, nil, nil); err == nil {
 		t.Error("a bad kind was accepted")
 	}
 }

@@ -44,19 +44,28 @@ type tarballFacts struct {
 	// skipped are items Velero does not restore by design: completed Pods
 	// and Jobs.
 	skipped map[objectRef]bool
-	// items counts the items.
-	items int
+	// items counts the items; counts counts them by Velero resource
+	// name ("deployments.apps").
+	items  int
+	counts map[string]int
+	// exposed are the Services reachable from outside the cluster (type
+	// LoadBalancer or NodePort, or external IPs), with their ports.
+	exposed map[objectRef][]map[string]any
 	// parseErr is set when the tarball is malformed (and the rest empty).
 	parseErr error
 }
 
 func newTarballFacts() *tarballFacts {
-	return &tarballFacts{namespaces: map[string]bool{}, digests: map[objectRef]string{}, skipped: map[objectRef]bool{}}
+	return &tarballFacts{
+		namespaces: map[string]bool{}, digests: map[objectRef]string{}, skipped: map[objectRef]bool{},
+		counts: map[string]int{}, exposed: map[objectRef][]map[string]any{},
+	}
 }
 
 // add records one item of the tarball.
 func (f *tarballFacts) add(it restore.Item) error {
 	f.items++
+	f.counts[it.Resource]++
 	if it.Namespace == "" {
 		return nil
 	}
@@ -78,6 +87,20 @@ func (f *tarballFacts) add(it restore.Item) error {
 		// Velero drops a token Secret's token and CA: the cluster refills them.
 		if s.Type != corev1.SecretTypeServiceAccountToken {
 			f.digests[objectRef{"/" + kindSecret, it.Namespace, it.Name}] = secretDigest(&s)
+		}
+	case "services":
+		var svc struct {
+			Spec struct {
+				Type        corev1.ServiceType `json:"type"`
+				ExternalIPs []string           `json:"externalIPs"`
+				Ports       []map[string]any   `json:"ports"`
+			} `json:"spec"`
+		}
+		if err := json.Unmarshal(it.JSON, &svc); err != nil {
+			return fmt.Errorf("%w: Service %s/%s: %w", restore.ErrBadTarball, it.Namespace, it.Name, err)
+		}
+		if t := svc.Spec.Type; t == corev1.ServiceTypeLoadBalancer || t == corev1.ServiceTypeNodePort || len(svc.Spec.ExternalIPs) > 0 {
+			f.exposed[objectRef{"/Service", it.Namespace, it.Name}] = svc.Spec.Ports
 		}
 	case "pods", "jobs.batch":
 		var st struct {
@@ -163,7 +186,9 @@ func (p *tarballParser) finish(readErr error) *tarballFacts {
 	p.pw.CloseWithError(readErr)
 	<-p.done
 	if p.err != nil {
-		return &tarballFacts{namespaces: map[string]bool{}, digests: map[objectRef]string{}, skipped: map[objectRef]bool{}, parseErr: p.err}
+		f := newTarballFacts()
+		f.parseErr = p.err
+		return f
 	}
 	return p.facts
 }

@@ -155,7 +155,13 @@ type Options struct {
 	// means 30 minutes.
 	RestoreTimeout time.Duration
 	// Job, when set, is run after the checks of the restored objects.
+	// With Isolation it needs WorkloadsIsolated.
 	Job *JobSpec
+	// Isolation, when set, makes the restore safe on a live cluster: the
+	// destination namespaces are created isolated (CreateNamespaces is
+	// implied) and what is restored cannot act or be reached (see
+	// Isolation). Drills set it; an incident restore may.
+	Isolation *Isolation
 
 	// Reader reads the restored objects, only inside the destination
 	// namespaces; nil means Client. It may be a client bound to a
@@ -210,6 +216,9 @@ type Result struct {
 	// RTO is drill start to verified (the end of the last object check,
 	// before the optional Job); 0 when the restore was never verified.
 	RTO time.Duration
+	// Changes is what Options.Isolation did to the restored objects; nil
+	// without Isolation or when Run stopped before restoring.
+	Changes *Changes
 	// Checks has one entry per CheckNames, in that order.
 	Checks []audit.CheckResult
 	// Passed is true when every check passed.
@@ -255,6 +264,9 @@ type CleanupOptions struct {
 	// Labels select the namespaces to delete: every namespace carrying all
 	// of them and LabelScratch. Empty deletes no namespace.
 	Labels map[string]string
+	// Modifiers is the resource modifiers ConfigMap (in VeleroNamespace)
+	// Run creates with Isolation; empty skips it.
+	Modifiers string
 }
 
 // CleanupFor returns the CleanupOptions that undo what Run did with opts:
@@ -268,8 +280,11 @@ func CleanupFor(opts Options) CleanupOptions {
 		StagedName:      opts.StagedName,
 		Restore:         opts.StagedName,
 	}
-	if opts.CreateNamespaces {
+	if opts.CreateNamespaces || opts.Isolation != nil {
 		c.Labels = opts.Labels
+	}
+	if opts.Isolation != nil {
+		c.Modifiers = opts.StagedName
 	}
 	return c
 }
@@ -292,6 +307,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 // Cleanup removes what a drill created, in an order that cannot resurrect
 // a staged backup: the namespaces (by label), the Restore (waiting, at most
 // 30 seconds, for Velero to release it) and its objects under restores/,
+// the resource modifiers ConfigMap,
 // the staged objects (velero-backup.json first), and last the staged
 // Backup object (Velero's backup sync recreates a Backup whose objects
 // still exist). It deletes only Velero objects carrying LabelStaged and

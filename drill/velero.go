@@ -32,21 +32,31 @@ const maxResultsSize = 16 << 20
 var ErrCollision = errors.New("drill object exists already")
 
 // createNamespaces creates each destination namespace with the run's
-// labels and LabelScratch.
+// labels and LabelScratch and, with Options.Isolation, its PodSecurity
+// labels and the objects that isolate it (before any Restore exists).
 func (r *runner) createNamespaces(ctx context.Context, dests []string) error {
 	labels := maps.Clone(r.opts.Labels)
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	labels[LabelScratch] = "true"
+	nsLabels := maps.Clone(labels)
+	nsLabels[LabelScratch] = "true"
+	if iso := r.opts.Isolation; iso != nil {
+		maps.Copy(nsLabels, iso.namespaceLabels())
+	}
 	for _, ns := range dests {
-		obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}
+		obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: nsLabels}}
 		err := r.opts.Client.Create(ctx, obj)
 		switch {
 		case apierrors.IsAlreadyExists(err):
 			return fmt.Errorf("%w: namespace %s", ErrCollision, ns)
 		case err != nil:
 			return fmt.Errorf("create namespace %s: %w", ns, err)
+		}
+		if r.opts.Isolation != nil {
+			if err := r.isolate(ctx, ns, labels); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -84,8 +94,10 @@ func (r *runner) createBackup(ctx context.Context, data []byte) error {
 }
 
 // createRestore creates the Restore of the staged backup into the mapped
-// namespaces, leaving existing objects alone.
-func (r *runner) createRestore(ctx context.Context, mapping map[string]string) (*velerov1.Restore, error) {
+// namespaces, leaving existing objects alone; with Isolation, leaving out
+// the kinds it excludes and changing objects through the resource
+// modifiers ConfigMap named modifiers (when not "").
+func (r *runner) createRestore(ctx context.Context, mapping map[string]string, modifiers string) (*velerov1.Restore, error) {
 	sources := slices.Sorted(maps.Keys(mapping))
 	rs := &velerov1.Restore{
 		ObjectMeta: metav1.ObjectMeta{
@@ -101,6 +113,12 @@ func (r *runner) createRestore(ctx context.Context, mapping map[string]string) (
 			ExistingResourcePolicy: velerov1.PolicyTypeNone,
 			RestorePVs:             r.opts.RestorePVs,
 		},
+	}
+	if iso := r.opts.Isolation; iso != nil {
+		rs.Spec.ExcludedResources = iso.excludedResources()
+	}
+	if modifiers != "" {
+		rs.Spec.ResourceModifier = &corev1.TypedLocalObjectReference{Kind: "configmap", Name: modifiers}
 	}
 	err := r.opts.Client.Create(ctx, rs)
 	switch {
