@@ -108,6 +108,26 @@ type DrillDetails struct {
 	// MaxRTOSeconds is the objective; 0 when none is set.
 	MaxRTOSeconds float64       `json:"maxRTOSeconds,omitempty"`
 	Checks        []CheckResult `json:"checks"`
+	// Workloads is what the drill's isolation changed, left out and let
+	// run; absent in entries written before drills were isolated.
+	Workloads *WorkloadChanges `json:"workloads,omitempty"`
+}
+
+// WorkloadChanges is what a drill's isolation did to restored objects:
+// counts by kind, never object names.
+type WorkloadChanges struct {
+	// Mode is Inert or Isolated.
+	Mode        string      `json:"mode"`
+	Modified    []KindCount `json:"modified,omitempty"`
+	NotRestored []KindCount `json:"notRestored,omitempty"`
+	Ran         []KindCount `json:"ran,omitempty"`
+}
+
+// KindCount is how many objects of a kind a change applied to.
+type KindCount struct {
+	Kind   string `json:"kind"`
+	Count  int    `json:"count"`
+	Change string `json:"change,omitempty"`
 }
 
 // CheckResult is one drill or restore check.

@@ -46,6 +46,9 @@ type bedSpec struct {
 	staging []string
 	// crds installs Safekeep's CRDs (deploy/crd), for the controller.
 	crds bool
+	// crdPaths are more CRD files or folders to install before Velero
+	// starts (so that its discovery sees them).
+	crdPaths []string
 }
 
 // startBed starts VersityGW, the control plane and the real Velero server
@@ -68,6 +71,9 @@ func startBed(t *testing.T, spec bedSpec) *bed {
 			t.Fatal(err)
 		}
 		opts = append(opts, testbed.WithCRDs(root+"/deploy/crd"))
+	}
+	if len(spec.crdPaths) > 0 {
+		opts = append(opts, testbed.WithCRDs(spec.crdPaths...))
 	}
 	cp := testbed.StartControlPlane(t, opts...)
 	v := testbed.StartVelero(t, cp, s3, veleroBucket)

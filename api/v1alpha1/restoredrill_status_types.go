@@ -96,6 +96,50 @@ type DrillAuditEntry struct {
 	Hash string `json:"hash"`
 }
 
+// DrillWorkloadsReport is what a run's isolation did: counts by kind,
+// never object names.
+type DrillWorkloadsReport struct {
+	// Mode the run ran with.
+	// +required
+	Mode DrillWorkloadsMode `json:"mode"`
+
+	// Modified are the kinds restored changed (scaled to 0, suspended,
+	// made ClusterIP).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Modified []DrillKindCount `json:"modified,omitempty"`
+
+	// NotRestored are the kinds left out of the restore.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	NotRestored []DrillKindCount `json:"notRestored,omitempty"`
+
+	// Ran are the kinds allowed to run, the verification Job included.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Ran []DrillKindCount `json:"ran,omitempty"`
+}
+
+// DrillKindCount is how many objects of a kind a change applied to.
+type DrillKindCount struct {
+	// Kind is "<Kind>" for the core group, "<Kind>.<group>" otherwise.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	Kind string `json:"kind"`
+
+	// Count of objects.
+	// +required
+	Count int32 `json:"count"`
+
+	// Change says what was done.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Change string `json:"change,omitempty"`
+}
+
 // DrillRun is a finished run.
 type DrillRun struct {
 	// ID of the run, unique within the drill.
@@ -150,6 +194,11 @@ type DrillRun struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	Checks []DrillCheckResult `json:"checks,omitempty"`
+
+	// Workloads is what the run's isolation did to the restored objects
+	// and what it let run: counts by kind.
+	// +optional
+	Workloads *DrillWorkloadsReport `json:"workloads,omitempty"`
 
 	// AuditEntry is the audit log entry that records the run.
 	// +optional

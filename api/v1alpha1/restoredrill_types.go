@@ -54,6 +54,7 @@ const (
 // and clean up the result. One run at a time: a due time that arrives while
 // a run is in flight waits for it (and counts as missed if its deadline
 // passes).
+// +kubebuilder:validation:XValidation:rule="!has(self.checks) || !has(self.checks.job) || (has(self.workloads) && self.workloads.mode == 'Isolated')",message="checks.job runs a pod: set workloads.mode to Isolated"
 type RestoreDrillSpec struct {
 	// Schedule is a standard 5-field cron expression or one of @yearly,
 	// @monthly, @weekly, @daily, @hourly, read in TimeZone, as in a
@@ -131,6 +132,16 @@ type RestoreDrillSpec struct {
 	// backup and Velero Restore.
 	// +optional
 	Cleanup DrillCleanup `json:"cleanup,omitempty"`
+
+	// Workloads says whether anything restored may run. Every scratch
+	// namespace is created first with a default-deny NetworkPolicy, a
+	// ResourceQuota, a LimitRange and PodSecurity labels; by default
+	// (Inert) workloads are restored at 0 replicas or suspended, and
+	// Services, routes, scalers and webhooks can neither be reached nor
+	// act (docs/drill.md, "What a drill changes in your cluster").
+	// +optional
+	// +kubebuilder:default={}
+	Workloads DrillWorkloads `json:"workloads,omitempty"`
 
 	// Timeout bounds one run, from its start to its verdict; a run that
 	// takes longer fails (Error). Default 1h.
@@ -220,6 +231,81 @@ type DrillVerificationJob struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|ms|s|m|h))+)$') || duration(self) > duration('0s')",message="timeout must be positive"
 	Timeout *Duration `json:"timeout,omitempty"`
+}
+
+// DrillWorkloadsMode says whether restored workloads may run.
+// +kubebuilder:validation:Enum=Inert;Isolated
+type DrillWorkloadsMode string
+
+const (
+	// DrillWorkloadsInert: nothing restored runs (the default).
+	DrillWorkloadsInert DrillWorkloadsMode = "Inert"
+	// DrillWorkloadsIsolated: the kinds in workloads.run, and the
+	// verification Job, run, under the default-deny NetworkPolicy.
+	DrillWorkloadsIsolated DrillWorkloadsMode = "Isolated"
+)
+
+// DrillRunnableKind is a kind that starts pods.
+// +kubebuilder:validation:Enum=Pod;Deployment;StatefulSet;ReplicaSet;ReplicationController;DaemonSet;Job;CronJob
+type DrillRunnableKind string
+
+// DrillWorkloads is how a run's scratch namespaces are isolated and what
+// in them may run.
+// +kubebuilder:validation:XValidation:rule="self.mode == 'Isolated' || !has(self.run) || size(self.run) == 0",message="run lists kinds allowed to run: set mode to Isolated"
+type DrillWorkloads struct {
+	// Mode: Inert (nothing restored runs) or Isolated (the kinds in run
+	// do, and the verification Job).
+	// +optional
+	// +kubebuilder:default=Inert
+	Mode DrillWorkloadsMode `json:"mode,omitempty"`
+
+	// Run lists the kinds restored as they were backed up (replicas kept,
+	// not suspended, Pods and DaemonSets restored) with mode Isolated.
+	// A volume restore through Velero needs the pods that mount the
+	// volumes to run.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	Run []DrillRunnableKind `json:"run,omitempty"`
+
+	// AllowDNS lets pods reach the cluster DNS (port 53); nothing else
+	// leaves or enters the scratch namespaces.
+	// +optional
+	AllowDNS bool `json:"allowDNS,omitempty"`
+
+	// Quota is the hard limits of each scratch namespace's ResourceQuota.
+	// Default: pods 10, requests.cpu 2, requests.memory 4Gi, limits.cpu
+	// 4, limits.memory 8Gi.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	Quota corev1.ResourceList `json:"quota,omitempty"`
+
+	// Limits are the container defaults of each scratch namespace's
+	// LimitRange.
+	// +optional
+	Limits DrillLimits `json:"limits,omitempty"`
+
+	// PodSecurity is the PodSecurity level enforced in the scratch
+	// namespaces.
+	// +optional
+	// +kubebuilder:default=restricted
+	// +kubebuilder:validation:Enum=restricted;baseline
+	PodSecurity string `json:"podSecurity,omitempty"`
+}
+
+// DrillLimits are a LimitRange's container defaults.
+type DrillLimits struct {
+	// Default limits of a container that sets none. Default: cpu 500m,
+	// memory 512Mi.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	Default corev1.ResourceList `json:"default,omitempty"`
+
+	// DefaultRequest is the requests of a container that sets none.
+	// Default: cpu 100m, memory 128Mi.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	DefaultRequest corev1.ResourceList `json:"defaultRequest,omitempty"`
 }
 
 // DrillCleanup says what happens to what a run leaves.
