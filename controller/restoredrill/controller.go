@@ -124,8 +124,12 @@ type Reconciler struct {
 // deploy/drill_rbac.yaml adds an admission policy that enforces the same in
 // the API server. RoleBindings: create, and bind only
 // v1alpha1.DrillReaderClusterRole: the controller reads restored objects only in
-// scratch namespaces, through that binding. The generated Role's
-// namespace is "velero"; another Velero namespace needs it patched.
+// scratch namespaces, through that binding. NetworkPolicies,
+// ResourceQuotas, LimitRanges: create, to isolate each scratch namespace
+// before restoring into it (the admission policy refuses them in other
+// namespaces). ConfigMaps in the Velero namespace: each run's resource
+// modifiers. The generated Role's namespace is "velero"; another Velero
+// namespace needs it patched.
 // +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills/finalizers,verbs=update
@@ -140,6 +144,9 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=create
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=safekeep-drill-reader
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=selfsubjectreviews,verbs=create
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=create
+// +kubebuilder:rbac:groups="",resources=resourcequotas;limitranges,verbs=create
+// +kubebuilder:rbac:groups="",namespace=velero,resources=configmaps,verbs=get;create;delete
 
 // Setup builds the RestoreDrill reconciler from mgr and
 // registers it with its workers.

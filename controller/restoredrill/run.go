@@ -185,6 +185,7 @@ func (r *Reconciler) drillOptions(ctx context.Context, spec drillRunSpec, timeou
 		RestorePVs:       d.Spec.Checks.RestorePVs,
 		Warnings:         drill.WarningsPolicy(cmp.Or(d.Spec.Checks.Warnings, v1alpha1.DrillWarningsAllow)),
 		RestoreTimeout:   timeout,
+		Isolation:        drill.IsolationFor(d.Spec.Workloads),
 		Now:              r.Clock.Now,
 	}
 	if m := d.Spec.Checks.MaxRTO; m != nil {
@@ -217,6 +218,7 @@ func fillRun(run *v1alpha1.DrillRun, res *drill.Result) {
 	}
 	slices.Sort(run.ScratchNamespaces)
 	run.Checks = checkResults(res.Checks)
+	run.Workloads = res.Changes.Status()
 	if res.Passed {
 		run.Result = v1alpha1.DrillRunPassed
 		run.Message = fmt.Sprintf("every check passed: %d namespaces restored and verified", len(res.Namespaces))
@@ -288,6 +290,7 @@ func (r *Reconciler) auditRun(ctx context.Context, tgt *target.Target, d *v1alph
 		for _, c := range run.Checks {
 			det.Checks = append(det.Checks, audit.CheckResult{Name: c.Name, Passed: c.Passed, Message: c.Message, Objects: c.FailedObjects})
 		}
+		det.Workloads = drill.AuditOf(run.Workloads)
 		rec.Details = det
 	}
 	seq, hash, err := r.Audit.RecordDrill(ctx, tgt, rec)

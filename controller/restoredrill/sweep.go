@@ -131,7 +131,7 @@ func (r *Reconciler) leftovers(ctx context.Context, value string, plan *sweepPla
 // retry, as deleting the Backup alone would let Velero's sync bring it
 // back).
 func (r *Reconciler) cleanRun(ctx context.Context, ref runRef, left runLeft, withNamespaces bool, stores map[string]storage.Store) error {
-	co := drill.CleanupOptions{Client: r.scratchClient(), VeleroNamespace: r.VeleroNamespace, StagedName: left.staged, Restore: left.staged}
+	co := drill.CleanupOptions{Client: r.scratchClient(), VeleroNamespace: r.VeleroNamespace, StagedName: left.staged, Restore: left.staged, Modifiers: left.staged}
 	if withNamespaces {
 		co.Labels = map[string]string{v1alpha1.LabelDrill: ref.drill, v1alpha1.LabelDrillRun: ref.run}
 	}
