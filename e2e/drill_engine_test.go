@@ -15,7 +15,9 @@ import (
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -467,6 +469,38 @@ spec:
 		}
 		if entries := sealtest.Snapshot(t, d.offsite, "audit/"); len(entries) == 0 {
 			t.Errorf("no audit entry in the bucket")
+		}
+	})
+
+	t.Run("isolated, as a drill", func(t *testing.T) {
+		dest := "incident-isolated"
+		stdout := sk.ok(t, "restore", "--target-file", target, "--backup", ref, "--identity", identity,
+			"--namespace-mapping", drillSource+":"+dest, "--staging-location", drillStaging, "--signing-key", signingKey, "--isolated")
+		if want := "isolation: workloads Inert; modified: 1 Deployment.apps"; !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+		dep := &appsv1.Deployment{}
+		if err := d.cp.Client.Get(ctx, client.ObjectKey{Namespace: dest, Name: sample.DeploymentName}, dep); err != nil {
+			t.Fatal(err)
+		}
+		if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 0 {
+			t.Errorf("Deployment replicas %v, want 0", dep.Spec.Replicas)
+		}
+		if err := d.cp.Client.Get(ctx, client.ObjectKey{Namespace: dest, Name: drill.NetworkPolicyName}, &networkingv1.NetworkPolicy{}); err != nil {
+			t.Errorf("NetworkPolicy: %v", err)
+		}
+		// Its namespaces exist now: a second isolated restore into them is refused.
+		_, stderr, err := sk.run(t, "restore", "--target-file", target, "--backup", ref, "--identity", identity,
+			"--namespace-mapping", drillSource+":"+dest, "--staging-location", drillStaging, "--isolated")
+		if err == nil || !strings.Contains(stderr, "exists already") {
+			t.Errorf("isolated restore into an existing namespace: %v\n%s", err, stderr)
+		}
+		var cms corev1.ConfigMapList
+		if err := d.cp.Client.List(ctx, &cms, client.InNamespace(testbed.VeleroNamespace), client.HasLabels{"safekeep.dev/incident-restore"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(cms.Items) != 0 {
+			t.Errorf("resource modifiers ConfigMaps left: %d", len(cms.Items))
 		}
 	})
 

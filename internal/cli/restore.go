@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,11 @@ type restoreFlags struct {
 	veleroNS   string
 	timeout    time.Duration
 	signingKey string
+	// isolated restores as a drill does (drill.Isolation); run and
+	// allowDNS widen it.
+	isolated bool
+	run      []string
+	allowDNS bool
 }
 
 func newRestore(opts *options) *cobra.Command {
@@ -55,6 +61,14 @@ as Velero's restore does). Files appear only when every digest checked out;
 existing files are not replaced unless --overwrite. DIR holds plaintext,
 Secrets included: keep it on an encrypted disk.
 
+With --isolated, it restores as a drill does, for a look at a backup on a live
+cluster: into new namespaces (none may exist) that Safekeep creates first with
+a default-deny NetworkPolicy, a ResourceQuota, a LimitRange and PodSecurity
+"restricted"; workloads come back at 0 replicas or suspended, Services as
+ClusterIP, and no Ingress, route, autoscaler, DaemonSet, Pod or webhook is
+restored (docs/drill.md, "What a drill changes in your cluster"). --run KIND
+lets a kind run (under the deny-all policy); --allow-dns opens port 53.
+
 Each restore is recorded in the audit log in the bucket when a restore key is
 given (--signing-key, or $SAFEKEEP_SIGNING_KEY) whose public half the target
 lists in spec.auditKeys (or one of its signing keys). The target's seal signing
@@ -83,6 +97,9 @@ key is never needed: a restore key can append to the audit log, not sign seals.`
 	fl.StringVar(&f.staging, "staging-location", "", "Velero BackupStorageLocation `NAME` to stage the backup in; required with --namespace-mapping (a staging location, not Velero's primary one)")
 	fl.StringVar(&f.veleroNS, "velero-namespace", drill.DefaultVeleroNamespace, "`NAMESPACE` Velero runs in")
 	fl.DurationVar(&f.timeout, "restore-timeout", drill.DefaultRestoreTimeout, "how long to wait for the Velero Restore")
+	fl.BoolVar(&f.isolated, "isolated", false, "with --namespace-mapping: restore into new, isolated namespaces with nothing able to run, be reached or act (as a drill does)")
+	fl.StringArrayVar(&f.run, "run", nil, "with --isolated: let `KIND` run under the deny-all policy (repeatable: "+strings.Join(drill.RunnableKinds, ", ")+")")
+	fl.BoolVar(&f.allowDNS, "allow-dns", false, "with --isolated: let pods reach the cluster DNS (port 53)")
 	fl.StringVar(&f.signingKey, "signing-key", "", "restore key `FILE` (ed25519, 'safekeep keygen --signing') that signs the audit entry; its public half must be in the target's spec.auditKeys (default $"+SigningKeyEnv+")")
 	return cmd
 }
@@ -111,6 +128,15 @@ func (f *restoreFlags) check() (map[string]string, error) {
 		return nil, usagef("--overwrite needs --to-dir")
 	case f.timeout <= 0:
 		return nil, usagef("--restore-timeout must be positive, got %s", f.timeout)
+	case f.isolated && f.dir != "":
+		return nil, usagef("--isolated needs --namespace-mapping: --to-dir restores nothing into a cluster")
+	case !f.isolated && (len(f.run) > 0 || f.allowDNS):
+		return nil, usagef("--run and --allow-dns need --isolated")
+	}
+	for _, k := range f.run {
+		if !slices.Contains(drill.RunnableKinds, k) {
+			return nil, usagef("--run %q: want one of %s", k, strings.Join(drill.RunnableKinds, ", "))
+		}
 	}
 	return parseMappings(f.mappings)
 }

@@ -77,6 +77,7 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 		NamespaceMapping: mapping,
 		Labels:           map[string]string{LabelIncidentRestore: staged},
 		RestoreTimeout:   f.timeout,
+		Isolation:        f.isolation(),
 	}
 	out := &printer{w: opts.streams.Out}
 	out.printf("restoring %s/%s from %s through Velero (staged as %s in location %s)\n", schedule, backup, off.where(), staged, bsl.Name)
@@ -86,9 +87,11 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 	prog.clear()
 	// The staged copy goes whatever happened; the Restore stays as the
 	// record (its logs are in the staging location).
-	cleanupErr := drill.Cleanup(context.WithoutCancel(ctx), drill.CleanupOptions{
-		Client: c, VeleroNamespace: f.veleroNS, Staging: staging, StagedName: staged,
-	})
+	co := drill.CleanupOptions{Client: c, VeleroNamespace: f.veleroNS, Staging: staging, StagedName: staged}
+	if dopts.Isolation != nil {
+		co.Modifiers = staged
+	}
+	cleanupErr := drill.Cleanup(context.WithoutCancel(ctx), co)
 	if cleanupErr != nil { // stderr: the verdict below matters more
 		_, _ = fmt.Fprintf(opts.streams.Err, "safekeep: warning: the staged copy %s was not fully removed: %s\n", staged, oneLine(cleanupErr))
 	}
@@ -119,6 +122,9 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 func printResult(out *printer, res *drill.Result) {
 	for src, dst := range res.Namespaces {
 		out.printf("namespace %s -> %s\n", src, dst)
+	}
+	if res.Changes != nil {
+		out.printf("isolation: %s\n", res.Changes.Summary())
 	}
 	for _, ch := range res.Checks {
 		status := "ok"
@@ -296,4 +302,16 @@ func (p *restoreProgress) clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.line.Clear()
+}
+
+// isolation is the drill.Isolation --isolated asks for; nil without it.
+func (f *restoreFlags) isolation() *drill.Isolation {
+	if !f.isolated {
+		return nil
+	}
+	iso := &drill.Isolation{Run: f.run, AllowDNS: f.allowDNS}
+	if len(f.run) > 0 {
+		iso.Workloads = drill.WorkloadsIsolated
+	}
+	return iso
 }
