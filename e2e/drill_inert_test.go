@@ -256,18 +256,40 @@ func testDrillInertDefault(t *testing.T, d *drillBed) {
 }
 
 // testDrillIsolated lets Deployments run: the Deployment keeps its
-// replicas, the rest stays inert, and the verification Job is created in
-// the scratch namespace under the default-deny policy. No kubelet or Job
-// controller runs in the test bed, so the Job never finishes and its
-// check says so.
+// replicas, the rest stays inert, and the verification Job runs in the
+// scratch namespace under the default-deny policy. The test bed's fake
+// kubelet (testbed.FakeKubelet) runs the Job's pod only when a deny-all
+// NetworkPolicy selects it; without isolation it fails the pod, and the
+// job check fails.
 func testDrillIsolated(t *testing.T, d *drillBed) {
 	ctx := t.Context()
 	c := d.cp.Client
+	kubelet := testbed.StartFakeKubelet(t, d.cp, map[string]string{drillLabel: "engine", drill.LabelScratch: "true"})
 	opts := d.inertOptions("iso", drill.Isolation{Workloads: drill.WorkloadsIsolated, Run: []string{drill.KindDeployment}, AllowDNS: true})
-	opts.Job = &drill.JobSpec{Image: "registry.example/verify:1", Command: []string{"/verify"}, Timeout: 3 * time.Second}
+	opts.Job = &drill.JobSpec{Image: "registry.example/verify:1", Command: []string{"/verify"}, Timeout: time.Minute}
 	res := d.run(t, opts)
-	wantChecks(t, res, drill.CheckJob)
+	wantChecks(t, res)
 	scratch := res.Namespaces[inertSource]
+	runs := kubelet.Runs()
+	if len(runs) != 1 || runs[0].Namespace != scratch || !runs[0].Isolated || runs[0].Policy != drill.NetworkPolicyName {
+		t.Errorf("pods run: %+v, want the verification Job's in %s, isolated by %s", runs, scratch, drill.NetworkPolicyName)
+	}
+
+	// The same Job in a namespace without the policy (no Isolation, as
+	// drills ran before) is refused by the fake kubelet: the check above
+	// could fail.
+	bare := d.options(drillSchedule, "bare")
+	bare.Backup, bare.StagedName = inertBackup, "drill-inert-bare"
+	bare.MapNamespace = func(ns string) string { return drill.ScratchNamespace(drillScratchPf, "inert", "bare", ns) }
+	bare.Job = opts.Job
+	bareRes := d.run(t, bare)
+	wantChecks(t, bareRes, drill.CheckJob)
+	if c, _ := bareRes.Check(drill.CheckJob); !strings.Contains(c.Message, "failed") {
+		t.Errorf("job check without isolation: %q, want failed", c.Message)
+	}
+	if runs := kubelet.Runs(); !slices.ContainsFunc(runs, func(r testbed.PodRun) bool { return r.Namespace == bareRes.Namespaces[inertSource] && !r.Isolated }) {
+		t.Errorf("pods run: %+v, want the unisolated one refused", runs)
+	}
 	dep, sts := &appsv1.Deployment{}, &appsv1.StatefulSet{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: scratch, Name: sample.DeploymentName}, dep); err != nil {
 		t.Fatal(err)
