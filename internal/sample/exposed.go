@@ -122,7 +122,7 @@ func ActiveApp(ns string) []client.Object {
 			Spec: corev1.ServiceSpec{
 				Type: corev1.ServiceTypeLoadBalancer, Selector: labels,
 				ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal,
-				Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(8443), NodePort: PublicNodePort}},
+				Ports:                 []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(8443), NodePort: PublicNodePort}},
 			},
 		},
 		&networkingv1.Ingress{

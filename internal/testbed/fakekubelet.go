@@ -270,7 +270,9 @@ func Isolated(policies []networkingv1.NetworkPolicy, podLabels map[string]string
 			return false, "NetworkPolicy " + p.Name + " allows ingress"
 		}
 		for _, e := range p.Spec.Egress {
-			if len(e.Ports) == 0 || slices.ContainsFunc(e.Ports, func(pp networkingv1.NetworkPolicyPort) bool { return pp.Port == nil || pp.Port.IntValue() != 53 || pp.EndPort != nil }) {
+			if len(e.Ports) == 0 || slices.ContainsFunc(e.Ports, func(pp networkingv1.NetworkPolicyPort) bool {
+				return pp.Port == nil || pp.Port.IntValue() != 53 || pp.EndPort != nil
+			}) {
 				return false, "NetworkPolicy " + p.Name + " allows egress beyond DNS"
 			}
 		}
