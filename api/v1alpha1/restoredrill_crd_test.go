@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,6 +35,12 @@ func validDrill(name string) *v1.RestoreDrill {
 					Image: "postgres:17", Command: []string{"psql", "-c", "select 1"},
 					Timeout: &v1.Duration{Duration: 5 * time.Minute},
 				},
+			},
+			Workloads: v1.DrillWorkloads{
+				Mode: v1.DrillWorkloadsIsolated, Run: []v1.DrillRunnableKind{"StatefulSet", "Pod"}, AllowDNS: true,
+				Quota:       corev1.ResourceList{corev1.ResourcePods: resource.MustParse("4"), corev1.ResourceRequestsCPU: resource.MustParse("1")},
+				Limits:      v1.DrillLimits{Default: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")}, DefaultRequest: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")}},
+				PodSecurity: "baseline",
 			},
 			Cleanup:      v1.DrillCleanup{Policy: v1.DrillCleanupOnSuccess, KeepFailedFor: &v1.Duration{Duration: 24 * time.Hour}},
 			Timeout:      &v1.Duration{Duration: time.Hour},
@@ -72,7 +79,8 @@ func TestRestoreDrillCRD(t *testing.T) {
 		}
 		s := minimal.Spec
 		if s.Backup != v1.DrillBackupLatest || s.ScratchNamespacePrefix != "drill-" || s.HistoryLimit != 10 ||
-			s.IdentitySecretRef.Key != "identity" || s.Checks.Warnings != v1.DrillWarningsAllow || s.Cleanup.Policy != v1.DrillCleanupAlways {
+			s.IdentitySecretRef.Key != "identity" || s.Checks.Warnings != v1.DrillWarningsAllow || s.Cleanup.Policy != v1.DrillCleanupAlways ||
+			s.Workloads.Mode != v1.DrillWorkloadsInert || s.Workloads.PodSecurity != "restricted" {
 			t.Errorf("defaults not applied: %+v", s)
 		}
 		now := metav1.NewTime(time.Date(2026, 5, 3, 4, 0, 0, 0, time.UTC))
@@ -82,6 +90,9 @@ func TestRestoreDrillCRD(t *testing.T) {
 			StagedName: "drill-default.roundtrip-20260503040000", ScratchNamespaces: []string{"drill-roundtrip-20260503040000-phi"},
 			StartTime: now, EndTime: &end, RTO: &v1.Duration{Duration: 80 * time.Second}, Result: v1.DrillRunFailed,
 			Message: "check content failed", Checks: []v1.DrillCheckResult{{Name: "content", Passed: false, Message: "differs", FailedObjects: []string{"ConfigMap phi/settings"}}},
+			Workloads: &v1.DrillWorkloadsReport{Mode: v1.DrillWorkloadsInert,
+				Modified:    []v1.DrillKindCount{{Kind: "Deployment.apps", Count: 2, Change: "scaled to 0 replicas"}},
+				NotRestored: []v1.DrillKindCount{{Kind: "Ingress.networking.k8s.io", Count: 1, Change: "not restored"}}},
 			AuditEntry: &v1.DrillAuditEntry{Seq: 12, Hash: "sha256:" + strings.Repeat("ab", 32)}, Cleanup: v1.DrillCleanupKept, KeepUntil: &end,
 		}
 		got.Status = v1.RestoreDrillStatus{
@@ -119,6 +130,11 @@ func TestRestoreDrillCRD(t *testing.T) {
 		{"maxRTO zero", func(s *v1.RestoreDrillSpec) { s.Checks.MaxRTO = &v1.Duration{} }, "maxRTO must be positive"},
 		{"job without command", func(s *v1.RestoreDrillSpec) { s.Checks.Job.Command = nil }, "spec.checks.job.command"},
 		{"job without image", func(s *v1.RestoreDrillSpec) { s.Checks.Job.Image = "" }, "spec.checks.job.image"},
+		{"job with inert workloads", func(s *v1.RestoreDrillSpec) { s.Workloads.Mode, s.Workloads.Run = v1.DrillWorkloadsInert, nil }, "checks.job runs a pod: set workloads.mode to Isolated"},
+		{"run with inert workloads", func(s *v1.RestoreDrillSpec) { s.Workloads.Mode, s.Checks.Job = v1.DrillWorkloadsInert, nil }, "set mode to Isolated"},
+		{"run an unknown kind", func(s *v1.RestoreDrillSpec) { s.Workloads.Run = []v1.DrillRunnableKind{"Ingress"} }, "spec.workloads.run"},
+		{"workloads mode", func(s *v1.RestoreDrillSpec) { s.Workloads.Mode = "Live" }, "spec.workloads.mode"},
+		{"pod security privileged", func(s *v1.RestoreDrillSpec) { s.Workloads.PodSecurity = "privileged" }, "spec.workloads.podSecurity"},
 		{"cleanup policy", func(s *v1.RestoreDrillSpec) { s.Cleanup.Policy = "Sometimes" }, "spec.cleanup.policy"},
 		{"keepFailedFor negative", func(s *v1.RestoreDrillSpec) { s.Cleanup.KeepFailedFor = &v1.Duration{Duration: -time.Hour} }, "spec.cleanup.keepFailedFor: Invalid value: \"-1h0m0s\": must be a duration"},
 		{"history limit zero", func(s *v1.RestoreDrillSpec) { s.HistoryLimit = -1 }, "spec.historyLimit"},
