@@ -6,12 +6,14 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -194,13 +196,36 @@ func (iso *Isolation) objects(ns string, labels map[string]string) []client.Obje
 	}
 }
 
-// isolate creates the isolating objects in namespace ns.
+// quotaCountTimeout bounds the wait for the cluster's quota controller to
+// count a new scratch namespace's ResourceQuota.
+const quotaCountTimeout = 15 * time.Second
+
+// isolate creates the isolating objects in namespace ns. When pods may
+// run, it then waits (bounded) for the quota controller to have counted
+// the ResourceQuota: until it has, admission refuses every pod ("status
+// unknown for quota"). If it never does, the restore goes ahead and such
+// refusals show as restore errors.
 func (r *runner) isolate(ctx context.Context, ns string, labels map[string]string) error {
 	for _, obj := range r.opts.Isolation.objects(ns, labels) {
 		if err := r.opts.Client.Create(ctx, obj); err != nil {
 			return fmt.Errorf("isolate namespace %s: create %s %s: %w", ns, kindOf(obj), obj.GetName(), err)
 		}
 	}
+	if r.opts.Isolation.Workloads != WorkloadsIsolated {
+		return nil
+	}
+	q := &corev1.ResourceQuota{}
+	key := client.ObjectKey{Namespace: ns, Name: ResourceQuotaName}
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, quotaCountTimeout, true, func(ctx context.Context) (bool, error) {
+		if err := r.opts.Client.Get(ctx, key, q); err != nil {
+			return false, nil // transient: the next poll tries again
+		}
+		return q.Status.Hard != nil, nil
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	_ = err // not counted in time: go ahead, as documented
 	return nil
 }
 

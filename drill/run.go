@@ -138,7 +138,7 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 	r.judgeRTO(res.RTO)
 	ran, err := r.runJob(ctx, mapping)
 	if ran && res.Changes != nil {
-		res.Changes.Ran = append(res.Changes.Ran, KindCount{Kind: KindJob, Count: 1, Change: "verification Job " + JobName})
+		res.Changes.Ran = append(res.Changes.Ran, KindCount{Kind: kindName("batch", KindJob), Count: 1, Change: "verification Job"})
 	}
 	return err
 }

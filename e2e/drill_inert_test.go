@@ -322,7 +322,7 @@ func testDrillIsolated(t *testing.T, d *drillBed) {
 		t.Errorf("AllowDNS: egress %+v, want DNS only", np.Spec.Egress)
 	}
 	got := res.Changes.Summary()
-	for _, want := range []string{"workloads Isolated", "ran: 1 Deployment.apps, 1 Job (verification Job " + drill.JobName + ")", "1 StatefulSet.apps"} {
+	for _, want := range []string{"workloads Isolated", "ran: 1 Deployment.apps, 1 Job.batch", "1 StatefulSet.apps"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("changes %q lack %q", got, want)
 		}
