@@ -54,7 +54,7 @@ const (
 // and clean up the result. One run at a time: a due time that arrives while
 // a run is in flight waits for it (and counts as missed if its deadline
 // passes).
-// +kubebuilder:validation:XValidation:rule="!has(self.checks) || !has(self.checks.job) || (has(self.workloads) && self.workloads.mode == 'Isolated')",message="checks.job runs a pod: set workloads.mode to Isolated"
+// +kubebuilder:validation:XValidation:rule="!has(self.checks) || !has(self.checks.job) || (has(self.workloads) && has(self.workloads.mode) && self.workloads.mode == 'Isolated')",message="checks.job runs a pod: set workloads.mode to Isolated"
 type RestoreDrillSpec struct {
 	// Schedule is a standard 5-field cron expression or one of @yearly,
 	// @monthly, @weekly, @daily, @hourly, read in TimeZone, as in a
@@ -251,7 +251,7 @@ type DrillRunnableKind string
 
 // DrillWorkloads is how a run's scratch namespaces are isolated and what
 // in them may run.
-// +kubebuilder:validation:XValidation:rule="self.mode == 'Isolated' || !has(self.run) || size(self.run) == 0",message="run lists kinds allowed to run: set mode to Isolated"
+// +kubebuilder:validation:XValidation:rule="(has(self.mode) && self.mode == 'Isolated') || !has(self.run) || size(self.run) == 0",message="run lists kinds allowed to run: set mode to Isolated"
 type DrillWorkloads struct {
 	// Mode: Inert (nothing restored runs) or Isolated (the kinds in run
 	// do, and the verification Job).
