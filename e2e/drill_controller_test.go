@@ -146,6 +146,11 @@ func TestDrillController(t *testing.T) {
 			if run.Cleanup != v1alpha1.DrillCleanupDeleted {
 				t.Errorf("drill %s: cleanup %s, want Deleted", name, run.Cleanup)
 			}
+			// Inert by default: the sample's Deployment came back scaled to 0.
+			if w := run.Workloads; w == nil || w.Mode != v1alpha1.DrillWorkloadsInert || len(w.Modified) == 0 ||
+				w.Modified[0].Kind != "Deployment.apps" || w.Modified[0].Count != 1 || len(w.Ran) != 0 {
+				t.Errorf("drill %s: workloads %+v, want Inert with 1 Deployment.apps modified and nothing run", name, w)
+			}
 			for _, ns := range run.ScratchNamespaces {
 				if other, ok := scratch[ns]; ok {
 					t.Errorf("drills %s and %s restored into the same namespace %s", other, name, ns)
