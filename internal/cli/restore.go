@@ -128,17 +128,27 @@ func (f *restoreFlags) check() (map[string]string, error) {
 		return nil, usagef("--overwrite needs --to-dir")
 	case f.timeout <= 0:
 		return nil, usagef("--restore-timeout must be positive, got %s", f.timeout)
+	}
+	if err := f.checkIsolation(); err != nil {
+		return nil, err
+	}
+	return parseMappings(f.mappings)
+}
+
+// checkIsolation validates --isolated, --run and --allow-dns.
+func (f *restoreFlags) checkIsolation() error {
+	switch {
 	case f.isolated && f.dir != "":
-		return nil, usagef("--isolated needs --namespace-mapping: --to-dir restores nothing into a cluster")
+		return usagef("--isolated needs --namespace-mapping: --to-dir restores nothing into a cluster")
 	case !f.isolated && (len(f.run) > 0 || f.allowDNS):
-		return nil, usagef("--run and --allow-dns need --isolated")
+		return usagef("--run and --allow-dns need --isolated")
 	}
 	for _, k := range f.run {
 		if !slices.Contains(drill.RunnableKinds, k) {
-			return nil, usagef("--run %q: want one of %s", k, strings.Join(drill.RunnableKinds, ", "))
+			return usagef("--run %q: want one of %s", k, strings.Join(drill.RunnableKinds, ", "))
 		}
 	}
-	return parseMappings(f.mappings)
+	return nil
 }
 
 // parseMappings parses --namespace-mapping SRC:DST values.
