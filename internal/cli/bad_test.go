@@ -46,9 +46,6 @@ func badInputStep(t *testing.T, b *bed, k keys, bsl, target string) {
 		{"verify bad backup name", verify("manual/B_1"), nil, exitUsage, `verify: --backup: invalid backup name "B_1"`},
 		{"restore without identity", []string{"restore", "--target-file", target, "--backup", "manual/b1", "--to-dir", b.path("x")}, nil, exitUsage, "--identity is required"},
 		{"restore without dir", []string{"restore", "--target-file", target, "--backup", "manual/b1", "-i", k.identity}, nil, exitUsage, "--to-dir is required"},
-		{"restore isolated to a dir", []string{"restore", "--target-file", target, "--backup", "manual/b1", "-i", k.identity, "--to-dir", b.path("x"), "--isolated"}, nil, exitUsage, "--isolated needs --namespace-mapping"},
-		{"restore run without isolated", []string{"restore", "--target-file", target, "--backup", "manual/b1", "-i", k.identity, "--namespace-mapping", "a:b", "--staging-location", "s", "--run", "Deployment"}, nil, exitUsage, "--run and --allow-dns need --isolated"},
-		{"restore run unknown kind", []string{"restore", "--target-file", target, "--backup", "manual/b1", "-i", k.identity, "--namespace-mapping", "a:b", "--staging-location", "s", "--isolated", "--run", "Ingress"}, nil, exitUsage, `--run "Ingress": want one of Pod, Deployment`},
 
 		// Bad files: exit 1, naming the file and the field.
 		{"unknown target file", []string{"backups", "--target-file", missing}, nil, exitFailure, "backups: open " + missing + ": no such file"},

@@ -30,6 +30,10 @@ func TestRestoreUsage(t *testing.T) {
 		{"no identity", []string{"restore", "--target-file", "t.yaml", "--backup", "nightly/b1", "--namespace-mapping", "a:b"}, "--identity is required"},
 		{"no backup", []string{"restore", "--target-file", "t.yaml", "-i", "id.txt", "--namespace-mapping", "a:b"}, "--backup is required"},
 		{"two targets", with("--target", "x", "--namespace-mapping", "a:b"), "--target-file and --target are exclusive"},
+		{"isolated to a dir", with("--to-dir", "d", "--isolated"), "--isolated needs --namespace-mapping"},
+		{"run without isolated", with("--namespace-mapping", "a:b", "--staging-location", "s", "--run", "Deployment"), "--run and --allow-dns need --isolated"},
+		{"dns without isolated", with("--namespace-mapping", "a:b", "--staging-location", "s", "--allow-dns"), "--run and --allow-dns need --isolated"},
+		{"run an unknown kind", with("--namespace-mapping", "a:b", "--staging-location", "s", "--isolated", "--run", "Ingress"), `--run "Ingress": want one of Pod, Deployment`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
