@@ -37,7 +37,11 @@ const (
 func HTTPRouteCRD() *apiextensionsv1.CustomResourceDefinition {
 	return &apiextensionsv1.CustomResourceDefinition{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"},
-		ObjectMeta: metav1.ObjectMeta{Name: "httproutes.gateway.networking.k8s.io"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "httproutes.gateway.networking.k8s.io",
+			// A *.k8s.io group needs it, as Gateway API's own CRDs carry it.
+			Annotations: map[string]string{"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/891"},
+		},
 		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
 			Group: "gateway.networking.k8s.io",
 			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "httproutes", Singular: "httproute", Kind: "HTTPRoute", ListKind: "HTTPRouteList"},
