@@ -20,6 +20,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/crypto"
@@ -484,7 +485,7 @@ spec:
 			t.Fatal(err)
 		}
 		if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 0 {
-			t.Errorf("Deployment replicas %v, want 0", dep.Spec.Replicas)
+			t.Errorf("Deployment replicas %v, want 0", ptr.Deref(dep.Spec.Replicas, -1))
 		}
 		if err := d.cp.Client.Get(ctx, client.ObjectKey{Namespace: dest, Name: drill.NetworkPolicyName}, &networkingv1.NetworkPolicy{}); err != nil {
 			t.Errorf("NetworkPolicy: %v", err)

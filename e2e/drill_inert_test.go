@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -154,16 +155,16 @@ func testDrillInertDefault(t *testing.T, d *drillBed) {
 			}
 		}
 		if r := dep.Spec.Replicas; r == nil || *r != 0 {
-			t.Errorf("Deployment replicas %v, want 0", r)
+			t.Errorf("Deployment replicas %v, want 0", ptr.Deref(r, -1))
 		}
 		if r := sts.Spec.Replicas; r == nil || *r != 0 {
-			t.Errorf("StatefulSet replicas %v, want 0", r)
+			t.Errorf("StatefulSet replicas %v, want 0", ptr.Deref(r, -1))
 		}
 		if s := cj.Spec.Suspend; s == nil || !*s {
-			t.Errorf("CronJob suspend %v, want true", s)
+			t.Errorf("CronJob suspend %v, want true", ptr.Deref(s, false))
 		}
 		if s := job.Spec.Suspend; s == nil || !*s {
-			t.Errorf("Job suspend %v, want true", s)
+			t.Errorf("Job suspend %v, want true", ptr.Deref(s, false))
 		}
 		// The pod template is restored as backed up.
 		if img := dep.Spec.Template.Spec.Containers[0].Image; img != "registry.example/web:1.0" {
@@ -300,10 +301,10 @@ func testDrillIsolated(t *testing.T, d *drillBed) {
 		t.Fatal(err)
 	}
 	if r := dep.Spec.Replicas; r == nil || *r != 1 {
-		t.Errorf("Deployment replicas %v, want 1 (allowed to run)", r)
+		t.Errorf("Deployment replicas %v, want 1 (allowed to run)", ptr.Deref(r, -1))
 	}
 	if r := sts.Spec.Replicas; r == nil || *r != 0 {
-		t.Errorf("StatefulSet replicas %v, want 0", r)
+		t.Errorf("StatefulSet replicas %v, want 0", ptr.Deref(r, -1))
 	}
 	job := &batchv1.Job{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: scratch, Name: drill.JobName}, job); err != nil {
