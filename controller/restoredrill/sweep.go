@@ -126,10 +126,10 @@ func (r *Reconciler) leftovers(ctx context.Context, value string, plan *sweepPla
 }
 
 // cleanRun deletes the leftovers of one run: its namespaces (when
-// withNamespaces), its Restore, and its staged objects and Backup in the
-// location left.loc (when it can be opened; else they are left for a
-// retry, as deleting the Backup alone would let Velero's sync bring it
-// back).
+// withNamespaces), its Restore, its resource modifiers ConfigMap, and its
+// staged objects and Backup in the location left.loc (when it can be
+// opened; else they are left for a retry, as deleting the Backup alone
+// would let Velero's sync bring it back).
 func (r *Reconciler) cleanRun(ctx context.Context, ref runRef, left runLeft, withNamespaces bool, stores map[string]storage.Store) error {
 	co := drill.CleanupOptions{Client: r.scratchClient(), VeleroNamespace: r.VeleroNamespace, StagedName: left.staged, Restore: left.staged, Modifiers: left.staged}
 	if withNamespaces {
