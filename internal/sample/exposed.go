@@ -36,7 +36,7 @@ const (
 // Velero to back them up.
 func HTTPRouteCRD() *apiextensionsv1.CustomResourceDefinition {
 	return &apiextensionsv1.CustomResourceDefinition{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"},
+		TypeMeta: metav1.TypeMeta{APIVersion: "apiextensions.k8s.io/v1", Kind: "CustomResourceDefinition"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "httproutes.gateway.networking.k8s.io",
 			// A *.k8s.io group needs it, as Gateway API's own CRDs carry it.
