@@ -18,8 +18,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -309,6 +311,17 @@ func checkLeastPrivilege(t *testing.T, c client.Client, objs []*unstructured.Uns
 		{"list", "", "secrets", "", "team-a", false},
 		{"create", "velero.io", "restores", "", veleroNS, true},
 		{"delete", "velero.io", "backups", "", veleroNS, true},
+		// Isolating scratch namespaces (the admission policy narrows these
+		// to scratch namespaces) and each run's resource modifiers
+		// ConfigMap, in Velero's namespace only.
+		{"create", "networking.k8s.io", "networkpolicies", "", "team-a", true},
+		{"delete", "networking.k8s.io", "networkpolicies", "", "team-a", false},
+		{"create", "", "resourcequotas", "", "team-a", true},
+		{"update", "", "resourcequotas", "", "team-a", false},
+		{"create", "", "limitranges", "", "team-a", true},
+		{"create", "", "configmaps", "", veleroNS, true},
+		{"update", "", "configmaps", "", veleroNS, false},
+		{"create", "", "configmaps", "", "team-a", false},
 		{"patch", "safekeep.dev", "restoredrills", "status", "team-a", true},
 		{"update", "safekeep.dev", "restoredrills", "", "team-a", false},
 	}
@@ -453,6 +466,11 @@ func testDrillScratchOnly(t *testing.T, cp *testbed.ControlPlane, admin client.C
 	if err := sa.Create(ctx, binding(scratch.Name, "safekeep-drill-reader")); err != nil {
 		t.Errorf("bind the reader role in a scratch namespace: %v", err)
 	}
+	for _, obj := range isolation(scratch.Name) {
+		if err := sa.Create(ctx, obj); err != nil {
+			t.Errorf("isolate a scratch namespace: create %T: %v", obj, err)
+		}
+	}
 	for _, tt := range []struct {
 		what string
 		do   func() error
@@ -460,6 +478,9 @@ func testDrillScratchOnly(t *testing.T, cp *testbed.ControlPlane, admin client.C
 		{"bind the reader role in another namespace", func() error { return sa.Create(ctx, binding(victim.Name, "safekeep-drill-reader")) }},
 		{"bind cluster-admin in a scratch namespace", func() error { return sa.Create(ctx, binding(scratch.Name, "cluster-admin")) }},
 		{"delete an unlabelled namespace", func() error { return sa.Delete(ctx, victim.DeepCopy()) }},
+		{"create a NetworkPolicy in another namespace", func() error { return sa.Create(ctx, isolation(victim.Name)[0]) }},
+		{"create a ResourceQuota in another namespace", func() error { return sa.Create(ctx, isolation(victim.Name)[1]) }},
+		{"create a LimitRange in another namespace", func() error { return sa.Create(ctx, isolation(victim.Name)[2]) }},
 	} {
 		err := tt.do()
 		if err == nil || (!apierrors.IsForbidden(err) && !apierrors.IsInvalid(err)) {
@@ -478,4 +499,15 @@ func boolRank(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// isolation are a NetworkPolicy, a ResourceQuota and a LimitRange in ns,
+// as a drill isolates its scratch namespaces.
+func isolation(ns string) []client.Object {
+	meta := metav1.ObjectMeta{Name: "safekeep-drill", Namespace: ns}
+	return []client.Object{
+		&networkingv1.NetworkPolicy{ObjectMeta: meta, Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}}},
+		&corev1.ResourceQuota{ObjectMeta: meta, Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("1")}}},
+		&corev1.LimitRange{ObjectMeta: meta, Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: corev1.LimitTypeContainer, Default: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}}}},
+	}
 }
