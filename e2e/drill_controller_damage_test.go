@@ -53,6 +53,9 @@ type dcDamage struct {
 	failed   string        // the first failed check
 	names    string        // an object it names; "" none
 	says     string        // in its message
+	// notReady, when set, is the reason the drill is refused up front
+	// (Ready False): it never runs, so the other fields are unused.
+	notReady string
 }
 
 // testDrillControllerDamage runs four failing drills at once through the
@@ -66,7 +69,9 @@ func testDrillControllerDamage(t *testing.T, e *dcEnv, good string) {
 	cases := []dcDamage{
 		{drill: "gone", damage: dcDelete, failed: drill.CheckSeal, names: seal.VeleroBackupJSON, says: "missing"},
 		{drill: "badseal", damage: dcAlterSeal, failed: drill.CheckSeal, names: "seal.json", says: "signature"},
-		{drill: "stranger", identity: "stranger-identity", failed: drill.CheckDecrypt, names: "manifest.json.age", says: "identity"},
+		// An identity that is not among the target's recipients is refused
+		// before any run (issue 16), not left to fail the decrypt check.
+		{drill: "stranger", identity: "stranger-identity", notReady: v1alpha1.ReasonIdentityNotRecipient},
 		{drill: "hurried", maxRTO: time.Millisecond, failed: drill.CheckRTO, says: "exceeds the objective"},
 	}
 	objs := []client.Object{&corev1.Secret{
@@ -103,9 +108,27 @@ func testDrillControllerDamage(t *testing.T, e *dcEnv, good string) {
 			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
 		}
 	}
+	refused := map[string]string{}
+	for _, tc := range cases {
+		if tc.notReady != "" {
+			refused[tc.drill] = tc.notReady
+		}
+	}
+	cases = slices.DeleteFunc(cases, func(tc dcDamage) bool { return tc.notReady != "" })
 	for _, o := range objs {
 		if _, ok := o.(*corev1.Secret); ok {
 			continue
+		}
+		if reason, ok := refused[o.GetName()]; ok {
+			if _, drill := o.(*v1alpha1.RestoreDrill); drill {
+				waitFor(t, fmt.Sprintf("RestoreDrill %s not Ready (%s)", o.GetName(), reason), time.Minute, func(ctx context.Context) (bool, error) {
+					d := &v1alpha1.RestoreDrill{}
+					err := c.Get(ctx, client.ObjectKeyFromObject(o), d)
+					cond := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionReady)
+					return err == nil && cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == reason, err
+				})
+				continue
+			}
 		}
 		waitFor(t, fmt.Sprintf("%T %s Ready", o, o.GetName()), time.Minute, func(ctx context.Context) (bool, error) {
 			obj := o.DeepCopyObject().(client.Object)

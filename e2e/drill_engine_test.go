@@ -389,7 +389,7 @@ func testDrillContent(t *testing.T, d *drillBed) {
 	res := d.run(t, opts)
 	wantChecks(t, res, drill.CheckContent, drill.CheckRTO)
 	checkNames(t, res, drill.CheckContent, "/ConfigMap "+drillSource+"/"+sample.ConfigMapName)
-	if c, _ := res.Check(drill.CheckRestore); !strings.Contains(c.Message, "1 warnings") {
+	if c, _ := res.Check(drill.CheckRestore); !strings.Contains(c.Message, "1 warning") {
 		t.Errorf("restore check %q: want Velero's warning about the existing ConfigMap", c.Message)
 	}
 
