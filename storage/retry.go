@@ -269,3 +269,62 @@ func (r *retryStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectIn
 		}
 	}
 }
+
+func (r *retryStore) GetVersion(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectInfo, error) {
+	var rc io.ReadCloser
+	var info ObjectInfo
+	err := r.p.doOp(ctx, "get "+key, func() error {
+		var err error
+		rc, info, err = r.s.GetVersion(ctx, key, versionID)
+		return err
+	})
+	return rc, info, err
+}
+
+func (r *retryStore) DeleteVersion(ctx context.Context, key, versionID string) error {
+	return r.p.doOp(ctx, "delete "+key, func() error { return r.s.DeleteVersion(ctx, key, versionID) })
+}
+
+func (r *retryStore) Versioning(ctx context.Context) (bool, error) {
+	var on bool
+	err := r.p.doOp(ctx, "versioning", func() error {
+		var err error
+		on, err = r.s.Versioning(ctx)
+		return err
+	})
+	return on, err
+}
+
+// ListVersions restarts a failed listing and resumes after the last
+// version it yielded (key, then position among the key's versions).
+func (r *retryStore) ListVersions(ctx context.Context, prefix string) iter.Seq2[Version, error] {
+	return func(yield func(Version, error) bool) {
+		var lastKey, lastID string
+		seen := false
+		err := r.p.doOp(ctx, "list versions "+prefix, func() error {
+			skipping := seen
+			for v, err := range r.s.ListVersions(ctx, prefix) {
+				if err != nil {
+					return err
+				}
+				if skipping {
+					if v.Key < lastKey || (v.Key == lastKey && v.VersionID != lastID) {
+						continue
+					}
+					skipping = false
+					if v.Key == lastKey { // the last one yielded
+						continue
+					}
+				}
+				if !yield(v, nil) {
+					return errYieldStopped
+				}
+				lastKey, lastID, seen = v.Key, v.VersionID, true
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errYieldStopped) {
+			yield(Version{}, err)
+		}
+	}
+}

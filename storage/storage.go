@@ -74,8 +74,25 @@ type Store interface {
 	// List yields every object whose key starts with prefix, in key order,
 	// following pagination. A non-nil error ends the sequence.
 	List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
-	// Delete removes key. Deleting a missing key is not an error.
+	// Delete removes key. Deleting a missing key is not an error. On a
+	// versioned bucket it only adds a delete marker: the bytes stay, as
+	// versions, until DeleteVersion removes each.
 	Delete(ctx context.Context, key string) error
+	// ListVersions yields every version of every key under prefix: keys
+	// in order, each key's versions newest first, delete markers included.
+	// On a bucket that never had versioning each object is one version,
+	// NullVersion. A non-nil error ends the sequence.
+	ListVersions(ctx context.Context, prefix string) iter.Seq2[Version, error]
+	// GetVersion opens one version of key; the caller must Close the
+	// reader. A delete marker or a missing version is ErrNotFound.
+	GetVersion(ctx context.Context, key, versionID string) (io.ReadCloser, ObjectInfo, error)
+	// DeleteVersion removes one version or delete marker of key for good.
+	// A version still under object lock is ErrLocked (governance is never
+	// bypassed); a missing version is not an error.
+	DeleteVersion(ctx context.Context, key, versionID string) error
+	// Versioning reports whether the bucket keeps versions (S3 versioning
+	// Enabled or Suspended), where Delete only adds a delete marker.
+	Versioning(ctx context.Context) (bool, error)
 	// ObjectLockEnabled reports whether the bucket has object lock enabled.
 	ObjectLockEnabled(ctx context.Context) (bool, error)
 	// String names the store for messages (endpoint, bucket, prefix; never credentials).

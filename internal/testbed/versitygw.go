@@ -42,9 +42,13 @@ type S3Server struct {
 	AccessKey, SecretKey string
 	// Dir is the posix folder holding the buckets (a folder per bucket).
 	Dir string
+	// VersionsDir is the posix backend's versioning folder, or "" when the
+	// server keeps no versions (see S3Versioned).
+	VersionsDir string
 
 	bin, addr, logPath string
 	keepAlive          bool
+	versioned          bool
 
 	mu   sync.Mutex
 	proc *s3Process // nil when stopped
@@ -73,6 +77,9 @@ func StartS3(tb TB, opts ...S3Option) *S3Server {
 	for _, o := range opts {
 		o(s)
 	}
+	if s.versioned {
+		s.VersionsDir = tb.TempDir()
+	}
 	tb.Cleanup(func() {
 		if err := s.stop(); err != nil {
 			tb.Errorf("testbed: stop versitygw: %v", err)
@@ -100,6 +107,12 @@ type S3Option func(*S3Server)
 // services do (VersityGW closes each one after its answer by default:
 // every request then dials anew). For benchmarks of many small requests.
 func S3KeepAlive() S3Option { return func(s *S3Server) { s.keepAlive = true } }
+
+// S3Versioned turns on VersityGW's object versioning (its posix backend's
+// --versioning-dir, a folder outside the data folder): buckets created with
+// object lock then have versioning Enabled, as on AWS, and a DELETE without
+// a version ID adds a delete marker instead of being refused.
+func S3Versioned() S3Option { return func(s *S3Server) { s.versioned = true } }
 
 // Stop stops the server (SIGTERM, then kill after 10 s). Its data stays, and
 // Restart brings it back on the same endpoint. Stopping twice is harmless.
@@ -151,7 +164,11 @@ func (s *S3Server) start(ctx context.Context) error {
 	if s.keepAlive {
 		args = append(args, "--keep-alive")
 	}
-	cmd := exec.Command(s.bin, append(args, "posix", s.Dir)...) //nolint:noctx // lifetime is stop's, see above
+	args = append(args, "posix")
+	if s.VersionsDir != "" {
+		args = append(args, "--versioning-dir", s.VersionsDir)
+	}
+	cmd := exec.Command(s.bin, append(args, s.Dir)...) //nolint:noctx // lifetime is stop's, see above
 	cmd.Env = ChildEnv("ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A test binary killed mid-run must not leave the server behind.

@@ -21,6 +21,10 @@ func testObjectLock(t *testing.T, newStore NewStore) {
 		t.Fatalf("ObjectLockEnabled on a plain bucket = %v, %v; want false, nil", on, err)
 	}
 
+	versioned, err := s.Versioning(ctx)
+	if err != nil {
+		t.Fatalf("Versioning: %v", err)
+	}
 	until := time.Now().Add(time.Hour)
 	for _, tc := range []struct {
 		name string
@@ -34,6 +38,10 @@ func testObjectLock(t *testing.T, newStore NewStore) {
 			_, err := s.Put(ctx, key, body(3, tc.size), storage.PutOptions{Size: -1, LockMode: storage.LockGovernance, RetainUntil: until})
 			if err != nil {
 				t.Fatalf("Put with retention: %v", err)
+			}
+			if versioned {
+				lockedVersionSurvives(t, s, key, tc.size)
+				return
 			}
 			err = s.Delete(ctx, key)
 			wantErr(t, "Delete of a locked object", err, storage.ErrLocked)
@@ -51,6 +59,30 @@ func testObjectLock(t *testing.T, newStore NewStore) {
 	put(t, s, "free", []byte("x"))
 	if err := s.Delete(ctx, "free"); err != nil {
 		t.Fatalf("Delete of an object without retention: %v", err)
+	}
+}
+
+// lockedVersionSurvives checks a locked object on a versioned bucket: a
+// plain Delete and an overwrite succeed (a marker, a new version) and the
+// locked version stays, whole, and cannot be deleted by its ID.
+func lockedVersionSurvives(t *testing.T, s storage.Store, key string, size int64) {
+	t.Helper()
+	ctx := t.Context()
+	id := versions(t, s, key)[0].VersionID
+	if _, err := s.Put(ctx, key, bytes.NewReader([]byte("overwrite")), storage.PutOptions{Size: 9}); err != nil {
+		t.Fatalf("overwrite on a versioned bucket: %v, want a new version", err)
+	}
+	if err := s.Delete(ctx, key); err != nil {
+		t.Fatalf("Delete on a versioned bucket: %v, want a delete marker", err)
+	}
+	wantErr(t, "DeleteVersion of a locked version", s.DeleteVersion(ctx, key, id), storage.ErrLocked)
+	rc, info, err := s.GetVersion(ctx, key, id)
+	if err != nil {
+		t.Fatalf("GetVersion of the locked version: %v", err)
+	}
+	defer func() { _ = rc.Close() }() // read-only
+	if _, n := sum(rc); n != size || info.Size != size {
+		t.Fatalf("locked version reads %d bytes (info %d), want %d", n, info.Size, size)
 	}
 }
 

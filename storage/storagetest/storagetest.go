@@ -27,7 +27,9 @@ const (
 	// Plain is a bucket without object lock, shared by the suite's stores
 	// (each asks for its own prefix).
 	Plain BucketKind = iota
-	// Locked is a bucket with object lock enabled.
+	// Locked is a bucket with object lock enabled. Whether it keeps
+	// versions (AWS's always do) is the backend's: the suite asks
+	// Store.Versioning and expects what each answer implies.
 	Locked
 	// Missing is a bucket that does not exist.
 	Missing
@@ -65,6 +67,10 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("AccessDenied", func(t *testing.T) { testAccessDenied(t, newStore) })
 	t.Run("Canceled", func(t *testing.T) { testCanceled(t, newStore) })
 	t.Run("String", func(t *testing.T) { testString(t, newStore) })
+	t.Run("VersionsUnversioned", func(t *testing.T) { testVersionsUnversioned(t, newStore) })
+	t.Run("VersionsLocked", func(t *testing.T) { testVersionsLocked(t, newStore) })
+	t.Run("VersionsExpire", func(t *testing.T) { testVersionsExpire(t, newStore) })
+	t.Run("ComplianceLock", func(t *testing.T) { testComplianceLock(t, newStore) })
 }
 
 // fresh returns a store on the Plain bucket under a prefix of its own.
