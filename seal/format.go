@@ -111,6 +111,9 @@ type Seal struct {
 	Raw []byte
 	// signed is the canonical encoding of the document, what the signature covers.
 	signed []byte
+	// hidden is set when seal.json was read from a version under a delete
+	// marker (see hiddenSeal).
+	hidden *Hidden
 }
 
 // Digest is "sha256:" and the hex SHA-256 of seal.json as stored; it names

@@ -17,7 +17,10 @@ type Opened struct {
 	Seal     *Seal
 	Manifest *Manifest
 	// KeyID names the key the seal's signature verified with.
-	KeyID   string
+	KeyID string
+	// Hidden lists the objects a delete marker hid and where each was read
+	// from instead (see Hidden); empty on an untouched backup.
+	Hidden  []Hidden
 	offsite storage.Store
 	ids     []crypto.Identity
 }
@@ -33,6 +36,10 @@ func Open(ctx context.Context, offsite storage.Store, schedule, backup string, o
 	}
 	rep := &Report{Schedule: schedule, Backup: backup}
 	sl, keyID, err := loadSeal(ctx, offsite, schedule, backup, opts)
+	if err != nil {
+		return nil, err
+	}
+	offsite, rep.Hidden, err = recoverBackup(ctx, offsite, sl)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +59,7 @@ func Open(ctx context.Context, offsite storage.Store, schedule, backup string, o
 	if err := rep.err(); err != nil {
 		return nil, err
 	}
-	return &Opened{Seal: sl, Manifest: manifest, KeyID: keyID, offsite: offsite, ids: opts.Identities}, nil
+	return &Opened{Seal: sl, Manifest: manifest, KeyID: keyID, Hidden: rep.Hidden, offsite: offsite, ids: opts.Identities}, nil
 }
 
 // ReadObject decrypts the sealed object name and writes its plaintext to w

@@ -56,6 +56,10 @@ type Report struct {
 	// checked; PlaintextBytes counts it.
 	Decrypted      bool
 	PlaintextBytes int64
+	// Hidden lists seal.json, the manifest and the objects a delete
+	// marker hid, and the version each was recovered from (or that none
+	// matched: the object is then also a missing Problem).
+	Hidden []Hidden
 	// Problems are sorted by object name, then kind.
 	Problems []Problem
 	// Extra are the keys under objects/ that the seal does not list: not

@@ -65,6 +65,10 @@ func Verify(ctx context.Context, offsite storage.Store, schedule, backup string,
 		return rep, err
 	}
 	rep.Seal, rep.KeyID, rep.Objects, rep.CiphertextBytes = sl, keyID, len(sl.Objects), sl.CiphertextBytes()
+	offsite, rep.Hidden, err = recoverBackup(ctx, offsite, sl)
+	if err != nil {
+		return rep, err
+	}
 	good, manifestOK, err := checkListing(ctx, offsite, sl, rep)
 	if err != nil || opts.Quick {
 		if err == nil {
@@ -102,11 +106,20 @@ func loadSeal(ctx context.Context, offsite storage.Store, schedule, backup strin
 	key := SealKey(schedule, backup)
 	data, err := getSmall(ctx, offsite, key, maxSealSize)
 	if errors.Is(err, storage.ErrNotFound) {
+		sl, keyID, herr := hiddenSeal(ctx, offsite, schedule, backup, opts)
+		if herr != nil || sl != nil {
+			return sl, keyID, herr
+		}
 		return nil, "", fmt.Errorf("%w: backup %s/%s has no seal.json", ErrNotSealed, schedule, backup)
 	}
 	if err != nil {
 		return nil, "", err
 	}
+	return checkSeal(ctx, offsite, schedule, backup, data, opts)
+}
+
+// checkSeal parses seal.json's bytes and verifies its signature.
+func checkSeal(ctx context.Context, offsite storage.Store, schedule, backup string, data []byte, opts VerifyOptions) (*Seal, string, error) {
 	sl, err := ParseSeal(data)
 	if err != nil {
 		return nil, "", fmt.Errorf("backup %s/%s: %w", schedule, backup, err)

@@ -54,6 +54,45 @@ func NewBed(t testing.TB, lock bool) *Bed {
 	return b
 }
 
+// NewVersionedBed is NewBed on VersityGW keeping versions, with object lock
+// on the offsite bucket, which is then versioned as on AWS: a plain DELETE
+// there hides an object behind a delete marker instead of being refused.
+func NewVersionedBed(t testing.TB) *Bed {
+	t.Helper()
+	s3 := testbed.StartS3(t, testbed.S3Versioned())
+	s3.CreateBucket(t, "velero", false)
+	s3.CreateBucket(t, "offsite", true)
+	b := &Bed{S3: s3, OffsiteBucket: "offsite"}
+	b.Source = OpenStore(t, s3.Config("velero", "cluster-a"))
+	b.Offsite = OpenStore(t, s3.Config("offsite", "cluster-a/safekeep/v1"))
+	b.Recipients, b.Identities, b.IdentityText = NewKeys(t)
+	b.Signer = NewSigner(t)
+	return b
+}
+
+// Hide does what an attacker holding the bucket's credentials can do to a
+// locked object on a versioned bucket: a plain DELETE, which adds a delete
+// marker over it.
+func Hide(t testing.TB, st storage.Store, key string) {
+	t.Helper()
+	if err := st.Delete(t.Context(), key); err != nil {
+		t.Fatalf("delete %s: %v", key, err)
+	}
+	if _, hidden := storage.Hidden(Versions(t, st, key)); !hidden {
+		t.Fatalf("%s: a plain delete left no delete marker (is the bucket versioned?)", key)
+	}
+}
+
+// Versions lists the versions of key, newest first.
+func Versions(t testing.TB, st storage.Store, key string) []storage.Version {
+	t.Helper()
+	vs, err := storage.Versions(t.Context(), st, key)
+	if err != nil {
+		t.Fatalf("versions of %s: %v", key, err)
+	}
+	return vs
+}
+
 // OpenStore opens a store with the default retry policy, as Safekeep's
 // commands do, or fails the test.
 func OpenStore(t testing.TB, cfg storage.Config) storage.Store {

@@ -1,0 +1,280 @@
+package seal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// Hidden is an object of a sealed backup whose current version is a delete
+// marker: on a versioned bucket (AWS's object-locked buckets all are) a
+// plain DELETE is not refused by object lock, it hides the locked version
+// under a marker. Readers recover the newest version under the marker whose
+// bytes the seal vouches for; a version that does not match is never used.
+type Hidden struct {
+	// Key is the offsite key (relative to the store), Object the Velero
+	// object name, ManifestObject or SealObject.
+	Key, Object string
+	// MarkerID and MarkerAt are the delete marker's version ID and time.
+	MarkerID string
+	MarkerAt time.Time
+	// VersionID is the version recovered; empty when none matched.
+	VersionID string
+	// Refused are versions under the marker whose bytes did not match.
+	Refused []string
+}
+
+// SealObject is the Object name a hidden seal.json carries.
+const SealObject = sealName
+
+// Recovered reports whether a version matching the seal was found.
+func (h Hidden) Recovered() bool { return h.VersionID != "" }
+
+// String says what happened, for output: "KEY: hidden by a delete marker
+// at TIME; recovered from version ID".
+func (h Hidden) String() string {
+	s := fmt.Sprintf("%s: hidden by a delete marker at %s; ", h.Key, h.MarkerAt.UTC().Format(time.RFC3339))
+	if h.Recovered() {
+		s += "recovered from version " + h.VersionID
+	} else {
+		s += "no version under it matches the seal"
+	}
+	if len(h.Refused) > 0 {
+		s += fmt.Sprintf(" (refused %d version(s) whose bytes do not match: %s)", len(h.Refused), strings.Join(h.Refused, ", "))
+	}
+	return s
+}
+
+// versionsOf groups the versions under prefix by key, each newest first.
+// It returns nil when the bucket keeps no versions.
+func versionsOf(ctx context.Context, offsite storage.Store, prefix string) (map[string][]storage.Version, error) {
+	on, err := offsite.Versioning(ctx)
+	if err != nil || !on {
+		return nil, err
+	}
+	out := map[string][]storage.Version{}
+	for v, err := range offsite.ListVersions(ctx, prefix) {
+		if err != nil {
+			return nil, err
+		}
+		out[v.Key] = append(out[v.Key], v)
+	}
+	return out, nil
+}
+
+// recoverHidden finds, for each sealed object and the manifest whose
+// current version is a delete marker, the newest version under the marker
+// whose ciphertext size and SHA-256 are the seal's. It returns a view of
+// offsite where those keys read (Get, Stat, List) as the recovered
+// versions, and what it found. Hidden objects with no matching version stay
+// missing in the view.
+func recoverHidden(ctx context.Context, offsite storage.Store, sl *Seal) (storage.Store, []Hidden, error) {
+	all, err := versionsOf(ctx, offsite, BackupPrefix(sl.Schedule, sl.Backup))
+	if err != nil || len(all) == 0 {
+		return offsite, nil, err
+	}
+	want := map[string]Object{ManifestKey(sl.Schedule, sl.Backup): {Name: ManifestObject, Size: sl.Manifest.Size, SHA256: sl.Manifest.SHA256}}
+	for _, o := range sl.Objects {
+		want[ObjectKey(sl.Schedule, sl.Backup, o.Name)] = o
+	}
+	view := &pinnedStore{Store: offsite, pins: map[string]storage.Version{}}
+	var found []Hidden
+	for _, key := range slices.Sorted(mapKeys(all)) {
+		o, sealed := want[key]
+		marker, hidden := storage.Hidden(all[key])
+		if !sealed || !hidden {
+			continue
+		}
+		h := Hidden{Key: key, Object: o.Name, MarkerID: marker.VersionID, MarkerAt: marker.LastModified}
+		v, refused, err := matchingVersion(ctx, offsite, all[key], func(got Blob) bool { return got.Size == o.Size && got.SHA256 == o.SHA256 })
+		if err != nil {
+			return nil, nil, err
+		}
+		h.Refused = refused
+		if v != nil {
+			h.VersionID = v.VersionID
+			view.pins[key] = *v
+		}
+		found = append(found, h)
+	}
+	if len(view.pins) == 0 {
+		return offsite, found, nil
+	}
+	return view, found, nil
+}
+
+// matchingVersion reads the versions that hold bytes, newest first, and
+// returns the first that ok accepts, and the IDs of those it did not.
+func matchingVersion(ctx context.Context, offsite storage.Store, versions []storage.Version, ok func(Blob) bool) (*storage.Version, []string, error) {
+	var refused []string
+	for _, v := range versions {
+		if v.DeleteMarker {
+			continue
+		}
+		b, err := hashVersion(ctx, offsite, v)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // deleted by ID meanwhile
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok(b) {
+			return &v, refused, nil
+		}
+		refused = append(refused, v.VersionID)
+	}
+	return nil, refused, nil
+}
+
+func hashVersion(ctx context.Context, offsite storage.Store, v storage.Version) (Blob, error) {
+	rc, _, err := offsite.GetVersion(ctx, v.Key, v.VersionID)
+	if err != nil {
+		return Blob{}, err
+	}
+	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
+	h := newHashingReader(rc)
+	if _, err := io.Copy(io.Discard, h); err != nil {
+		return Blob{}, fmt.Errorf("read %s version %s: %w", v.Key, v.VersionID, err)
+	}
+	return h.blob(), nil
+}
+
+func mapKeys[V any](m map[string]V) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// pinnedStore reads some keys from a given version: those a delete marker
+// hides and whose version under it was checked against the seal.
+type pinnedStore struct {
+	storage.Store
+	pins map[string]storage.Version
+}
+
+func (p *pinnedStore) Get(ctx context.Context, key string) (io.ReadCloser, storage.ObjectInfo, error) {
+	if v, ok := p.pins[key]; ok {
+		return p.GetVersion(ctx, key, v.VersionID)
+	}
+	return p.Store.Get(ctx, key)
+}
+
+func (p *pinnedStore) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
+	if v, ok := p.pins[key]; ok {
+		return v.ObjectInfo, nil
+	}
+	return p.Store.Stat(ctx, key)
+}
+
+// List merges the pinned keys under prefix into the store's listing.
+func (p *pinnedStore) List(ctx context.Context, prefix string) iter.Seq2[storage.ObjectInfo, error] {
+	return func(yield func(storage.ObjectInfo, error) bool) {
+		var extra []storage.ObjectInfo
+		for k, v := range p.pins {
+			if strings.HasPrefix(k, prefix) {
+				extra = append(extra, v.ObjectInfo)
+			}
+		}
+		slices.SortFunc(extra, func(a, b storage.ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
+		for info, err := range p.Store.List(ctx, prefix) {
+			if err != nil {
+				yield(info, err)
+				return
+			}
+			for len(extra) > 0 && extra[0].Key < info.Key {
+				if !yield(extra[0], nil) {
+					return
+				}
+				extra = extra[1:]
+			}
+			if !yield(info, nil) {
+				return
+			}
+		}
+		for _, e := range extra {
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// hiddenSeal recovers seal.json when its current version is a delete
+// marker: the newest version under it that parses, names this backup and
+// verifies against a pinned key. seal.json has no digest elsewhere, so
+// without pinned keys nothing is recovered (a version signed by a key
+// published in the bucket proves nothing). It returns nil, "", nil when
+// seal.json is not hidden, or nothing under the marker verifies.
+func hiddenSeal(ctx context.Context, offsite storage.Store, schedule, backup string, opts VerifyOptions) (*Seal, string, error) {
+	key := SealKey(schedule, backup)
+	all, err := versionsOf(ctx, offsite, key)
+	if err != nil {
+		return nil, "", err
+	}
+	marker, hidden := storage.Hidden(all[key])
+	if !hidden || len(opts.pinned()) == 0 {
+		return nil, "", nil
+	}
+	h := Hidden{Key: key, Object: SealObject, MarkerID: marker.VersionID, MarkerAt: marker.LastModified}
+	for _, v := range all[key] {
+		if v.DeleteMarker || v.Size > maxSealSize {
+			continue
+		}
+		data, err := getVersionSmall(ctx, offsite, v)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		sl, keyID, err := checkSeal(ctx, offsite, schedule, backup, data, opts)
+		if err != nil {
+			h.Refused = append(h.Refused, v.VersionID)
+			continue
+		}
+		h.VersionID = v.VersionID
+		sl.hidden = &h
+		return sl, keyID, nil
+	}
+	return nil, "", nil
+}
+
+func getVersionSmall(ctx context.Context, offsite storage.Store, v storage.Version) ([]byte, error) {
+	rc, _, err := offsite.GetVersion(ctx, v.Key, v.VersionID)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
+	data, err := io.ReadAll(io.LimitReader(rc, maxSealSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s version %s: %w", v.Key, v.VersionID, err)
+	}
+	if len(data) > maxSealSize {
+		return nil, permanent(fmt.Errorf("%s version %s is larger than %d bytes", v.Key, v.VersionID, maxSealSize))
+	}
+	return data, nil
+}
+
+// recoverBackup is recoverHidden, with a hidden seal.json that loadSeal
+// recovered listed first.
+func recoverBackup(ctx context.Context, offsite storage.Store, sl *Seal) (storage.Store, []Hidden, error) {
+	view, found, err := recoverHidden(ctx, offsite, sl)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sl.hidden != nil {
+		found = append([]Hidden{*sl.hidden}, found...)
+	}
+	return view, found, nil
+}

@@ -1,0 +1,144 @@
+package seal_test
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/seal/sealtest"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// sealLocked seals a synthetic backup with governance retention on the
+// bed's versioned, object-locked bucket.
+func sealLocked(t *testing.T, b *sealtest.Bed, schedule, name string) (*seal.Seal, map[string][]byte) {
+	t.Helper()
+	objs := b.VeleroBackup(t, name, "Completed", 300<<10)
+	s := b.Sealer()
+	s.Lock = &seal.Lock{Mode: storage.LockGovernance, RetainDays: 1}
+	sl, err := s.Seal(t.Context(), schedule, name)
+	if err != nil {
+		t.Fatalf("Seal: %v", err)
+	}
+	return sl, objs
+}
+
+// TestVerifyRecoversHidden: on a versioned bucket, a delete marker over a
+// sealed object, the manifest, seal.json or all of them at once hides
+// nothing from verify and open: each is read from the locked version under
+// its marker, and named as hidden and recovered.
+func TestVerifyRecoversHidden(t *testing.T) {
+	b := sealtest.NewVersionedBed(t)
+	ctx := t.Context()
+	pinned := []crypto.VerifyKey{b.Signer.Public()}
+	for i, tc := range []struct {
+		name string
+		keys func(sl *seal.Seal) []string
+	}{
+		{"object", func(sl *seal.Seal) []string { return []string{seal.ObjectKey("s", sl.Backup, sl.Backup+".tar.gz")} }},
+		{"manifest", func(sl *seal.Seal) []string { return []string{seal.ManifestKey("s", sl.Backup)} }},
+		{"seal", func(sl *seal.Seal) []string { return []string{seal.SealKey("s", sl.Backup)} }},
+		{"everything", func(sl *seal.Seal) []string {
+			keys := []string{seal.SealKey("s", sl.Backup), seal.ManifestKey("s", sl.Backup)}
+			for _, o := range sl.Objects {
+				keys = append(keys, seal.ObjectKey("s", sl.Backup, o.Name))
+			}
+			return keys
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "b-" + string(rune('a'+i))
+			sl, objs := sealLocked(t, b, "s", name)
+			hidden := tc.keys(sl)
+			for _, k := range hidden {
+				sealtest.Hide(t, b.Offsite, k)
+			}
+			rep, err := seal.Verify(ctx, b.Offsite, "s", name, seal.VerifyOptions{TrustedKeys: pinned, Identities: b.Identities})
+			if err != nil {
+				t.Fatalf("Verify with delete markers over %v: %v", hidden, err)
+			}
+			var got []string
+			for _, h := range rep.Hidden {
+				if !h.Recovered() || len(h.Refused) != 0 || h.MarkerAt.IsZero() {
+					t.Errorf("hidden %+v: want recovered, nothing refused, a marker time", h)
+				}
+				if !strings.Contains(h.String(), "hidden by a delete marker at ") || !strings.Contains(h.String(), "recovered from version "+h.VersionID) {
+					t.Errorf("Hidden.String() = %q", h.String())
+				}
+				got = append(got, h.Key)
+			}
+			slices.Sort(got)
+			slices.Sort(hidden)
+			if !slices.Equal(got, hidden) {
+				t.Fatalf("Verify reports hidden %v, want %v", got, hidden)
+			}
+			opened, err := seal.Open(ctx, b.Offsite, "s", name, seal.VerifyOptions{TrustedKeys: pinned, Identities: b.Identities})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if len(opened.Hidden) != len(hidden) {
+				t.Errorf("Open reports %d hidden, want %d", len(opened.Hidden), len(hidden))
+			}
+			for _, o := range opened.Manifest.Objects {
+				var buf bytes.Buffer
+				if _, err := opened.ReadObject(ctx, o.Name, &buf, nil); err != nil {
+					t.Fatalf("ReadObject(%s): %v", o.Name, err)
+				}
+				if !bytes.Equal(buf.Bytes(), objs[o.Name]) {
+					t.Fatalf("ReadObject(%s) differs from Velero's bytes", o.Name)
+				}
+			}
+		})
+	}
+}
+
+// TestHiddenAlteredVersionRefused: an attacker who overwrites a sealed
+// object (a new version) and then deletes it (a marker) gets neither used:
+// the altered version is refused and the locked original recovered; with
+// only altered versions under the marker the object is missing.
+func TestHiddenAlteredVersionRefused(t *testing.T) {
+	b := sealtest.NewVersionedBed(t)
+	ctx := t.Context()
+	pinned := []crypto.VerifyKey{b.Signer.Public()}
+	sl, _ := sealLocked(t, b, "s", "b1")
+	key := seal.ObjectKey("s", "b1", "b1.tar.gz")
+	data := sealtest.Get(t, b.Offsite, key)
+	data[len(data)/2] ^= 1
+	sealtest.Put(t, b.Offsite, key, data) // same size, other bytes
+	sealtest.Hide(t, b.Offsite, key)
+	vs := sealtest.Versions(t, b.Offsite, key)
+	altered, original := vs[1].VersionID, vs[2].VersionID
+
+	rep, err := seal.Verify(ctx, b.Offsite, "s", "b1", seal.VerifyOptions{TrustedKeys: pinned, Identities: b.Identities})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if len(rep.Hidden) != 1 || rep.Hidden[0].VersionID != original || !slices.Equal(rep.Hidden[0].Refused, []string{altered}) {
+		t.Fatalf("Hidden = %+v, want recovered from %s with %s refused", rep.Hidden, original, altered)
+	}
+
+	// A forged seal.json signed by another key under a marker is refused:
+	// the backup stays unsealed, never restorable.
+	skey := seal.SealKey("s", "b1")
+	forged := bytes.Replace(sl.Raw, []byte(`"cluster-a"`), []byte(`"cluster-x"`), 1)
+	sealtest.Put(t, b.Offsite, skey, forged)
+	sealtest.Hide(t, b.Offsite, skey)
+	rep, err = seal.Verify(ctx, b.Offsite, "s", "b1", seal.VerifyOptions{TrustedKeys: pinned})
+	if err != nil {
+		t.Fatalf("Verify with the genuine seal.json under a forged version and a marker: %v", err)
+	}
+	if h := rep.Hidden[0]; h.Object != seal.SealObject || len(h.Refused) != 1 || h.VersionID == h.Refused[0] {
+		t.Fatalf("hidden seal.json = %+v, want the forged version refused", h)
+	}
+
+	// Without a pinned key, a hidden seal.json is not recovered: nothing
+	// in the bucket can vouch for it.
+	_, err = seal.Verify(ctx, b.Offsite, "s", "b1", seal.VerifyOptions{})
+	if !errors.Is(err, seal.ErrNotSealed) {
+		t.Fatalf("Verify of a hidden seal.json without a pinned key: %v, want ErrNotSealed", err)
+	}
+}
