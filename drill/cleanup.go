@@ -119,24 +119,17 @@ func deleteStaged(ctx context.Context, c client.Client, obj client.Object, ns, n
 }
 
 // deletePrefix deletes every object under prefix, first (when set) first.
+// Each goes by version ID (storage.Purge): the staged copy is plaintext,
+// and on a versioned staging bucket a plain delete would keep it as a
+// version under a marker.
 func deletePrefix(ctx context.Context, st storage.Store, prefix, first string) error {
 	if first != "" {
-		if err := st.Delete(ctx, first); err != nil {
+		if _, err := storage.PurgeKey(ctx, st, first); err != nil {
 			return fmt.Errorf("delete %s from the staging location: %w", first, err)
 		}
 	}
-	var keys []string
-	for info, err := range st.List(ctx, prefix) {
-		if err != nil {
-			return fmt.Errorf("list %s in the staging location: %w", prefix, err)
-		}
-		keys = append(keys, info.Key)
+	if _, err := storage.Purge(ctx, st, prefix); err != nil {
+		return fmt.Errorf("delete %s from the staging location: %w", prefix, err)
 	}
-	var errs []error
-	for _, k := range keys {
-		if err := st.Delete(ctx, k); err != nil {
-			errs = append(errs, fmt.Errorf("delete %s from the staging location: %w", k, err))
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }

@@ -80,7 +80,8 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 		r.stageFailed(st.findings)
 		return nil
 	}
-	r.pass(CheckSeal, fmt.Sprintf("signed by %s; %d objects, %d bytes of ciphertext match the seal", opened.KeyID, len(opened.Seal.Objects), opened.Seal.CiphertextBytes()))
+	res.Hidden = opened.Hidden
+	r.pass(CheckSeal, fmt.Sprintf("signed by %s; %d objects, %d bytes of ciphertext match the seal%s", opened.KeyID, len(opened.Seal.Objects), opened.Seal.CiphertextBytes(), seal.HiddenNote(opened.Hidden)))
 	r.pass(CheckDecrypt, plural.S(len(opened.Manifest.Objects), "object")+" decrypted; every plaintext matches the manifest")
 
 	mapping, err := r.mapping(namespacesOf(opened.Manifest, st.tarball))

@@ -219,6 +219,8 @@ type Result struct {
 	// Changes is what Options.Isolation did to the restored objects; nil
 	// without Isolation or when Run stopped before restoring.
 	Changes *Changes
+	// Hidden lists what delete markers hid and where each was read from.
+	Hidden []seal.Hidden
 	// Checks has one entry per CheckNames, in that order.
 	Checks []audit.CheckResult
 	// Passed is true when every check passed.

@@ -59,6 +59,9 @@ type Result struct {
 	// Resources counts the YAML files written under resources/ (with
 	// Options.Resources).
 	Resources int
+	// Hidden lists what delete markers hid and the version each was
+	// restored from (see seal.Hidden).
+	Hidden []seal.Hidden
 }
 
 // ToDir restores a sealed backup into dir as Velero wrote it: each object
@@ -107,7 +110,7 @@ func toDir(ctx context.Context, opened *seal.Opened, dir string, opts Options) (
 		removeDirs(root, made)
 		return nil, err
 	}
-	res := &Result{Seal: opened.Seal}
+	res := &Result{Seal: opened.Seal, Hidden: opened.Hidden}
 	// The resources are written from the downloaded tarball before any
 	// file is placed: a resource that cannot be written leaves dir as it
 	// was.

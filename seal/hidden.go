@@ -41,15 +41,33 @@ func (h Hidden) Recovered() bool { return h.VersionID != "" }
 // at TIME; recovered from version ID".
 func (h Hidden) String() string {
 	s := fmt.Sprintf("%s: hidden by a delete marker at %s; ", h.Key, h.MarkerAt.UTC().Format(time.RFC3339))
-	if h.Recovered() {
+	switch {
+	case h.Recovered():
 		s += "recovered from version " + h.VersionID
-	} else {
+	case h.Object == SealObject:
+		s += "no version under it verifies with a trusted key"
+	default:
 		s += "no version under it matches the seal"
 	}
 	if len(h.Refused) > 0 {
 		s += fmt.Sprintf(" (refused %d version(s) whose bytes do not match: %s)", len(h.Refused), strings.Join(h.Refused, ", "))
 	}
 	return s
+}
+
+// HiddenNote is a clause for a one-line summary, "; N object(s) hidden by
+// delete markers, recovered from locked versions", or "" when none was.
+func HiddenNote(hidden []Hidden) string {
+	recovered := 0
+	for _, h := range hidden {
+		if h.Recovered() {
+			recovered++
+		}
+	}
+	if recovered == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d object(s) hidden by delete markers, recovered from locked versions", recovered)
 }
 
 // versionsOf groups the versions under prefix by key, each newest first.
@@ -215,7 +233,8 @@ func (p *pinnedStore) List(ctx context.Context, prefix string) iter.Seq2[storage
 // verifies against a pinned key. seal.json has no digest elsewhere, so
 // without pinned keys nothing is recovered (a version signed by a key
 // published in the bucket proves nothing). It returns nil, "", nil when
-// seal.json is not hidden, or nothing under the marker verifies.
+// seal.json is not hidden, and an error wrapping ErrNotSealed that says
+// why when it is hidden and nothing under the marker can be used.
 func hiddenSeal(ctx context.Context, offsite storage.Store, schedule, backup string, opts VerifyOptions) (*Seal, string, error) {
 	key := SealKey(schedule, backup)
 	all, err := versionsOf(ctx, offsite, key)
@@ -223,10 +242,14 @@ func hiddenSeal(ctx context.Context, offsite storage.Store, schedule, backup str
 		return nil, "", err
 	}
 	marker, hidden := storage.Hidden(all[key])
-	if !hidden || len(opts.pinned()) == 0 {
+	if !hidden {
 		return nil, "", nil
 	}
 	h := Hidden{Key: key, Object: SealObject, MarkerID: marker.VersionID, MarkerAt: marker.LastModified}
+	if len(opts.pinned()) == 0 {
+		return nil, "", fmt.Errorf("%w: backup %s/%s: %s; only a pinned signing key can vouch for a version under it",
+			ErrNotSealed, schedule, backup, h)
+	}
 	for _, v := range all[key] {
 		if v.DeleteMarker || v.Size > maxSealSize {
 			continue
@@ -247,7 +270,7 @@ func hiddenSeal(ctx context.Context, offsite storage.Store, schedule, backup str
 		sl.hidden = &h
 		return sl, keyID, nil
 	}
-	return nil, "", nil
+	return nil, "", fmt.Errorf("%w: backup %s/%s: %s", ErrNotSealed, schedule, backup, h)
 }
 
 func getVersionSmall(ctx context.Context, offsite storage.Store, v storage.Version) ([]byte, error) {

@@ -57,6 +57,7 @@ func TestVerifyRecoversHidden(t *testing.T) {
 			for _, k := range hidden {
 				sealtest.Hide(t, b.Offsite, k)
 			}
+			checkListed(t, b.Offsite, "s", name, slices.Contains(hidden, seal.SealKey("s", name)))
 			rep, err := seal.Verify(ctx, b.Offsite, "s", name, seal.VerifyOptions{TrustedKeys: pinned, Identities: b.Identities})
 			if err != nil {
 				t.Fatalf("Verify with delete markers over %v: %v", hidden, err)
@@ -141,4 +142,27 @@ func TestHiddenAlteredVersionRefused(t *testing.T) {
 	if !errors.Is(err, seal.ErrNotSealed) {
 		t.Fatalf("Verify of a hidden seal.json without a pinned key: %v, want ErrNotSealed", err)
 	}
+}
+
+// checkListed finds schedule/backup in seal.List: hidden and recoverable
+// when its seal.json is hidden, sealed otherwise.
+func checkListed(t *testing.T, st storage.Store, schedule, backup string, sealHidden bool) {
+	t.Helper()
+	entries, err := seal.List(t.Context(), st)
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	for _, e := range entries {
+		if e.Schedule != schedule || e.Backup != backup {
+			continue
+		}
+		switch {
+		case sealHidden && (e.State != seal.StateHidden || !e.Recoverable() || e.Seal == nil || e.Restorable()):
+			t.Fatalf("List entry %+v: want hidden, recoverable, with its seal, not restorable as is", e)
+		case !sealHidden && e.State != seal.StateSealed:
+			t.Fatalf("List entry %+v: want sealed", e)
+		}
+		return
+	}
+	t.Fatalf("List does not show %s/%s", schedule, backup)
 }

@@ -2,7 +2,10 @@ package seal
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"iter"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +25,12 @@ const (
 	StateIncomplete EntryState = "incomplete"
 	// StateInvalid: seal.json is there but does not parse. Never restorable.
 	StateInvalid EntryState = "invalid"
+	// StateHidden: seal.json's current version is a delete marker (an
+	// attack on a versioned bucket: see Hidden). Entry.Seal is the newest
+	// version under it that parses as this backup's seal, when one does
+	// (Recoverable); verify, restore and recover check its signature
+	// against pinned keys before using it.
+	StateHidden EntryState = "hidden"
 )
 
 // Entry is one backup folder offsite.
@@ -38,7 +47,15 @@ type Entry struct {
 	Seal *Seal
 	// Err says why an invalid entry is invalid.
 	Err error
+	// Hidden is set for a hidden entry: the marker, and the version of
+	// seal.json that parses (VersionID empty when none does).
+	Hidden *Hidden
 }
+
+// Recoverable reports whether a hidden entry has a version of seal.json
+// under its marker that parses as its seal (its signature is checked when
+// it is used).
+func (e Entry) Recoverable() bool { return e.Hidden != nil && e.Hidden.Recovered() }
 
 // Restorable reports whether the entry is sealed. Verify it before use.
 func (e Entry) Restorable() bool { return e.State == StateSealed }
@@ -53,7 +70,11 @@ func List(ctx context.Context, offsite storage.Store) ([]Entry, error) {
 		sealed bool
 	}
 	folders := map[string]*folder{}
-	for info, err := range offsite.List(ctx, BackupsDir) {
+	current, sealVersions, err := listCurrent(ctx, offsite)
+	if err != nil {
+		return nil, err
+	}
+	for info, err := range current {
 		if err != nil {
 			return nil, fmt.Errorf("list %s in %s: %w", BackupsDir, offsite, err)
 		}
@@ -75,9 +96,21 @@ func List(ctx context.Context, offsite storage.Store) ([]Entry, error) {
 			f.entry.Bytes += info.Size
 		}
 	}
+	for key := range sealVersions { // a folder whose every object is hidden
+		parts := strings.SplitN(strings.TrimPrefix(key, BackupsDir), "/", 3)
+		if len(parts) == 3 && folders[parts[0]+"/"+parts[1]] == nil &&
+			ValidateName("schedule", parts[0]) == nil && ValidateName("backup", parts[1]) == nil {
+			folders[parts[0]+"/"+parts[1]] = &folder{entry: Entry{Schedule: parts[0], Backup: parts[1], State: StateIncomplete}}
+		}
+	}
 	out := make([]Entry, 0, len(folders))
 	for _, f := range folders {
 		e := f.entry
+		if vs := sealVersions[SealKey(e.Schedule, e.Backup)]; !f.sealed && len(vs) > 0 {
+			if e, err = hiddenEntry(ctx, offsite, e, vs); err != nil {
+				return nil, err
+			}
+		}
 		if f.sealed {
 			data, err := getSmall(ctx, offsite, SealKey(e.Schedule, e.Backup), maxSealSize)
 			if err != nil {
@@ -103,4 +136,72 @@ func List(ctx context.Context, offsite storage.Store) ([]Entry, error) {
 		return strings.Compare(a.Backup, b.Backup)
 	})
 	return out, nil
+}
+
+// listCurrent yields the current objects under BackupsDir. On a versioned
+// bucket it lists versions instead, in the same one pass, and also returns
+// the versions of each seal.json whose current version is a delete marker.
+func listCurrent(ctx context.Context, offsite storage.Store) (iter.Seq2[storage.ObjectInfo, error], map[string][]storage.Version, error) {
+	on, err := offsite.Versioning(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("versioning of %s: %w", offsite, err)
+	}
+	if !on {
+		return offsite.List(ctx, BackupsDir), nil, nil
+	}
+	// VersityGW lists current versions first and older ones after, so a
+	// key's versions are gathered, not taken as consecutive.
+	seals := map[string][]storage.Version{}
+	hidden := map[string][]storage.Version{}
+	return func(yield func(storage.ObjectInfo, error) bool) {
+		defer func() {
+			for k, vs := range seals {
+				if _, ok := storage.Hidden(vs); ok {
+					hidden[k] = vs
+				}
+			}
+		}()
+		for v, err := range offsite.ListVersions(ctx, BackupsDir) {
+			if err != nil {
+				yield(storage.ObjectInfo{}, err)
+				return
+			}
+			if path.Base(v.Key) == sealName {
+				seals[v.Key] = append(seals[v.Key], v)
+			}
+			if v.Latest && !v.DeleteMarker && !yield(v.ObjectInfo, nil) {
+				return
+			}
+		}
+	}, hidden, nil
+}
+
+// hiddenEntry marks e hidden and reads the newest version of seal.json
+// under the marker that parses as e's seal.
+func hiddenEntry(ctx context.Context, offsite storage.Store, e Entry, vs []storage.Version) (Entry, error) {
+	marker, _ := storage.Hidden(vs)
+	h := &Hidden{Key: marker.Key, Object: SealObject, MarkerID: marker.VersionID, MarkerAt: marker.LastModified}
+	e.State, e.Hidden = StateHidden, h
+	for _, v := range vs {
+		if v.DeleteMarker || v.Size > maxSealSize {
+			continue
+		}
+		data, err := getVersionSmall(ctx, offsite, v)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return e, fmt.Errorf("read seal of %s/%s: %w", e.Schedule, e.Backup, err)
+		}
+		sl, err := ParseSeal(data)
+		if err != nil || sl.Schedule != e.Schedule || sl.Backup != e.Backup {
+			h.Refused = append(h.Refused, v.VersionID)
+			continue
+		}
+		h.VersionID = v.VersionID
+		e.Seal, e.SealedAt = sl, sl.SealedAt
+		e.Objects, e.Bytes = len(sl.Objects), sl.CiphertextBytes()
+		break
+	}
+	return e, nil
 }

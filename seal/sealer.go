@@ -169,7 +169,7 @@ func (s *Sealer) writeSeal(ctx context.Context, r *run, pub crypto.VerifyKey, do
 	key := SealKey(doc.Schedule, doc.Backup)
 	err = retry(ctx, func() error { return putSmall(ctx, s.Offsite, key, raw, r.putOptions(0)) })
 	if errors.Is(err, storage.ErrExists) { // a concurrent sealer finished first
-		_ = s.Offsite.Delete(ctx, PendingKey(doc.Schedule, doc.Backup))
+		s.dropPending(ctx, doc.Schedule, doc.Backup)
 		existing, err := s.existingSeal(ctx, pub, doc.Schedule, doc.Backup)
 		if err == nil && existing == nil {
 			err = fmt.Errorf("%s exists but cannot be read", key)
@@ -181,7 +181,7 @@ func (s *Sealer) writeSeal(ctx context.Context, r *run, pub crypto.VerifyKey, do
 	}
 	// The marker has done its job. It is not locked; a leftover one beside a
 	// seal.json is harmless, so a failed delete is not an error.
-	_ = s.Offsite.Delete(ctx, PendingKey(doc.Schedule, doc.Backup))
+	s.dropPending(ctx, doc.Schedule, doc.Backup)
 	return ParseSeal(raw)
 }
 
@@ -277,10 +277,10 @@ func (s *Sealer) newRun(ctx context.Context, pub crypto.VerifyKey, schedule, bac
 func (s *Sealer) orphans(ctx context.Context, pub crypto.VerifyKey, schedule, backup string) (*Seal, error) {
 	existing, err := s.existingSeal(ctx, pub, schedule, backup)
 	if existing != nil || err != nil {
-		_ = s.Offsite.Delete(ctx, PendingKey(schedule, backup))
+		s.dropPending(ctx, schedule, backup)
 		return existing, err
 	}
-	_ = s.Offsite.Delete(ctx, PendingKey(schedule, backup))
+	s.dropPending(ctx, schedule, backup)
 	return nil, fmt.Errorf("%w: %s holds objects but neither a seal.json nor an in-progress marker; delete that incomplete copy first",
 		ErrSealConflict, BackupPrefix(schedule, backup))
 }
@@ -382,4 +382,12 @@ func fingerprints(rs []crypto.Recipient) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// dropPending removes the in-progress marker, every version of it, so no
+// delete marker of Safekeep's own is left to look like an attacker's. It
+// is not locked; a leftover one beside a seal.json is harmless, so a failed
+// delete is not an error.
+func (s *Sealer) dropPending(ctx context.Context, schedule, backup string) {
+	_, _ = storage.PurgeKey(ctx, s.Offsite, PendingKey(schedule, backup)) // see above: harmless when it fails
 }

@@ -295,31 +295,24 @@ func (r *retryStore) Versioning(ctx context.Context) (bool, error) {
 	return on, err
 }
 
-// ListVersions restarts a failed listing and resumes after the last
-// version it yielded (key, then position among the key's versions).
+// ListVersions restarts a failed listing and skips the versions it
+// already yielded (listings need not be in key order, so it remembers them).
 func (r *retryStore) ListVersions(ctx context.Context, prefix string) iter.Seq2[Version, error] {
 	return func(yield func(Version, error) bool) {
-		var lastKey, lastID string
-		seen := false
+		type id struct{ key, version string }
+		seen := map[id]bool{}
 		err := r.p.doOp(ctx, "list versions "+prefix, func() error {
-			skipping := seen
 			for v, err := range r.s.ListVersions(ctx, prefix) {
 				if err != nil {
 					return err
 				}
-				if skipping {
-					if v.Key < lastKey || (v.Key == lastKey && v.VersionID != lastID) {
-						continue
-					}
-					skipping = false
-					if v.Key == lastKey { // the last one yielded
-						continue
-					}
+				if seen[id{v.Key, v.VersionID}] {
+					continue
 				}
 				if !yield(v, nil) {
 					return errYieldStopped
 				}
-				lastKey, lastID, seen = v.Key, v.VersionID, true
+				seen[id{v.Key, v.VersionID}] = true
 			}
 			return nil
 		})

@@ -13,7 +13,8 @@ import (
 )
 
 // ListVersions yields every version under prefix with S3's ListObjectVersions:
-// keys in order, each key's versions newest first, delete markers among them.
+// each key's versions newest first, delete markers among them (see
+// Store.ListVersions on the order of keys).
 func (s *S3) ListVersions(ctx context.Context, prefix string) iter.Seq2[Version, error] {
 	return func(yield func(Version, error) bool) {
 		noOwner := false

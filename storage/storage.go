@@ -78,8 +78,10 @@ type Store interface {
 	// versioned bucket it only adds a delete marker: the bytes stay, as
 	// versions, until DeleteVersion removes each.
 	Delete(ctx context.Context, key string) error
-	// ListVersions yields every version of every key under prefix: keys
-	// in order, each key's versions newest first, delete markers included.
+	// ListVersions yields every version of every key under prefix, delete
+	// markers included, each key's versions newest first. Keys may come out
+	// of order and their versions interleaved (VersityGW lists current
+	// versions first, older ones after): gather by key.
 	// On a bucket that never had versioning each object is one version,
 	// NullVersion. A non-nil error ends the sequence.
 	ListVersions(ctx context.Context, prefix string) iter.Seq2[Version, error]

@@ -182,7 +182,9 @@ var (
 // objects refused by object lock (wrapping storage.ErrLocked) or failed
 // deletes, the others deleted.
 func deleteBackup(ctx context.Context, offsite storage.Store, schedule, backup string) error {
-	if err := offsite.Delete(ctx, seal.SealKey(schedule, backup)); err != nil {
+	// By version ID: a plain delete on a versioned bucket would leave the
+	// seal under a marker, and the marker would look like an attack.
+	if _, err := storage.PurgeKey(ctx, offsite, seal.SealKey(schedule, backup)); err != nil {
 		kept := errSealKept
 		if errors.Is(err, storage.ErrLocked) {
 			kept = errSealLocked
@@ -206,29 +208,13 @@ func cleanIncomplete(ctx context.Context, offsite storage.Store, schedule, backu
 	return deleteFolder(ctx, offsite, seal.BackupPrefix(schedule, backup))
 }
 
-// deleteFolder deletes every object under prefix, going on past locked
-// ones, and returns the first failure.
+// deleteFolder deletes every object under prefix, every version of each by
+// its ID (storage.Purge: on a versioned bucket a plain delete would leave
+// the ciphertext as a version under a marker), going on past locked ones.
 func deleteFolder(ctx context.Context, offsite storage.Store, prefix string) error {
-	var keys []string
-	for info, err := range offsite.List(ctx, prefix) {
-		if err != nil {
-			return fmt.Errorf("list %s: %w", prefix, err)
-		}
-		keys = append(keys, info.Key)
-	}
-	var first error
-	locked := 0
-	for _, k := range keys {
-		err := offsite.Delete(ctx, k)
-		if errors.Is(err, storage.ErrLocked) {
-			locked++
-		}
-		if err != nil && first == nil {
-			first = err
-		}
-	}
-	if first != nil {
-		return fmt.Errorf("delete %s (%d of %d objects locked): %w", strings.TrimSuffix(prefix, "/"), locked, len(keys), first)
+	res, err := storage.Purge(ctx, offsite, prefix)
+	if err != nil {
+		return fmt.Errorf("delete %s (%d locked versions among %d objects): %w", strings.TrimSuffix(prefix, "/"), res.Locked, res.Keys, err)
 	}
 	return nil
 }

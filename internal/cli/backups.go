@@ -14,6 +14,7 @@ func newBackups(opts *options) *cobra.Command {
 		target targetFlags
 		pin    pinFlags
 		format string
+		all    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "backups --target-file TARGET.yaml [-o table|json]",
@@ -24,7 +25,13 @@ signed by a key the target trusts (spec.signingPublicKey,
 spec.previousSigningKeys, --verify-key). Folders without a valid seal.json (a
 seal in progress, an interrupted one, a damaged one, one signed by another
 key) are listed apart: they are never restorable. Listing checks no digest;
-'safekeep verify' does.`,
+'safekeep verify' does.
+
+On a versioned bucket a plain DELETE does not remove a locked object: it hides
+it behind a delete marker. --all also lists backups whose seal.json is hidden,
+marked hidden, and recoverable when a version under the marker parses as their
+seal; 'safekeep recover' brings them back, verify and restore read them as they
+are (both check the seal's signature against a trusted key first).`,
 		Example: `  safekeep backups --target-file target.yaml
   safekeep backups --target-file target.yaml -o json | jq '.[] | select(.restorable)'`,
 		Args: noArgs,
@@ -47,6 +54,7 @@ key) are listed apart: they are never restorable. Listing checks no digest;
 			if err != nil {
 				return prefixed("backups", err)
 			}
+			entries = withHidden(opts.streams, entries, all)
 			if format == formatJSON {
 				return writeJSON(opts.streams.Out, backupsJSON(entries))
 			}
@@ -56,6 +64,7 @@ key) are listed apart: they are never restorable. Listing checks no digest;
 	target.add(cmd)
 	pin.add(cmd)
 	cmd.Flags().StringVarP(&format, "output", "o", formatTable, "output format: table or json")
+	cmd.Flags().BoolVar(&all, "all", false, "also list backups whose seal.json a delete marker hides (see 'safekeep recover')")
 	return cmd
 }
 
@@ -71,6 +80,11 @@ type backupJSON struct {
 	Bytes      int64      `json:"bytes"`
 	SealDigest string     `json:"sealDigest,omitempty"`
 	Error      string     `json:"error,omitempty"`
+	// Hidden entries (--all): when the delete marker was written, and the
+	// version of seal.json under it that parses (empty: none does).
+	HiddenAt    *time.Time `json:"hiddenAt,omitempty"`
+	Recoverable bool       `json:"recoverable,omitempty"`
+	RecoverFrom string     `json:"recoverFrom,omitempty"`
 }
 
 func backupsJSON(entries []seal.Entry) []backupJSON {
@@ -86,6 +100,10 @@ func backupsJSON(entries []seal.Entry) []backupJSON {
 		}
 		if e.Err != nil {
 			b.Error = oneLine(e.Err)
+		}
+		if h := e.Hidden; h != nil {
+			t := h.MarkerAt.UTC()
+			b.HiddenAt, b.Recoverable, b.RecoverFrom = &t, e.Recoverable(), h.VersionID
 		}
 		out = append(out, b)
 	}
@@ -122,7 +140,7 @@ func printBackups(s Streams, off *offsite, entries []seal.Entry) error {
 	if len(sealed) > 0 {
 		out.println()
 	}
-	out.println("Not restorable (no valid seal.json):")
+	out.println("Not restorable as they are (no valid current seal.json):")
 	if out.err != nil {
 		return out.err
 	}
@@ -131,10 +149,38 @@ func printBackups(s Streams, off *offsite, entries []seal.Entry) error {
 	p.println("SCHEDULE\tBACKUP\tSTATE\tOBJECTS\tSIZE\tREASON")
 	for _, e := range other {
 		reason := "seal in progress or interrupted"
-		if e.Err != nil {
+		switch {
+		case e.Err != nil:
 			reason = oneLine(e.Err)
+		case e.Recoverable():
+			reason = fmt.Sprintf("seal.json hidden by a delete marker at %s; recoverable from version %s (safekeep recover)",
+				e.Hidden.MarkerAt.UTC().Format(time.RFC3339), e.Hidden.VersionID)
+		case e.Hidden != nil:
+			reason = "seal.json hidden by a delete marker; no version under it parses"
 		}
 		p.printf("%s\t%s\t%s\t%d\t%s\t%s\n", e.Schedule, e.Backup, e.State, e.Objects, bytesIEC(e.Bytes), reason)
 	}
 	return p.flushTable(w)
+}
+
+// withHidden drops hidden entries unless all, saying on stderr how many
+// there are.
+func withHidden(s Streams, entries []seal.Entry, all bool) []seal.Entry {
+	if all {
+		return entries
+	}
+	kept := entries[:0:0]
+	hidden := 0
+	for _, e := range entries {
+		if e.State == seal.StateHidden {
+			hidden++
+			continue
+		}
+		kept = append(kept, e)
+	}
+	if hidden > 0 {
+		// A note, not the result: stderr, best effort.
+		_, _ = fmt.Fprintf(s.Err, "%d backup(s) have seal.json hidden by a delete marker: see 'safekeep backups --all' and 'safekeep recover'\n", hidden)
+	}
+	return kept
 }

@@ -202,6 +202,7 @@ func runRestoreToDir(cmd *cobra.Command, opts *options, f *restoreFlags) error {
 	out := &printer{w: opts.streams.Out}
 	out.printf("restored %s/%s to %s: %s, %s, every digest checked\n", schedule, backup, f.dir, plural.S(len(res.Files), "file"), bytesIEC(res.Bytes))
 	out.printf("  seal signed by %s\n", kt.explain(res.Seal.Signature.KeyID))
+	printHidden(out, res.Hidden)
 	for _, name := range res.Files {
 		out.printf("  %s\n", name)
 	}

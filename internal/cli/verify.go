@@ -87,6 +87,7 @@ func runVerify(cmd *cobra.Command, opts *options, f *checkFlags) error {
 		return prefixed(what, err) // the verdict matters more than a lost line
 	}
 	printChecks(out, rep, kt, len(vopts.Identities) > 0)
+	printHidden(out, rep.Hidden)
 	if err != nil {
 		return prefixed(what, err)
 	}
@@ -175,5 +176,17 @@ func sealFailure(err error) string {
 		return "seal.json is invalid or its signature does not verify"
 	default:
 		return "seal.json could not be read"
+	}
+}
+
+// printHidden prints a line per object a delete marker hid: where it was
+// recovered from, or that nothing under the marker matched.
+func printHidden(w *printer, hidden []seal.Hidden) {
+	for _, h := range hidden {
+		status := "ok"
+		if !h.Recovered() {
+			status = "FAIL"
+		}
+		w.printf("%-10s %-5s %s\n", "hidden", status, h)
 	}
 }
