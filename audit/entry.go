@@ -31,6 +31,9 @@ const (
 	// KindFailure: an attempt failed: a backup, a seal, a deletion, a
 	// restore (FailureDetails).
 	KindFailure Kind = "failure"
+	// KindRecover: objects of a sealed backup that delete markers hid were
+	// made current again (RecoverDetails).
+	KindRecover Kind = "recover"
 )
 
 // Entry is one audit record. Hash is "sha256:<hex>" of the canonical JSON
@@ -154,6 +157,38 @@ type RestoreDetails struct {
 	StagingLocation string        `json:"stagingLocation,omitempty"`
 	Passed          bool          `json:"passed"`
 	Checks          []CheckResult `json:"checks,omitempty"`
+}
+
+// RecoverDetails: KindRecover.
+type RecoverDetails struct {
+	Schedule string `json:"schedule"`
+	Backup   string `json:"backup"`
+	// User and Host say who ran it and from which machine.
+	User string `json:"user"`
+	Host string `json:"host"`
+	// Objects are the hidden objects, one each.
+	Objects []RecoveredObject `json:"objects"`
+	// Intact says the backup verified (quick check) after the recovery.
+	Intact bool `json:"intact"`
+}
+
+// RecoveredObject is one hidden object of a KindRecover entry.
+type RecoveredObject struct {
+	// Key is the offsite key, relative to <prefix>/safekeep/v1/.
+	Key string `json:"key"`
+	// MarkerVersion and MarkerTime name the delete marker that hid it.
+	MarkerVersion string    `json:"markerVersion"`
+	MarkerTime    time.Time `json:"markerTime"`
+	// Version is the version brought back; empty when none matched.
+	Version string `json:"version,omitempty"`
+	// Action is "remove-markers", "copy-back" or "none".
+	Action string `json:"action"`
+	// Removed are the version IDs deleted (markers, forged versions).
+	Removed []string `json:"removed,omitempty"`
+	// Refused are versions under the marker whose bytes did not match.
+	Refused []string `json:"refused,omitempty"`
+	// Error says why the action failed, when it did.
+	Error string `json:"error,omitempty"`
 }
 
 // TargetDetails: KindTargetChange.

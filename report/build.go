@@ -1,9 +1,12 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -89,6 +92,9 @@ func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []cr
 	for _, e := range list {
 		st := SealStatus{Schedule: e.Schedule, Backup: e.Backup, SealedAt: e.SealedAt, Bytes: e.Bytes}
 		switch e.State {
+		case seal.StateHidden:
+			b.addHidden(e.Schedule, e.Backup, *e.Hidden)
+			continue
 		case seal.StateSealed:
 			st.Digest = e.Seal.Digest()
 		case seal.StateInvalid:
@@ -117,6 +123,9 @@ func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []cr
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			for _, h := range rep.Hidden {
+				b.addHidden(st.Schedule, st.Backup, h)
+			}
 			st.Checked, st.Err = true, err
 			if err == nil && rep != nil && rep.Seal != nil && rep.Seal.Digest() != st.Digest {
 				st.Digest = rep.Seal.Digest() // replaced since it was listed
@@ -127,6 +136,17 @@ func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []cr
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	slices.SortFunc(b.rep.Integrity.Seals.Hidden, func(a, c HiddenObject) int {
+		return cmp.Or(strings.Compare(a.Schedule, c.Schedule), strings.Compare(a.Backup, c.Backup), strings.Compare(a.Key, c.Key))
+	})
 	b.MatchSeals(found)
 	return nil
+}
+
+// addHidden records an object a delete marker hides.
+func (b *Builder) addHidden(schedule, backup string, h seal.Hidden) {
+	s := &b.rep.Integrity.Seals
+	s.Hidden = append(s.Hidden, HiddenObject{
+		Schedule: schedule, Backup: backup, Key: h.Key, MarkerAt: h.MarkerAt.UTC(), Recoverable: h.Recovered(), Version: h.VersionID,
+	})
 }

@@ -126,6 +126,8 @@ func (b *Builder) Add(e audit.Entry) {
 		err = b.addTarget(e, t)
 	case audit.KindFailure:
 		err = b.addFailure(e, t)
+	case audit.KindRecover:
+		err = b.addRecover(e, t)
 	default:
 		err = fmt.Errorf("unknown kind %q", e.Kind)
 	}
@@ -306,6 +308,7 @@ func (b *Builder) Report() *Report {
 		rep.Drills = append(rep.Drills, finishDrill(b.drills[k]))
 	}
 	rep.Restores = nonNil(rep.Restores)
+	rep.Recoveries = nonNil(rep.Recoveries)
 	rep.Deletions = nonNil(rep.Deletions)
 	rep.TargetChanges = nonNil(rep.TargetChanges)
 	rep.Failures = nonNil(rep.Failures)
@@ -394,4 +397,18 @@ func nonNil[T any](s []T) []T {
 // subject names a backup for messages.
 func subject(schedule, backup string) string {
 	return strings.TrimSuffix(schedule+"/"+backup, "/")
+}
+
+func (b *Builder) addRecover(e audit.Entry, t time.Time) error {
+	var d audit.RecoverDetails
+	if err := details(e, &d); err != nil {
+		return err
+	}
+	for _, o := range d.Objects {
+		b.rep.Recoveries = append(b.rep.Recoveries, Recovery{
+			Time: t, Seq: e.Seq, Actor: e.Actor, Schedule: d.Schedule, Backup: d.Backup, Key: o.Key,
+			MarkerTime: o.MarkerTime.UTC(), Version: o.Version, Action: o.Action, Error: o.Error,
+		})
+	}
+	return nil
 }

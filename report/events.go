@@ -73,6 +73,10 @@ func (r *Report) Events() []Event {
 		add(Event{x.Time, x.Seq, string(audit.KindFailure), subject(x.Schedule, x.Backup), x.Actor, "failed",
 			kv("operation", x.Operation, "namespace", x.Namespace, "reason", x.Reason, "message", x.Message)})
 	}
+	for _, x := range r.Recoveries {
+		add(Event{x.Time, x.Seq, string(audit.KindRecover), subject(x.Schedule, x.Backup), x.Actor, x.Action,
+			kv("key", x.Key, "markerTime", x.MarkerTime.Format(time.RFC3339), "version", x.Version, "error", x.Error)})
+	}
 	for _, x := range r.Unreadable {
 		add(Event{x.Time, x.Seq, x.Kind, x.Subject, x.Actor, "unreadable", kv("problem", x.Problem)})
 	}

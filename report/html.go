@@ -48,6 +48,8 @@ type htmlView struct {
 	Targets    shown[TargetChange]
 	Failures   shown[Failure]
 	Problems   shown[SealProblem]
+	Recovered  shown[Recovery]
+	Hidden     shown[HiddenObject]
 	SealsOK    bool
 	Disclaimer string
 }
@@ -80,6 +82,7 @@ func newHTMLView(r *Report) htmlView {
 	v := htmlView{
 		R: r, T: r.totals(), Restores: show(r.Restores), Deletions: show(r.Deletions), Targets: show(r.TargetChanges),
 		Failures: show(r.Failures), Problems: show(r.Integrity.Seals.Problems), Disclaimer: Disclaimer,
+		Recovered: show(r.Recoveries), Hidden: show(r.Integrity.Seals.Hidden),
 	}
 	s := r.Integrity.Seals
 	v.SealsOK = s.Checked && len(s.Problems) == 0

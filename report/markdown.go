@@ -22,6 +22,7 @@ func WriteMarkdown(w io.Writer, r *Report) error {
 	m.deletions(r)
 	m.targetChanges(r)
 	m.failures(r)
+	m.recoveries(r)
 	m.integrity(r)
 	m.hipaa(r)
 	if m.err != nil {
@@ -175,6 +176,16 @@ func (m *mdWriter) failures(r *Report) {
 	m.table([]string{"Time", "Operation", "Backup", "Reason", "Message"}, rows, omitted)
 }
 
+func (m *mdWriter) recoveries(r *Report) {
+	m.p("## Recovered from under delete markers\n\n")
+	shown, omitted := latest(r.Recoveries, MaxTableRows)
+	rows := make([][]string, 0, len(shown))
+	for _, x := range shown {
+		rows = append(rows, []string{fmtTime(x.Time), subject(x.Schedule, x.Backup), x.Key, fmtTime(x.MarkerTime), x.Version, x.Action, x.Actor})
+	}
+	m.table([]string{"Time", "Backup", "Object", "Hidden at", "Version", "Action", "Actor"}, rows, omitted)
+}
+
 func (m *mdWriter) integrity(r *Report) {
 	c, s := r.Integrity.Chain, r.Integrity.Seals
 	m.p("## Integrity\n\n")
@@ -195,6 +206,27 @@ func (m *mdWriter) integrity(r *Report) {
 			rows = append(rows, []string{subject(p.Schedule, p.Backup), p.State, p.Problem})
 		}
 		m.table([]string{"Backup", "State", "Problem"}, rows, omitted)
+	}
+	if len(s.Hidden) > 0 {
+		m.p("Objects hidden by delete markers now (recover them with `safekeep recover`):\n\n")
+		shown, omitted := latest(s.Hidden, MaxTableRows)
+		rows := make([][]string, 0, len(shown))
+		for _, h := range shown {
+			rows = append(rows, []string{subject(h.Schedule, h.Backup), h.Key, fmtTime(h.MarkerAt), recoverable(h)})
+		}
+		m.table([]string{"Backup", "Object", "Hidden at", "Recoverable"}, rows, omitted)
+	}
+}
+
+// recoverable says whether and from which version a hidden object can come back.
+func recoverable(h HiddenObject) string {
+	switch {
+	case !h.Recoverable:
+		return "no: no version under the marker matches"
+	case h.Version != "":
+		return "yes, from version " + h.Version
+	default:
+		return "yes"
 	}
 }
 

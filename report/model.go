@@ -29,6 +29,9 @@ type Report struct {
 	TargetChanges []TargetChange `json:"targetChanges"`
 	// Failures are failed attempts (KindFailure entries) of any operation.
 	Failures []Failure `json:"failures"`
+	// Recoveries are objects brought back from under delete markers
+	// (KindRecover entries, one row per object).
+	Recoveries []Recovery `json:"recoveries"`
 	// Unreadable are entries in the period whose kind is unknown to this
 	// version or whose details do not parse; they still count as entries.
 	Unreadable []Unreadable `json:"unreadable,omitempty"`
@@ -223,6 +226,36 @@ type Unreadable struct {
 	Problem string    `json:"problem"`
 }
 
+// Recovery is one object of a KindRecover entry.
+type Recovery struct {
+	Time     time.Time `json:"time"`
+	Seq      uint64    `json:"seq"`
+	Actor    string    `json:"actor"`
+	Schedule string    `json:"schedule"`
+	Backup   string    `json:"backup"`
+	Key      string    `json:"key"`
+	// MarkerTime is when the delete marker that hid it was written.
+	MarkerTime time.Time `json:"markerTime"`
+	// Version is the version made current again; empty when none matched.
+	Version string `json:"version,omitempty"`
+	// Action is "remove-markers", "copy-back" or "none".
+	Action string `json:"action"`
+	Error  string `json:"error,omitempty"`
+}
+
+// HiddenObject is an object of a checked seal whose current version is a
+// delete marker (an attack on a versioned bucket).
+type HiddenObject struct {
+	Schedule string    `json:"schedule"`
+	Backup   string    `json:"backup"`
+	Key      string    `json:"key"`
+	MarkerAt time.Time `json:"markerTime"`
+	// Recoverable says a version under the marker matches the seal (for
+	// seal.json: parses as it; signatures are checked by verify).
+	Recoverable bool   `json:"recoverable"`
+	Version     string `json:"version,omitempty"`
+}
+
 // Integrity is what was verified, over the whole log and the bucket.
 type Integrity struct {
 	Chain Chain      `json:"chain"`
@@ -268,6 +301,9 @@ type SealChecks struct {
 	// Problems lists every seal that is not verified or deleted, and each
 	// unlogged seal.
 	Problems []SealProblem `json:"problems,omitempty"`
+	// Hidden lists the objects of checked seals, and the seal.json files,
+	// that delete markers hide ('safekeep recover' brings them back).
+	Hidden []HiddenObject `json:"hidden,omitempty"`
 }
 
 // SealProblem is one seal that did not check out.

@@ -51,9 +51,9 @@ const (
 
 // newBed starts VersityGW and sets the process's AWS environment to its
 // credentials, with no profile or shared file to fall back on.
-func newBed(t *testing.T) *bed {
+func newBed(t *testing.T, opts ...testbed.S3Option) *bed {
 	t.Helper()
-	b := &bed{s3: testbed.StartS3(t), dir: t.TempDir(), backups: map[string]map[string][]byte{}}
+	b := &bed{s3: testbed.StartS3(t, opts...), dir: t.TempDir(), backups: map[string]map[string][]byte{}}
 	b.s3.CreateBucket(t, veleroBucket, false)
 	b.s3.CreateBucket(t, offsiteBucket, true)
 	b.s3.CreateBucket(t, plainBucket, false)

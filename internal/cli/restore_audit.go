@@ -34,10 +34,27 @@ type restoreRecord struct {
 // seals. A failure to write it is reported on stderr and does not change
 // the restore's outcome.
 func recordRestore(ctx context.Context, opts *options, f *restoreFlags, off *offsite, rec restoreRecord) {
+	usr, host := whoAmI()
+	appendAudit(ctx, opts, f.signingKey, off, audit.Record{
+		Actor:   usr + "@" + host,
+		Kind:    audit.KindRestore,
+		Subject: rec.schedule + "/" + rec.backup,
+		Details: audit.RestoreDetails{
+			Schedule: rec.schedule, Backup: rec.backup, User: usr, Host: host,
+			Destination: rec.destination, NamespaceMapping: rec.mapping, StagingLocation: rec.staging,
+			Passed: rec.passed, Checks: rec.checks,
+		},
+	})
+}
+
+// appendAudit appends rec to the target's audit log, signed with the key
+// auditSigner finds, and prints its sequence number; a missing key or a
+// failed write is said on stderr and changes no outcome.
+func appendAudit(ctx context.Context, opts *options, keyPath string, off *offsite, rec audit.Record) {
 	warn := func(format string, args ...any) {
 		_, _ = fmt.Fprintf(opts.streams.Err, "safekeep: "+format+"\n", args...) // nowhere else to report it
 	}
-	signer, ok, err := f.auditSigner()
+	signer, ok, err := auditSigner(keyPath)
 	if err != nil {
 		warn("%s %s", noAuditEntry, oneLine(err))
 		return
@@ -55,17 +72,7 @@ func recordRestore(ctx context.Context, opts *options, f *restoreFlags, off *off
 	if ol := off.target.Spec.ObjectLock; ol != nil {
 		lopts = audit.Options{LockMode: lockMode(ol.Mode), TrustedKeys: trusted}
 	}
-	usr, host := whoAmI()
-	e, err := audit.New(off.store, signer, lopts).Append(ctx, audit.Record{
-		Actor:   usr + "@" + host,
-		Kind:    audit.KindRestore,
-		Subject: rec.schedule + "/" + rec.backup,
-		Details: audit.RestoreDetails{
-			Schedule: rec.schedule, Backup: rec.backup, User: usr, Host: host,
-			Destination: rec.destination, NamespaceMapping: rec.mapping, StagingLocation: rec.staging,
-			Passed: rec.passed, Checks: rec.checks,
-		},
-	})
+	e, err := audit.New(off.store, signer, lopts).Append(ctx, rec)
 	if err != nil {
 		warn("%s %s", noAuditEntry, oneLine(err))
 		return
@@ -95,9 +102,9 @@ func auditTrusted(off *offsite, pub crypto.VerifyKey) ([]crypto.VerifyKey, error
 		pub.KeyID(), off.describe(), pub.String())
 }
 
-// auditSigner reads the restore key that signs the audit entry.
-func (f *restoreFlags) auditSigner() (crypto.SigningKey, bool, error) {
-	path := f.signingKey
+// auditSigner reads the restore key that signs a CLI's audit entry: the
+// file at path, else $SAFEKEEP_SIGNING_KEY's. ok is false when there is none.
+func auditSigner(path string) (crypto.SigningKey, bool, error) {
 	if path == "" {
 		path = os.Getenv(SigningKeyEnv)
 	}

@@ -152,6 +152,7 @@ AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the shared-credentials file
 		newBackups(opts),
 		newVerify(opts),
 		newRestore(opts),
+		newRecover(opts),
 		newBackup(opts),
 		newDrill(opts),
 		newAudit(opts),

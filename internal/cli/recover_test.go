@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/safekeep-dev/safekeep/internal/testbed"
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/seal/sealtest"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// TestRecoverFlow: on a versioned, object-locked bucket an attacker deletes
+// every current object of a sealed backup (each now under a delete marker).
+// backups hides it unless --all, verify and restore read it from the locked
+// versions and say so, recover --dry-run changes nothing, recover clears
+// the markers and writes an audit entry, and the audit log stays intact.
+func TestRecoverFlow(t *testing.T) {
+	b := newBed(t, testbed.S3Versioned())
+	k := keygenStep(t, b)
+	b.putBackup(t, "b1", "Completed")
+	bsl := b.writeBSL(t)
+	target := b.writeTarget(t, "target.yaml", offsiteBucket, true, k.recipient)
+	b.ok(t, "seal", "--source", bsl, "--backup", "b1", "--target-file", target, "--signing-key", k.signing)
+	st := sealtest.OpenStore(t, b.s3.Config(offsiteBucket, "cluster-a/safekeep/v1"))
+
+	var hidden []string
+	for info, err := range st.List(t.Context(), seal.BackupPrefix("manual", "b1")) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		hidden = append(hidden, info.Key)
+	}
+	for _, key := range hidden {
+		sealtest.Hide(t, st, key)
+	}
+
+	r := b.run(t, "backups", "--target-file", target)
+	if r.code != 0 || strings.Contains(r.out, "b1") || !strings.Contains(r.err, "hidden by a delete marker") {
+		t.Errorf("backups without --all: exit %d, want b1 left out with a note on stderr", r.code)
+	}
+	if r := b.run(t, "backups", "--target-file", target, "--all"); r.code != 0 || !strings.Contains(r.out, "b1      hidden") || !strings.Contains(r.out, "recoverable from version") {
+		t.Errorf("backups --all: exit %d, want b1 listed as hidden and recoverable", r.code)
+	}
+	if r := b.run(t, "verify", "--target-file", target, "--backup", "manual/b1"); r.code != 1 || !strings.Contains(r.err, "only a pinned signing key") {
+		t.Errorf("verify of a hidden seal.json without a pinned key: exit %d, want 1 saying a pinned key is needed", r.code)
+	}
+	out := b.ok(t, "verify", "--target-file", target, "--backup", "manual/b1", "--identity", k.identity, "--verify-key", k.verifyKeyFile)
+	if n := strings.Count(out, "hidden by a delete marker at"); n != len(hidden) || !strings.Contains(out, "recovered from version") || !strings.Contains(out, "intact") {
+		t.Errorf("verify names %d hidden objects, want %d, each recovered:\n%s", n, len(hidden), out)
+	}
+	dir := filepath.Join(b.dir, "restored")
+	out = b.ok(t, "restore", "--target-file", target, "--backup", "manual/b1", "--identity", k.identity, "--verify-key", k.verifyKeyFile, "--to-dir", dir)
+	if !strings.Contains(out, "recovered from version") {
+		t.Errorf("restore does not say what it recovered:\n%s", out)
+	}
+	for name, want := range b.backups["b1"] {
+		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("restored %s differs from Velero's bytes (%v)", name, err)
+		}
+	}
+
+	out = b.ok(t, "recover", "--target-file", target, "--all", "--dry-run", "--verify-key", k.verifyKeyFile)
+	if strings.Count(out, "would bring back") != len(hidden) {
+		t.Errorf("recover --dry-run plans %d, want %d:\n%s", strings.Count(out, "would bring back"), len(hidden), out)
+	}
+	if _, still := storage.Hidden(sealtest.Versions(t, st, seal.SealKey("manual", "b1"))); !still {
+		t.Fatal("recover --dry-run changed the bucket")
+	}
+	out = b.ok(t, "recover", "--target-file", target, "--backup", "manual/b1", "--verify-key", k.verifyKeyFile, "--signing-key", k.signing)
+	if strings.Count(out, "recovered ") != len(hidden) || !strings.Contains(out, "audit entry") {
+		t.Errorf("recover did not bring back every object with an audit entry:\n%s", out)
+	}
+	for _, key := range hidden {
+		if _, h := storage.Hidden(sealtest.Versions(t, st, key)); h {
+			t.Errorf("%s is still hidden after recover", key)
+		}
+	}
+	if out := b.ok(t, "backups", "--target-file", target); !strings.Contains(out, "b1") {
+		t.Errorf("after recover, backups does not list b1:\n%s", out)
+	}
+	if out := b.ok(t, "verify", "--target-file", target, "--backup", "manual/b1", "--identity", k.identity); strings.Contains(out, "hidden") {
+		t.Errorf("after recover, verify still reports hidden objects:\n%s", out)
+	}
+	if out := b.ok(t, "audit", "verify", "--target-file", target, "--verify-key", k.verifyKeyFile); !strings.Contains(out, "intact") {
+		t.Errorf("audit verify after recover:\n%s", out)
+	}
+	if out := b.ok(t, "recover", "--target-file", target, "--backup", "manual/b1", "--verify-key", k.verifyKeyFile); !strings.Contains(out, "nothing hidden") {
+		t.Errorf("a second recover finds something:\n%s", out)
+	}
+}

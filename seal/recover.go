@@ -1,0 +1,119 @@
+package seal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// RecoverAction says how Recover brought a hidden object back.
+type RecoverAction string
+
+const (
+	// ActionRemoveMarkers: the delete marker (and any newer version over
+	// the recovered one) was deleted by version ID; the recovered version
+	// is current again, untouched, its lock as it was.
+	ActionRemoveMarkers RecoverAction = "remove-markers"
+	// ActionCopyBack: removing what lies over it was refused (a locked
+	// forged version, or a bucket policy that forbids deleting versions),
+	// so the recovered version's bytes were written again as the current
+	// version, under the seal's lock when it has not expired.
+	ActionCopyBack RecoverAction = "copy-back"
+	// ActionNone: nothing under the marker matches: nothing was done.
+	ActionNone RecoverAction = "none"
+)
+
+// Recovery is what Recover did (or, in a dry run, would do) for one hidden
+// object.
+type Recovery struct {
+	Hidden
+	Action RecoverAction
+	// Removed are the version IDs deleted (markers and newer versions).
+	Removed []string
+	// Err is set when the action failed.
+	Err error
+}
+
+// RecoverOptions tune Recover.
+type RecoverOptions struct {
+	VerifyOptions
+	// DryRun finds what is hidden and plans, changing nothing.
+	DryRun bool
+}
+
+// Recover finds what delete markers hide in a sealed backup (as Verify
+// does, with the same checks: an object only from a version the seal's
+// digest matches, seal.json only from a version that verifies with a
+// pinned key) and makes each recovered version current again: it deletes
+// the markers and any newer version over it by version ID, and when that is
+// refused copies the version back as a new current object. The report is
+// Verify's after the recovery (before it, in a dry run).
+func Recover(ctx context.Context, offsite storage.Store, schedule, backup string, opts RecoverOptions) ([]Recovery, *Report, error) {
+	vo := opts.VerifyOptions
+	vo.Quick = true
+	rep, err := Verify(ctx, offsite, schedule, backup, vo)
+	var verr *VerifyError
+	if err != nil && !errors.As(err, &verr) {
+		return nil, rep, err
+	}
+	out := make([]Recovery, 0, len(rep.Hidden))
+	for _, h := range rep.Hidden {
+		r := Recovery{Hidden: h, Action: ActionNone}
+		if h.Recovered() {
+			r.Action = ActionRemoveMarkers
+			if !opts.DryRun {
+				r.Action, r.Removed, r.Err = bringBack(ctx, offsite, h, rep.Seal.Lock)
+			}
+		}
+		out = append(out, r)
+	}
+	if opts.DryRun || len(out) == 0 {
+		return out, rep, err
+	}
+	after, err := Verify(ctx, offsite, schedule, backup, vo)
+	return out, after, err
+}
+
+// bringBack makes h's recovered version current.
+func bringBack(ctx context.Context, offsite storage.Store, h Hidden, lock *LockInfo) (RecoverAction, []string, error) {
+	vs, err := storage.Versions(ctx, offsite, h.Key)
+	if err != nil {
+		return ActionRemoveMarkers, nil, err
+	}
+	var removed []string
+	for _, v := range vs { // newest first: everything over the recovered one
+		if v.VersionID == h.VersionID {
+			return ActionRemoveMarkers, removed, nil
+		}
+		err := offsite.DeleteVersion(ctx, h.Key, v.VersionID)
+		if errors.Is(err, storage.ErrLocked) || errors.Is(err, storage.ErrAccessDenied) {
+			return ActionCopyBack, removed, copyBack(ctx, offsite, h, lock)
+		}
+		if err != nil {
+			return ActionRemoveMarkers, removed, err
+		}
+		removed = append(removed, v.VersionID)
+	}
+	return ActionRemoveMarkers, removed, fmt.Errorf("%s: version %s is gone", h.Key, h.VersionID)
+}
+
+// copyBack writes the recovered version's bytes as the key's current
+// version, locked as the seal says while its lock lasts.
+func copyBack(ctx context.Context, offsite storage.Store, h Hidden, lock *LockInfo) error {
+	rc, info, err := offsite.GetVersion(ctx, h.Key, h.VersionID)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
+	opts := storage.PutOptions{Size: info.Size}
+	if lock != nil && lock.RetainUntil.After(time.Now()) {
+		opts.LockMode, opts.RetainUntil = lock.Mode, lock.RetainUntil
+	}
+	if _, err := offsite.Put(ctx, h.Key, rc, opts); err != nil {
+		return fmt.Errorf("copy %s version %s back: %w", h.Key, h.VersionID, err)
+	}
+	return nil
+}
