@@ -161,8 +161,10 @@ type RestoreDetails struct {
 
 // RecoverDetails: KindRecover.
 type RecoverDetails struct {
-	Schedule string `json:"schedule"`
-	Backup   string `json:"backup"`
+	// Schedule and Backup name the backup; both empty when the objects
+	// are audit entries (Subject "audit").
+	Schedule string `json:"schedule,omitempty"`
+	Backup   string `json:"backup,omitempty"`
 	// User and Host say who ran it and from which machine.
 	User string `json:"user"`
 	Host string `json:"host"`

@@ -70,6 +70,10 @@ type Report struct {
 	// ProblemCount counts them all.
 	Problems     []Problem `json:"problems,omitempty"`
 	ProblemCount int       `json:"problemCount"`
+	// Hidden are entry objects delete markers hide, read from the version
+	// under each marker that matches (see Hidden); one with no match is
+	// also a missing entry among Problems.
+	Hidden []Hidden `json:"hidden,omitempty"`
 	// Warnings are what does not make the log less intact: entries no
 	// segment covers (read one object each, as fully checked), a segment
 	// that overlaps another or vanished while read.
@@ -136,9 +140,13 @@ var kindNames = map[error]string{
 // report and another error when the log could not be read. It writes
 // nothing: a pending head is reported (Report.Pending), not completed.
 func Verify(ctx context.Context, store storage.Store, opts VerifyOptions) (*Report, error) {
+	store, hidden, err := FindHidden(ctx, store)
+	if err != nil {
+		return &Report{}, fmt.Errorf("verify audit log: %w", err)
+	}
 	keys := newKeyring(store, opts.Keys)
 	v := &verifier{
-		rep:  &Report{PinnedKeys: len(opts.Keys) > 0},
+		rep:  &Report{PinnedKeys: len(opts.Keys) > 0, Hidden: hidden},
 		max:  opts.MaxProblems,
 		next: 1,
 	}

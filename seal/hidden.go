@@ -102,7 +102,7 @@ func recoverHidden(ctx context.Context, offsite storage.Store, sl *Seal) (storag
 	for _, o := range sl.Objects {
 		want[ObjectKey(sl.Schedule, sl.Backup, o.Name)] = o
 	}
-	view := &pinnedStore{Store: offsite, pins: map[string]storage.Version{}}
+	var pins []storage.Version
 	var found []Hidden
 	for _, key := range slices.Sorted(mapKeys(all)) {
 		o, sealed := want[key]
@@ -118,14 +118,11 @@ func recoverHidden(ctx context.Context, offsite storage.Store, sl *Seal) (storag
 		h.Refused = refused
 		if v != nil {
 			h.VersionID = v.VersionID
-			view.pins[key] = *v
+			pins = append(pins, *v)
 		}
 		found = append(found, h)
 	}
-	if len(view.pins) == 0 {
-		return offsite, found, nil
-	}
-	return view, found, nil
+	return storage.Pinned(offsite, pins), found, nil
 }
 
 // matchingVersion reads the versions that hold bytes, newest first, and
@@ -168,60 +165,6 @@ func mapKeys[V any](m map[string]V) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		for k := range m {
 			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-// pinnedStore reads some keys from a given version: those a delete marker
-// hides and whose version under it was checked against the seal.
-type pinnedStore struct {
-	storage.Store
-	pins map[string]storage.Version
-}
-
-func (p *pinnedStore) Get(ctx context.Context, key string) (io.ReadCloser, storage.ObjectInfo, error) {
-	if v, ok := p.pins[key]; ok {
-		return p.GetVersion(ctx, key, v.VersionID)
-	}
-	return p.Store.Get(ctx, key)
-}
-
-func (p *pinnedStore) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
-	if v, ok := p.pins[key]; ok {
-		return v.ObjectInfo, nil
-	}
-	return p.Store.Stat(ctx, key)
-}
-
-// List merges the pinned keys under prefix into the store's listing.
-func (p *pinnedStore) List(ctx context.Context, prefix string) iter.Seq2[storage.ObjectInfo, error] {
-	return func(yield func(storage.ObjectInfo, error) bool) {
-		var extra []storage.ObjectInfo
-		for k, v := range p.pins {
-			if strings.HasPrefix(k, prefix) {
-				extra = append(extra, v.ObjectInfo)
-			}
-		}
-		slices.SortFunc(extra, func(a, b storage.ObjectInfo) int { return strings.Compare(a.Key, b.Key) })
-		for info, err := range p.Store.List(ctx, prefix) {
-			if err != nil {
-				yield(info, err)
-				return
-			}
-			for len(extra) > 0 && extra[0].Key < info.Key {
-				if !yield(extra[0], nil) {
-					return
-				}
-				extra = extra[1:]
-			}
-			if !yield(info, nil) {
-				return
-			}
-		}
-		for _, e := range extra {
-			if !yield(e, nil) {
 				return
 			}
 		}

@@ -3,7 +3,6 @@ package seal
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/safekeep-dev/safekeep/storage"
@@ -77,43 +76,16 @@ func Recover(ctx context.Context, offsite storage.Store, schedule, backup string
 	return out, after, err
 }
 
-// bringBack makes h's recovered version current.
+// bringBack makes h's recovered version current (storage.MakeCurrent), a
+// copy put back locked as the seal says while its lock lasts.
 func bringBack(ctx context.Context, offsite storage.Store, h Hidden, lock *LockInfo) (RecoverAction, []string, error) {
-	vs, err := storage.Versions(ctx, offsite, h.Key)
-	if err != nil {
-		return ActionRemoveMarkers, nil, err
-	}
-	var removed []string
-	for _, v := range vs { // newest first: everything over the recovered one
-		if v.VersionID == h.VersionID {
-			return ActionRemoveMarkers, removed, nil
-		}
-		err := offsite.DeleteVersion(ctx, h.Key, v.VersionID)
-		if errors.Is(err, storage.ErrLocked) || errors.Is(err, storage.ErrAccessDenied) {
-			return ActionCopyBack, removed, copyBack(ctx, offsite, h, lock)
-		}
-		if err != nil {
-			return ActionRemoveMarkers, removed, err
-		}
-		removed = append(removed, v.VersionID)
-	}
-	return ActionRemoveMarkers, removed, fmt.Errorf("%s: version %s is gone", h.Key, h.VersionID)
-}
-
-// copyBack writes the recovered version's bytes as the key's current
-// version, locked as the seal says while its lock lasts.
-func copyBack(ctx context.Context, offsite storage.Store, h Hidden, lock *LockInfo) error {
-	rc, info, err := offsite.GetVersion(ctx, h.Key, h.VersionID)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
-	opts := storage.PutOptions{Size: info.Size}
+	var opts storage.PutOptions
 	if lock != nil && lock.RetainUntil.After(time.Now()) {
 		opts.LockMode, opts.RetainUntil = lock.Mode, lock.RetainUntil
 	}
-	if _, err := offsite.Put(ctx, h.Key, rc, opts); err != nil {
-		return fmt.Errorf("copy %s version %s back: %w", h.Key, h.VersionID, err)
+	copied, removed, err := storage.MakeCurrent(ctx, offsite, h.Key, h.VersionID, opts)
+	if copied {
+		return ActionCopyBack, removed, err
 	}
-	return nil
+	return ActionRemoveMarkers, removed, err
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -57,6 +58,47 @@ func Hidden(versions []Version) (Version, bool) {
 func checkVersionID(op, key, versionID string) error {
 	if versionID == "" {
 		return fmt.Errorf("%s %s: empty version ID", op, key)
+	}
+	return nil
+}
+
+// MakeCurrent makes version versionID of key its current version again:
+// it deletes by ID every version and delete marker newer than it (they are
+// newest first in Versions). When one of those deletes is refused (a newer
+// version under object lock, or a policy forbidding version deletes) it
+// copies the version's bytes back as a new current version, put with
+// copyOpts (Size is set here). It returns whether it copied and the IDs it
+// deleted. Callers check the version's bytes before asking.
+func MakeCurrent(ctx context.Context, s Store, key, versionID string, copyOpts PutOptions) (copied bool, removed []string, err error) {
+	vs, err := Versions(ctx, s, key)
+	if err != nil {
+		return false, nil, err
+	}
+	for _, v := range vs {
+		if v.VersionID == versionID {
+			return false, removed, nil
+		}
+		err := s.DeleteVersion(ctx, key, v.VersionID)
+		if errors.Is(err, ErrLocked) || errors.Is(err, ErrAccessDenied) {
+			return true, removed, copyBack(ctx, s, key, versionID, copyOpts)
+		}
+		if err != nil {
+			return false, removed, err
+		}
+		removed = append(removed, v.VersionID)
+	}
+	return false, removed, fmt.Errorf("make %s version %s current: %w", key, versionID, ErrNotFound)
+}
+
+func copyBack(ctx context.Context, s Store, key, versionID string, opts PutOptions) error {
+	rc, info, err := s.GetVersion(ctx, key, versionID)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
+	opts.Size = info.Size
+	if _, err := s.Put(ctx, key, rc, opts); err != nil {
+		return fmt.Errorf("copy %s version %s back: %w", key, versionID, err)
 	}
 	return nil
 }

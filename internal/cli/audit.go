@@ -150,6 +150,9 @@ func printAuditReport(w *printer, where string, rep *audit.Report, pinned []cryp
 		w.printf("%-9s %v (%s)\n", "signed by", rep.KeyIDs, keys)
 		w.printf("%-9s %d of %d entries from checkpoint segments\n", "read", rep.FromSegments, rep.Entries)
 	}
+	for _, h := range rep.Hidden {
+		w.printf("%-9s %s\n", "hidden", h)
+	}
 	for _, warn := range rep.Warnings {
 		w.printf("warning: %s\n", warn)
 	}

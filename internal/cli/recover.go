@@ -10,6 +10,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
 )
 
 // errNotRecovered: recover left something hidden or failed to act.
@@ -84,6 +85,9 @@ func runRecover(cmd *cobra.Command, opts *options, f *recoverFlags) error {
 	}
 	out := &printer{w: opts.streams.Out}
 	failed := false
+	if f.all { // the log first: a hidden head would stop the entries below
+		failed = recoverAudit(cmd.Context(), opts, f, off, out)
+	}
 	for _, b := range backups {
 		recs, rep, err := seal.Recover(cmd.Context(), off.store, b[0], b[1], seal.RecoverOptions{VerifyOptions: vopts, DryRun: f.dryRun})
 		var verr *seal.VerifyError
@@ -150,6 +154,50 @@ func printRecoveries(out *printer, schedule, backup string, recs []seal.Recovery
 			out.printf("%s/%s: recovered %s (hidden by a delete marker at %s) from version %s: %s%s\n",
 				schedule, backup, r.Key, at, r.VersionID, r.Action, removedNote(r.Removed))
 		}
+	}
+	return failed
+}
+
+// recoverAudit brings back hidden audit entries, prints a line each, and
+// reports whether any stays hidden or failed.
+func recoverAudit(ctx context.Context, opts *options, f *recoverFlags, off *offsite, out *printer) bool {
+	var copyOpts storage.PutOptions
+	if ol := off.target.Spec.ObjectLock; ol != nil {
+		copyOpts.LockMode, copyOpts.RetainUntil = lockMode(ol.Mode), time.Now().AddDate(0, 0, int(ol.RetainDays))
+	}
+	recs, err := audit.Recover(ctx, off.store, f.dryRun, copyOpts)
+	if err != nil {
+		out.printf("audit log: FAIL %s\n", oneLine(err))
+		return true
+	}
+	failed := false
+	d := audit.RecoverDetails{}
+	for _, r := range recs {
+		at := r.MarkerAt.UTC().Format(time.RFC3339)
+		action := string(seal.ActionRemoveMarkers)
+		if r.Copied {
+			action = string(seal.ActionCopyBack)
+		}
+		o := audit.RecoveredObject{Key: r.Key, MarkerVersion: r.MarkerID, MarkerTime: r.MarkerAt.UTC(), Version: r.VersionID,
+			Action: action, Removed: r.Removed, Refused: r.Refused}
+		switch {
+		case r.VersionID == "":
+			failed, o.Action = true, string(seal.ActionNone)
+			out.printf("audit log: FAIL %s\n", r.Hidden)
+		case r.Err != nil:
+			failed, o.Error = true, oneLine(r.Err)
+			out.printf("audit log: FAIL %s hidden at %s: %s\n", r.Key, at, oneLine(r.Err))
+		case f.dryRun:
+			out.printf("audit log: would bring back %s (hidden by a delete marker at %s) from version %s\n", r.Key, at, r.VersionID)
+		default:
+			out.printf("audit log: recovered %s (hidden by a delete marker at %s) from version %s: %s%s\n", r.Key, at, r.VersionID, action, removedNote(r.Removed))
+		}
+		d.Objects = append(d.Objects, o)
+	}
+	if len(recs) > 0 && !f.dryRun {
+		usr, host := whoAmI()
+		d.User, d.Host, d.Intact = usr, host, !failed
+		appendAudit(ctx, opts, f.signingKey, off, audit.Record{Actor: usr + "@" + host, Kind: audit.KindRecover, Subject: "audit", Details: d})
 	}
 	return failed
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/seal/sealtest"
@@ -34,8 +36,39 @@ func TestRecoverFlow(t *testing.T) {
 		}
 		hidden = append(hidden, info.Key)
 	}
-	for _, key := range hidden {
+	// Two audit entries, the first then hidden too.
+	signKey, err := os.ReadFile(k.signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := crypto.ParseSigningKey(signKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := audit.New(st, signer, audit.Options{})
+	for range 2 {
+		if _, err := log.Append(t.Context(), audit.Record{Actor: "test", Kind: audit.KindFailure, Subject: "x", Details: audit.FailureDetails{Operation: "seal", Reason: "Test"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entry := ""
+	for info, err := range st.List(t.Context(), audit.Dir) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(info.Key, audit.EntryPrefix(1)) {
+			entry = info.Key
+		}
+	}
+	if entry == "" {
+		t.Fatal("no object of audit entry 1")
+	}
+	for _, key := range append(hidden, entry) {
 		sealtest.Hide(t, st, key)
+	}
+	if out := b.ok(t, "audit", "verify", "--target-file", target, "--verify-key", k.verifyKeyFile, "--deep"); !strings.Contains(out, "intact") ||
+		!strings.Contains(out, entry+": hidden by a delete marker at") || !strings.Contains(out, "recovered from version") {
+		t.Errorf("audit verify does not read the hidden entry from its version and say so:\n%s", out)
 	}
 
 	r := b.run(t, "backups", "--target-file", target)
@@ -65,14 +98,20 @@ func TestRecoverFlow(t *testing.T) {
 	}
 
 	out = b.ok(t, "recover", "--target-file", target, "--all", "--dry-run", "--verify-key", k.verifyKeyFile)
-	if strings.Count(out, "would bring back") != len(hidden) {
-		t.Errorf("recover --dry-run plans %d, want %d:\n%s", strings.Count(out, "would bring back"), len(hidden), out)
+	if strings.Count(out, "manual/b1: would bring back") != len(hidden) || !strings.Contains(out, "audit log: would bring back "+entry) {
+		t.Errorf("recover --dry-run plans %d, want %d and the audit entry:\n%s", strings.Count(out, "manual/b1: would bring back"), len(hidden), out)
 	}
 	if _, still := storage.Hidden(sealtest.Versions(t, st, seal.SealKey("manual", "b1"))); !still {
 		t.Fatal("recover --dry-run changed the bucket")
 	}
-	out = b.ok(t, "recover", "--target-file", target, "--backup", "manual/b1", "--verify-key", k.verifyKeyFile, "--signing-key", k.signing)
-	if strings.Count(out, "recovered ") != len(hidden) || !strings.Contains(out, "audit entry") {
+	out = b.ok(t, "recover", "--target-file", target, "--all", "--verify-key", k.verifyKeyFile, "--signing-key", k.signing)
+	if !strings.Contains(out, "audit log: recovered "+entry) {
+		t.Errorf("recover --all did not bring back the audit entry:\n%s", out)
+	}
+	if _, h := storage.Hidden(sealtest.Versions(t, st, entry)); h {
+		t.Errorf("audit entry %s is still hidden after recover", entry)
+	}
+	if strings.Count(out, "manual/b1: recovered ") != len(hidden) || !strings.Contains(out, "audit entry") {
 		t.Errorf("recover did not bring back every object with an audit entry:\n%s", out)
 	}
 	for _, key := range hidden {
@@ -86,7 +125,7 @@ func TestRecoverFlow(t *testing.T) {
 	if out := b.ok(t, "verify", "--target-file", target, "--backup", "manual/b1", "--identity", k.identity); strings.Contains(out, "hidden") {
 		t.Errorf("after recover, verify still reports hidden objects:\n%s", out)
 	}
-	if out := b.ok(t, "audit", "verify", "--target-file", target, "--verify-key", k.verifyKeyFile); !strings.Contains(out, "intact") {
+	if out := b.ok(t, "audit", "verify", "--target-file", target, "--verify-key", k.verifyKeyFile, "--deep"); !strings.Contains(out, "intact") || strings.Contains(out, "hidden") {
 		t.Errorf("audit verify after recover:\n%s", out)
 	}
 	if out := b.ok(t, "recover", "--target-file", target, "--backup", "manual/b1", "--verify-key", k.verifyKeyFile); !strings.Contains(out, "nothing hidden") {
