@@ -188,6 +188,15 @@ func Verify(ctx context.Context, store storage.Store, opts VerifyOptions) (*Repo
 	if err := ctx.Err(); err != nil {
 		return v.rep, fmt.Errorf("verify audit log: %w", err)
 	}
+	if err := v.pending(pending, visit); err != nil {
+		return v.rep, err
+	}
+	return v.finish(ctx, store)
+}
+
+// pending checks the claims past the last entry object: all but the last
+// are missing entries; the last may be a head a stopped writer left.
+func (v *verifier) pending(pending []*item, visit func(*item) error) error {
 	for i, it := range pending {
 		if i < len(pending)-1 && it.nameOK {
 			v.add(ErrMissing, it.seq, entryKeyOrClaim(it), "its claim %s is written but the entry object is not, and later entries follow", it.key)
@@ -196,11 +205,11 @@ func Verify(ctx context.Context, store storage.Store, opts VerifyOptions) (*Repo
 		}
 		if v.entry(it) {
 			if err := visit(it); err != nil {
-				return v.rep, err
+				return err
 			}
 		}
 	}
-	return v.finish(ctx, store)
+	return nil
 }
 
 // entryKeyOrClaim names the entry object of a parsed claim, else the claim.

@@ -62,33 +62,22 @@ func (e Entry) Restorable() bool { return e.State == StateSealed }
 
 // List returns every backup folder in the offsite store, sorted by schedule
 // then backup name: sealed ones, and separately marked the incomplete and
-// invalid ones, which must never be restored. It reads each seal.json but
-// verifies nothing; use Verify for that.
+// invalid ones, which must never be restored, and (on a versioned bucket)
+// the hidden ones, whose seal.json a delete marker hides. It reads each
+// seal.json but verifies nothing; use Verify for that.
 func List(ctx context.Context, offsite storage.Store) ([]Entry, error) {
-	type folder struct {
-		entry  Entry
-		sealed bool
-	}
-	folders := map[string]*folder{}
 	current, sealVersions, err := listCurrent(ctx, offsite)
 	if err != nil {
 		return nil, err
 	}
+	folders := folderSet{}
 	for info, err := range current {
 		if err != nil {
 			return nil, fmt.Errorf("list %s in %s: %w", BackupsDir, offsite, err)
 		}
-		parts := strings.SplitN(strings.TrimPrefix(info.Key, BackupsDir), "/", 3)
-		if len(parts) != 3 || ValidateName("schedule", parts[0]) != nil || ValidateName("backup", parts[1]) != nil {
-			continue // not ours
-		}
-		id := parts[0] + "/" + parts[1]
-		f := folders[id]
-		if f == nil {
-			f = &folder{entry: Entry{Schedule: parts[0], Backup: parts[1], State: StateIncomplete}}
-			folders[id] = f
-		}
-		switch rest := parts[2]; {
+		f, rest := folders.of(info.Key)
+		switch {
+		case f == nil: // not ours
 		case rest == sealName:
 			f.sealed = true
 		case strings.HasPrefix(rest, objectsDir):
@@ -97,35 +86,18 @@ func List(ctx context.Context, offsite storage.Store) ([]Entry, error) {
 		}
 	}
 	for key := range sealVersions { // a folder whose every object is hidden
-		parts := strings.SplitN(strings.TrimPrefix(key, BackupsDir), "/", 3)
-		if len(parts) == 3 && folders[parts[0]+"/"+parts[1]] == nil &&
-			ValidateName("schedule", parts[0]) == nil && ValidateName("backup", parts[1]) == nil {
-			folders[parts[0]+"/"+parts[1]] = &folder{entry: Entry{Schedule: parts[0], Backup: parts[1], State: StateIncomplete}}
-		}
+		folders.of(key)
 	}
 	out := make([]Entry, 0, len(folders))
 	for _, f := range folders {
 		e := f.entry
 		if vs := sealVersions[SealKey(e.Schedule, e.Backup)]; !f.sealed && len(vs) > 0 {
-			if e, err = hiddenEntry(ctx, offsite, e, vs); err != nil {
-				return nil, err
-			}
+			e, err = hiddenEntry(ctx, offsite, e, vs)
+		} else if f.sealed {
+			e, err = sealedEntry(ctx, offsite, e)
 		}
-		if f.sealed {
-			data, err := getSmall(ctx, offsite, SealKey(e.Schedule, e.Backup), maxSealSize)
-			if err != nil {
-				return nil, fmt.Errorf("read seal of %s/%s: %w", e.Schedule, e.Backup, err)
-			}
-			sl, err := ParseSeal(data)
-			if err == nil && (sl.Schedule != e.Schedule || sl.Backup != e.Backup) {
-				err = fmt.Errorf("%w: it seals %s/%s", ErrBadSeal, sl.Schedule, sl.Backup)
-			}
-			if err != nil {
-				e.State, e.Err = StateInvalid, err
-			} else {
-				e.State, e.Seal, e.SealedAt = StateSealed, sl, sl.SealedAt
-				e.Objects, e.Bytes = len(sl.Objects), sl.CiphertextBytes()
-			}
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, e)
 	}
@@ -136,6 +108,50 @@ func List(ctx context.Context, offsite storage.Store) ([]Entry, error) {
 		return strings.Compare(a.Backup, b.Backup)
 	})
 	return out, nil
+}
+
+// folder is one backup folder List found.
+type folder struct {
+	entry  Entry
+	sealed bool
+}
+
+// folderSet holds List's folders by "<schedule>/<backup>".
+type folderSet map[string]*folder
+
+// of returns the folder of an offsite key (made on first sight) and the
+// key's rest within it, or nil when the key is not in a backup folder.
+func (fs folderSet) of(key string) (*folder, string) {
+	parts := strings.SplitN(strings.TrimPrefix(key, BackupsDir), "/", 3)
+	if len(parts) != 3 || ValidateName("schedule", parts[0]) != nil || ValidateName("backup", parts[1]) != nil {
+		return nil, ""
+	}
+	id := parts[0] + "/" + parts[1]
+	f := fs[id]
+	if f == nil {
+		f = &folder{entry: Entry{Schedule: parts[0], Backup: parts[1], State: StateIncomplete}}
+		fs[id] = f
+	}
+	return f, parts[2]
+}
+
+// sealedEntry reads e's seal.json: sealed when it parses as e's, else invalid.
+func sealedEntry(ctx context.Context, offsite storage.Store, e Entry) (Entry, error) {
+	data, err := getSmall(ctx, offsite, SealKey(e.Schedule, e.Backup), maxSealSize)
+	if err != nil {
+		return e, fmt.Errorf("read seal of %s/%s: %w", e.Schedule, e.Backup, err)
+	}
+	sl, err := ParseSeal(data)
+	if err == nil && (sl.Schedule != e.Schedule || sl.Backup != e.Backup) {
+		err = fmt.Errorf("%w: it seals %s/%s", ErrBadSeal, sl.Schedule, sl.Backup)
+	}
+	if err != nil {
+		e.State, e.Err = StateInvalid, err
+		return e, nil
+	}
+	e.State, e.Seal, e.SealedAt = StateSealed, sl, sl.SealedAt
+	e.Objects, e.Bytes = len(sl.Objects), sl.CiphertextBytes()
+	return e, nil
 }
 
 // listCurrent yields the current objects under BackupsDir. On a versioned

@@ -114,6 +114,15 @@ func testVersionsLocked(t *testing.T, newStore NewStore) {
 	if len(vs) != 3 {
 		t.Fatalf("versions = %+v, want marker, overwrite, locked", vs)
 	}
+	checkHiddenLocked(t, s, key, lockedID, vs)
+	bringBackLocked(t, s, key, lockedID, vs[:2])
+}
+
+// checkHiddenLocked checks versions vs of key: a current delete marker, an
+// overwrite, the locked version, readable by ID and not deletable.
+func checkHiddenLocked(t *testing.T, s storage.Store, key, lockedID string, vs []storage.Version) {
+	t.Helper()
+	ctx := t.Context()
 	marker, hidden := storage.Hidden(vs)
 	if !hidden || marker != vs[0] || !vs[0].DeleteMarker || vs[1].DeleteMarker || vs[2].VersionID != lockedID {
 		t.Fatalf("versions = %+v, want the current delete marker first, then the overwrite, then the locked version", vs)
@@ -131,9 +140,14 @@ func testVersionsLocked(t *testing.T, newStore NewStore) {
 		t.Fatalf("GetVersion of a delete marker: %v, want ErrNotFound", err)
 	}
 	wantErr(t, "DeleteVersion of a locked version", s.DeleteVersion(ctx, key, lockedID), storage.ErrLocked)
+}
 
-	// Removing the marker and the overwrite by ID brings the locked version back as current.
-	for _, v := range vs[:2] {
+// bringBackLocked deletes the versions over the locked one by ID (a marker
+// and an overwrite), and the locked one is current again.
+func bringBackLocked(t *testing.T, s storage.Store, key, lockedID string, over []storage.Version) {
+	t.Helper()
+	ctx := t.Context()
+	for _, v := range over {
 		if err := s.DeleteVersion(ctx, key, v.VersionID); err != nil {
 			t.Fatalf("DeleteVersion(%s): %v", v.VersionID, err)
 		}
