@@ -140,7 +140,7 @@ var kindNames = map[error]string{
 // report and another error when the log could not be read. It writes
 // nothing: a pending head is reported (Report.Pending), not completed.
 func Verify(ctx context.Context, store storage.Store, opts VerifyOptions) (*Report, error) {
-	var hidden []Hidden; var err error
+	store, hidden, err := FindHidden(ctx, store)
 	if err != nil {
 		return &Report{}, fmt.Errorf("verify audit log: %w", err)
 	}

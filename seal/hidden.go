@@ -1,6 +1,7 @@
 package seal
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -193,7 +194,23 @@ func hiddenSeal(ctx context.Context, offsite storage.Store, schedule, backup str
 		return nil, "", fmt.Errorf("%w: backup %s/%s: %s; only a pinned signing key can vouch for a version under it",
 			ErrNotSealed, schedule, backup, h)
 	}
-	for _, v := range all[key] {
+	var keyID string
+	sl, err := sealUnder(ctx, offsite, all[key], &h, func(data []byte) (*Seal, error) {
+		sl, id, err := checkSeal(ctx, offsite, schedule, backup, data, opts)
+		keyID = id
+		return sl, err
+	})
+	if err != nil || sl == nil {
+		return nil, "", cmp.Or(err, fmt.Errorf("%w: backup %s/%s: %s", ErrNotSealed, schedule, backup, h))
+	}
+	sl.hidden = &h
+	return sl, keyID, nil
+}
+
+// sealUnder returns the newest version of seal.json among vs that accept
+// takes, recording in h the version used and those refused; nil when none.
+func sealUnder(ctx context.Context, offsite storage.Store, vs []storage.Version, h *Hidden, accept func([]byte) (*Seal, error)) (*Seal, error) {
+	for _, v := range vs {
 		if v.DeleteMarker || v.Size > maxSealSize {
 			continue
 		}
@@ -202,18 +219,17 @@ func hiddenSeal(ctx context.Context, offsite storage.Store, schedule, backup str
 			continue
 		}
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
-		sl, keyID, err := checkSeal(ctx, offsite, schedule, backup, data, opts)
+		sl, err := accept(data)
 		if err != nil {
 			h.Refused = append(h.Refused, v.VersionID)
 			continue
 		}
 		h.VersionID = v.VersionID
-		sl.hidden = &h
-		return sl, keyID, nil
+		return sl, nil
 	}
-	return nil, "", fmt.Errorf("%w: backup %s/%s: %s", ErrNotSealed, schedule, backup, h)
+	return nil, nil
 }
 
 func getVersionSmall(ctx context.Context, offsite storage.Store, v storage.Version) ([]byte, error) {

@@ -2,7 +2,6 @@ package seal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"path"
@@ -198,26 +197,19 @@ func hiddenEntry(ctx context.Context, offsite storage.Store, e Entry, vs []stora
 	marker, _ := storage.Hidden(vs)
 	h := &Hidden{Key: marker.Key, Object: SealObject, MarkerID: marker.VersionID, MarkerAt: marker.LastModified}
 	e.State, e.Hidden = StateHidden, h
-	for _, v := range vs {
-		if v.DeleteMarker || v.Size > maxSealSize {
-			continue
-		}
-		data, err := getVersionSmall(ctx, offsite, v)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return e, fmt.Errorf("read seal of %s/%s: %w", e.Schedule, e.Backup, err)
-		}
+	sl, err := sealUnder(ctx, offsite, vs, h, func(data []byte) (*Seal, error) {
 		sl, err := ParseSeal(data)
-		if err != nil || sl.Schedule != e.Schedule || sl.Backup != e.Backup {
-			h.Refused = append(h.Refused, v.VersionID)
-			continue
+		if err == nil && (sl.Schedule != e.Schedule || sl.Backup != e.Backup) {
+			err = fmt.Errorf("%w: it seals %s/%s", ErrBadSeal, sl.Schedule, sl.Backup)
 		}
-		h.VersionID = v.VersionID
+		return sl, err
+	})
+	if err != nil {
+		return e, fmt.Errorf("read seal of %s/%s: %w", e.Schedule, e.Backup, err)
+	}
+	if sl != nil {
 		e.Seal, e.SealedAt = sl, sl.SealedAt
 		e.Objects, e.Bytes = len(sl.Objects), sl.CiphertextBytes()
-		break
 	}
 	return e, nil
 }

@@ -43,7 +43,11 @@ type Bed struct {
 // opens both stores, and makes an age identity and a signing key.
 func NewBed(t testing.TB, lock bool) *Bed {
 	t.Helper()
-	s3 := testbed.StartS3(t)
+	return newBed(t, testbed.StartS3(t), lock)
+}
+
+func newBed(t testing.TB, s3 *testbed.S3Server, lock bool) *Bed {
+	t.Helper()
 	s3.CreateBucket(t, "velero", false)
 	s3.CreateBucket(t, "offsite", lock)
 	b := &Bed{S3: s3, OffsiteBucket: "offsite"}
@@ -59,15 +63,7 @@ func NewBed(t testing.TB, lock bool) *Bed {
 // there hides an object behind a delete marker instead of being refused.
 func NewVersionedBed(t testing.TB) *Bed {
 	t.Helper()
-	s3 := testbed.StartS3(t, testbed.S3Versioned())
-	s3.CreateBucket(t, "velero", false)
-	s3.CreateBucket(t, "offsite", true)
-	b := &Bed{S3: s3, OffsiteBucket: "offsite"}
-	b.Source = OpenStore(t, s3.Config("velero", "cluster-a"))
-	b.Offsite = OpenStore(t, s3.Config("offsite", "cluster-a/safekeep/v1"))
-	b.Recipients, b.Identities, b.IdentityText = NewKeys(t)
-	b.Signer = NewSigner(t)
-	return b
+	return newBed(t, testbed.StartS3(t, testbed.S3Versioned()), true)
 }
 
 // Hide does what an attacker holding the bucket's credentials can do to a
