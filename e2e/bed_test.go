@@ -49,6 +49,9 @@ type bedSpec struct {
 	// crdPaths are more CRD files or folders to install before Velero
 	// starts (so that its discovery sees them).
 	crdPaths []string
+	// versioned runs VersityGW keeping versions: object-locked buckets are
+	// then versioned, as on AWS.
+	versioned bool
 }
 
 // startBed starts VersityGW, the control plane and the real Velero server
@@ -56,7 +59,11 @@ type bedSpec struct {
 func startBed(t *testing.T, spec bedSpec) *bed {
 	t.Helper()
 	start := time.Now()
-	s3 := testbed.StartS3(t)
+	var s3opts []testbed.S3Option
+	if spec.versioned {
+		s3opts = append(s3opts, testbed.S3Versioned())
+	}
+	s3 := testbed.StartS3(t, s3opts...)
 	s3.CreateBucket(t, veleroBucket, false)
 	for _, name := range slices.Sorted(maps.Keys(spec.buckets)) {
 		s3.CreateBucket(t, name, spec.buckets[name])
