@@ -26,6 +26,11 @@ func TestRecoverFlow(t *testing.T) {
 	b.putBackup(t, "b1", "Completed")
 	bsl := b.writeBSL(t)
 	target := b.writeTarget(t, "target.yaml", offsiteBucket, true, k.recipient)
+	doc, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target = b.write(t, "target.yaml", string(doc)+"  auditKeys: [\""+k.verifyKey+"\"]\n")
 	b.ok(t, "seal", "--source", bsl, "--backup", "b1", "--target-file", target, "--signing-key", k.signing)
 	st := sealtest.OpenStore(t, b.s3.Config(offsiteBucket, "cluster-a/safekeep/v1"))
 
@@ -34,7 +39,10 @@ func TestRecoverFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hidden = append(hidden, info.Key)
+		if info.Key == seal.SealKey("manual", "b1") || info.Key == seal.ManifestKey("manual", "b1") ||
+			strings.HasPrefix(info.Key, seal.ObjectsPrefix("manual", "b1")) {
+			hidden = append(hidden, info.Key)
+		}
 	}
 	// Two audit entries, the first then hidden too.
 	signKey, err := os.ReadFile(k.signing)
@@ -71,14 +79,14 @@ func TestRecoverFlow(t *testing.T) {
 		t.Errorf("audit verify does not read the hidden entry from its version and say so:\n%s", out)
 	}
 
-	r := b.run(t, "backups", "--target-file", target)
+	r := b.run(t, "backups", "--target-file", target, "--verify-key", k.verifyKeyFile)
 	if r.code != 0 || strings.Contains(r.out, "b1") || !strings.Contains(r.err, "hidden by a delete marker") {
 		t.Errorf("backups without --all: exit %d, want b1 left out with a note on stderr", r.code)
 	}
-	if r := b.run(t, "backups", "--target-file", target, "--all"); r.code != 0 || !strings.Contains(r.out, "b1      hidden") || !strings.Contains(r.out, "recoverable from version") {
+	if r := b.run(t, "backups", "--target-file", target, "--all", "--verify-key", k.verifyKeyFile); r.code != 0 || !strings.Contains(r.out, "b1      hidden") || !strings.Contains(r.out, "recoverable from version") {
 		t.Errorf("backups --all: exit %d, want b1 listed as hidden and recoverable", r.code)
 	}
-	if r := b.run(t, "verify", "--target-file", target, "--backup", "manual/b1"); r.code != 1 || !strings.Contains(r.err, "only a pinned signing key") {
+	if r := b.run(t, "verify", "--target-file", target, "--backup", "manual/b1", "--trust-bucket-key"); r.code != 1 || !strings.Contains(r.err, "only a pinned signing key") {
 		t.Errorf("verify of a hidden seal.json without a pinned key: exit %d, want 1 saying a pinned key is needed", r.code)
 	}
 	out := b.ok(t, "verify", "--target-file", target, "--backup", "manual/b1", "--identity", k.identity, "--verify-key", k.verifyKeyFile)
@@ -119,10 +127,10 @@ func TestRecoverFlow(t *testing.T) {
 			t.Errorf("%s is still hidden after recover", key)
 		}
 	}
-	if out := b.ok(t, "backups", "--target-file", target); !strings.Contains(out, "b1") {
+	if out := b.ok(t, "backups", "--target-file", target, "--verify-key", k.verifyKeyFile); !strings.Contains(out, "b1") {
 		t.Errorf("after recover, backups does not list b1:\n%s", out)
 	}
-	if out := b.ok(t, "verify", "--target-file", target, "--backup", "manual/b1", "--identity", k.identity); strings.Contains(out, "hidden") {
+	if out := b.ok(t, "verify", "--target-file", target, "--backup", "manual/b1", "--identity", k.identity, "--verify-key", k.verifyKeyFile); strings.Contains(out, "hidden") {
 		t.Errorf("after recover, verify still reports hidden objects:\n%s", out)
 	}
 	if out := b.ok(t, "audit", "verify", "--target-file", target, "--verify-key", k.verifyKeyFile, "--deep"); !strings.Contains(out, "intact") || strings.Contains(out, "hidden") {
