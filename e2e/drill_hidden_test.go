@@ -42,7 +42,10 @@ func TestDrillThroughDeleteMarkers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hidden = append(hidden, info.Key)
+		if info.Key == seal.SealKey(drillSchedule, drillBackup) || info.Key == seal.ManifestKey(drillSchedule, drillBackup) ||
+			strings.HasPrefix(info.Key, seal.ObjectsPrefix(drillSchedule, drillBackup)) {
+			hidden = append(hidden, info.Key)
+		}
 	}
 	for _, key := range hidden {
 		sealtest.Hide(t, d.offsite, key)
