@@ -96,7 +96,7 @@ func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []cr
 			b.addHidden(e.Schedule, e.Backup, *e.Hidden)
 			continue
 		case seal.StateSealed:
-			st.Digest = e.Seal.Digest()
+			st.Digest, st.StoredDigest = e.Seal.Digest(), e.Seal.StoredDigest()
 		case seal.StateInvalid:
 			st.Checked, st.Err = true, e.Err
 		default:
@@ -128,7 +128,7 @@ func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []cr
 			}
 			st.Checked, st.Err = true, err
 			if err == nil && rep != nil && rep.Seal != nil && rep.Seal.Digest() != st.Digest {
-				st.Digest = rep.Seal.Digest() // replaced since it was listed
+				st.Digest, st.StoredDigest = rep.Seal.Digest(), rep.Seal.StoredDigest() // replaced since it was listed
 			}
 			return nil
 		})

@@ -12,9 +12,12 @@ import (
 type SealStatus struct {
 	Schedule, Backup string
 	// Digest is seal.Seal.Digest of seal.json; empty when unreadable.
-	Digest   string
-	SealedAt time.Time
-	Bytes    int64 // ciphertext of the sealed objects
+	Digest string
+	// StoredDigest is seal.Seal.StoredDigest: logs written before the
+	// canonical digest recorded that one.
+	StoredDigest string
+	SealedAt     time.Time
+	Bytes        int64 // ciphertext of the sealed objects
 	// Checked says the seal was verified; Err is the verdict (nil: verified).
 	Checked bool
 	Err     error
@@ -95,7 +98,7 @@ func (b *Builder) offsiteState(bk *Backup, f *SealStatus, sc *SealChecks) string
 			msg = f.Err.Error()
 		}
 		return problem(OffsiteFailed, msg)
-	case f.Digest != bk.SealDigest:
+	case f.Digest != bk.SealDigest && f.StoredDigest != bk.SealDigest:
 		sc.Mismatch++
 		return problem(OffsiteMismatch, "seal.json in the bucket is "+f.Digest+", the log recorded "+bk.SealDigest)
 	case !f.Checked:

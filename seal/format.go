@@ -111,15 +111,40 @@ type Seal struct {
 	Raw []byte
 	// signed is the canonical encoding of the document, what the signature covers.
 	signed []byte
+	// digest is Digest's value, fixed at parse time.
+	digest string
 	// hidden is set when seal.json was read from a version under a delete
 	// marker (see hiddenSeal).
 	hidden *Hidden
 }
 
-// Digest is "sha256:" and the hex SHA-256 of seal.json as stored; it names
-// this exact seal in status and audit records.
-func (s *Seal) Digest() string {
-	sum := sha256.Sum256(s.Raw)
+// Digest is "sha256:" and the hex SHA-256 of the seal's canonical bytes
+// (canonicalDigest); it names this exact seal in status and audit records.
+// Re-encoding seal.json (white space, key order, escapes, base64 form)
+// does not change it; a change of content does.
+func (s *Seal) Digest() string { return s.digest }
+
+// StoredDigest is "sha256:" and the hex SHA-256 of seal.json exactly as
+// stored: what versions before the canonical digest recorded as Digest.
+func (s *Seal) StoredDigest() string { return sha256Name(s.Raw) }
+
+// canonicalDigest hashes the canonical JSON of the envelope as parsed:
+// {"seal": <canonical document>, "signature": {"alg", "keyId", "value"
+// in standard base64}}.
+func canonicalDigest(signed []byte, sig Signature) (string, error) {
+	env, err := json.Marshal(sealEnvelope{Seal: signed, Signature: &sig})
+	if err != nil {
+		return "", err
+	}
+	canon, err := canonicalJSON(env)
+	if err != nil {
+		return "", err
+	}
+	return sha256Name(canon), nil
+}
+
+func sha256Name(data []byte) string {
+	sum := sha256.Sum256(data)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
@@ -223,7 +248,11 @@ func parseSeal(data []byte) (*Seal, error) {
 	if err := doc.validate(); err != nil {
 		return nil, err
 	}
-	return &Seal{Document: doc, Signature: *env.Signature, Raw: data, signed: signed}, nil
+	digest, err := canonicalDigest(signed, *env.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	return &Seal{Document: doc, Signature: *env.Signature, Raw: data, signed: signed, digest: digest}, nil
 }
 
 // decodeStrict decodes one JSON value with no unknown fields and nothing after it.

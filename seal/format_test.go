@@ -268,3 +268,76 @@ func TestParseVeleroBackup(t *testing.T) {
 		}
 	}
 }
+
+// TestSealDigestCanonical: the digest is taken over the seal's canonical
+// bytes, so seal.json re-encoded (white space, key order, escapes) keeps
+// its digest, and a change of content, even one that still parses, does
+// not.
+func TestSealDigestCanonical(t *testing.T) {
+	key := signingKey(t)
+	raw, err := MarshalSeal(sampleDoc(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := ParseSeal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var generic map[string]any
+	if err := json.Unmarshal(raw, &generic); err != nil {
+		t.Fatal(err)
+	}
+	compact, err := json.Marshal(generic) // keys sorted, no white space
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keys in reverse order, other white space, an escaped letter.
+	reordered := strings.Replace(string(compact), `{"seal":`, "{ \"signature\" : "+mustJSON(t, generic["signature"])+" ,\n\t\"seal\":", 1)
+	reordered = strings.Replace(reordered, `,"signature":`+mustJSON(t, generic["signature"]), "", 1)
+	reordered = strings.Replace(reordered, `"nightly"`, `"night\u006cy"`, 1)
+	for name, data := range map[string][]byte{"compact": compact, "reordered": []byte(reordered)} {
+		sl, err := ParseSeal(data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if bytes.Equal(data, raw) {
+			t.Fatalf("%s: not re-encoded", name)
+		}
+		if sl.Digest() != orig.Digest() {
+			t.Errorf("%s: digest %s, want %s (the same seal)", name, sl.Digest(), orig.Digest())
+		}
+		if sl.StoredDigest() == orig.StoredDigest() {
+			t.Errorf("%s: stored digest unchanged by re-encoding", name)
+		}
+	}
+	changed := sampleDoc()
+	changed.Objects[0].Size++
+	raw2, err := MarshalSeal(changed, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ParseSeal(raw2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Digest() == orig.Digest() {
+		t.Errorf("changed content, same digest %s", other.Digest())
+	}
+	// Another signature over the same document is another seal.
+	resigned, err := MarshalSeal(sampleDoc(), signingKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sl, err := ParseSeal(resigned); err != nil || sl.Digest() == orig.Digest() {
+		t.Errorf("another key's seal: digest %v, err %v", sl, err)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
