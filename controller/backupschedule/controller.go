@@ -13,7 +13,6 @@ import (
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
@@ -26,7 +25,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -214,14 +212,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil // its OffsiteBackups go with it (owner references)
 	}
 	st := newScheduleState(obj, r.Clock.Now())
-	var err error
-	for _, step := range []func(context.Context, *scheduleState) error{
+	err := kit.RunSteps(ctx, st,
 		r.parseSpec, r.checkTarget, r.checkScope, r.collectJob, r.followRun, r.retain, r.startRun,
-	} {
-		if err = step(ctx, st); err != nil {
-			break
-		}
-	}
+	)
 	return st.Result(ctx, err, r.finish(ctx, st))
 }
 
@@ -270,41 +263,17 @@ func targetReadyChanged() predicate.Predicate {
 // schedulesOfTarget maps an OffsiteTarget to the schedules in its namespace
 // that name it.
 func (r *Reconciler) schedulesOfTarget(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.BackupScheduleList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-		logf.FromContext(ctx).Error(err, "list schedules of an offsite target", "target", client.ObjectKeyFromObject(o))
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, s := range list.Items {
-		if s.Spec.OffsiteTargetRef.Name == o.GetName() {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
-		}
-	}
-	return reqs
+	return kit.Referrers(ctx, r.Client, &v1alpha1.BackupScheduleList{}, o.GetNamespace(), func(s client.Object) bool {
+		bs, ok := s.(*v1alpha1.BackupSchedule)
+		return ok && bs.Spec.OffsiteTargetRef.Name == o.GetName()
+	})
 }
 
 // checkTarget finds the schedule's OffsiteTarget and checks it is Ready.
 func (r *Reconciler) checkTarget(ctx context.Context, st *scheduleState) error {
 	name := st.obj.Spec.OffsiteTargetRef.Name
-	t := &v1alpha1.OffsiteTarget{}
-	err := r.Get(ctx, client.ObjectKey{Namespace: st.obj.Namespace, Name: name}, t)
-	if apierrors.IsNotFound(err) {
-		st.NotReady(v1alpha1.ReasonTargetNotFound,
-			"OffsiteTarget %q (spec.offsiteTargetRef) does not exist in namespace %s: create it or name another", name, st.obj.Namespace)
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read OffsiteTarget %s: %w", name, err)
-	}
-	c := meta.FindStatusCondition(t.Status.Conditions, v1alpha1.ConditionReady)
-	switch {
-	case c == nil || (c.ObservedGeneration != 0 && c.ObservedGeneration != t.Generation):
-		st.NotReady(v1alpha1.ReasonTargetNotReady, "OffsiteTarget %q has not been checked yet", name)
-	case c.Status != metav1.ConditionTrue:
-		st.NotReady(v1alpha1.ReasonTargetNotReady, "OffsiteTarget %q is not Ready (%s): %s", name, c.Reason, c.Message)
-	default:
-		st.target = t
-	}
-	return nil
+	t, err := kit.ReadyTarget(ctx, r.Client, &st.State, st.obj.Namespace, name,
+		fmt.Sprintf("OffsiteTarget %q (spec.offsiteTargetRef) does not exist in namespace %s: create it or name another", name, st.obj.Namespace))
+	st.target = t
+	return err
 }

@@ -180,19 +180,13 @@ func (r *Reconciler) startRun(ctx context.Context, st *scheduleState) error {
 }
 
 // reportMissed records that every missed time is past the starting
-// deadline, once per such time.
+// deadline, once per such time, and counts it.
 func (r *Reconciler) reportMissed(st *scheduleState) {
 	o := st.obj
-	msg, ok := kit.MissedMessage(*st.sched, st.Now, o.Status.LastScheduleTime, o.CreationTimestamp.Time, o.Spec.StartingDeadlineSeconds)
-	if !ok {
-		return
+	if st.ReportMissed(&o.Status.Conditions, o.Generation, v1alpha1.ConditionLastRunSucceeded, *st.sched,
+		o.Status.LastScheduleTime, o.CreationTimestamp.Time, o.Spec.StartingDeadlineSeconds) {
+		st.countRun(resultMissed)
 	}
-	if c := st.condition(v1alpha1.ConditionLastRunSucceeded); c != nil && c.Reason == v1alpha1.ReasonMissedDeadline && c.Message == msg {
-		return
-	}
-	st.setCondition(v1alpha1.ConditionLastRunSucceeded, metav1.ConditionFalse, v1alpha1.ReasonMissedDeadline, msg)
-	st.Event(nil, corev1.EventTypeWarning, v1alpha1.ReasonMissedDeadline, "%s", msg)
-	st.countRun(resultMissed)
 }
 
 // startBackup creates the Velero Backup of the run for time t. Its name is

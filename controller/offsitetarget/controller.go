@@ -23,6 +23,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
+	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/target"
 )
 
@@ -140,18 +141,12 @@ func (r *Reconciler) check(ctx context.Context, obj *v1alpha1.OffsiteTarget) ver
 // targetsForSecret maps a Secret to the OffsiteTargets of its namespace that
 // reference it.
 func (r *Reconciler) targetsForSecret(ctx context.Context, sec client.Object) []reconcile.Request {
-	var list v1alpha1.OffsiteTargetList
-	if err := r.List(ctx, &list, client.InNamespace(sec.GetNamespace())); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing offsite targets for a secret failed", "secret", client.ObjectKeyFromObject(sec))
-		return nil
-	}
-	var reqs []reconcile.Request
-	for i := range list.Items {
-		t := &list.Items[i]
-		creds := t.Spec.S3.CredentialsSecretRef
-		if (creds != nil && creds.Name == sec.GetName()) || t.Spec.SigningKeySecretRef.Name == sec.GetName() {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(t)})
+	return kit.Referrers(ctx, r.Client, &v1alpha1.OffsiteTargetList{}, sec.GetNamespace(), func(o client.Object) bool {
+		t, ok := o.(*v1alpha1.OffsiteTarget)
+		if !ok {
+			return false
 		}
-	}
-	return reqs
+		creds := t.Spec.S3.CredentialsSecretRef
+		return (creds != nil && creds.Name == sec.GetName()) || t.Spec.SigningKeySecretRef.Name == sec.GetName()
+	})
 }

@@ -231,18 +231,10 @@ func deletionStarted() predicate.Predicate {
 // drillsOfSchedule maps a BackupSchedule to the drills in its namespace
 // that name it.
 func (r *Reconciler) drillsOfSchedule(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.RestoreDrillList
-	if err := r.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-		logf.FromContext(ctx).Error(err, "list drills of a backup schedule", "schedule", client.ObjectKeyFromObject(o))
-		return nil
-	}
-	var reqs []reconcile.Request
-	for i := range list.Items {
-		if list.Items[i].Spec.BackupScheduleRef.Name == o.GetName() {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
-	}
-	return reqs
+	return kit.Referrers(ctx, r.Client, &v1alpha1.RestoreDrillList{}, o.GetNamespace(), func(x client.Object) bool {
+		d, ok := x.(*v1alpha1.RestoreDrill)
+		return ok && d.Spec.BackupScheduleRef.Name == o.GetName()
+	})
 }
 
 // Reconcile runs the steps in order (a step that fails stops the rest),
@@ -262,14 +254,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	st := newDrillState(obj, r.Clock.Now())
-	var err error
-	for _, step := range []func(context.Context, *drillState) error{
+	err := kit.RunSteps(ctx, st,
 		r.parseSpec, r.checkRefs, r.collectJob, r.recoverInterrupted, r.cleanupDue, r.startRun,
-	} {
-		if err = step(ctx, st); err != nil {
-			break
-		}
-	}
+	)
 	return st.Result(ctx, err, r.finish(ctx, st))
 }
 

@@ -10,11 +10,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/location"
 )
@@ -48,23 +47,10 @@ func (r *Reconciler) resolveRefs(ctx context.Context, st *drillState) error {
 	}
 	st.bs = bs
 	tname := bs.Spec.OffsiteTargetRef.Name
-	t := &v1alpha1.OffsiteTarget{}
-	err = r.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: tname}, t)
-	if apierrors.IsNotFound(err) {
-		st.NotReady(v1alpha1.ReasonTargetNotFound, "OffsiteTarget %q of BackupSchedule %s does not exist", tname, name)
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read OffsiteTarget %s: %w", tname, err)
-	}
-	c := meta.FindStatusCondition(t.Status.Conditions, v1alpha1.ConditionReady)
-	switch {
-	case c == nil || (c.ObservedGeneration != 0 && c.ObservedGeneration != t.Generation):
-		st.NotReady(v1alpha1.ReasonTargetNotReady, "OffsiteTarget %q has not been checked yet", tname)
-		return nil
-	case c.Status != metav1.ConditionTrue:
-		st.NotReady(v1alpha1.ReasonTargetNotReady, "OffsiteTarget %q is not Ready (%s): %s", tname, c.Reason, c.Message)
-		return nil
+	t, err := kit.ReadyTarget(ctx, r.Client, &st.State, d.Namespace, tname,
+		fmt.Sprintf("OffsiteTarget %q of BackupSchedule %s does not exist", tname, name))
+	if err != nil || t == nil {
+		return err
 	}
 	st.target = t
 	ids, err := r.identity(ctx, d)

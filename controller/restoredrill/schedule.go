@@ -137,15 +137,8 @@ func hasRun(d *v1alpha1.RestoreDrill, id string) bool {
 // the starting deadline.
 func (r *Reconciler) reportMissed(st *drillState) {
 	o := st.obj
-	msg, ok := kit.MissedMessage(*st.sched, st.Now, o.Status.LastScheduleTime, o.CreationTimestamp.Time, o.Spec.StartingDeadlineSeconds)
-	if !ok {
-		return
-	}
-	if c := st.condition(v1alpha1.ConditionLastDrillPassed); c != nil && c.Reason == v1alpha1.ReasonMissedDeadline && c.Message == msg {
-		return
-	}
-	st.setCondition(v1alpha1.ConditionLastDrillPassed, metav1.ConditionFalse, v1alpha1.ReasonMissedDeadline, msg)
-	st.Event(nil, corev1.EventTypeWarning, v1alpha1.ReasonMissedDeadline, "%s", msg)
+	st.ReportMissed(&o.Status.Conditions, o.Generation, v1alpha1.ConditionLastDrillPassed, *st.sched,
+		o.Status.LastScheduleTime, o.CreationTimestamp.Time, o.Spec.StartingDeadlineSeconds)
 }
 
 // beginRun picks the backup of the run for time t and records the run as

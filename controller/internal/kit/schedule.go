@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
@@ -99,4 +100,21 @@ func (s *State) RunNowRefused(v string) {
 // reconcile found: see ReadyOf.
 func (s *State) Ready(suspended bool, next *metav1.Time, sched *schedule.Schedule) (metav1.ConditionStatus, string, string) {
 	return ReadyOf(s.readyReason, s.readyMessage, suspended, next, sched)
+}
+
+// ReportMissed records on condType of conds (generation gen) and in a
+// Warning Event that every missed run of a scheduled resource is past its
+// starting deadline, once per such run; it reports whether it did.
+func (s *State) ReportMissed(conds *[]metav1.Condition, gen int64, condType string, sched schedule.Schedule,
+	last *metav1.Time, created time.Time, deadlineSeconds *int64) bool {
+	msg, ok := MissedMessage(sched, s.Now, last, created, deadlineSeconds)
+	if !ok {
+		return false
+	}
+	if c := meta.FindStatusCondition(*conds, condType); c != nil && c.Reason == v1alpha1.ReasonMissedDeadline && c.Message == msg {
+		return false
+	}
+	SetCondition(conds, gen, s.Now, condType, metav1.ConditionFalse, v1alpha1.ReasonMissedDeadline, msg)
+	s.Event(nil, corev1.EventTypeWarning, v1alpha1.ReasonMissedDeadline, "%s", msg)
+	return true
 }

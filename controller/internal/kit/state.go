@@ -152,3 +152,14 @@ func RemoveAnnotation(ctx context.Context, c client.Client, obj client.Object, k
 	}
 	return nil
 }
+
+// RunSteps runs a reconcile's steps in order on st; a step that fails
+// stops the rest, and its error is returned.
+func RunSteps[S any](ctx context.Context, st S, steps ...func(context.Context, S) error) error {
+	for _, step := range steps {
+		if err := step(ctx, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
