@@ -1,6 +1,7 @@
 package location
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,40 +37,70 @@ type Velero struct {
 	// Namespace is the Velero namespace.
 	Namespace string
 	// Credentials is the Secret whose "cloud" key serves locations that
-	// name no credential.
+	// name no credential; "" means DefaultCredentialsSecret.
 	Credentials string
+	// EnvFallback takes credentials from the AWS environment when their
+	// Secret may not be read (the CLI, run by a person who may not read
+	// Velero's Secrets). The controller never falls back.
+	EnvFallback bool
 }
 
 // Store opens the bucket of the BackupStorageLocation named name (the
-// default location when empty) in the Velero namespace, with the
-// credentials Velero uses for it: the Secret key its spec.credential
-// names, else the "cloud" key of the default credentials Secret, in AWS
-// shared-credentials format (profile spec.config.profile, or default). It
-// returns the location too. Problems of the location are errors wrapping
-// ErrUnusable; failing API reads are returned wrapped as they are.
+// default location when empty) with Config's credentials and the default
+// retry policy. It returns the location too.
 func (v Velero) Store(ctx context.Context, name string) (storage.Store, *velerov1.BackupStorageLocation, error) {
-	bsl, err := v.Location(ctx, name)
+	cfg, bsl, err := v.Config(ctx, name)
 	if err != nil {
 		return nil, nil, err
+	}
+	st, err := storage.New(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: BackupStorageLocation %s/%s: %w", ErrUnusable, v.Namespace, bsl.Name, err)
+	}
+	return storage.WithRetry(st, storage.DefaultRetryPolicy()), bsl, nil
+}
+
+// Config reads the BackupStorageLocation named name (the default location
+// when empty) in the Velero namespace and returns its storage
+// configuration, with the credentials Velero uses for it: the Secret key
+// its spec.credential names, else the "cloud" key of the default
+// credentials Secret, in AWS shared-credentials format (profile
+// spec.config.profile, or default). With EnvFallback, credentials (and a
+// CA certificate) whose Secret may not be read come from the AWS
+// environment instead. Problems of the location are errors wrapping
+// ErrUnusable; failing API reads are returned wrapped as they are.
+func (v Velero) Config(ctx context.Context, name string) (storage.Config, *velerov1.BackupStorageLocation, error) {
+	bsl, err := v.Location(ctx, name)
+	if err != nil {
+		return storage.Config{}, nil, err
 	}
 	where := "BackupStorageLocation " + v.Namespace + "/" + bsl.Name
 	if obs := bsl.Spec.ObjectStorage; obs != nil && obs.CACertRef != nil {
 		ca, err := v.secretKey(ctx, *obs.CACertRef)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: spec.objectStorage.caCertRef: %w", where, err)
+		switch {
+		case err == nil:
+			obs.CACert, obs.CACertRef = ca, nil
+		case !v.EnvFallback:
+			return storage.Config{}, nil, fmt.Errorf("%s: spec.objectStorage.caCertRef: %w", where, err)
 		}
-		obs.CACert, obs.CACertRef = ca, nil
 	}
 	if err := ValidateBSL(bsl); err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %w", ErrUnusable, where, err)
+		return storage.Config{}, nil, fmt.Errorf("%w: %s: %w", ErrUnusable, where, err)
 	}
-	ref := corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: v.Credentials}, Key: cloudKey}
+	ref := corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: cmp.Or(v.Credentials, DefaultCredentialsSecret)}, Key: cloudKey}
 	if bsl.Spec.Credential != nil {
 		ref = *bsl.Spec.Credential
 	}
 	data, err := v.secretKey(ctx, ref)
+	if err != nil && v.EnvFallback {
+		cfg, envErr := BSLConfigFromEnv(ctx, bsl)
+		if envErr != nil {
+			return storage.Config{}, nil, fmt.Errorf("%s credentials: %w, and the environment has none: %w", where, err, envErr)
+		}
+		return cfg, bsl, nil
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s credentials: %w", where, err)
+		return storage.Config{}, nil, fmt.Errorf("%s credentials: %w", where, err)
 	}
 	profile := bsl.Spec.Config["profile"]
 	if profile == "" {
@@ -77,13 +108,9 @@ func (v Velero) Store(ctx context.Context, name string) (storage.Store, *velerov
 	}
 	creds, err := storage.ParseSharedCredentials(data, profile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s credentials, Secret %s/%s key %q: %w", ErrUnusable, where, v.Namespace, ref.Name, ref.Key, err)
+		return storage.Config{}, nil, fmt.Errorf("%w: %s credentials, Secret %s/%s key %q: %w", ErrUnusable, where, v.Namespace, ref.Name, ref.Key, err)
 	}
-	st, err := storage.New(BSLConfig(bsl, creds))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s: %w", ErrUnusable, where, err)
-	}
-	return storage.WithRetry(st, storage.DefaultRetryPolicy()), bsl, nil
+	return BSLConfig(bsl, creds), bsl, nil
 }
 
 // Location reads the named BackupStorageLocation, or the default one.

@@ -11,6 +11,7 @@ import (
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/storage"
+	"github.com/safekeep-dev/safekeep/target"
 )
 
 // errNotRecovered: recover left something hidden or failed to act.
@@ -163,7 +164,7 @@ func printRecoveries(out *printer, schedule, backup string, recs []seal.Recovery
 func recoverAudit(ctx context.Context, opts *options, f *recoverFlags, off *offsite, out *printer) bool {
 	var copyOpts storage.PutOptions
 	if ol := off.target.Spec.ObjectLock; ol != nil {
-		copyOpts.LockMode, copyOpts.RetainUntil = lockMode(ol.Mode), time.Now().AddDate(0, 0, int(ol.RetainDays))
+		copyOpts.LockMode, copyOpts.RetainUntil = target.LockMode(ol.Mode), time.Now().AddDate(0, 0, int(ol.RetainDays))
 	}
 	recs, err := audit.Recover(ctx, off.store, f.dryRun, copyOpts)
 	if err != nil {

@@ -70,7 +70,7 @@ func appendAudit(ctx context.Context, opts *options, keyPath string, off *offsit
 	}
 	lopts := audit.Options{NoLock: true, TrustedKeys: trusted}
 	if ol := off.target.Spec.ObjectLock; ol != nil {
-		lopts = audit.Options{LockMode: lockMode(ol.Mode), TrustedKeys: trusted}
+		lopts = audit.Options{LockMode: target.LockMode(ol.Mode), TrustedKeys: trusted}
 	}
 	e, err := audit.New(off.store, signer, lopts).Append(ctx, rec)
 	if err != nil {

@@ -10,11 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -22,13 +19,6 @@ import (
 	"github.com/safekeep-dev/safekeep/drill"
 	"github.com/safekeep-dev/safekeep/location"
 	"github.com/safekeep-dev/safekeep/storage"
-)
-
-// Velero's default credentials Secret and its key, as `velero install`
-// creates them.
-const (
-	veleroCredentialsSecret = "cloud-credentials"
-	veleroCredentialsKey    = "cloud"
 )
 
 // LabelIncidentRestore marks the staged Backup and the Restore of an
@@ -148,9 +138,9 @@ func printResult(out *printer, res *drill.Result) {
 // the location of the backup's BackupSchedule when it is in the cluster
 // (namespace ns).
 func checkStaging(ctx context.Context, c client.Client, veleroNS, staging, ns, schedule string) error {
-	bsl, err := findLocation(ctx, c, veleroNS, staging)
+	bsl, err := location.Velero{Reader: c, Namespace: veleroNS}.Location(ctx, staging)
 	if err != nil {
-		return err
+		return fmt.Errorf("--staging-location: %w", err)
 	}
 	var list velerov1.BackupStorageLocationList
 	if err := c.List(ctx, &list, client.InNamespace(veleroNS)); err != nil {
@@ -173,74 +163,19 @@ func checkStaging(ctx context.Context, c client.Client, veleroNS, staging, ns, s
 	return nil
 }
 
-// stagingStore reads the staging BackupStorageLocation ns/name and opens its bucket with the credentials Velero
-// uses for it when its Secret is readable, else those of the environment.
+// stagingStore reads the staging BackupStorageLocation ns/name and opens its
+// bucket with the credentials Velero uses for it when its Secret is
+// readable, else those of the environment (location.Velero).
 func stagingStore(ctx context.Context, c client.Client, ns, name string) (*velerov1.BackupStorageLocation, storage.Store, error) {
-	bsl, err := findLocation(ctx, c, ns, name)
+	cfg, bsl, err := location.Velero{Reader: c, Namespace: ns, EnvFallback: true}.Config(ctx, name)
 	if err != nil {
-		return nil, nil, err
-	}
-	where := "BackupStorageLocation " + ns + "/" + bsl.Name
-	if obs := bsl.Spec.ObjectStorage; obs != nil && obs.CACertRef != nil {
-		if ca, err := secretKey(ctx, c, ns, *obs.CACertRef); err == nil {
-			obs.CACert, obs.CACertRef = ca, nil
-		}
-	}
-	if err := location.ValidateBSL(bsl); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", where, err)
-	}
-	ref := corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: veleroCredentialsSecret}, Key: veleroCredentialsKey}
-	if bsl.Spec.Credential != nil {
-		ref = *bsl.Spec.Credential
-	}
-	var cfg storage.Config
-	if data, err := secretKey(ctx, c, ns, ref); err == nil {
-		profile := bsl.Spec.Config["profile"]
-		if profile == "" {
-			profile = "default"
-		}
-		creds, err := storage.ParseSharedCredentials(data, profile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s credentials, Secret %s/%s key %q: %w", where, ns, ref.Name, ref.Key, err)
-		}
-		cfg = location.BSLConfig(bsl, creds)
-	} else {
-		logr.FromContextOrDiscard(ctx).V(1).Info("staging credentials from the environment", "location", bsl.Name, "reason", oneLine(err))
-		if cfg, err = location.BSLConfigFromEnv(ctx, bsl); err != nil {
-			return nil, nil, fmt.Errorf("%s credentials: its Secret is not readable and the environment has none: %w", where, err)
-		}
+		return nil, nil, fmt.Errorf("--staging-location: %w", err)
 	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", where, err)
+		return nil, nil, fmt.Errorf("BackupStorageLocation %s/%s: %w", ns, bsl.Name, err)
 	}
 	return bsl, st, nil
-}
-
-// findLocation reads BSL ns/name.
-func findLocation(ctx context.Context, c client.Client, ns, name string) (*velerov1.BackupStorageLocation, error) {
-	bsl := &velerov1.BackupStorageLocation{}
-	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, bsl)
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("--staging-location: BackupStorageLocation %s/%s not found (see 'kubectl get backupstoragelocations -n %s')", ns, name, ns)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read BackupStorageLocation %s/%s: %w", ns, name, err)
-	}
-	return bsl, nil
-}
-
-// secretKey reads one key of a Secret in ns.
-func secretKey(ctx context.Context, c client.Client, ns string, ref corev1.SecretKeySelector) ([]byte, error) {
-	var s corev1.Secret
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, &s); err != nil {
-		return nil, fmt.Errorf("read Secret %s/%s: %w", ns, ref.Name, err)
-	}
-	data, ok := s.Data[ref.Key]
-	if !ok {
-		return nil, fmt.Errorf("secret %s/%s has no key %q", ns, ref.Name, ref.Key)
-	}
-	return data, nil
 }
 
 // stagedName is a fresh Velero backup name for an incident restore's staged

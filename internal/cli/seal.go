@@ -170,7 +170,7 @@ func (f *sealFlags) sealer(ctx context.Context) (*seal.Sealer, *offsite, error) 
 		ClusterID:   f.clusterID,
 	}
 	if ol := off.target.Spec.ObjectLock; ol != nil {
-		s.Lock = &seal.Lock{Mode: lockMode(ol.Mode), RetainDays: int(ol.RetainDays)}
+		s.Lock = &seal.Lock{Mode: target.LockMode(ol.Mode), RetainDays: int(ol.RetainDays)}
 	}
 	return s, off, nil
 }

@@ -102,14 +102,6 @@ func openStore(ctx context.Context, cfg storage.Config) (storage.Store, error) {
 	return storage.WithRetry(st, policy), nil
 }
 
-// lockMode maps the API's retention mode to the storage one.
-func lockMode(m v1alpha1.ObjectLockMode) storage.LockMode {
-	if m == v1alpha1.ObjectLockCompliance {
-		return storage.LockCompliance
-	}
-	return storage.LockGovernance
-}
-
 // parseBackupRef splits --backup SCHEDULE/NAME, both valid Kubernetes names.
 func parseBackupRef(flag, ref string) (schedule, backup string, err error) {
 	if ref == "" {
