@@ -41,6 +41,9 @@ import (
 // Events are written beside the objects they describe, in any namespace.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// Audit entries still to be written are kept in ConfigMaps in the
+// controller's namespace (auditlog.Outbox).
+// +kubebuilder:rbac:groups="",namespace=safekeep-system,resources=configmaps,verbs=get;list;create;delete
 
 // Defaults of Options (kit holds them, in one place).
 const (
@@ -163,6 +166,8 @@ func Setup(mgr manager.Manager, o Options) error {
 	o = o.WithDefaults()
 	rec := mgr.GetEventRecorder(EventSource)
 	aud := auditlog.New(o.AuditActor, rec)
+	aud.UseOutbox(&auditlog.Outbox{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: o.Namespace})
+	aud.OnWritten(auditlog.OwnerRestoreDrill, restoredrill.AuditWritten(mgr.GetClient()))
 	return errors.Join(
 		(&offsitetarget.Reconciler{
 			Client:        mgr.GetClient(),

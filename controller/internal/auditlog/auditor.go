@@ -1,6 +1,7 @@
 // Package auditlog writes the reconcilers' entries to each OffsiteTarget's
 // audit log, shared by every reconciler of the process: one audit.Log per
-// target, and entries a bucket refused kept and written, in order, later.
+// target, and the entries still to be written kept in the cluster (an
+// Outbox) until they are in the bucket, then written in order, once.
 package auditlog
 
 import (
@@ -22,33 +23,69 @@ import (
 // Options.AuditActor is empty.
 const DefaultActor = "safekeep-controller"
 
-// maxPendingAudit bounds the entries kept in memory per target while its
-// bucket refuses them; older ones are dropped (and were counted as
-// failures).
+// maxPendingAudit bounds the entries kept in memory per target while both
+// its bucket and the API server refuse them; older ones are dropped (and
+// were counted as failures).
 const maxPendingAudit = 1000
+
+// OwnerRestoreDrill is the owner of drill entries: once a deferred one is
+// written, the hook registered for it puts its seq and hash in the drill's
+// status.
+const OwnerRestoreDrill = "RestoreDrill"
+
+// WrittenFunc is told that the entry recorded for subject, deferred
+// earlier, is now in the log. An error keeps the outbox item: the entry is
+// found in the log (not written again) and the hook called again later.
+type WrittenFunc func(ctx context.Context, subject string, e *audit.Entry) error
 
 // Auditor writes the reconcilers' audit entries to each target's log. It
 // keeps one audit.Log per target (and bucket, key and lock settings), so
-// appends find the head without listing, and keeps the entries a bucket
-// refused, to write them, in order, before the next entry for that
-// target or when the target is next reconciled. A nil *Auditor records
-// nothing (reconcilers built without one, in tests).
+// appends find the head without listing. Each entry is first kept in the
+// Outbox (when set), then written after every older entry still kept for
+// its target; an entry that may have reached the log before a failure or
+// a restart is looked for before it is written again (see write). A nil
+// *Auditor records nothing (reconcilers built without one, in tests).
 type Auditor struct {
 	actor    string
 	recorder events.EventRecorder
+	outbox   *Outbox
+	now      func() time.Time
 
-	mu      sync.Mutex
-	logs    map[string]*audit.Log
-	pending map[string][]audit.Record
+	mu   sync.Mutex
+	logs map[string]*audit.Log
+	// memory holds, per target, entries neither the bucket nor the API
+	// server took.
+	memory map[string][]*pending
+	// writing serializes the writers of one target, so an entry kept in
+	// the outbox is written by one of them.
+	writing map[string]*sync.Mutex
+	hooks   map[string]WrittenFunc
 }
 
 // New returns an Auditor writing entries as actor ("" means
-// DefaultActor), reporting failed writes as Events through recorder.
+// DefaultActor), reporting failed writes as Events through recorder. It
+// keeps entries in memory until UseOutbox is called.
 func New(actor string, recorder events.EventRecorder) *Auditor {
 	if actor == "" {
 		actor = DefaultActor
 	}
-	return &Auditor{actor: actor, recorder: recorder, logs: map[string]*audit.Log{}, pending: map[string][]audit.Record{}}
+	return &Auditor{
+		actor: actor, recorder: recorder, now: time.Now,
+		logs: map[string]*audit.Log{}, memory: map[string][]*pending{},
+		writing: map[string]*sync.Mutex{}, hooks: map[string]WrittenFunc{},
+	}
+}
+
+// UseOutbox keeps entries still to be written in o. Call it before the
+// first Record.
+func (a *Auditor) UseOutbox(o *Outbox) { a.outbox = o }
+
+// OnWritten registers fn for the deferred entries recorded for owner.
+// Call it before the first Record.
+func (a *Auditor) OnWritten(owner string, fn WrittenFunc) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.hooks[owner] = fn
 }
 
 // Record appends rec to t's audit log (rec.Actor defaults to the
@@ -57,26 +94,46 @@ func New(actor string, recorder events.EventRecorder) *Auditor {
 // the OffsiteTarget, keeps rec for a later try and returns the error: the
 // caller goes on (an audit failure never fails a backup).
 func (a *Auditor) Record(ctx context.Context, t *target.Target, rec audit.Record) (*audit.Entry, error) {
+	return a.record(ctx, t, rec, "")
+}
+
+// RecordDrill records a drill run and returns its entry's sequence number
+// and hash (zero when a nil Auditor records nothing). A deferred entry's
+// seq and hash reach the drill's status through the OwnerRestoreDrill hook.
+func (a *Auditor) RecordDrill(ctx context.Context, t *target.Target, rec audit.Record) (uint64, string, error) {
+	e, err := a.record(ctx, t, rec, OwnerRestoreDrill)
+	if err != nil || e == nil {
+		return 0, "", err
+	}
+	return e.Seq, e.Hash, nil
+}
+
+func (a *Auditor) record(ctx context.Context, t *target.Target, rec audit.Record, owner string) (*audit.Entry, error) {
 	if a == nil {
 		return nil, nil
 	}
 	if rec.Actor == "" {
 		rec.Actor = a.actor
 	}
-	key, l, err := a.logOf(t)
-	if err == nil {
-		err = a.flush(ctx, t, key, l)
-	}
+	details, err := canonicalDetails(rec.Details)
 	if err != nil {
-		a.keep(ctx, t, key, rec, err)
+		a.failed(ctx, t, rec, err)
 		return nil, err
 	}
-	e, err := l.Append(ctx, rec)
+	rec.Details = details
+	tk := targetKey(t)
+	defer a.lockTarget(tk)()
+	p := &pending{created: a.now(), rec: rec, owner: owner, fresh: true}
+	if a.outbox != nil {
+		if err := a.outbox.add(ctx, t.Object.Namespace, t.Object.Name, p); err != nil {
+			logf.FromContext(ctx).Error(err, "audit entry not kept in the cluster, kept in memory", "kind", rec.Kind)
+		}
+	}
+	e, err := a.flush(ctx, t, tk, p)
 	if err != nil {
-		a.keep(ctx, t, key, rec, err)
+		a.failed(ctx, t, rec, err)
 		return nil, err
 	}
-	auditEntries.WithLabelValues(string(rec.Kind)).Inc()
 	return e, nil
 }
 
@@ -85,63 +142,49 @@ func (a *Auditor) Retry(ctx context.Context, t *target.Target) error {
 	if a == nil {
 		return nil
 	}
-	key, l, err := a.logOf(t)
-	if err != nil {
-		return err
-	}
-	return a.flush(ctx, t, key, l)
+	tk := targetKey(t)
+	defer a.lockTarget(tk)()
+	_, err := a.flush(ctx, t, tk, nil)
+	return err
 }
 
-// logOf returns t's log and its key.
-func (a *Auditor) logOf(t *target.Target) (string, *audit.Log, error) {
+// targetKey names t's outbox and lock.
+func targetKey(t *target.Target) string { return t.Object.Namespace + "/" + t.Object.Name }
+
+// lockTarget takes the writer lock of target tk and returns its release.
+func (a *Auditor) lockTarget(tk string) func() {
+	a.mu.Lock()
+	m := a.writing[tk]
+	if m == nil {
+		m = &sync.Mutex{}
+		a.writing[tk] = m
+	}
+	a.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// logOf returns t's log.
+func (a *Auditor) logOf(t *target.Target) (*audit.Log, error) {
 	l, err := t.AuditLog()
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	o := t.AuditOptions()
 	key := fmt.Sprintf("%s/%s|%s|%s|%s|%d|%v", t.Object.Namespace, t.Object.Name, t.Store, t.Signer.Public().KeyID(), o.LockMode, o.RetainDays, o.NoLock)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if cached := a.logs[key]; cached != nil {
-		return key, cached, nil
+		return cached, nil
 	}
 	a.logs[key] = l
-	return key, l, nil
+	return l, nil
 }
 
-// flush appends the entries kept under key, in order, stopping at the
-// first failure.
-func (a *Auditor) flush(ctx context.Context, t *target.Target, key string, l *audit.Log) error {
-	a.mu.Lock()
-	recs := a.pending[key]
-	delete(a.pending, key)
-	a.mu.Unlock()
-	for i, rec := range recs {
-		if _, err := l.Append(ctx, rec); err != nil {
-			a.mu.Lock()
-			a.pending[key] = append(recs[i:], a.pending[key]...)
-			a.mu.Unlock()
-			return err
-		}
-		auditEntries.WithLabelValues(string(rec.Kind)).Inc()
-		logf.FromContext(ctx).Info("audit entry written on retry", "kind", rec.Kind, "target", t.Object.Name)
-	}
-	return nil
-}
-
-// keep counts and reports a failed write and keeps rec for later.
-func (a *Auditor) keep(ctx context.Context, t *target.Target, key string, rec audit.Record, err error) {
+// failed counts and reports a failed write.
+func (a *Auditor) failed(ctx context.Context, t *target.Target, rec audit.Record, err error) {
 	auditWriteFailures.WithLabelValues(string(rec.Kind)).Inc()
 	logf.FromContext(ctx).Error(err, "audit entry not written, kept for a retry", "kind", rec.Kind, "subject", rec.Subject)
-	if key != "" {
-		a.mu.Lock()
-		p := append(a.pending[key], rec)
-		if len(p) > maxPendingAudit {
-			p = p[len(p)-maxPendingAudit:]
-		}
-		a.pending[key] = p
-		a.mu.Unlock()
-	}
 	if a.recorder != nil && t != nil && t.Object != nil {
 		note := fmt.Sprintf("audit entry %s for %s not written, retried on the next reconcile: %v", rec.Kind, rec.Subject, err)
 		a.recorder.Eventf(t.Object, nil, corev1.EventTypeWarning, "AuditWriteFailed", "Audit", "%s", kit.Note(note))
@@ -151,16 +194,6 @@ func (a *Auditor) keep(ctx context.Context, t *target.Target, key string, rec au
 // Seconds is d in seconds to the millisecond, as audit entries carry
 // durations: signed entries keep 1.261, not 1.2610000000000001.
 func Seconds(d time.Duration) float64 { return float64(d.Milliseconds()) / 1000 }
-
-// RecordDrill records a drill run and returns its entry's sequence number
-// and hash (zero when a nil Auditor records nothing).
-func (a *Auditor) RecordDrill(ctx context.Context, t *target.Target, rec audit.Record) (uint64, string, error) {
-	e, err := a.Record(ctx, t, rec)
-	if err != nil || e == nil {
-		return 0, "", err
-	}
-	return e.Seq, e.Hash, nil
-}
 
 // CountFailure counts an entry of kind that could not even be attempted
 // (its target did not resolve).

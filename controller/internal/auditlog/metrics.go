@@ -16,7 +16,7 @@ var (
 
 	auditWriteFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "safekeep_audit_write_failures_total",
-		Help: "Audit log entries that could not be written (kept in memory and retried on the next reconcile), by kind.",
+		Help: "Audit log entry writes that failed (the entry is kept in the cluster and written on a later try), by kind.",
 	}, []string{"kind"})
 )
 
