@@ -56,6 +56,7 @@ const (
 	DefaultSealConcurrency         = kit.DefaultSealConcurrency
 	DefaultConcurrentDrills        = kit.DefaultConcurrentDrills
 	DefaultDrillSweepInterval      = kit.DefaultDrillSweepInterval
+	DefaultBackupDeadline          = kit.DefaultBackupDeadline
 	// EventSource names the controller in the Events it writes.
 	EventSource = kit.EventSource
 )
@@ -94,6 +95,12 @@ type Options struct {
 	// SealConcurrency is how many objects one seal copies at once; 0
 	// means 4.
 	SealConcurrency int
+	// BackupDeadline bounds how long a BackupSchedule run waits for its
+	// Velero Backup to reach a terminal phase (Velero down, a Backup never
+	// picked up), from the run's scheduled time: past it the run is
+	// recorded as failed (BackupTimedOut) and the next due run goes
+	// ahead. 0 means 6 hours.
+	BackupDeadline time.Duration
 	// MaxConcurrentDrills bounds the drill runs in flight at once, across
 	// drills; 0 means 2.
 	MaxConcurrentDrills int
@@ -122,6 +129,7 @@ func (o Options) WithDefaults() Options {
 	o.MaxConcurrentSeals = positive(o.MaxConcurrentSeals, DefaultConcurrentSeals)
 	o.SealConcurrency = positive(o.SealConcurrency, DefaultSealConcurrency)
 	o.MaxConcurrentDrills = positive(o.MaxConcurrentDrills, DefaultConcurrentDrills)
+	o.BackupDeadline = positive(o.BackupDeadline, DefaultBackupDeadline)
 	o.DrillSweepInterval = positive(o.DrillSweepInterval, DefaultDrillSweepInterval)
 	o.AuditActor = cmp.Or(o.AuditActor, auditlog.DefaultActor)
 	return o
@@ -181,7 +189,7 @@ func Setup(mgr manager.Manager, o Options) error {
 		}).SetupWithManager(mgr, o.SkipNameValidation),
 		backupschedule.Setup(mgr, backupschedule.Options{
 			Namespace: o.Namespace, VeleroNamespace: o.VeleroNamespace, VeleroCredentialsSecret: o.VeleroCredentialsSecret, Clock: o.Clock,
-			MaxConcurrentSeals: o.MaxConcurrentSeals, SealConcurrency: o.SealConcurrency, ClusterID: o.ClusterID,
+			MaxConcurrentSeals: o.MaxConcurrentSeals, SealConcurrency: o.SealConcurrency, ClusterID: o.ClusterID, BackupDeadline: o.BackupDeadline,
 			SkipNameValidation: o.SkipNameValidation, Audit: aud,
 		}),
 		restoredrill.Setup(mgr, restoredrill.Options{

@@ -148,6 +148,11 @@ const (
 	// ReasonBackupDeleted (LastRunSucceeded False): the Velero backup
 	// disappeared before it was sealed.
 	ReasonBackupDeleted = "BackupDeleted"
+	// ReasonBackupTimedOut (LastRunSucceeded False): the Velero backup did
+	// not reach a terminal phase within the controller's backup deadline
+	// (Velero down, or the backup stuck); nothing was sealed and later
+	// runs go ahead.
+	ReasonBackupTimedOut = "BackupTimedOut"
 	// ReasonSealFailed (LastRunSucceeded False): sealing failed; it is
 	// retried and never leaves a partial copy listed as restorable.
 	ReasonSealFailed = "SealFailed"

@@ -115,6 +115,8 @@ func bindOptions(fs *flag.FlagSet, o *controller.Options) {
 	fs.DurationVar(&o.TargetProbeTimeout, "target-probe-timeout", controller.DefaultTargetProbeTimeout, "time limit of one probe of an OffsiteTarget's bucket")
 	fs.IntVar(&o.MaxConcurrentSeals, "max-concurrent-seals", controller.DefaultConcurrentSeals, "backups sealed (and retention passes run) at once, across schedules")
 	fs.IntVar(&o.SealConcurrency, "seal-concurrency", controller.DefaultSealConcurrency, "objects one seal copies at once (about 2 MiB of memory each)")
+	fs.DurationVar(&o.BackupDeadline, "backup-deadline", controller.DefaultBackupDeadline,
+		"how long a BackupSchedule run waits for its Velero Backup to finish before it is recorded as failed and the next run goes ahead")
 	fs.IntVar(&o.MaxConcurrentDrills, "max-concurrent-drills", controller.DefaultConcurrentDrills, "drill runs in flight at once, across drills")
 	fs.DurationVar(&o.DrillSweepInterval, "drill-sweep-interval", controller.DefaultDrillSweepInterval,
 		"how often the leftovers of drill runs whose RestoreDrill no longer exists are looked for")

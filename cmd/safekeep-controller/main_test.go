@@ -232,7 +232,7 @@ func TestEveryOptionIsAFlag(t *testing.T) {
 	flagOf := map[string]string{
 		"Namespace": "namespace", "VeleroNamespace": "velero-namespace", "VeleroCredentialsSecret": "velero-credentials-secret",
 		"ClusterID": "cluster-id", "TargetCheckInterval": "target-check-interval", "TargetRetryInterval": "target-retry-interval",
-		"TargetProbeTimeout": "target-probe-timeout", "MaxConcurrentSeals": "max-concurrent-seals", "SealConcurrency": "seal-concurrency",
+		"TargetProbeTimeout": "target-probe-timeout", "MaxConcurrentSeals": "max-concurrent-seals", "SealConcurrency": "seal-concurrency", "BackupDeadline": "backup-deadline",
 		"MaxConcurrentDrills": "max-concurrent-drills", "DrillSweepInterval": "drill-sweep-interval", "AuditActor": "audit-actor",
 	}
 	hooks := map[string]bool{"Clock": true, "SkipNameValidation": true}
@@ -268,14 +268,14 @@ func TestEveryOptionIsAFlag(t *testing.T) {
 	}
 	f, err = parseFlags([]string{"--velero-namespace=v", "--velero-credentials-secret=creds", "--cluster-id=prod-eu-1",
 		"--target-check-interval=1m", "--target-retry-interval=2s", "--target-probe-timeout=3s", "--max-concurrent-seals=5",
-		"--seal-concurrency=6", "--max-concurrent-drills=7", "--drill-sweep-interval=8m", "--audit-actor=ops"}, io.Discard)
+		"--seal-concurrency=6", "--backup-deadline=9h", "--max-concurrent-drills=7", "--drill-sweep-interval=8m", "--audit-actor=ops"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := controller.Options{
 		Namespace: "safekeep-system", VeleroNamespace: "v", VeleroCredentialsSecret: "creds", ClusterID: "prod-eu-1",
 		TargetCheckInterval: time.Minute, TargetRetryInterval: 2 * time.Second, TargetProbeTimeout: 3 * time.Second,
-		MaxConcurrentSeals: 5, SealConcurrency: 6, MaxConcurrentDrills: 7, DrillSweepInterval: 8 * time.Minute, AuditActor: "ops",
+		MaxConcurrentSeals: 5, SealConcurrency: 6, BackupDeadline: 9 * time.Hour, MaxConcurrentDrills: 7, DrillSweepInterval: 8 * time.Minute, AuditActor: "ops",
 	}
 	if f.opts != want {
 		t.Errorf("parsed %+v, want %+v", f.opts, want)

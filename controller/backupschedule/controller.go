@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -61,6 +62,10 @@ type Options struct {
 	SealConcurrency int
 	// ClusterID names this cluster in seals; may be empty.
 	ClusterID string
+	// BackupDeadline bounds how long a run waits for its Velero Backup to
+	// reach a terminal phase, from the run's scheduled (or requested)
+	// time; 0 means kit.DefaultBackupDeadline.
+	BackupDeadline time.Duration
 	// SkipNameValidation allows registering the controller again in the
 	// same process (tests that start several managers).
 	SkipNameValidation bool
@@ -93,6 +98,7 @@ type Reconciler struct {
 	VeleroCredentials string
 	SealConcurrency   int
 	ClusterID         string
+	BackupDeadline    time.Duration
 
 	jobs  *kit.Pool[*jobResult]
 	audit *auditlog.Auditor
@@ -136,7 +142,11 @@ func New(c client.Client, apiReader client.Reader, scheme *runtime.Scheme, rec e
 		VeleroCredentials: cmp.Or(o.VeleroCredentialsSecret, kit.DefaultVeleroCredentialsSecret),
 		SealConcurrency:   o.SealConcurrency,
 		ClusterID:         o.ClusterID,
+		BackupDeadline:    o.BackupDeadline,
 		audit:             o.Audit,
+	}
+	if r.BackupDeadline <= 0 {
+		r.BackupDeadline = kit.DefaultBackupDeadline
 	}
 	if r.audit == nil {
 		r.audit = auditlog.New("", rec)

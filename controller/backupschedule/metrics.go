@@ -21,6 +21,7 @@ const (
 	resultBackupDeleted   = "backup_deleted"
 	resultSealFailed      = "seal_failed"
 	resultMissed          = "missed"
+	resultTimedOut        = "timed_out"
 )
 
 // Schedule metrics, registered with controller-runtime's registry (served
@@ -46,7 +47,7 @@ var (
 
 	scheduleRuns = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "safekeep_backupschedule_runs_total",
-		Help: "BackupSchedule runs by result: sealed, failed, partially_failed, backup_deleted, seal_failed, missed.",
+		Help: "BackupSchedule runs by result: sealed, failed, partially_failed, backup_deleted, seal_failed, missed, timed_out.",
 	}, []string{"namespace", "schedule", "result"})
 
 	// scheduleInterval and scheduleCreated let alert rules find a schedule

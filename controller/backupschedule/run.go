@@ -57,20 +57,46 @@ func (r *Reconciler) followRun(ctx context.Context, st *scheduleState) error {
 		st.runEnded(false, v1alpha1.ReasonBackupDeleted, resultBackupDeleted, b,
 			"Velero backup %s/%s is being deleted; nothing was sealed", r.VeleroNamespace, name)
 	default:
-		phase := string(b.Status.Phase)
-		if phase == "" {
-			phase = string(velerov1.BackupPhaseNew)
-		}
-		msg := fmt.Sprintf("Velero backup %s is %s", name, phase)
-		if p := b.Status.Progress; p != nil && p.TotalItems > 0 {
-			msg += fmt.Sprintf(" (%d of %d items)", p.ItemsBackedUp, p.TotalItems)
-		}
-		st.running(v1alpha1.ReasonBackupInProgress, "%s", msg)
+		r.inProgress(st, b)
 	}
 	if c := st.condition(v1alpha1.ConditionLastRunSucceeded); s.Status.Active == "" && c != nil && c.Status == metav1.ConditionFalse {
 		r.auditRunFailure(ctx, st, name, c.Reason, c.Message) // the run ended here, unsealed
 	}
 	return nil
+}
+
+// inProgress reports a Velero Backup not yet in a terminal phase, or ends
+// the run when it has not reached one within the backup deadline (Velero
+// down, the Backup never picked up): the run failed, and the next due run
+// goes ahead. The Backup is left to Velero; a run that ended does not seal
+// it.
+func (r *Reconciler) inProgress(st *scheduleState, b *velerov1.Backup) {
+	phase := string(b.Status.Phase)
+	if phase == "" {
+		phase = string(velerov1.BackupPhaseNew)
+	}
+	deadline := runStart(b).Add(r.BackupDeadline)
+	if !st.Now.Before(deadline) {
+		st.runEnded(false, v1alpha1.ReasonBackupTimedOut, resultTimedOut, b,
+			"Velero backup %s/%s still %s after the backup deadline of %s (is Velero running?); nothing was sealed, the next run goes ahead",
+			r.VeleroNamespace, b.Name, phase, r.BackupDeadline)
+		return
+	}
+	st.WakeAt(deadline)
+	msg := fmt.Sprintf("Velero backup %s is %s", b.Name, phase)
+	if p := b.Status.Progress; p != nil && p.TotalItems > 0 {
+		msg += fmt.Sprintf(" (%d of %d items)", p.ItemsBackedUp, p.TotalItems)
+	}
+	st.running(v1alpha1.ReasonBackupInProgress, "%s", msg)
+}
+
+// runStart is when b's run was scheduled or asked for (its
+// AnnotationScheduledTime), else when b was created.
+func runStart(b *velerov1.Backup) time.Time {
+	if t, err := time.Parse(time.RFC3339, b.Annotations[v1alpha1.AnnotationScheduledTime]); err == nil {
+		return t
+	}
+	return b.CreationTimestamp.Time
 }
 
 // veleroBackup reads a Velero Backup from the cache, and from the API

@@ -441,3 +441,50 @@ func TestLongFailureMessagesAreBounded(t *testing.T) {
 		t.Errorf("BackupFailed Event note of %d bytes, want at most %d", len(note), kit.MaxNote)
 	}
 }
+
+// A run whose Velero Backup never reaches a terminal phase (no Velero
+// server runs here) ends at the backup deadline: failed with
+// BackupTimedOut, counted as timed_out, and the next due run starts.
+func TestBackupDeadline(t *testing.T) {
+	env := newScheduleEnv(t, at(t, "2026-05-01T10:00:00Z"))
+	ns := env.Namespace(t)
+	env.ReadyTarget(t, ns, "offsite", v1alpha1.OffsiteTargetSpec{})
+	spec := v1alpha1.BackupScheduleSpec{Schedule: "0 * * * *", Template: v1alpha1.BackupTemplate{IncludedNamespaces: []string{"phi-app"}}}
+	s := env.Schedule(t, ns, "stuck", spec, at(t, "2026-05-01T09:00:00Z"))
+	r := env.reconciler(Options{BackupDeadline: 30 * time.Minute})
+	first, second := ns+".stuck-20260501100000", ns+".stuck-20260501110000"
+
+	env.reconcile(t, r, s)
+	if got := env.get(t, s).Status.Active; got != first {
+		t.Fatalf("active run %q, want %s", got, first)
+	}
+	// Before the deadline the run waits, and asks to be woken at it.
+	env.Clock.SetTime(at(t, "2026-05-01T10:20:00Z"))
+	if res := env.reconcile(t, r, s); res.RequeueAfter != 10*time.Minute {
+		t.Errorf("RequeueAfter = %s before the deadline, want 10m (the deadline)", res.RequeueAfter)
+	}
+	wantCondition(t, env.get(t, s), v1alpha1.ConditionRunning, metav1.ConditionTrue, v1alpha1.ReasonBackupInProgress, first, "New")
+
+	before := metricValue(t, scheduleRuns.WithLabelValues(ns, "stuck", resultTimedOut))
+	env.Clock.SetTime(at(t, "2026-05-01T10:30:00Z"))
+	env.reconcile(t, r, s)
+	got := env.get(t, s)
+	wantCondition(t, got, v1alpha1.ConditionLastRunSucceeded, metav1.ConditionFalse, v1alpha1.ReasonBackupTimedOut, first, "30m0s", "nothing was sealed")
+	if got.Status.Active != "" {
+		t.Errorf("active run %q after the deadline, want none", got.Status.Active)
+	}
+	if n := metricValue(t, scheduleRuns.WithLabelValues(ns, "stuck", resultTimedOut)) - before; n != 1 {
+		t.Errorf("timed_out runs counted %v, want 1", n)
+	}
+	env.WaitEvent(t, s, v1alpha1.ReasonBackupTimedOut)
+
+	// The next due run goes ahead.
+	env.Clock.SetTime(at(t, "2026-05-01T11:00:00Z"))
+	env.reconcile(t, r, s)
+	if got := env.get(t, s).Status.Active; got != second {
+		t.Errorf("active run %q at 11:00, want %s", got, second)
+	}
+	if n := len(env.backups(t, s)); n != 2 {
+		t.Errorf("%d Velero backups, want 2", n)
+	}
+}

@@ -32,6 +32,11 @@ const (
 	DefaultConcurrentSeals = 2
 	// DefaultSealConcurrency is how many objects one seal copies at once.
 	DefaultSealConcurrency = seal.DefaultConcurrency
+	// DefaultBackupDeadline bounds how long a run waits for its Velero
+	// Backup to reach a terminal phase (Velero down, a Backup never
+	// picked up) before the run is recorded as failed and later runs go
+	// ahead. Velero's own item operation timeout is 4 h.
+	DefaultBackupDeadline = 6 * time.Hour
 	// DefaultConcurrentDrills bounds the drill runs in flight at once.
 	DefaultConcurrentDrills = 2
 	// DefaultDrillSweepInterval is how often the leftovers of drill runs
