@@ -204,8 +204,11 @@ type TargetDetails struct {
 	Bucket     string   `json:"bucket,omitempty"`
 	Recipients []string `json:"recipients,omitempty"` // fingerprints
 	SigningKey string   `json:"signingKey,omitempty"` // key id
-	LockMode   string   `json:"lockMode,omitempty"`
-	LockDays   int      `json:"lockDays,omitempty"`
+	// AuditKey is the id of the key that signs the controller's entries,
+	// when it is not SigningKey.
+	AuditKey string `json:"auditKey,omitempty"`
+	LockMode string `json:"lockMode,omitempty"`
+	LockDays int    `json:"lockDays,omitempty"`
 	// ChangedBy says who changed the spec as far as the API tells (the
 	// field manager and when; target.ChangedBy), or that it is unknown.
 	// The entry's actor is the controller that recorded it.

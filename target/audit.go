@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/crypto"
 )
 
 // AuditOptions are the settings of t's audit log: entries locked for
@@ -20,12 +21,22 @@ func (t *Target) AuditOptions() audit.Options {
 	return o
 }
 
+// AuditSigningKey is the key that signs t's audit entries: the audit key
+// when t names one, else the seal signing key. ok is false without either.
+func (t *Target) AuditSigningKey() (k crypto.SigningKey, ok bool) {
+	if t.HasAuditSigner {
+		return t.AuditSigner, true
+	}
+	return t.Signer, t.HasSigner
+}
+
 // AuditLog returns a writer of the audit log in t's bucket, signing with
-// t's key and chaining only onto entries of keys t trusts for audit
-// (AuditTrust). It fails when t has no signing key.
+// AuditSigningKey and chaining only onto entries of keys t trusts for
+// audit (AuditTrust). It fails when t has no such key.
 func (t *Target) AuditLog() (*audit.Log, error) {
-	if !t.HasSigner {
-		return nil, errors.New("offsite target: no signing key resolved")
+	signer, ok := t.AuditSigningKey()
+	if !ok {
+		return nil, errors.New("offsite target: no audit signing key resolved")
 	}
 	trusted, err := AuditTrust(t.Object)
 	if err != nil {
@@ -33,5 +44,5 @@ func (t *Target) AuditLog() (*audit.Log, error) {
 	}
 	opts := t.AuditOptions()
 	opts.TrustedKeys = Keys(trusted)
-	return audit.New(t.Store, t.Signer, opts), nil
+	return audit.New(t.Store, signer, opts), nil
 }

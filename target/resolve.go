@@ -30,10 +30,15 @@ type Target struct {
 	// Recipients are the parsed spec.recipients, in order, without
 	// duplicates.
 	Recipients []crypto.Recipient
-	// Signer signs seals and audit entries. HasSigner is false when no key
-	// was resolved (file mode without a key file).
+	// Signer signs seals (and audit entries without AuditSigner).
+	// HasSigner is false when no key was resolved (file mode without a key
+	// file).
 	Signer    crypto.SigningKey
 	HasSigner bool
+	// AuditSigner signs the audit entries when HasAuditSigner: the key in
+	// spec.auditKeySecretRef.
+	AuditSigner    crypto.SigningKey
+	HasAuditSigner bool
 	// Lock is spec.objectLock as sealing takes it, or nil.
 	Lock *seal.Lock
 
@@ -44,7 +49,8 @@ type Target struct {
 // resolved target. Checks run in this order and the first failure is
 // returned: the spec (Validate: recipients, CA bundle, object lock, endpoint
 // and bucket), the credentials Secret (Credentials), the signing key Secret
-// (SigningKey). Failures of the target are *Error; a failing API read is
+// (SigningKey), the audit key Secret when named (AuditKey: its public half
+// in spec.auditKeys, and not the signing key). Failures of the target are *Error; a failing API read is
 // returned wrapped as it is. Resolve does not contact the S3 endpoint: see
 // Check.
 func Resolve(ctx context.Context, r client.Reader, t *v1alpha1.OffsiteTarget) (*Target, error) {
@@ -63,11 +69,21 @@ func Resolve(ctx context.Context, r client.Reader, t *v1alpha1.OffsiteTarget) (*
 	if err := checkSigningPublicKey(t, signer); err != nil {
 		return nil, err
 	}
+	auditor, hasAuditor, err := AuditKey(ctx, r, t)
+	if err != nil {
+		return nil, err
+	}
+	if hasAuditor {
+		if err := checkAuditPublicKey(t, auditor, signer); err != nil {
+			return nil, err
+		}
+	}
 	res, err := build(t, rcpts, creds)
 	if err != nil {
 		return nil, err
 	}
 	res.Signer, res.HasSigner = signer, true
+	res.AuditSigner, res.HasAuditSigner = auditor, hasAuditor
 	res.credsFrom = "Secret " + t.Namespace + "/" + t.Spec.S3.CredentialsSecretRef.Name
 	return res, nil
 }

@@ -28,6 +28,9 @@ const (
 	KeyCloud = "cloud"
 	// KeySigningKey holds the PKCS#8 PEM ed25519 signing key.
 	KeySigningKey = "signing.key"
+	// KeyAuditKey holds the PKCS#8 PEM ed25519 key that signs audit
+	// entries (spec.auditKeySecretRef).
+	KeyAuditKey = "audit.key"
 )
 
 // cloudProfile is the profile read from a "cloud" key.
@@ -92,27 +95,44 @@ func credentialsFromSecret(sec *corev1.Secret) (storage.Credentials, error) {
 // is an *Error with reason SigningKeyMissing, a key that does not parse one
 // with SigningKeyInvalid; other API failures are returned wrapped.
 func SigningKey(ctx context.Context, r client.Reader, t *v1alpha1.OffsiteTarget) (crypto.SigningKey, error) {
-	ref := t.Spec.SigningKeySecretRef
-	if ref.Name == "" {
-		return crypto.SigningKey{}, newError(v1alpha1.ReasonSigningKeyMissing, nil,
-			"spec.signingKeySecretRef.name is empty: name a Secret in namespace %s with key %q (create one with 'safekeep keygen --signing')",
-			t.Namespace, KeySigningKey)
+	return secretKey(ctx, r, t.Namespace, t.Spec.SigningKeySecretRef.Name, KeySigningKey, "spec.signingKeySecretRef")
+}
+
+// AuditKey reads and parses the key that signs t's audit entries from the
+// Secret its spec.auditKeySecretRef names, key "audit.key"; ok is false
+// when t names none. Errors are those of SigningKey.
+func AuditKey(ctx context.Context, r client.Reader, t *v1alpha1.OffsiteTarget) (k crypto.SigningKey, ok bool, err error) {
+	ref := t.Spec.AuditKeySecretRef
+	if ref == nil {
+		return crypto.SigningKey{}, false, nil
 	}
-	sec, err := getSecret(ctx, r, t.Namespace, ref.Name, v1alpha1.ReasonSigningKeyMissing, "spec.signingKeySecretRef")
+	k, err = secretKey(ctx, r, t.Namespace, ref.Name, KeyAuditKey, "spec.auditKeySecretRef")
+	return k, err == nil, err
+}
+
+// secretKey reads the ed25519 key under key in Secret ns/name, which field
+// names.
+func secretKey(ctx context.Context, r client.Reader, ns, name, key, field string) (crypto.SigningKey, error) {
+	if name == "" {
+		return crypto.SigningKey{}, newError(v1alpha1.ReasonSigningKeyMissing, nil,
+			"%s.name is empty: name a Secret in namespace %s with key %q (create one with 'safekeep keygen --signing')",
+			field, ns, key)
+	}
+	sec, err := getSecret(ctx, r, ns, name, v1alpha1.ReasonSigningKeyMissing, field)
 	if err != nil {
 		return crypto.SigningKey{}, err
 	}
-	data, ok := sec.Data[KeySigningKey]
+	data, ok := sec.Data[key]
 	if !ok || len(bytes.TrimSpace(data)) == 0 {
 		return crypto.SigningKey{}, newError(v1alpha1.ReasonSigningKeyMissing, nil,
-			"Secret %s/%s has no key %q", sec.Namespace, sec.Name, KeySigningKey)
+			"Secret %s/%s has no key %q", sec.Namespace, sec.Name, key)
 	}
 	k, err := crypto.ParseSigningKey(data)
 	if err != nil {
 		// crypto's errors never quote key material.
 		return crypto.SigningKey{}, newError(v1alpha1.ReasonSigningKeyInvalid, err,
 			"Secret %s/%s key %q: %v (want a PKCS#8 PEM ed25519 key, as 'safekeep keygen --signing' writes)",
-			sec.Namespace, sec.Name, KeySigningKey, err)
+			sec.Namespace, sec.Name, key, err)
 	}
 	return k, nil
 }

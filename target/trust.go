@@ -153,3 +153,27 @@ func checkSigningPublicKey(t *v1alpha1.OffsiteTarget, signer crypto.SigningKey) 
 	}
 	return nil
 }
+
+// checkAuditPublicKey refuses an audit key that spec.auditKeys does not
+// list (auditors and the CLI trust the spec, so nobody could verify its
+// entries) or that is the seal signing key (the point is to separate them).
+func checkAuditPublicKey(t *v1alpha1.OffsiteTarget, auditor, signer crypto.SigningKey) error {
+	got := auditor.Public()
+	name := t.Namespace + "/" + t.Spec.AuditKeySecretRef.Name
+	if got.KeyID() == signer.Public().KeyID() {
+		return newError(v1alpha1.ReasonSigningKeyInvalid, nil,
+			"the key in Secret %s (spec.auditKeySecretRef) is the seal signing key: give the audit log a key of its own ('safekeep keygen --signing')", name)
+	}
+	listed, err := AuditKeys(t)
+	if err != nil {
+		return err
+	}
+	for _, k := range listed {
+		if k.KeyID() == got.KeyID() {
+			return nil
+		}
+	}
+	return newError(v1alpha1.ReasonSigningKeyInvalid, nil,
+		"the key in Secret %s (spec.auditKeySecretRef, key id %s) is not in spec.auditKeys: add %s to spec.auditKeys",
+		name, got.KeyID(), got.String())
+}

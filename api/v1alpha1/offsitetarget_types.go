@@ -32,7 +32,8 @@ type OffsiteTargetSpec struct {
 	ObjectLock *ObjectLock `json:"objectLock,omitempty"`
 
 	// SigningKeySecretRef names a Secret (key "signing.key", PKCS#8 PEM ed25519)
-	// in the target's namespace that signs seals and audit entries.
+	// in the target's namespace that signs seals (and the controller's audit
+	// entries when auditKeySecretRef is not set).
 	// +required
 	SigningKeySecretRef corev1.LocalObjectReference `json:"signingKeySecretRef"`
 
@@ -58,15 +59,29 @@ type OffsiteTargetSpec struct {
 	PreviousSigningKeys []string `json:"previousSigningKeys,omitempty"`
 
 	// AuditKeys are public keys ("ed25519:<base64>") trusted to sign audit
-	// entries besides the signing key: restore keys that responders hold
-	// (`safekeep restore --signing-key` signs a restore's entry with one,
-	// never with the seal signing key), and such keys before a rotation. A
-	// holder of one can append to the audit log but cannot sign a seal.
-	// Audit writers never chain onto an entry signed by any other key.
+	// entries besides the signing key: the public half of the key in
+	// auditKeySecretRef, restore keys that responders hold (`safekeep
+	// restore --signing-key` signs a restore's entry with one, never with
+	// the seal signing key), and such keys before a rotation. A holder of
+	// one can append to the audit log but cannot sign a seal. Audit writers
+	// never chain onto an entry signed by any other key.
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:Pattern=`^ed25519:[A-Za-z0-9+/]{43}=$`
 	AuditKeys []string `json:"auditKeys,omitempty"`
+
+	// AuditKeySecretRef names a Secret (key "audit.key", PKCS#8 PEM
+	// ed25519, as `safekeep keygen --signing` writes) in the target's
+	// namespace whose key signs the controller's audit entries, so that the
+	// seal signing key signs seals only, and the CLI (which may read this
+	// Secret to sign a restore's entry) never needs it. Its public half
+	// must be in auditKeys: auditors pin the spec, not the Secret. To
+	// rotate, add the new public key to auditKeys, put the new key in the
+	// Secret, and keep the old public key in auditKeys while entries it
+	// signed are kept. Without it the seal signing key signs audit entries
+	// too, as targets made before the keys were separated did.
+	// +optional
+	AuditKeySecretRef *corev1.LocalObjectReference `json:"auditKeySecretRef,omitempty"`
 
 	// Audit configures the audit log kept in the bucket under audit/.
 	// +optional
@@ -96,6 +111,10 @@ type AuditedTarget struct {
 	RecipientFingerprints []string `json:"recipientFingerprints,omitempty"`
 	// +optional
 	SigningKeyID string `json:"signingKeyId,omitempty"`
+	// AuditKeyID is the id of the key that signs the controller's audit
+	// entries, when it is not the signing key.
+	// +optional
+	AuditKeyID string `json:"auditKeyId,omitempty"`
 	// ObjectLock is "<mode>/<days>", or empty without object lock.
 	// +optional
 	ObjectLock string `json:"objectLock,omitempty"`

@@ -900,6 +900,11 @@ func (in *OffsiteTargetSpec) DeepCopyInto(out *OffsiteTargetSpec) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.AuditKeySecretRef != nil {
+		in, out := &in.AuditKeySecretRef, &out.AuditKeySecretRef
+		*out = new(corev1.LocalObjectReference)
+		**out = **in
+	}
 	if in.Audit != nil {
 		in, out := &in.Audit, &out.Audit
 		*out = new(AuditLogSpec)

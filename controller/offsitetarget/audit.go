@@ -13,7 +13,7 @@ import (
 
 // auditTarget records a Ready target's configuration in its audit log
 // when it is first seen Ready or when its endpoint, bucket, prefix,
-// recipients, object lock, audit retention or signing key changed since
+// recipients, object lock, audit retention, signing key or audit key changed since
 // the last record (status.audited, written with the status patch), and
 // writes the entries kept from earlier failures. A failed write leaves
 // status.audited as it was: the next reconcile tries again.
@@ -35,7 +35,7 @@ func (r *Reconciler) auditTarget(ctx context.Context, obj *v1alpha1.OffsiteTarge
 	}
 	d := audit.TargetDetails{
 		Namespace: obj.Namespace, Target: obj.Name, Change: "created", Fields: changedFields(prev, now),
-		Endpoint: now.Endpoint, Bucket: now.Bucket, Recipients: now.RecipientFingerprints, SigningKey: now.SigningKeyID,
+		Endpoint: now.Endpoint, Bucket: now.Bucket, Recipients: now.RecipientFingerprints, SigningKey: now.SigningKeyID, AuditKey: now.AuditKeyID,
 		ChangedBy: target.SpecChangedBy(obj).String(), // the entry's actor is the controller that records it
 	}
 	if prev != nil {
@@ -60,6 +60,9 @@ func auditedTarget(t *target.Target) *v1alpha1.AuditedTarget {
 		RecipientFingerprints: target.Fingerprints(t.Recipients), SigningKeyID: t.Signer.Public().KeyID(),
 		AuditRetainDays: int32(t.AuditOptions().RetainDays),
 	}
+	if t.HasAuditSigner {
+		a.AuditKeyID = t.AuditSigner.Public().KeyID()
+	}
 	if ol := spec.ObjectLock; ol != nil {
 		a.ObjectLock = fmt.Sprintf("%s/%d", ol.Mode, ol.RetainDays)
 	}
@@ -68,7 +71,7 @@ func auditedTarget(t *target.Target) *v1alpha1.AuditedTarget {
 
 func equalAudited(a, b *v1alpha1.AuditedTarget) bool {
 	return a.Endpoint == b.Endpoint && a.Bucket == b.Bucket && a.Prefix == b.Prefix &&
-		slices.Equal(a.RecipientFingerprints, b.RecipientFingerprints) && a.SigningKeyID == b.SigningKeyID &&
+		slices.Equal(a.RecipientFingerprints, b.RecipientFingerprints) && a.SigningKeyID == b.SigningKeyID && a.AuditKeyID == b.AuditKeyID &&
 		a.ObjectLock == b.ObjectLock && a.AuditRetainDays == b.AuditRetainDays
 }
 
@@ -88,6 +91,7 @@ func changedFields(prev, now *v1alpha1.AuditedTarget) []string {
 	add("prefix", prev.Prefix != now.Prefix)
 	add("recipients", !slices.Equal(prev.RecipientFingerprints, now.RecipientFingerprints))
 	add("signingKey", prev.SigningKeyID != now.SigningKeyID)
+	add("auditKey", prev.AuditKeyID != now.AuditKeyID)
 	add("objectLock", prev.ObjectLock != now.ObjectLock)
 	add("auditRetainDays", prev.AuditRetainDays != now.AuditRetainDays)
 	return out

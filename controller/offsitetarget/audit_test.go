@@ -1,10 +1,12 @@
 package offsitetarget_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
@@ -13,6 +15,7 @@ import (
 	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/seal/sealtest"
+	"github.com/safekeep-dev/safekeep/target"
 )
 
 // An OffsiteTarget first seen Ready is recorded once; a change of its
@@ -60,5 +63,54 @@ func waitAudited(t *testing.T, b *targetBed, key client.ObjectKey, seq uint64) *
 			t.Fatalf("status.audited = %+v, want entry %d", obj.Status.Audited, seq)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestAuditKeySeparate: a target that names an audit key Secret has its
+// audit entries signed by that key, never by the seal signing key; the key
+// is refused unless spec.auditKeys lists it; a rotation is recorded, and
+// the log verifies pinned to the audit keys alone.
+func TestAuditKeySeparate(t *testing.T) {
+	b := startTargetBed(t)
+	ctx := t.Context()
+	first, second := sealtest.NewSigner(t), sealtest.NewSigner(t)
+	for name, k := range map[string]crypto.SigningKey{"audit-1": first, "audit-2": second} {
+		pem, err := k.MarshalPEM()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.createSecret(t, name, map[string]string{target.KeyAuditKey: string(pem)})
+		b.secrets = append(b.secrets, string(pem[40:80]))
+	}
+	unlisted := b.newTarget("audit-unlisted", func(o *v1alpha1.OffsiteTarget) {
+		o.Spec.AuditKeySecretRef = &corev1.LocalObjectReference{Name: "audit-1"}
+	})
+	obj := b.waitReady(t, b.create(t, unlisted), v1alpha1.ReasonSigningKeyInvalid)
+	b.checkVerdict(t, obj, v1alpha1.ReasonSigningKeyInvalid, "is not in spec.auditKeys: add "+first.Public().String())
+
+	key := b.create(t, b.newTarget("audit-key", func(o *v1alpha1.OffsiteTarget) {
+		o.Spec.AuditKeySecretRef = &corev1.LocalObjectReference{Name: "audit-1"}
+		o.Spec.AuditKeys = []string{first.Public().String()}
+	}))
+	st := sealtest.OpenStore(t, b.s3.Config("plain", "audit-key/safekeep/v1"))
+	obj = waitAudited(t, b, key, 1)
+	if obj.Status.Audited.AuditKeyID != first.Public().KeyID() {
+		t.Errorf("status.audited.auditKeyId = %q, want %s", obj.Status.Audited.AuditKeyID, first.Public().KeyID())
+	}
+	// Rotate: the new key in the Secret ref, both public keys listed.
+	obj.Spec.AuditKeySecretRef.Name = "audit-2"
+	obj.Spec.AuditKeys = append(obj.Spec.AuditKeys, second.Public().String())
+	if err := b.c.Update(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	waitAudited(t, b, key, 2)
+	audittest.WantEntry(t, auditlog.DefaultActor, st, audit.KindTargetChange, key.String(), `"fields":["auditKey"]`)
+	rep, err := audit.Verify(ctx, st, audit.VerifyOptions{Keys: []crypto.VerifyKey{first.Public(), second.Public()}})
+	if err != nil {
+		t.Fatalf("the log pinned to the audit keys alone: %v", err)
+	}
+	want := []string{first.Public().KeyID(), second.Public().KeyID()}
+	if rep.Entries != 2 || !slices.Equal(slices.Sorted(slices.Values(rep.KeyIDs)), slices.Sorted(slices.Values(want))) {
+		t.Errorf("log of %d entries signed by %v, want 2 entries signed by the audit keys %v", rep.Entries, rep.KeyIDs, want)
 	}
 }

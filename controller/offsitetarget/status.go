@@ -109,6 +109,9 @@ func readyMessage(obj *v1alpha1.OffsiteTarget, tg *target.Target) string {
 	if tg != nil && tg.HasSigner {
 		fmt.Fprintf(&b, "; signing key %s", tg.Signer.Public().KeyID())
 	}
+	if tg != nil && tg.HasAuditSigner {
+		fmt.Fprintf(&b, "; audit key %s", tg.AuditSigner.Public().KeyID())
+	}
 	return b.String()
 }
 

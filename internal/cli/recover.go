@@ -43,7 +43,8 @@ A version whose bytes do not match is never used.
 
 --dry-run prints what would be done and changes nothing. Every recovery is an
 audit entry of kind "recover" (see docs/audit.md), signed with --signing-key,
-$SAFEKEEP_SIGNING_KEY (a key the target trusts for audit entries).
+$SAFEKEEP_SIGNING_KEY or, with --target, the target's audit key Secret (a key
+the target trusts for audit entries; never the seal signing key).
 Exit status 1 when anything stays hidden or an action failed.`,
 		Example: `  safekeep recover --target-file target.yaml --all --dry-run --verify-key signing.pub
   safekeep recover --target-file target.yaml --backup nightly/nightly-20250101 --verify-key signing.pub`,

@@ -70,9 +70,10 @@ restored (docs/drill.md, "What a drill changes in your cluster"). --run KIND
 lets a kind run (under the deny-all policy); --allow-dns opens port 53.
 
 Each restore is recorded in the audit log in the bucket when a restore key is
-given (--signing-key, or $SAFEKEEP_SIGNING_KEY) whose public half the target
-lists in spec.auditKeys (or one of its signing keys). The target's seal signing
-key is never needed: a restore key can append to the audit log, not sign seals.`,
+given (--signing-key, or $SAFEKEEP_SIGNING_KEY; with --target, else the key in
+the target's spec.auditKeySecretRef Secret) whose public half the target lists
+in spec.auditKeys (or one of its signing keys). The target's seal signing key
+is never read: a restore key can append to the audit log, not sign seals.`,
 		Example: `  safekeep restore --target-file target.yaml --backup nightly/nightly-20250101 \
       --identity break-glass.key --namespace-mapping phi-app:phi-app-restored
   safekeep restore --target-file target.yaml --backup nightly/nightly-20250101 \

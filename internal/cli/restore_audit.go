@@ -27,11 +27,12 @@ type restoreRecord struct {
 }
 
 // recordRestore appends a KindRestore entry to the target's audit log when
-// a restore key is given (--signing-key or $SAFEKEEP_SIGNING_KEY) that the
-// target trusts for audit entries (spec.auditKeys, or one of its signing
-// keys), and says on stderr when none was written. The target's seal
-// signing key Secret is never read: a responder needs no key that signs
-// seals. A failure to write it is reported on stderr and does not change
+// a restore key is given (--signing-key or $SAFEKEEP_SIGNING_KEY; with
+// --target, else the target's audit key Secret, spec.auditKeySecretRef)
+// that the target trusts for audit entries (spec.auditKeys, or one of its
+// signing keys), and says on stderr when none was written. The target's
+// seal signing key Secret is never read: a responder needs no key that
+// signs seals. A failure to write it is reported on stderr and does not change
 // the restore's outcome.
 func recordRestore(ctx context.Context, opts *options, f *restoreFlags, off *offsite, rec restoreRecord) {
 	usr, host := whoAmI()
@@ -55,12 +56,15 @@ func appendAudit(ctx context.Context, opts *options, keyPath string, off *offsit
 		_, _ = fmt.Fprintf(opts.streams.Err, "safekeep: "+format+"\n", args...) // nowhere else to report it
 	}
 	signer, ok, err := auditSigner(keyPath)
+	if err == nil && !ok {
+		signer, ok, err = clusterAuditKey(ctx, off)
+	}
 	if err != nil {
 		warn("%s %s", noAuditEntry, oneLine(err))
 		return
 	}
 	if !ok {
-		warn("%s no restore key (give --signing-key FILE or set %s)", noAuditEntry, SigningKeyEnv)
+		warn("%s no restore key (give --signing-key FILE or set %s, or name an audit key Secret in the target's spec.auditKeySecretRef)", noAuditEntry, SigningKeyEnv)
 		return
 	}
 	trusted, err := auditTrusted(off, signer.Public())
@@ -120,6 +124,19 @@ func auditSigner(path string) (crypto.SigningKey, bool, error) {
 		return k, true, nil
 	}
 	return crypto.SigningKey{}, false, nil
+}
+
+// clusterAuditKey reads the target's audit key Secret in cluster mode, when
+// the target names one; never its seal signing key.
+func clusterAuditKey(ctx context.Context, off *offsite) (crypto.SigningKey, bool, error) {
+	if off.cluster == nil {
+		return crypto.SigningKey{}, false, nil
+	}
+	k, ok, err := target.AuditKey(ctx, off.cluster, off.target)
+	if err != nil {
+		return crypto.SigningKey{}, false, fmt.Errorf("%s: %w", off.describe(), err)
+	}
+	return k, ok, nil
 }
 
 // whoAmI returns the user and host names for an audit entry.

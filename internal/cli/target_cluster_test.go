@@ -9,9 +9,11 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 	"github.com/safekeep-dev/safekeep/target"
@@ -89,6 +91,8 @@ func TestTargetFromCluster(t *testing.T) {
 		checkRestored(t, dir, b.backups["c1"])
 	})
 
+	t.Run("audit key", func(t *testing.T) { auditKeyFromCluster(t, b, cp.Client, ns, k) })
+
 	t.Run("bad", func(t *testing.T) {
 		tests := []struct {
 			name string
@@ -121,5 +125,58 @@ func TestTargetFromCluster(t *testing.T) {
 	}
 	if _, err := crypto.ParseRecipient(k.recipient); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// auditKeyFromCluster: a restore with --target and no key file signs its
+// audit entry with the target's audit key Secret. The target's seal signing
+// key Secret does not even exist: the CLI never reads it.
+func auditKeyFromCluster(t *testing.T, b *bed, c client.Client, ns string, k keys) {
+	t.Setenv(SigningKeyEnv, "")
+	ak := b.path("audit.pem")
+	apub := strings.TrimSpace(b.ok(t, "keygen", "--signing", "-o", ak))
+	pem, err := readFileBytes(ak)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	objs := []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "safekeep-audit"}, StringData: map[string]string{target.KeyAuditKey: string(pem)}},
+		&v1alpha1.OffsiteTarget{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "audited"},
+			Spec: v1alpha1.OffsiteTargetSpec{
+				S3: v1alpha1.S3Location{Endpoint: b.s3.Endpoint, Bucket: offsiteBucket, Prefix: "cluster-a", Region: "us-east-1",
+					CredentialsSecretRef: &corev1.LocalObjectReference{Name: "offsite-credentials"}},
+				Recipients:          []string{k.recipient},
+				ObjectLock:          &v1alpha1.ObjectLock{Mode: v1alpha1.ObjectLockGovernance, RetainDays: 1},
+				SigningKeySecretRef: corev1.LocalObjectReference{Name: "no-such-secret"},
+				SigningPublicKey:    k.verifyKey,
+				AuditKeySecretRef:   &corev1.LocalObjectReference{Name: "safekeep-audit"},
+				AuditKeys:           []string{apub},
+			},
+		},
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := b.ok(t, "restore", "--target", "audited", "-n", ns, "--backup", "manual/c1", "-i", k.identity, "--to-dir", b.path("audited-c1"))
+	if !strings.Contains(out, "audit entry ") {
+		t.Fatalf("restore --target with an audit key Secret recorded no entry:\n%s", out)
+	}
+	off, err := (&targetFlags{name: "audited", namespace: ns}).open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last *audit.Entry
+	for e, err := range audit.Read(ctx, off.store, audit.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = e
+	}
+	if last == nil || last.Kind != audit.KindRestore || last.Signature.KeyID != verifyKeyID(t, apub) {
+		t.Errorf("the restore's entry is not signed by the audit key %s: %+v", verifyKeyID(t, apub), last)
 	}
 }

@@ -171,7 +171,8 @@ func (a *Auditor) logOf(t *target.Target) (*audit.Log, error) {
 		return nil, err
 	}
 	o := t.AuditOptions()
-	key := fmt.Sprintf("%s/%s|%s|%s|%s|%d|%v", t.Object.Namespace, t.Object.Name, t.Store, t.Signer.Public().KeyID(), o.LockMode, o.RetainDays, o.NoLock)
+	signer, _ := t.AuditSigningKey() // AuditLog succeeded: there is one
+	key := fmt.Sprintf("%s/%s|%s|%s|%s|%d|%v", t.Object.Namespace, t.Object.Name, t.Store, signer.Public().KeyID(), o.LockMode, o.RetainDays, o.NoLock)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if cached := a.logs[key]; cached != nil {
