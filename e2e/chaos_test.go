@@ -1,0 +1,254 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/internal/sample"
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// The chaos suite's knobs: how many SIGKILLs, the seed of their timing,
+// and the latest point after a run is asked for at which one lands.
+// `make chaos` runs 100; `make test` runs the default sample.
+const (
+	chaosKillsEnv    = "SAFEKEEP_CHAOS_KILLS"
+	chaosSeedEnv     = "SAFEKEEP_CHAOS_SEED"
+	chaosKills       = 20
+	chaosSeed        = 1
+	chaosMaxDelay    = 2 * time.Second
+	chaosNamespace   = "safekeep-system"
+	chaosWorkload    = "phi-chaos"
+	chaosBucket      = "offsite-chaos"
+	chaosPrefix      = "chaos"
+	chaosSchedule    = "chaos"
+	chaosRunTimeout  = 2 * time.Minute
+	chaosKeepBackups = 2
+)
+
+// TestChaos SIGKILLs safekeep-controller (real process, real Velero,
+// VersityGW, envtest, the RBAC of a cluster install) at seeded random
+// points of its runs: a run is asked for, the controller is killed after
+// a random delay (while Velero backs up, while it seals, writes the audit
+// entry, or applies retention, which keeps 2), then restarted. After each
+// restart the run completes, and: the audit chain verifies; no backup has
+// two seal entries; every sealed copy offsite verifies (no seal.json for
+// an incomplete copy); every run's backup was sealed exactly once. The
+// seed and count come from SAFEKEEP_CHAOS_SEED and SAFEKEEP_CHAOS_KILLS.
+func TestChaos(t *testing.T) {
+	kills, seed := envInt(t, chaosKillsEnv, chaosKills), envInt(t, chaosSeedEnv, chaosSeed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0)) //nolint:gosec // reproducible timing, not a secret
+	ctx := t.Context()
+	b := startBed(t, bedSpec{buckets: map[string]bool{chaosBucket: false}, crds: true})
+	s3, c := b.s3, b.cp.Client
+	dir := t.TempDir()
+	bin := buildController(t, dir)
+	sk := newCLI(t, s3)
+	recipient := regexp.MustCompile(`age1[0-9a-z]+`).FindString(sk.ok(t, "keygen", "-o", dir+"/identity.txt"))
+	sk.ok(t, "keygen", "--signing", "-o", dir+"/signing.key")
+	signer, err := crypto.ParseSigningKey(readFile(t, dir+"/signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	createWorkload(t, c, chaosWorkload, "PHI-MARKER-"+randomHex(t, 8))
+	for _, o := range (sample.Offsite{
+		Namespace: chaosNamespace, Name: "offsite", Endpoint: s3.Endpoint, Bucket: chaosBucket, Prefix: chaosPrefix,
+		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Recipients: []string{recipient}, SigningKeyPEM: readFile(t, dir+"/signing.key"),
+	}).Objects() {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	kubeconfig := asServiceAccount(t, b)
+	sched := &v1alpha1.BackupSchedule{
+		ObjectMeta: metav1.ObjectMeta{Name: chaosSchedule, Namespace: chaosNamespace},
+		Spec: v1alpha1.BackupScheduleSpec{
+			Schedule:         "0 0 1 1 *", // runs are asked for, one per kill
+			Template:         v1alpha1.BackupTemplate{IncludedNamespaces: []string{chaosWorkload}},
+			OffsiteTargetRef: corev1.LocalObjectReference{Name: "offsite"},
+			Retention:        &v1alpha1.RetentionPolicy{KeepLast: chaosKeepBackups},
+		},
+	}
+	if err := c.Create(ctx, sched); err != nil {
+		t.Fatal(err)
+	}
+	offsite, err := storage.New(s3.Config(chaosBucket, chaosPrefix+"/safekeep/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk := &chaosChecker{offsite: offsite, keys: []crypto.VerifyKey{signer.Public()}}
+
+	ctl := startController(t, bin, kubeconfig)
+	start, phases := time.Now(), map[string]int{}
+	var runs []string
+	for i := range kills {
+		requested := time.Now().UTC().Truncate(time.Second).Add(time.Second) // distinct per run: names the Backup
+		time.Sleep(time.Until(requested))
+		runNow(t, c, sched, requested)
+		runs = append(runs, v1alpha1.ManualBackupName(chaosNamespace, chaosSchedule, requested))
+		delay := time.Duration(rng.Int64N(int64(chaosMaxDelay)))
+		time.Sleep(delay)
+		phase := runPhase(ctx, c, sched)
+		phases[phase]++
+		if err := ctl.cmd.Process.Kill(); err != nil {
+			t.Fatalf("kill %d: %v", i+1, err)
+		}
+		<-ctl.done
+		ctl = startController(t, bin, kubeconfig)
+		waitRunEnded(t, c, sched, runs[len(runs)-1])
+		if err := chk.check(ctx, runs); err != nil {
+			t.Fatalf("after kill %d (%s after the run was asked for, %s): %v", i+1, delay.Round(time.Millisecond), phase, err)
+		}
+	}
+	// Once retention has caught up, each backup it dropped has one entry.
+	waitFor(t, "retention to catch up", chaosRunTimeout, func(ctx context.Context) (bool, error) {
+		if err := chk.check(ctx, runs); err != nil {
+			return false, err
+		}
+		for _, r := range runs[:len(runs)-min(len(runs), chaosKeepBackups)] {
+			if chk.deletes[r] != 1 {
+				return false, nil
+			}
+		}
+		return chk.sealed == min(len(runs), chaosKeepBackups), nil
+	})
+	if strings.Contains(ctl.log.String(), "audit entry not kept in the cluster") {
+		t.Errorf("the controller could not keep audit entries in its outbox (RBAC?)")
+	}
+	t.Logf("chaos: %d SIGKILLs survived (seed %d) in %s; killed while %v; %d audit entries, 0 lost, 0 duplicated; %d sealed, 0 half-seals",
+		kills, seed, time.Since(start).Round(time.Second), phases, chk.entries, chk.sealed)
+}
+
+// chaosChecker checks the invariants of the offsite bucket after a restart.
+type chaosChecker struct {
+	offsite storage.Store
+	keys    []crypto.VerifyKey
+	// entries, sealed and deletes are the figures of the last check.
+	entries, sealed int
+	deletes         map[string]int
+}
+
+// check verifies the audit chain and every sealed copy, and that each run
+// of runs (its Velero Backup) has exactly one seal entry.
+func (k *chaosChecker) check(ctx context.Context, runs []string) error {
+	rep, err := audit.Verify(ctx, k.offsite, audit.VerifyOptions{Keys: k.keys})
+	if err != nil {
+		return fmt.Errorf("audit verify: %w (%v)", err, rep.Problems)
+	}
+	k.entries = rep.Entries
+	seals, deletes := map[string]int{}, map[string]int{}
+	for e, err := range audit.Read(ctx, k.offsite, audit.ReadOptions{}) {
+		if err != nil {
+			return err
+		}
+		var d struct{ Backup string }
+		if err := json.Unmarshal(e.Details, &d); err != nil {
+			return fmt.Errorf("entry %d: %w", e.Seq, err)
+		}
+		switch e.Kind {
+		case audit.KindSeal:
+			seals[d.Backup]++
+		case audit.KindRetentionDelete:
+			deletes[d.Backup]++
+		}
+	}
+	k.deletes = deletes
+	for _, r := range runs {
+		if seals[r] != 1 {
+			return fmt.Errorf("backup %s has %d seal entries, want 1 (all: %v)", r, seals[r], seals)
+		}
+		if deletes[r] > 1 {
+			return fmt.Errorf("backup %s has %d retention-delete entries, want at most 1", r, deletes[r])
+		}
+	}
+	entries, err := seal.ListTrusted(ctx, k.offsite, k.keys, seal.Binding{})
+	if err != nil {
+		return err
+	}
+	k.sealed = 0
+	for _, e := range entries {
+		if !e.Restorable() {
+			continue
+		}
+		k.sealed++
+		if _, err := seal.Verify(ctx, k.offsite, e.Schedule, e.Backup, seal.VerifyOptions{TrustedKeys: k.keys, Quick: true}); err != nil {
+			return fmt.Errorf("sealed copy %s/%s: %w", e.Schedule, e.Backup, err)
+		}
+	}
+	if k.sealed > chaosKeepBackups {
+		return fmt.Errorf("%d sealed copies offsite, retention keeps %d", k.sealed, chaosKeepBackups)
+	}
+	return nil
+}
+
+// runNow asks for a run at requested, as `safekeep backup now` does.
+func runNow(t *testing.T, c client.Client, s *v1alpha1.BackupSchedule, requested time.Time) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationRunNow, requested.Format(time.RFC3339))
+	if err := c.Patch(t.Context(), s.DeepCopy(), client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
+		t.Fatalf("run now: %v", err)
+	}
+}
+
+// runPhase says what the schedule's run was doing, as far as its status
+// tells, just before a kill.
+func runPhase(ctx context.Context, c client.Client, s *v1alpha1.BackupSchedule) string {
+	got := &v1alpha1.BackupSchedule{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(s), got); err != nil {
+		return "unknown"
+	}
+	if _, asked := got.Annotations[v1alpha1.AnnotationRunNow]; asked {
+		return "starting"
+	}
+	if r := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionRunning); r != nil && r.Status == metav1.ConditionTrue {
+		return r.Reason
+	}
+	return "after-seal" // retention, audit, status
+}
+
+// waitRunEnded waits until the schedule's run of backup has ended sealed.
+func waitRunEnded(t *testing.T, c client.Client, s *v1alpha1.BackupSchedule, backup string) {
+	t.Helper()
+	waitFor(t, "run "+backup+" sealed", chaosRunTimeout, func(ctx context.Context) (bool, error) {
+		got := &v1alpha1.BackupSchedule{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(s), got); err != nil {
+			return false, err
+		}
+		if r := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionLastRunSucceeded); r != nil &&
+			r.Status == metav1.ConditionFalse && strings.Contains(r.Message, backup) {
+			return false, fmt.Errorf("run %s failed: %s: %s", backup, r.Reason, r.Message)
+		}
+		return got.Status.Active == "" && got.Status.LastSealedBackup == backup, nil
+	})
+}
+
+// envInt reads a positive integer from the environment, or def.
+func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
