@@ -97,9 +97,11 @@ func (st *scheduleState) runEnded(ok bool, reason, result string, related runtim
 	st.obj.Status.Active = ""
 }
 
-// summarize sets Ready and Running from what the reconcile found.
+// summarize sets Ready and Running from what the reconcile found, and
+// the generation the status now speaks for.
 func (st *scheduleState) summarize() {
 	s := st.obj
+	s.Status.ObservedGeneration = s.Generation
 	status, reason, msg := st.Ready(s.Spec.Suspend, s.Status.NextScheduleTime, st.sched)
 	st.setCondition(v1alpha1.ConditionReady, status, reason, msg)
 	if s.Status.Active == "" {
@@ -121,9 +123,7 @@ func (st *scheduleState) summarize() {
 func (r *Reconciler) finish(ctx context.Context, st *scheduleState) error {
 	st.summarize()
 	s := st.obj
-	s.Status.ObservedGeneration = s.Generation
-	st.QueueReadyEvent(st.before.Status.Conditions, s.Status.Conditions)
-	if err := kit.PatchStatus(ctx, r.Client, st.before, s); err != nil {
+	if err := st.PatchStatus(ctx, r.Client, st.before, s, st.before.Status.Conditions, s.Status.Conditions); err != nil {
 		return err
 	}
 	if st.clearNow {

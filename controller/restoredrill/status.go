@@ -128,9 +128,11 @@ func trimHistory(h []v1alpha1.DrillRun, limit int) []v1alpha1.DrillRun {
 	return out
 }
 
-// summarize sets Ready and Running from what the reconcile found.
+// summarize sets Ready and Running from what the reconcile found, and
+// the generation the status now speaks for.
 func (st *drillState) summarize() {
 	d := st.obj
+	d.Status.ObservedGeneration = d.Generation
 	status, reason, msg := st.Ready(d.Spec.Suspend, d.Status.NextScheduleTime, st.sched)
 	st.setCondition(v1alpha1.ConditionReady, status, reason, msg)
 	if a := d.Status.Active; a != nil {
@@ -150,9 +152,7 @@ func (st *drillState) summarize() {
 func (r *Reconciler) finish(ctx context.Context, st *drillState) error {
 	st.summarize()
 	d := st.obj
-	d.Status.ObservedGeneration = d.Generation
-	st.QueueReadyEvent(st.before.Status.Conditions, d.Status.Conditions)
-	if err := kit.PatchStatus(ctx, r.Client, st.before, d); err != nil {
+	if err := st.PatchStatus(ctx, r.Client, st.before, d, st.before.Status.Conditions, d.Status.Conditions); err != nil {
 		return err
 	}
 	if st.taken != nil {

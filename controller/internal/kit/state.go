@@ -87,6 +87,14 @@ func PatchStatus(ctx context.Context, c client.Client, before, obj client.Object
 	return nil
 }
 
+// PatchStatus queues the Event of a change of the Ready condition (from
+// beforeConds to conds, see ReadyEvent) and then writes obj's status with
+// PatchStatus: the Event goes out only when the status it reports does.
+func (s *State) PatchStatus(ctx context.Context, c client.Client, before, obj client.Object, beforeConds, conds []metav1.Condition) error {
+	s.QueueReadyEvent(beforeConds, conds)
+	return PatchStatus(ctx, c, before, obj)
+}
+
 // Flush writes the queued Events on obj (logged too, notes bounded by
 // Note) and runs the queued functions. Call it after the status patch.
 func (s *State) Flush(ctx context.Context, rec events.EventRecorder, obj runtime.Object) {
