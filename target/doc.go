@@ -2,13 +2,13 @@
 // storage.Store rooted at <spec.s3.prefix>/safekeep/v1, the parsed age
 // recipients, the signing key and the object-lock settings.
 //
-// It works in two modes. In a cluster, Resolve reads the credentials Secret
-// (keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, optionally
-// AWS_SESSION_TOKEN, or one key "cloud" in AWS shared-credentials format,
-// profile default, as Velero's own credentials Secret holds them) and the
-// signing key Secret (key "signing.key") from the target's namespace. From a
-// file, ResolveFile loads the OffsiteTarget from YAML and takes credentials
-// from the standard AWS environment, as the CLI does.
+// Resolve reads the credentials Secret (keys AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY, optionally AWS_SESSION_TOKEN, or one key "cloud" in
+// AWS shared-credentials format, profile default, as Velero's own
+// credentials Secret holds them) and the signing key Secret (key
+// "signing.key") from the target's namespace. A target file is loaded by
+// location.LoadOffsiteTarget, with credentials from the AWS environment
+// (location.OffsiteConfigFromEnv), as the CLI does.
 //
 // Every failure is an *Error whose Reason is the OffsiteTarget Ready reason
 // it maps to (api/v1alpha1 Reason* constants) and whose message says what to

@@ -1,9 +1,6 @@
 package target
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -135,39 +132,13 @@ func TestCredentialsFromSecret(t *testing.T) {
 	}
 }
 
-func TestResolveFile(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_ACCESS_KEY_ID", "")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
-	rcpt := newRecipient(t)
-	path := filepath.Join(dir, "target.yaml")
-	writeFile(t, path, `apiVersion: safekeep.dev/v1alpha1
-kind: OffsiteTarget
-metadata: {name: offsite}
-spec:
-  s3: {endpoint: "http://127.0.0.1:7070", bucket: offsite, prefix: cluster-a}
-  recipients: ["`+rcpt+`"]
-  objectLock: {mode: Compliance, retainDays: 30}
-  signingKeySecretRef: {name: unused-in-file-mode}
-`)
-
-	// No credentials in the environment.
-	_, err := ResolveFile(t.Context(), path, FileOptions{})
-	checkErr(t, err, v1alpha1.ReasonCredentialsMissing, "offsite credentials", storage.Credentials{})
-	if !errors.Is(err, storage.ErrNoCredentials) {
-		t.Errorf("error %v does not wrap storage.ErrNoCredentials", err)
-	}
-
-	t.Setenv("AWS_ACCESS_KEY_ID", "envkey")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "envsecret")
-	tg, err := ResolveFile(t.Context(), path, FileOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+// TestResolvedTarget: what Resolve builds holds the object lock as sealing
+// takes it, seals only with a signing key, and never prints its
+// credentials.
+func TestResolvedTarget(t *testing.T) {
+	o := object(t, "http://127.0.0.1:7070", "offsite", true)
+	o.Spec.ObjectLock = &v1alpha1.ObjectLock{Mode: v1alpha1.ObjectLockCompliance, RetainDays: 30}
+	tg := resolved(t, o, storage.Credentials{AccessKeyID: "envkey", SecretAccessKey: "envsecret"})
 	if tg.Config.Prefix != "cluster-a/safekeep/v1" || tg.Config.Credentials.AccessKeyID != "envkey" || tg.HasSigner ||
 		tg.Lock == nil || tg.Lock.Mode != storage.LockCompliance || tg.Lock.RetainDays != 30 || len(tg.Recipients) != 1 {
 		t.Fatalf("resolved %s: prefix %q, lock %+v, signer %v", tg, tg.Config.Prefix, tg.Lock, tg.HasSigner)
@@ -175,43 +146,23 @@ spec:
 	if _, err := tg.Sealer(tg.Store); err == nil {
 		t.Error("Sealer without a signing key succeeded")
 	}
+	if _, err := tg.AuditLog(); err == nil {
+		t.Error("AuditLog without a signing key succeeded")
+	}
 	if s := tg.String(); strings.Contains(s, "envsecret") || !strings.Contains(s, "offsite") {
 		t.Errorf("String() = %q", s)
 	}
-
-	// A signing key file: missing, bad, good.
-	keyPath := filepath.Join(dir, "signing.pem")
-	_, err = ResolveFile(t.Context(), path, FileOptions{SigningKeyFile: keyPath})
-	checkErr(t, err, v1alpha1.ReasonSigningKeyMissing, "does not exist", storage.Credentials{})
-	writeFile(t, keyPath, "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n")
-	_, err = ResolveFile(t.Context(), path, FileOptions{SigningKeyFile: keyPath})
-	checkErr(t, err, v1alpha1.ReasonSigningKeyInvalid, "signing key", storage.Credentials{})
 	k, err := crypto.GenerateSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pemBytes, err := k.MarshalPEM()
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, keyPath, string(pemBytes))
-	tg, err = ResolveFile(t.Context(), path, FileOptions{SigningKeyFile: keyPath})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg.Signer, tg.HasSigner = k, true
 	s, err := tg.Sealer(tg.Store)
-	if err != nil || !tg.HasSigner || s.Lock == nil || s.Offsite == nil || len(s.Recipients) != 1 {
+	if err != nil || s.Lock == nil || s.Offsite == nil || len(s.Recipients) != 1 {
 		t.Fatalf("Sealer = %+v, %v", s, err)
 	}
 	if s.Signer.Public().KeyID() != k.Public().KeyID() {
 		t.Error("sealer signs with another key")
-	}
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }
 

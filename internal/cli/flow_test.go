@@ -270,10 +270,16 @@ func restoreKeyStep(t *testing.T, b *bed, k keys) {
 	if !strings.Contains(out, "audit entry ") || !strings.Contains(out, " recorded (") {
 		t.Fatalf("restore with a listed restore key recorded no entry:\n%s", out)
 	}
-	tgt, err := target.ResolveFile(t.Context(), listed, target.FileOptions{SigningKeyFile: k.signing})
+	// The controller's writer on the target as the CLI loads a target file.
+	off, err := (&targetFlags{file: listed}).open(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
+	signer, ok, err := auditSigner(k.signing)
+	if err != nil || !ok {
+		t.Fatalf("read the seal signing key: %v", err)
+	}
+	tgt := &target.Target{Object: off.target, Config: off.config, Store: off.store, Signer: signer, HasSigner: true}
 	l, err := tgt.AuditLog()
 	if err != nil {
 		t.Fatal(err)
