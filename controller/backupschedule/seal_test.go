@@ -167,7 +167,7 @@ func TestSealing(t *testing.T) {
 	offsite := env.offsite(t, "offsite")
 	t0 := env.Clock.Now()
 	s := env.Schedule(t, ns, "nightly", hourly, t0.Add(-time.Hour))
-	r := env.reconciler(Options{})
+	r := env.reconciler(Options{ClusterID: "prod-eu-1"})
 	startJobs(t, r)
 	first := v1alpha1.BackupName(ns, "nightly", t0)
 
@@ -188,6 +188,9 @@ func TestSealing(t *testing.T) {
 			t.Fatalf("the seal does not verify: %v", err)
 		}
 		audittest.WantEntry(t, auditlog.DefaultActor, offsite, audit.KindSeal, ns+"/nightly/"+first, rep.Seal.Digest())
+		if rep.Seal.Cluster != "prod-eu-1" { // Options.ClusterID, --cluster-id
+			t.Errorf("seal names cluster %q, want the controller's prod-eu-1", rep.Seal.Cluster)
+		}
 		ob := env.offsiteBackup(t, ns, first)
 		if ob.Status.Objects != int64(rep.Objects) || ob.Status.CiphertextBytes != rep.CiphertextBytes ||
 			ob.Status.SealDigest != rep.Seal.Digest() || ob.Status.PlaintextBytes != rep.PlaintextBytes {

@@ -212,6 +212,17 @@ func TestRestoreDrillOrphanSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitNothingLeft(t, ns, "gone", "20260101040000", staging)
+
+	// The periodic sweep (what the manager runs): a run left after it
+	// started goes at a later tick.
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { _ = (&orphanSweeper{r: r, interval: 200 * time.Millisecond}).Start(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(300 * time.Millisecond) // past the sweep at start
+	_, staging = e.leaveRun(t, ns, "gone-later", "20260102040000")
+	e.waitNothingLeft(t, ns, "gone-later", "20260102040000", staging)
+
 	b := &velerov1.Backup{}
 	if err := e.CP.Client.Get(t.Context(), client.ObjectKey{Namespace: kittest.VeleroNS, Name: liveStaged}, b); err != nil {
 		t.Fatalf("the orphan sweep touched an existing drill's staged Backup: %v", err)
