@@ -62,7 +62,7 @@ verify: generate $(BIN)/helm ## Regenerate, then fail on any diff; gofmt, go vet
 
 .PHONY: lint
 lint: $(BIN)/golangci-lint ## Run golangci-lint with the linters listed in .golangci.yml.
-	$(BIN)/golangci-lint run ./...
+	$(BIN)/golangci-lint run --allow-parallel-runners ./...
 
 $(BIN)/golangci-lint:
 	tools/build.sh golangci-lint
