@@ -57,7 +57,7 @@ func TestVerifyRecoversHidden(t *testing.T) {
 			for _, k := range hidden {
 				sealtest.Hide(t, b.Offsite, k)
 			}
-			checkListed(t, b.Offsite, "s", name, slices.Contains(hidden, seal.SealKey("s", name)))
+			checkListed(t, b.Offsite, pinned, "s", name, hidden)
 			rep, err := seal.Verify(ctx, b.Offsite, "s", name, seal.VerifyOptions{TrustedKeys: pinned, Identities: b.Identities})
 			if err != nil {
 				t.Fatalf("Verify with delete markers over %v: %v", hidden, err)
@@ -144,25 +144,95 @@ func TestHiddenAlteredVersionRefused(t *testing.T) {
 	}
 }
 
-// checkListed finds schedule/backup in seal.List: hidden and recoverable
-// when its seal.json is hidden, sealed otherwise.
-func checkListed(t *testing.T, st storage.Store, schedule, backup string, sealHidden bool) {
+// checkListed finds schedule/backup in seal.ListTrusted: hidden and
+// recoverable when its seal.json is hidden, sealed otherwise, naming the
+// hidden keys; and in seal.List, which vouches for no hidden seal.json.
+func checkListed(t *testing.T, st storage.Store, keys []crypto.VerifyKey, schedule, backup string, hidden []string) {
+	t.Helper()
+	sealHidden := slices.Contains(hidden, seal.SealKey(schedule, backup))
+	e := listed(t, st, keys, schedule, backup)
+	switch {
+	case sealHidden && (e.State != seal.StateHidden || !e.Recoverable() || e.Seal == nil || e.Restorable()):
+		t.Fatalf("ListTrusted entry %+v: want hidden, recoverable, with its seal, not restorable as is", e)
+	case !sealHidden && e.State != seal.StateSealed:
+		t.Fatalf("ListTrusted entry %+v: want sealed", e)
+	}
+	var got []string
+	for _, h := range e.HiddenObjects() {
+		got = append(got, h.Key)
+	}
+	want := slices.Sorted(slices.Values(hidden))
+	if !slices.Equal(got, want) {
+		t.Errorf("HiddenObjects = %v, want %v", got, want)
+	}
+	if u := listed(t, st, nil, schedule, backup); sealHidden && (u.State != seal.StateHidden || u.Recoverable()) {
+		t.Errorf("List entry %+v: want hidden and not recoverable (List checks no signature)", u)
+	}
+}
+
+// listed returns schedule/backup's entry in ListTrusted (List without keys).
+func listed(t *testing.T, st storage.Store, keys []crypto.VerifyKey, schedule, backup string) seal.Entry {
 	t.Helper()
 	entries, err := seal.List(t.Context(), st)
+	if keys != nil {
+		entries, err = seal.ListTrusted(t.Context(), st, keys, seal.Binding{})
+	}
 	if err != nil {
-		t.Fatalf("List: %v", err)
+		t.Fatalf("listing: %v", err)
 	}
 	for _, e := range entries {
-		if e.Schedule != schedule || e.Backup != backup {
-			continue
+		if e.Schedule == schedule && e.Backup == backup {
+			return e
 		}
-		switch {
-		case sealHidden && (e.State != seal.StateHidden || !e.Recoverable() || e.Seal == nil || e.Restorable()):
-			t.Fatalf("List entry %+v: want hidden, recoverable, with its seal, not restorable as is", e)
-		case !sealHidden && e.State != seal.StateSealed:
-			t.Fatalf("List entry %+v: want sealed", e)
-		}
-		return
 	}
-	t.Fatalf("List does not show %s/%s", schedule, backup)
+	t.Fatalf("the listing does not show %s/%s", schedule, backup)
+	return seal.Entry{}
+}
+
+// TestListTrustedHiddenForgedSeal: a hidden seal.json is recoverable only
+// from a version signed by a trusted key. Before, a version that merely
+// parsed made it "recoverable": a forged one on top was offered, and a
+// backup whose only seal was forged looked recoverable.
+func TestListTrustedHiddenForgedSeal(t *testing.T) {
+	b := sealtest.NewVersionedBed(t)
+	ctx := t.Context()
+	pinned := []crypto.VerifyKey{b.Signer.Public()}
+
+	// The attacker seals in a folder of their own with their key, and
+	// copies the seal.json over the real one, which they then delete.
+	evil := b.Sealer()
+	evil.Signer = sealtest.NewSigner(t)
+	evil.Offsite = sealtest.OpenStore(t, b.S3.Config(b.OffsiteBucket, "evil/safekeep/v1"))
+	forge := func(name string) []byte {
+		t.Helper()
+		b.VeleroBackup(t, name, "Completed", 1<<10)
+		sl, err := evil.Seal(ctx, "s", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sl.Raw
+	}
+
+	// A genuine seal under a forged version and a marker: recovered from
+	// the genuine one, the forged one refused.
+	sealLocked(t, b, "s", "real")
+	skey := seal.SealKey("s", "real")
+	genuine := sealtest.Versions(t, b.Offsite, skey)[0].VersionID
+	sealtest.Put(t, b.Offsite, skey, forge("real"))
+	sealtest.Hide(t, b.Offsite, skey)
+	e := listed(t, b.Offsite, pinned, "s", "real")
+	if !e.Recoverable() || e.Hidden.VersionID != genuine || len(e.Hidden.Refused) != 1 {
+		t.Errorf("hidden genuine seal under a forged version: %+v, want recoverable from %s, one refused", e.Hidden, genuine)
+	}
+
+	// A backup whose only seal was forged, then hidden: not recoverable.
+	sealtest.Put(t, b.Offsite, seal.SealKey("s", "fake"), forge("fake"))
+	sealtest.Hide(t, b.Offsite, seal.SealKey("s", "fake"))
+	e = listed(t, b.Offsite, pinned, "s", "fake")
+	if e.State != seal.StateHidden || e.Recoverable() || e.Seal != nil {
+		t.Errorf("hidden forged seal: state %s, recoverable %v, seal %v; want hidden, not recoverable, no seal", e.State, e.Recoverable(), e.Seal != nil)
+	}
+	if len(e.Hidden.Refused) != 1 {
+		t.Errorf("hidden forged seal: refused %v, want its one version", e.Hidden.Refused)
+	}
 }

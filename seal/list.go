@@ -25,10 +25,9 @@ const (
 	// StateInvalid: seal.json is there but does not parse. Never restorable.
 	StateInvalid EntryState = "invalid"
 	// StateHidden: seal.json's current version is a delete marker (an
-	// attack on a versioned bucket: see Hidden). Entry.Seal is the newest
-	// version under it that parses as this backup's seal, when one does
-	// (Recoverable); verify, restore and recover check its signature
-	// against pinned keys before using it.
+	// attack on a versioned bucket: see Hidden). ListTrusted sets
+	// Entry.Seal to the newest version under it that verifies against the
+	// trusted keys, when one does (Recoverable); List vouches for none.
 	StateHidden EntryState = "hidden"
 )
 
@@ -46,15 +45,49 @@ type Entry struct {
 	Seal *Seal
 	// Err says why an invalid entry is invalid.
 	Err error
-	// Hidden is set for a hidden entry: the marker, and the version of
-	// seal.json that parses (VersionID empty when none does).
+	// Hidden is set for a hidden entry: the marker, and (ListTrusted only)
+	// the version of seal.json that verifies against the trusted keys
+	// (VersionID empty when none does).
 	Hidden *Hidden
+	// Markers are the delete markers that are the current version of keys
+	// in the folder, seal.json's included (versioned buckets only): what a
+	// plain DELETE by someone holding the bucket's credentials leaves.
+	// Safekeep's own deletes go by version ID and leave none.
+	Markers []storage.Version
 }
 
 // Recoverable reports whether a hidden entry has a version of seal.json
-// under its marker that parses as its seal (its signature is checked when
-// it is used).
+// under its marker that verifies against the keys ListTrusted was given.
+// List's entries never are: a version that merely parses proves nothing.
 func (e Entry) Recoverable() bool { return e.Hidden != nil && e.Hidden.Recovered() }
+
+// HiddenObjects returns what delete markers hide of e's seal: seal.json,
+// the manifest and each sealed object whose current version is a marker,
+// sorted by key. It reads nothing: whether a version under a marker
+// matches the seal is Verify's to find out. Without a seal (an invalid
+// entry, a hidden one nothing vouches for) only seal.json can be named.
+func (e Entry) HiddenObjects() []Hidden {
+	sealed := map[string]string{SealKey(e.Schedule, e.Backup): SealObject}
+	if e.Seal != nil {
+		sealed[ManifestKey(e.Schedule, e.Backup)] = ManifestObject
+		for _, o := range e.Seal.Objects {
+			sealed[ObjectKey(e.Schedule, e.Backup, o.Name)] = o.Name
+		}
+	}
+	var out []Hidden
+	for _, m := range e.Markers {
+		name, ok := sealed[m.Key]
+		switch {
+		case !ok:
+		case name == SealObject && e.Hidden != nil:
+			out = append(out, *e.Hidden)
+		default:
+			out = append(out, Hidden{Key: m.Key, Object: name, MarkerID: m.VersionID, MarkerAt: m.LastModified})
+		}
+	}
+	slices.SortFunc(out, func(a, b Hidden) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
 
 // Restorable reports whether the entry is sealed. Verify it before use.
 func (e Entry) Restorable() bool { return e.State == StateSealed }
@@ -63,8 +96,15 @@ func (e Entry) Restorable() bool { return e.State == StateSealed }
 // then backup name: sealed ones, and separately marked the incomplete and
 // invalid ones, which must never be restored, and (on a versioned bucket)
 // the hidden ones, whose seal.json a delete marker hides. It reads each
-// seal.json but verifies nothing; use Verify for that.
+// seal.json but verifies nothing; use Verify for that, or ListTrusted.
 func List(ctx context.Context, offsite storage.Store) ([]Entry, error) {
+	return list(ctx, offsite, nil)
+}
+
+// list is List; vouch, when not nil, says whether a seal read from a
+// version under a marker over seal.json may be recovered from (nil: none
+// may).
+func list(ctx context.Context, offsite storage.Store, vouch func(*Seal) error) ([]Entry, error) {
 	current, sealVersions, err := listCurrent(ctx, offsite)
 	if err != nil {
 		return nil, err
@@ -84,14 +124,19 @@ func List(ctx context.Context, offsite storage.Store) ([]Entry, error) {
 			f.entry.Bytes += info.Size
 		}
 	}
-	for key := range sealVersions { // a folder whose every object is hidden
+	for key := range sealVersions.hidden { // a folder whose every object is hidden
 		folders.of(key)
+	}
+	for _, m := range sealVersions.markers {
+		if f := folders.find(m.Key); f != nil {
+			f.entry.Markers = append(f.entry.Markers, m)
+		}
 	}
 	out := make([]Entry, 0, len(folders))
 	for _, f := range folders {
 		e := f.entry
-		if vs := sealVersions[SealKey(e.Schedule, e.Backup)]; !f.sealed && len(vs) > 0 {
-			e, err = hiddenEntry(ctx, offsite, e, vs)
+		if vs := sealVersions.hidden[SealKey(e.Schedule, e.Backup)]; !f.sealed && len(vs) > 0 {
+			e, err = hiddenEntry(ctx, offsite, e, vs, vouch)
 		} else if f.sealed {
 			e, err = sealedEntry(ctx, offsite, e)
 		}
@@ -134,6 +179,15 @@ func (fs folderSet) of(key string) (*folder, string) {
 	return f, parts[2]
 }
 
+// find returns the folder of an offsite key, nil when none was seen.
+func (fs folderSet) find(key string) *folder {
+	parts := strings.SplitN(strings.TrimPrefix(key, BackupsDir), "/", 3)
+	if len(parts) != 3 {
+		return nil
+	}
+	return fs[parts[0]+"/"+parts[1]]
+}
+
 // sealedEntry reads e's seal.json: sealed when it parses as e's, else invalid.
 func sealedEntry(ctx context.Context, offsite storage.Store, e Entry) (Entry, error) {
 	data, err := getSmall(ctx, offsite, SealKey(e.Schedule, e.Backup), maxSealSize)
@@ -153,26 +207,34 @@ func sealedEntry(ctx context.Context, offsite storage.Store, e Entry) (Entry, er
 	return e, nil
 }
 
+// markerSet is what listCurrent finds on a versioned bucket, once its
+// iterator has run: the versions of each seal.json whose current version is
+// a delete marker, and every current delete marker.
+type markerSet struct {
+	hidden  map[string][]storage.Version
+	markers []storage.Version
+}
+
 // listCurrent yields the current objects under BackupsDir. On a versioned
-// bucket it lists versions instead, in the same one pass, and also returns
-// the versions of each seal.json whose current version is a delete marker.
-func listCurrent(ctx context.Context, offsite storage.Store) (iter.Seq2[storage.ObjectInfo, error], map[string][]storage.Version, error) {
+// bucket it lists versions instead, in the same one pass, and fills the
+// markerSet it returns.
+func listCurrent(ctx context.Context, offsite storage.Store) (iter.Seq2[storage.ObjectInfo, error], *markerSet, error) {
+	found := &markerSet{hidden: map[string][]storage.Version{}}
 	on, err := offsite.Versioning(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("versioning of %s: %w", offsite, err)
 	}
 	if !on {
-		return offsite.List(ctx, BackupsDir), nil, nil
+		return offsite.List(ctx, BackupsDir), found, nil
 	}
 	// VersityGW lists current versions first and older ones after, so a
 	// key's versions are gathered, not taken as consecutive.
 	seals := map[string][]storage.Version{}
-	hidden := map[string][]storage.Version{}
 	return func(yield func(storage.ObjectInfo, error) bool) {
 		defer func() {
 			for k, vs := range seals {
 				if _, ok := storage.Hidden(vs); ok {
-					hidden[k] = vs
+					found.hidden[k] = vs
 				}
 			}
 		}()
@@ -184,23 +246,33 @@ func listCurrent(ctx context.Context, offsite storage.Store) (iter.Seq2[storage.
 			if path.Base(v.Key) == sealName {
 				seals[v.Key] = append(seals[v.Key], v)
 			}
+			if v.Latest && v.DeleteMarker {
+				found.markers = append(found.markers, v)
+			}
 			if v.Latest && !v.DeleteMarker && !yield(v.ObjectInfo, nil) {
 				return
 			}
 		}
-	}, hidden, nil
+	}, found, nil
 }
 
-// hiddenEntry marks e hidden and reads the newest version of seal.json
-// under the marker that parses as e's seal.
-func hiddenEntry(ctx context.Context, offsite storage.Store, e Entry, vs []storage.Version) (Entry, error) {
+// hiddenEntry marks e hidden and, when vouch is not nil, reads the newest
+// version of seal.json under the marker that parses as e's seal and that
+// vouch accepts.
+func hiddenEntry(ctx context.Context, offsite storage.Store, e Entry, vs []storage.Version, vouch func(*Seal) error) (Entry, error) {
 	marker, _ := storage.Hidden(vs)
 	h := &Hidden{Key: marker.Key, Object: SealObject, MarkerID: marker.VersionID, MarkerAt: marker.LastModified}
 	e.State, e.Hidden = StateHidden, h
+	if vouch == nil {
+		return e, nil
+	}
 	sl, err := sealUnder(ctx, offsite, vs, h, func(data []byte) (*Seal, error) {
 		sl, err := ParseSeal(data)
 		if err == nil && (sl.Schedule != e.Schedule || sl.Backup != e.Backup) {
 			err = fmt.Errorf("%w: it seals %s/%s", ErrBadSeal, sl.Schedule, sl.Backup)
+		}
+		if err == nil {
+			err = vouch(sl)
 		}
 		return sl, err
 	})

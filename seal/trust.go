@@ -71,7 +71,9 @@ const StateUntrusted EntryState = "untrusted"
 
 // ListTrusted is List with each sealed entry's signature checked against
 // keys: an entry whose seal is not signed by one of them is StateUntrusted,
-// its Err saying why. Only ListTrusted's sealed entries may drive anything
+// its Err saying why. A hidden entry is Recoverable only from the newest
+// version of its seal.json under the marker that verifies the same way; a
+// forged version on top is refused (Hidden.Refused). Only ListTrusted's sealed entries may drive anything
 // (retention, records, drill choice, listings): List's may be forged by
 // anyone who can write to the bucket.
 //
@@ -81,7 +83,13 @@ func ListTrusted(ctx context.Context, offsite storage.Store, keys []crypto.Verif
 	if len(keys) == 0 {
 		return nil, ErrNoTrustedKey
 	}
-	entries, err := List(ctx, offsite)
+	check := func(sl *Seal) error {
+		if err := sl.Trusted(keys); err != nil {
+			return err
+		}
+		return bind.Check(sl)
+	}
+	entries, err := list(ctx, offsite, check)
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +98,7 @@ func ListTrusted(ctx context.Context, offsite storage.Store, keys []crypto.Verif
 		if e.State != StateSealed {
 			continue
 		}
-		err := e.Seal.Trusted(keys)
-		if err == nil {
-			err = bind.Check(e.Seal)
-		}
-		if err != nil {
+		if err := check(e.Seal); err != nil {
 			e.State, e.Err = StateUntrusted, err
 		}
 	}

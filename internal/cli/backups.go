@@ -81,7 +81,8 @@ type backupJSON struct {
 	SealDigest string     `json:"sealDigest,omitempty"`
 	Error      string     `json:"error,omitempty"`
 	// Hidden entries (--all): when the delete marker was written, and the
-	// version of seal.json under it that parses (empty: none does).
+	// version of seal.json under it that verifies with a trusted key
+	// (empty: none does).
 	HiddenAt    *time.Time `json:"hiddenAt,omitempty"`
 	Recoverable bool       `json:"recoverable,omitempty"`
 	RecoverFrom string     `json:"recoverFrom,omitempty"`
@@ -156,7 +157,7 @@ func printBackups(s Streams, off *offsite, entries []seal.Entry) error {
 			reason = fmt.Sprintf("seal.json hidden by a delete marker at %s; recoverable from version %s (safekeep recover)",
 				e.Hidden.MarkerAt.UTC().Format(time.RFC3339), e.Hidden.VersionID)
 		case e.Hidden != nil:
-			reason = "seal.json hidden by a delete marker; no version under it parses"
+			reason = "seal.json hidden by a delete marker; no version under it verifies with a trusted key"
 		}
 		p.printf("%s\t%s\t%s\t%d\t%s\t%s\n", e.Schedule, e.Backup, e.State, e.Objects, bytesIEC(e.Bytes), reason)
 	}
