@@ -84,7 +84,12 @@ func (b *Builder) SetChain(rep *audit.Report, verr *audit.VerifyError) {
 // checkSeals lists the sealed backups and verifies those of the period
 // (and those the period's log records), sealConcurrency at once.
 func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []crypto.VerifyKey) error {
+	// With the target's keys, a hidden seal.json counts as recoverable only
+	// from a version they verify; without, from none (as verify does).
 	list, err := seal.List(ctx, store)
+	if len(keys) > 0 {
+		list, err = seal.ListTrusted(ctx, store, keys, seal.Binding{})
+	}
 	if err != nil {
 		return fmt.Errorf("list seals: %w", err)
 	}
@@ -97,7 +102,7 @@ func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []cr
 			continue
 		case seal.StateSealed:
 			st.Digest, st.StoredDigest = e.Seal.Digest(), e.Seal.StoredDigest()
-		case seal.StateInvalid:
+		case seal.StateInvalid, seal.StateUntrusted:
 			st.Checked, st.Err = true, e.Err
 		default:
 			continue // incomplete: never sealed, not restorable

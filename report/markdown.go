@@ -181,7 +181,11 @@ func (m *mdWriter) recoveries(r *Report) {
 	shown, omitted := latest(r.Recoveries, MaxTableRows)
 	rows := make([][]string, 0, len(shown))
 	for _, x := range shown {
-		rows = append(rows, []string{fmtTime(x.Time), subject(x.Schedule, x.Backup), x.Key, fmtTime(x.MarkerTime), x.Version, x.Action, x.Actor})
+		action := x.Action
+		if x.Error != "" {
+			action += ": " + x.Error
+		}
+		rows = append(rows, []string{fmtTime(x.Time), subject(x.Schedule, x.Backup), x.Key, fmtTime(x.MarkerTime), x.Version, action, x.Actor})
 	}
 	m.table([]string{"Time", "Backup", "Object", "Hidden at", "Version", "Action", "Actor"}, rows, omitted)
 }

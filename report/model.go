@@ -251,7 +251,7 @@ type HiddenObject struct {
 	Key      string    `json:"key"`
 	MarkerAt time.Time `json:"markerTime"`
 	// Recoverable says a version under the marker matches the seal (for
-	// seal.json: parses as it; signatures are checked by verify).
+	// seal.json: verifies with a key the target trusts).
 	Recoverable bool   `json:"recoverable"`
 	Version     string `json:"version,omitempty"`
 }
