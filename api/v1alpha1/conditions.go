@@ -32,6 +32,14 @@ const (
 	// ConditionVerified reports the last restore drill of an OffsiteBackup.
 	ConditionVerified = "Verified"
 
+	// ConditionHidden is True on an OffsiteBackup some of whose sealed
+	// objects (seal.json and the manifest included) are hidden by delete
+	// markers: on a versioned bucket someone holding its credentials
+	// deleted them, and object lock kept the versions underneath, which
+	// Safekeep reads. 'safekeep recover' brings them back. False when
+	// nothing is hidden. See docs/versioned.md.
+	ConditionHidden = "Hidden"
+
 	// ConditionKeysExcluded is True on a BackupSchedule whose backups keep
 	// Safekeep's and Velero's namespaces out (status.excludedNamespaces):
 	// reason ScopeNarrowed, a warning, when the template's scope would have
@@ -195,6 +203,14 @@ const (
 	// ReasonDeleting (Retained False): retention dropped the backup and its
 	// objects are being deleted.
 	ReasonDeleting = "Deleting"
+
+	// ReasonDeleteMarkers (Hidden True; also a Warning Event on the
+	// OffsiteBackup): delete markers hide sealed objects; the message
+	// names them.
+	ReasonDeleteMarkers = "DeleteMarkers"
+	// ReasonNothingHidden (Hidden False): no sealed object is under a
+	// delete marker.
+	ReasonNothingHidden = "NothingHidden"
 
 	// ReasonNeverDrilled (Verified Unknown): no restore drill used it yet.
 	ReasonNeverDrilled = "NeverDrilled"

@@ -127,7 +127,7 @@ type OffsiteBackupStatus struct {
 	// +optional
 	LastDrill *DrillSummary `json:"lastDrill,omitempty"`
 
-	// Conditions: Ready, Sealed, Retained, Verified.
+	// Conditions: Ready, Sealed, Retained, Verified, Hidden.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -148,6 +148,7 @@ type OffsiteBackupStatus struct {
 // +kubebuilder:printcolumn:name="Retain Until",type=string,JSONPath=`.status.retainUntil`,priority=1
 // +kubebuilder:printcolumn:name="Drill",type=string,JSONPath=`.status.lastDrill.result`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Hidden",type=string,JSONPath=`.status.conditions[?(@.type=="Hidden")].status`,priority=1
 // +kubebuilder:printcolumn:name="Retained",type=string,JSONPath=`.status.conditions[?(@.type=="Retained")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type OffsiteBackup struct {

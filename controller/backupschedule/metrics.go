@@ -73,11 +73,19 @@ var (
 		Name: "safekeep_untrusted_seals",
 		Help: "Seals of a BackupSchedule in the offsite bucket that are not signed by a key the target trusts, as of the last retention pass (ignored, never deleted).",
 	}, []string{"namespace", "schedule"})
+
+	// hiddenObjects counts what delete markers hide of the target's trusted
+	// seals: someone deleted sealed objects with the bucket's credentials
+	// (deploy/prometheus, docs/versioned.md).
+	hiddenObjects = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "safekeep_offsite_hidden_objects",
+		Help: "Sealed objects (seal.json and manifests included) of an OffsiteTarget's trusted seals whose current version is a delete marker, as of the last retention pass over the bucket.",
+	}, []string{"namespace", "target"})
 )
 
 func init() {
 	metrics.Registry.MustRegister(lastSealTimestamp, sealDuration, sealBytes, scheduleRuns,
-		scheduleInterval, scheduleCreated, sealFailures, untrustedSeals)
+		scheduleInterval, scheduleCreated, sealFailures, untrustedSeals, hiddenObjects)
 }
 
 // forgetScheduleMetrics drops the series of a deleted schedule.

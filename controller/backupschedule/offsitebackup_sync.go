@@ -47,12 +47,13 @@ func (r *Reconciler) syncOffsiteBackups(ctx context.Context, st *scheduleState, 
 		if name == sealed {
 			extra = res.sealFacts
 		}
-		if err := r.upsertOffsiteBackup(ctx, st, targetName, e.Seal, extra, retainedCondition(out, name, policy.String())); err != nil {
+		err := r.upsertOffsiteBackup(ctx, st, targetName, e.Seal, extra, retainedCondition(out, name, policy.String()), hiddenCondition(e))
+		if err != nil {
 			return err
 		}
 	}
 	if _, listed := out.Entries[sealed]; sealed != "" && !out.Listed && !listed {
-		if err := r.upsertOffsiteBackup(ctx, st, targetName, res.seal, res.sealFacts, nil); err != nil {
+		if err := r.upsertOffsiteBackup(ctx, st, targetName, res.seal, res.sealFacts); err != nil {
 			return err
 		}
 	}
@@ -61,6 +62,7 @@ func (r *Reconciler) syncOffsiteBackups(ctx context.Context, st *scheduleState, 
 			return err
 		}
 		st.countUntrusted(out.Untrusted)
+		st.countHidden(targetName, out.TargetHidden)
 	}
 	if len(out.Deleted) > 0 {
 		slices.Sort(out.Deleted)
@@ -127,11 +129,12 @@ func retainedCondition(out retentionOutcome, backup, policy string) *metav1.Cond
 }
 
 // upsertOffsiteBackup creates the record of sl when missing and brings its
-// status up to date (retained, when given, sets the Retained condition;
+// status up to date (conds, those not nil, are set: Retained, Hidden;
 // extra, when given, adds what only the sealing job knows). A name taken by
-// a record of something else is left alone and logged.
+// a record of something else is left alone and logged. A Hidden condition
+// that turns True queues a Warning Event on the record.
 func (r *Reconciler) upsertOffsiteBackup(ctx context.Context, st *scheduleState, targetName string, sl *seal.Seal,
-	extra func(*v1alpha1.OffsiteBackupStatus), retained *metav1.Condition) error {
+	extra func(*v1alpha1.OffsiteBackupStatus), conds ...*metav1.Condition) error {
 	ob := &v1alpha1.OffsiteBackup{}
 	key := client.ObjectKey{Namespace: st.obj.Namespace, Name: sl.Backup}
 	err := r.Get(ctx, key, ob)
@@ -157,8 +160,10 @@ func (r *Reconciler) upsertOffsiteBackup(ctx context.Context, st *scheduleState,
 	if extra != nil {
 		extra(&ob.Status)
 	}
-	if retained != nil {
-		kit.SetCondition(&ob.Status.Conditions, ob.Generation, st.Now, retained.Type, retained.Status, retained.Reason, retained.Message)
+	for _, c := range conds {
+		if c != nil {
+			kit.SetCondition(&ob.Status.Conditions, ob.Generation, st.Now, c.Type, c.Status, c.Reason, c.Message)
+		}
 	}
 	if equality.Semantic.DeepEqual(before.Status, ob.Status) {
 		return nil
@@ -166,6 +171,7 @@ func (r *Reconciler) upsertOffsiteBackup(ctx context.Context, st *scheduleState,
 	if err := r.Status().Patch(ctx, ob, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("update status of OffsiteBackup %s: %w", key, err)
 	}
+	r.hiddenEvent(st, before, ob)
 	return nil
 }
 

@@ -26,8 +26,13 @@ type retentionOutcome struct {
 	// Listed is set when the bucket was listed: Entries is then complete.
 	Listed bool
 	// Entries are the schedule's sealed backups still in the bucket after
-	// the pass, by backup name.
+	// the pass, by backup name; those whose seal.json a delete marker hides
+	// are among them when a version under it verifies (seal.Entry's
+	// Recoverable): the attack object lock survived does not unseal them.
 	Entries map[string]seal.Entry
+	// TargetHidden counts the objects of every trusted seal in the bucket
+	// (every schedule's) that delete markers hide.
+	TargetHidden int
 	// Kept says, for each kept backup, the rules that keep it.
 	Kept map[string][]retention.Reason
 	// Waiting are backups retention dropped that object lock still holds,
@@ -100,9 +105,12 @@ func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto
 	var items []retention.Item
 	var incomplete []string
 	for _, e := range entries {
+		if e.Restorable() || e.Recoverable() {
+			out.TargetHidden += len(e.HiddenObjects())
+		}
 		switch {
 		case e.Schedule != schedule:
-		case e.Restorable():
+		case e.Restorable() || e.Recoverable():
 			out.Entries[e.Backup] = e
 			items = append(items, retention.Item{ID: e.Backup, Time: backupTime(e)})
 		case e.State == seal.StateIncomplete && e.Backup != active:

@@ -39,7 +39,12 @@ type sealEnv struct {
 
 func newSealEnv(t *testing.T) *sealEnv {
 	t.Helper()
-	bed := sealtest.NewBed(t, true)
+	return newSealEnvOn(t, sealtest.NewBed(t, true))
+}
+
+// newSealEnvOn is newSealEnv on bed's S3 server.
+func newSealEnvOn(t *testing.T, bed *sealtest.Bed) *sealEnv {
+	t.Helper()
 	// A clock near the real one: object lock dates reach the S3 server.
 	env := &sealEnv{scheduleEnv: newScheduleEnv(t, time.Now().UTC().Truncate(time.Hour)), bed: bed}
 	objs := []client.Object{
