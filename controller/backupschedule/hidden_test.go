@@ -29,14 +29,14 @@ func TestHiddenObjects(t *testing.T) {
 	env.target(t, ns, "offsite", &v1alpha1.ObjectLock{Mode: v1alpha1.ObjectLockGovernance, RetainDays: 1})
 	offsite := env.offsite(t, "offsite")
 	t0 := env.Clock.Now()
-	s := env.Schedule(t, ns, "nightly", v1alpha1.BackupScheduleSpec{Schedule: "0 * * * *"}, t0.Add(-time.Hour))
+	s := env.Schedule(t, ns, "attacked", v1alpha1.BackupScheduleSpec{Schedule: "0 * * * *"}, t0.Add(-time.Hour))
 	r := env.reconciler(Options{})
 	startJobs(t, r)
 	run := func(when time.Time) string {
 		t.Helper()
 		env.Clock.SetTime(when)
 		env.reconcile(t, r, s)
-		name := v1alpha1.BackupName(ns, "nightly", when)
+		name := v1alpha1.BackupName(ns, "attacked", when)
 		env.completeBackup(t, name, when)
 		runToSeal(t, env, r, s)
 		return name
@@ -50,13 +50,13 @@ func TestHiddenObjects(t *testing.T) {
 	}
 
 	archive := first + ".tar.gz"
-	for _, key := range []string{seal.SealKey("nightly", first), seal.ObjectKey("nightly", first, archive)} {
+	for _, key := range []string{seal.SealKey("attacked", first), seal.ObjectKey("attacked", first, archive)} {
 		sealtest.Hide(t, offsite, key)
 	}
 	second := run(t0.Add(time.Hour))
 	ob := env.offsiteBackup(t, ns, first) // still there: the attack unsealed nothing
 	wantHidden(t, ob, metav1.ConditionTrue, v1alpha1.ReasonDeleteMarkers, "2 sealed object(s)", "seal.json", archive,
-		"safekeep recover --backup nightly/"+first)
+		"safekeep recover --backup attacked/"+first)
 	wantHidden(t, env.offsiteBackup(t, ns, second), metav1.ConditionFalse, v1alpha1.ReasonNothingHidden)
 	if note := env.WaitEvent(t, ob, v1alpha1.ReasonDeleteMarkers); !strings.Contains(note, archive) {
 		t.Errorf("DeleteMarkers event says %q, want it to name %s", note, archive)
@@ -65,7 +65,7 @@ func TestHiddenObjects(t *testing.T) {
 		t.Errorf("hidden objects after the attack = %v, want 2", got)
 	}
 
-	recs, _, err := seal.Recover(ctx, offsite, "nightly", first, seal.RecoverOptions{
+	recs, _, err := seal.Recover(ctx, offsite, "attacked", first, seal.RecoverOptions{
 		VerifyOptions: seal.VerifyOptions{TrustedKeys: []crypto.VerifyKey{bed.Signer.Public()}}})
 	if err != nil || len(recs) != 2 {
 		t.Fatalf("recover: %d recoveries, %v", len(recs), err)
