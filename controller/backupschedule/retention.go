@@ -102,23 +102,7 @@ func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto
 		return out
 	}
 	out.Listed = true
-	var items []retention.Item
-	var incomplete []string
-	for _, e := range entries {
-		if e.Restorable() || e.Recoverable() {
-			out.TargetHidden += len(e.HiddenObjects())
-		}
-		switch {
-		case e.Schedule != schedule:
-		case e.Restorable() || e.Recoverable():
-			out.Entries[e.Backup] = e
-			items = append(items, retention.Item{ID: e.Backup, Time: backupTime(e)})
-		case e.State == seal.StateIncomplete && e.Backup != active:
-			incomplete = append(incomplete, e.Backup)
-		case e.State == seal.StateUntrusted:
-			out.Untrusted = append(out.Untrusted, e.Backup)
-		}
-	}
+	items, incomplete := out.sort(entries, schedule, active)
 	res, err := retention.Apply(items, policy)
 	if err != nil {
 		out.Err = err
@@ -163,6 +147,29 @@ func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto
 	}
 	out.Err = errors.Join(errs...)
 	return out
+}
+
+// sort files the listed entries of schedule: sealed ones (into Entries,
+// and returned for retention), untrusted ones, and incomplete folders to
+// clean (but active's). It counts the target's hidden objects over every
+// schedule.
+func (o *retentionOutcome) sort(entries []seal.Entry, schedule, active string) (items []retention.Item, incomplete []string) {
+	for _, e := range entries {
+		if e.Restorable() || e.Recoverable() {
+			o.TargetHidden += len(e.HiddenObjects())
+		}
+		switch {
+		case e.Schedule != schedule:
+		case e.Restorable() || e.Recoverable():
+			o.Entries[e.Backup] = e
+			items = append(items, retention.Item{ID: e.Backup, Time: backupTime(e)})
+		case e.State == seal.StateIncomplete && e.Backup != active:
+			incomplete = append(incomplete, e.Backup)
+		case e.State == seal.StateUntrusted:
+			o.Untrusted = append(o.Untrusted, e.Backup)
+		}
+	}
+	return items, incomplete
 }
 
 // backupTime is when a sealed backup was taken, for retention's calendar:
