@@ -74,27 +74,7 @@ func (r *runner) stage(ctx context.Context, opened *seal.Opened) (*staged, error
 	g.SetLimit(r.opts.Concurrency)
 	for _, o := range opened.Manifest.Objects {
 		g.Go(func() error {
-			var err error
-			switch o.Name {
-			case seal.VeleroBackupJSON:
-				var data []byte
-				data, err = r.readBackupJSON(gctx, opened)
-				if err == nil {
-					mu.Lock()
-					out.backupJSON = data
-					mu.Unlock()
-				}
-			case tarName:
-				var facts *tarballFacts
-				facts, err = r.stageObject(gctx, opened, o, true)
-				if err == nil {
-					mu.Lock()
-					out.tarball = facts
-					mu.Unlock()
-				}
-			default:
-				_, err = r.stageObject(gctx, opened, o, false)
-			}
+			err := seal.RetryRead(gctx, func() error { return r.stageOne(gctx, opened, o, tarName, &mu, out) })
 			if f, ok := classify(o.Name, err); ok {
 				record(f)
 				return nil
@@ -119,6 +99,32 @@ func (r *runner) stage(ctx context.Context, opened *seal.Opened) (*staged, error
 		return nil, fmt.Errorf("%w: the backup has no %s", errNotVelero, tarName)
 	}
 	return out, nil
+}
+
+// stageOne stages one object (see stage), keeping what it yields in out.
+func (r *runner) stageOne(ctx context.Context, opened *seal.Opened, o seal.Object, tarName string, mu *sync.Mutex, out *staged) error {
+	switch o.Name {
+	case seal.VeleroBackupJSON:
+		data, err := r.readBackupJSON(ctx, opened)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		out.backupJSON = data
+		mu.Unlock()
+	case tarName:
+		facts, err := r.stageObject(ctx, opened, o, true)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		out.tarball = facts
+		mu.Unlock()
+	default:
+		_, err := r.stageObject(ctx, opened, o, false)
+		return err
+	}
+	return nil
 }
 
 // errNotVelero: the sealed backup lacks what Velero needs to restore it.

@@ -182,21 +182,56 @@ func download(ctx context.Context, root *os.Root, opened *seal.Opened, opts Opti
 		limit = seal.DefaultConcurrency
 	}
 	g.SetLimit(limit)
+	findings := make([]error, len(objects))
 	for i, o := range objects {
 		g.Go(func() error {
-			tmp, err := fetch(gctx, root, opened, o.Name, func(n int64) { p.add(o.Name, n) })
+			tmp, err := fetchRetried(gctx, root, opened, o.Name, func(n int64) { p.add(o.Name, n) })
 			temps[i] = tmp
-			if err == nil {
+			switch {
+			case err == nil:
 				p.done(o.Name)
+			case isFinding(err):
+				// A damaged object is named, and the others are still
+				// checked, so that one run names every damaged object.
+				findings[i] = err
+				return nil
 			}
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	if err == nil {
+		err = errors.Join(findings...)
+	}
+	if err != nil {
 		removeAll(root, temps)
 		return nil, err
 	}
 	return temps, nil
+}
+
+// fetchRetried is fetch, started over in a new temporary file while the
+// failure is one another read may not have (seal.RetryRead): a dropped
+// connection, a stall, bytes damaged in transit.
+func fetchRetried(ctx context.Context, root *os.Root, opened *seal.Opened, name string, progress func(int64)) (string, error) {
+	var tmp string
+	err := seal.RetryRead(ctx, func() error {
+		if tmp != "" {
+			_ = root.Remove(tmp) // the try before's; a leftover is removed with the others on failure
+		}
+		var err error
+		tmp, err = fetch(ctx, root, opened, name, progress)
+		return err
+	})
+	return tmp, err
+}
+
+// isFinding reports whether err is a finding about the object read (it
+// is damaged, does not match its seal or manifest, or does not decrypt),
+// not a failure to read the bucket or write the directory.
+func isFinding(err error) bool {
+	return errors.Is(err, seal.ErrObjectMismatch) || errors.Is(err, seal.ErrPlaintextMismatch) ||
+		errors.Is(err, seal.ErrObjectMissing) || errors.Is(err, crypto.ErrCorrupt) || errors.Is(err, crypto.ErrWrongIdentity)
 }
 
 // fetch decrypts one object into a new temporary file, synced to disk. It

@@ -17,6 +17,10 @@ var (
 	// ErrObjectMismatch: an object's ciphertext size or SHA-256 differs
 	// from the seal's.
 	ErrObjectMismatch = errors.New("object does not match its seal")
+	// ErrUnreadable: an object could not be read, and trying again did not
+	// help (the bucket or the network failing). It is no finding about the
+	// object's contents: a later check may pass.
+	ErrUnreadable = errors.New("object could not be read")
 	// ErrPlaintextMismatch: a decrypted object's size or SHA-256 differs
 	// from the manifest's.
 	ErrPlaintextMismatch = errors.New("decrypted object does not match the manifest")

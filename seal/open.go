@@ -64,8 +64,11 @@ func Open(ctx context.Context, offsite storage.Store, schedule, backup string, o
 
 // ReadObject decrypts the sealed object name and writes its plaintext to w
 // as it streams, then checks the ciphertext against the seal and the
-// plaintext against the manifest. On any error what was written to w must be
-// discarded: the error wraps ErrObjectMismatch, ErrPlaintextMismatch,
+// plaintext against the manifest. It reads once: on an error for which
+// IsRetryable holds, a caller that can start w over may call it again. On
+// any error what was written to w must be discarded: the error wraps
+// ErrObjectMismatch (with storage.ErrCorrupt when the stored bytes failed
+// their checksum), ErrPlaintextMismatch,
 // ErrObjectMissing, crypto.ErrCorrupt or crypto.ErrWrongIdentity for
 // findings, or is a failure to read the bucket or write w. progress, when
 // set, is called with ciphertext byte counts.
@@ -84,6 +87,11 @@ func (o *Opened) ReadObject(ctx context.Context, name string, w io.Writer, progr
 	res, err := readObject(ctx, o.offsite, key, o.ids, w, progress)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Blob{}, fmt.Errorf("%w: %s: %w", ErrObjectMissing, key, err)
+	}
+	if errors.Is(err, storage.ErrCorrupt) {
+		// Still IsRetryable: a reader that can start w over tries again,
+		// and only then calls the object damaged.
+		return Blob{}, damaged(key, err)
 	}
 	if err != nil {
 		return Blob{}, err

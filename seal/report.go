@@ -19,6 +19,12 @@ const (
 	ProblemSize ProblemKind = "size"
 	// ProblemDigest: the ciphertext SHA-256 differs from the seal's.
 	ProblemDigest ProblemKind = "digest"
+	// ProblemDamaged: the object's stored bytes fail the checksum the
+	// server stored with them, on every read: it is damaged at rest.
+	ProblemDamaged ProblemKind = "damaged"
+	// ProblemUnreadable: the object could not be read however often it was
+	// tried (ErrUnreadable); nothing is known about its contents.
+	ProblemUnreadable ProblemKind = "unreadable"
 	// ProblemDecrypt: the object does not decrypt (wrong identity, corrupt).
 	ProblemDecrypt ProblemKind = "decrypt"
 	// ProblemPlaintext: the plaintext size or SHA-256 differs from the manifest's.
@@ -66,6 +72,18 @@ type Report struct {
 	// part of the backup (anyone who can write to the bucket can add one),
 	// never read; named here, not problems.
 	Extra []string
+}
+
+// Unreadable reports whether every problem is an object that could not be
+// read (ProblemUnreadable): no finding about the backup, only that the check
+// could not finish. False when there is no problem.
+func (r *Report) Unreadable() bool {
+	for _, p := range r.Problems {
+		if p.Kind != ProblemUnreadable {
+			return false
+		}
+	}
+	return len(r.Problems) > 0
 }
 
 // OK reports whether verification found nothing wrong.

@@ -104,13 +104,24 @@ func loadSeal(ctx context.Context, offsite storage.Store, schedule, backup strin
 		return nil, "", err
 	}
 	key := SealKey(schedule, backup)
-	data, err := getSmall(ctx, offsite, key, maxSealSize)
+	var data []byte
+	err := retry(ctx, func() error {
+		var err error
+		data, err = getSmall(ctx, offsite, key, maxSealSize)
+		return err
+	})
 	if errors.Is(err, storage.ErrNotFound) {
 		sl, keyID, herr := hiddenSeal(ctx, offsite, schedule, backup, opts)
 		if herr != nil || sl != nil {
 			return sl, keyID, herr
 		}
 		return nil, "", fmt.Errorf("%w: backup %s/%s has no seal.json", ErrNotSealed, schedule, backup)
+	}
+	if errors.Is(err, storage.ErrCorrupt) {
+		return nil, "", fmt.Errorf("backup %s/%s: %w: %w", schedule, backup, ErrBadSeal, damaged(key, err))
+	}
+	if err != nil && IsRetryable(err) && ctx.Err() == nil {
+		return nil, "", fmt.Errorf("backup %s/%s: %w: %s: %w", schedule, backup, ErrUnreadable, key, err)
 	}
 	if err != nil {
 		return nil, "", err
@@ -204,13 +215,19 @@ func checkListing(ctx context.Context, offsite storage.Store, sl *Seal, rep *Rep
 // seal. It returns the manifest when it decrypted and checked out.
 func checkManifest(ctx context.Context, offsite storage.Store, sl *Seal, ids []crypto.Identity, rep *Report, m *meter) (*Manifest, error) {
 	var buf cappedBuffer
-	res, err := readObject(ctx, offsite, ManifestKey(sl.Schedule, sl.Backup), ids, &buf, func(n int64) { m.add(ManifestObject, n) })
+	key := ManifestKey(sl.Schedule, sl.Backup)
+	res, err := readRetried(ctx, offsite, key, ids, &buf, buf.Reset, func(n int64) { m.add(ManifestObject, n) })
 	if errors.Is(err, errManifestTooLarge) {
 		rep.add(ProblemManifest, ManifestObject, fmt.Errorf("%w: %w", ErrBadManifest, err))
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		kind, perr, ok := readProblem(ctx, key, err)
+		if !ok {
+			return nil, err
+		}
+		rep.add(kind, ManifestObject, perr)
+		return nil, nil
 	}
 	m.done(ManifestObject)
 	if kind, err := checkCipher(Object{Name: ManifestObject, Size: sl.Manifest.Size, SHA256: sl.Manifest.SHA256}, res.cipher); err != nil {
@@ -247,15 +264,19 @@ func checkObjects(ctx context.Context, offsite storage.Store, sl *Seal, manifest
 			continue
 		}
 		g.Go(func() error {
-			res, err := readObject(gctx, offsite, ObjectKey(sl.Schedule, sl.Backup, o.Name), ids, io.Discard, func(n int64) { m.add(o.Name, n) })
-			if errors.Is(err, storage.ErrNotFound) {
+			key := ObjectKey(sl.Schedule, sl.Backup, o.Name)
+			res, err := readRetried(gctx, offsite, key, ids, io.Discard, nil, func(n int64) { m.add(o.Name, n) })
+			if err != nil {
+				// A damaged or unreadable object is a problem about it
+				// alone: the others are still checked.
+				kind, perr, ok := readProblem(gctx, key, err)
+				if !ok {
+					return err
+				}
 				mu.Lock()
-				rep.add(ProblemMissing, o.Name, fmt.Errorf("%w: %s", ErrObjectMissing, ObjectKey(sl.Schedule, sl.Backup, o.Name)))
+				rep.add(kind, o.Name, perr)
 				mu.Unlock()
 				return nil
-			}
-			if err != nil {
-				return err
 			}
 			m.done(o.Name)
 			mu.Lock()

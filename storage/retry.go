@@ -117,11 +117,11 @@ var retryableCodes = map[string]bool{
 // (not found, exists, locked, access denied, bucket missing), a canceled
 // context, a body that does not match its declared size, TLS certificate
 // failures and S3 answers with a 4xx status other than 408 and 429. Network
-// errors, timeouts, 5xx, 408 and 429 are transient. Errors of no known kind
+// errors, timeouts, 5xx, 408, 429 and ErrCorrupt are transient. Errors of no known kind
 // count as permanent.
 func IsPermanent(err error) bool {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, ErrCorrupt): // ErrCorrupt: maybe damaged in transit
 		return false
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrExists), errors.Is(err, ErrLocked),
 		errors.Is(err, ErrAccessDenied), errors.Is(err, ErrBucketMissing),

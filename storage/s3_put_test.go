@@ -163,6 +163,12 @@ func TestGetVerifiesChecksum(t *testing.T) {
 		}
 		t.Fatal("Get of a tampered object read to the end without an error")
 	}
+	if !errors.Is(err, storage.ErrCorrupt) {
+		t.Fatalf("tampered read: %v, want it to wrap ErrCorrupt", err)
+	}
+	if storage.IsPermanent(err) {
+		t.Fatal("ErrCorrupt is permanent: a read damaged in transit would never be tried again")
+	}
 	t.Logf("tampered read fails: %v", err)
 }
 

@@ -24,7 +24,28 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, er
 	if err != nil {
 		return nil, ObjectInfo{}, s.wrapErr("get", key, err, false)
 	}
-	return rc, s.info(oi), nil
+	return &checkedBody{rc}, s.info(oi), nil
+}
+
+// checkedBody marks minio-go's checksum failure at the end of a body with
+// ErrCorrupt, so that a damaged object is told from a failed read.
+type checkedBody struct{ rc io.ReadCloser }
+
+func (b *checkedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF && isChecksumMismatch(err) {
+		err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return n, err
+}
+
+func (b *checkedBody) Close() error { return b.rc.Close() }
+
+// isChecksumMismatch recognizes minio-go's checksum failure, which has no
+// type of its own: "checksum mismatch, expected X, got Y"
+// (checksumVerifyingReader.VerifyChecksum).
+func isChecksumMismatch(err error) bool {
+	return strings.HasPrefix(err.Error(), "checksum mismatch")
 }
 
 // Stat returns key's metadata, or an error wrapping ErrNotFound. A HEAD

@@ -62,7 +62,7 @@ func (s *S3) GetVersion(ctx context.Context, key, versionID string) (io.ReadClos
 		}
 		return nil, ObjectInfo{}, s.wrapErr("get", key+" version "+versionID, err, false)
 	}
-	return rc, s.info(oi), nil
+	return &checkedBody{rc}, s.info(oi), nil
 }
 
 // DeleteVersion removes one version (or delete marker) of key for good. It

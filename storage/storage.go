@@ -26,6 +26,11 @@ var (
 	ErrAccessDenied = errors.New("access denied")
 	// ErrBucketMissing: the bucket does not exist.
 	ErrBucketMissing = errors.New("bucket does not exist")
+	// ErrCorrupt: the bytes read do not match the checksum the server
+	// stored with the object. Damage at rest and in transit look the same
+	// on one read, so it is retryable: a reader tries again before calling
+	// the object damaged.
+	ErrCorrupt = errors.New("object bytes do not match their stored checksum")
 )
 
 // LockMode is an S3 object-lock retention mode.

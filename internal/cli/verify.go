@@ -83,7 +83,13 @@ func runVerify(cmd *cobra.Command, opts *options, f *checkFlags) error {
 	progress.Clear()
 	var verr *seal.VerifyError
 	if err != nil && !errors.As(err, &verr) {
-		out.printf("%-10s FAIL  %s\n", "seal", sealFailure(err))
+		if rep.Seal == nil {
+			out.printf("%-10s FAIL  %s\n", "seal", sealFailure(err))
+		} else {
+			// The seal checked out; reading the rest of the bucket failed.
+			out.printf("%-10s ok    signed by %s\n", "signature", kt.explain(rep.KeyID))
+			out.printf("%-10s FAIL  stopped: the bucket could not be read (no finding about the backup)\n", "objects")
+		}
 		return prefixed(what, err) // the verdict matters more than a lost line
 	}
 	printChecks(out, rep, kt, len(vopts.Identities) > 0)
@@ -172,8 +178,12 @@ func sealFailure(err error) string {
 		return "no seal.json: not sealed, or the seal is incomplete"
 	case errors.Is(err, seal.ErrUntrusted):
 		return "seal.json is signed by a key the target does not trust: refused"
+	case errors.Is(err, seal.ErrBadSeal) && errors.Is(err, seal.ErrObjectMismatch):
+		return "seal.json is damaged in the bucket: its bytes fail their stored checksum"
 	case errors.Is(err, seal.ErrBadSeal):
 		return "seal.json is invalid or its signature does not verify"
+	case errors.Is(err, seal.ErrUnreadable):
+		return "seal.json could not be read, tried again and again: the bucket failed, no finding about the seal"
 	default:
 		return "seal.json could not be read"
 	}

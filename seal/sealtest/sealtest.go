@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -38,6 +40,9 @@ type Bed struct {
 	Signer        crypto.SigningKey
 }
 
+// offsitePrefix is where Bed.Offsite is rooted in the offsite bucket.
+const offsitePrefix = "cluster-a/safekeep/v1"
+
 // NewBed starts VersityGW with a source bucket "velero" (Velero's location,
 // prefix cluster-a) and an offsite bucket "offsite" (object lock when lock),
 // opens both stores, and makes an age identity and a signing key.
@@ -52,7 +57,7 @@ func newBed(t testing.TB, s3 *testbed.S3Server, lock bool) *Bed {
 	s3.CreateBucket(t, "offsite", lock)
 	b := &Bed{S3: s3, OffsiteBucket: "offsite"}
 	b.Source = OpenStore(t, s3.Config("velero", "cluster-a"))
-	b.Offsite = OpenStore(t, s3.Config("offsite", "cluster-a/safekeep/v1"))
+	b.Offsite = OpenStore(t, s3.Config("offsite", offsitePrefix))
 	b.Recipients, b.Identities, b.IdentityText = NewKeys(t)
 	b.Signer = NewSigner(t)
 	return b
@@ -249,4 +254,30 @@ func (b *Bed) MustSeal(t testing.TB, ctx context.Context, schedule, name string)
 		t.Fatalf("Seal: %v", err)
 	}
 	return sl, objs
+}
+
+// Damage changes one byte of offsite key where VersityGW's posix backend
+// keeps it, behind the server's back: the damage at rest a failing disk
+// does. A GET of it then fails the checksum stored with the object.
+func (b *Bed) Damage(t testing.TB, key string) {
+	t.Helper()
+	path := filepath.Join(b.S3.Dir, b.OffsiteBucket, filepath.FromSlash(offsitePrefix+"/"+key))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("damage %s: %v", key, err)
+	}
+	defer func() { _ = f.Close() }() // the write is checked; close loses nothing more
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := st.Size() / 2
+	one := make([]byte, 1)
+	if _, err := f.ReadAt(one, at); err != nil {
+		t.Fatal(err)
+	}
+	one[0] ^= 0x40
+	if _, err := f.WriteAt(one, at); err != nil {
+		t.Fatalf("damage %s: %v", key, err)
+	}
 }
