@@ -2,6 +2,7 @@ package seal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"path"
@@ -190,7 +191,19 @@ func (fs folderSet) find(key string) *folder {
 
 // sealedEntry reads e's seal.json: sealed when it parses as e's, else invalid.
 func sealedEntry(ctx context.Context, offsite storage.Store, e Entry) (Entry, error) {
-	data, err := getSmall(ctx, offsite, SealKey(e.Schedule, e.Backup), maxSealSize)
+	key := SealKey(e.Schedule, e.Backup)
+	var data []byte
+	err := RetryRead(ctx, func() error {
+		var err error
+		data, err = getSmall(ctx, offsite, key, maxSealSize)
+		return err
+	})
+	if errors.Is(err, storage.ErrCorrupt) && ctx.Err() == nil {
+		// Damaged at rest: a finding about this seal, not a reason to
+		// stop listing the others.
+		e.State, e.Err = StateInvalid, fmt.Errorf("%w: %w", ErrBadSeal, damaged(key, err))
+		return e, nil
+	}
 	if err != nil {
 		return e, fmt.Errorf("read seal of %s/%s: %w", e.Schedule, e.Backup, err)
 	}

@@ -23,10 +23,27 @@ type readResult struct {
 // identities it also decrypts it, writing the plaintext to w and hashing it.
 // The error is a failure to read the bucket or to write w, not a finding
 // about the object; findings are in the result.
-func readObject(ctx context.Context, offsite storage.Store, key string, ids []crypto.Identity, w io.Writer, progress func(int64)) (readResult, error) {
+//
+// size is the ciphertext size the seal records. A checksum failure
+// (storage.ErrCorrupt) after a body of another size is a transfer that went
+// wrong (a wrong Content-Length, a cut connection), not damage at rest:
+// it is returned as a short read, never as ErrCorrupt.
+func readObject(ctx context.Context, offsite storage.Store, key string, size int64, ids []crypto.Identity, w io.Writer, progress func(int64)) (readResult, error) {
+	res, n, err := readObjectOnce(ctx, offsite, key, ids, w, progress)
+	if errors.Is(err, storage.ErrCorrupt) && n != size {
+		// %v: the checksum failure must not match ErrCorrupt any more.
+		err = fmt.Errorf("read %s: %w: the body had %d bytes, the object %d (%v)", key, io.ErrUnexpectedEOF, n, size, err) //nolint:errorlint // see above
+
+	}
+	return res, err
+}
+
+// readObjectOnce is readObject; it also returns how many bytes of
+// ciphertext arrived.
+func readObjectOnce(ctx context.Context, offsite storage.Store, key string, ids []crypto.Identity, w io.Writer, progress func(int64)) (readResult, int64, error) {
 	rc, _, err := offsite.Get(ctx, key)
 	if err != nil {
-		return readResult{}, err
+		return readResult{}, 0, err
 	}
 	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
 	src := &recordingReader{r: rc}
@@ -37,9 +54,9 @@ func readObject(ctx context.Context, offsite storage.Store, key string, ids []cr
 		plain, err := decryptTo(w, in, ids)
 		switch {
 		case errors.As(err, new(writeError)):
-			return res, fmt.Errorf("write %s: %w", key, err)
+			return res, cipher.n, fmt.Errorf("write %s: %w", key, err)
 		case err != nil && src.err != nil:
-			return res, fmt.Errorf("read %s: %w", key, src.err)
+			return res, cipher.n, fmt.Errorf("read %s: %w", key, src.err)
 		case err != nil:
 			res.decryptErr = err
 		default:
@@ -47,10 +64,10 @@ func readObject(ctx context.Context, offsite storage.Store, key string, ids []cr
 		}
 	}
 	if _, err := pump(io.Discard, in, nil); err != nil { // hash what decryption left
-		return res, fmt.Errorf("read %s: %w", key, err)
+		return res, cipher.n, fmt.Errorf("read %s: %w", key, err)
 	}
 	res.cipher = cipher.blob()
-	return res, nil
+	return res, res.cipher.Size, nil
 }
 
 // decryptTo decrypts the age file in r to w and returns the plaintext's

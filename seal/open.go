@@ -84,7 +84,7 @@ func (o *Opened) ReadObject(ctx context.Context, name string, w io.Writer, progr
 		}
 	}
 	key := ObjectKey(o.Seal.Schedule, o.Seal.Backup, name)
-	res, err := readObject(ctx, o.offsite, key, o.ids, w, progress)
+	res, err := readObject(ctx, o.offsite, key, sealed.Size, o.ids, w, progress)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Blob{}, fmt.Errorf("%w: %s: %w", ErrObjectMissing, key, err)
 	}

@@ -48,7 +48,7 @@ func RetryRead(ctx context.Context, fn func() error) error {
 
 // readRetried is readObject under RetryRead; reset empties w before each
 // new try.
-func readRetried(ctx context.Context, offsite storage.Store, key string, ids []crypto.Identity, w io.Writer, reset func(), progress func(int64)) (readResult, error) {
+func readRetried(ctx context.Context, offsite storage.Store, key string, size int64, ids []crypto.Identity, w io.Writer, reset func(), progress func(int64)) (readResult, error) {
 	var res readResult
 	first := true
 	err := RetryRead(ctx, func() error {
@@ -57,7 +57,7 @@ func readRetried(ctx context.Context, offsite storage.Store, key string, ids []c
 		}
 		first = false
 		var err error
-		res, err = readObject(ctx, offsite, key, ids, w, progress)
+		res, err = readObject(ctx, offsite, key, size, ids, w, progress)
 		return err
 	})
 	return res, err

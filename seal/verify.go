@@ -216,7 +216,7 @@ func checkListing(ctx context.Context, offsite storage.Store, sl *Seal, rep *Rep
 func checkManifest(ctx context.Context, offsite storage.Store, sl *Seal, ids []crypto.Identity, rep *Report, m *meter) (*Manifest, error) {
 	var buf cappedBuffer
 	key := ManifestKey(sl.Schedule, sl.Backup)
-	res, err := readRetried(ctx, offsite, key, ids, &buf, buf.Reset, func(n int64) { m.add(ManifestObject, n) })
+	res, err := readRetried(ctx, offsite, key, sl.Manifest.Size, ids, &buf, buf.Reset, func(n int64) { m.add(ManifestObject, n) })
 	if errors.Is(err, errManifestTooLarge) {
 		rep.add(ProblemManifest, ManifestObject, fmt.Errorf("%w: %w", ErrBadManifest, err))
 		return nil, nil
@@ -265,7 +265,7 @@ func checkObjects(ctx context.Context, offsite storage.Store, sl *Seal, manifest
 		}
 		g.Go(func() error {
 			key := ObjectKey(sl.Schedule, sl.Backup, o.Name)
-			res, err := readRetried(gctx, offsite, key, ids, io.Discard, nil, func(n int64) { m.add(o.Name, n) })
+			res, err := readRetried(gctx, offsite, key, o.Size, ids, io.Discard, nil, func(n int64) { m.add(o.Name, n) })
 			if err != nil {
 				// A damaged or unreadable object is a problem about it
 				// alone: the others are still checked.
