@@ -33,7 +33,7 @@ type checkedBody struct{ rc io.ReadCloser }
 
 func (b *checkedBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if err != nil && err != io.EOF && isChecksumMismatch(err) {
+	if err != nil && !errors.Is(err, io.EOF) && isChecksumMismatch(err) {
 		err = fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return n, err
