@@ -176,17 +176,19 @@ func Setup(mgr manager.Manager, o Options) error {
 	aud := auditlog.New(o.AuditActor, rec)
 	aud.UseOutbox(&auditlog.Outbox{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Namespace: o.Namespace})
 	aud.OnWritten(auditlog.OwnerRestoreDrill, restoredrill.AuditWritten(mgr.GetClient()))
+	targets := &offsitetarget.Reconciler{
+		Client:        mgr.GetClient(),
+		Recorder:      rec,
+		Clock:         o.Clock,
+		Namespace:     o.Namespace,
+		CheckInterval: o.TargetCheckInterval,
+		RetryInterval: o.TargetRetryInterval,
+		ProbeTimeout:  o.TargetProbeTimeout,
+		Audit:         aud,
+	}
+	aud.OnHead(targets.NotifyHead) // status.auditHead follows every write
 	return errors.Join(
-		(&offsitetarget.Reconciler{
-			Client:        mgr.GetClient(),
-			Recorder:      rec,
-			Clock:         o.Clock,
-			Namespace:     o.Namespace,
-			CheckInterval: o.TargetCheckInterval,
-			RetryInterval: o.TargetRetryInterval,
-			ProbeTimeout:  o.TargetProbeTimeout,
-			Audit:         aud,
-		}).SetupWithManager(mgr, o.SkipNameValidation),
+		targets.SetupWithManager(mgr, o.SkipNameValidation),
 		backupschedule.Setup(mgr, backupschedule.Options{
 			Namespace: o.Namespace, VeleroNamespace: o.VeleroNamespace, VeleroCredentialsSecret: o.VeleroCredentialsSecret, Clock: o.Clock,
 			MaxConcurrentSeals: o.MaxConcurrentSeals, SealConcurrency: o.SealConcurrency, ClusterID: o.ClusterID, BackupDeadline: o.BackupDeadline,

@@ -172,7 +172,8 @@ spec:
   recipients: [%q, %q]
   objectLock: {mode: Governance, retainDays: 1}
   signingKeySecretRef: {name: safekeep-signing}
-`, s3.Endpoint, evBucket, evPrefix, recipient, breakGlass))
+  signingPublicKey: %q
+`, s3.Endpoint, evBucket, evPrefix, recipient, breakGlass, verifyKey.String()))
 
 	var head audit.Report
 	t.Run("audit verify passes with the three entries", func(t *testing.T) {
@@ -187,7 +188,7 @@ spec:
 		if head.HeadHash != run.AuditEntry.Hash || uint64(run.AuditEntry.Seq) != head.HeadSeq { //nolint:gosec // small
 			t.Errorf("head %d %s, want the drill's entry %d %s", head.HeadSeq, head.HeadHash, run.AuditEntry.Seq, run.AuditEntry.Hash)
 		}
-		// File mode (credentials from the AWS environment), keys from the bucket.
+		// File mode (credentials from the AWS environment), keys the file names.
 		out = sk.ok(t, "audit", "verify", "--target-file", targetFile)
 		if !strings.Contains(out, "intact: 3 entries, chain and signatures verified\n") {
 			t.Errorf("audit verify --target-file printed:\n%s", out)

@@ -125,6 +125,23 @@ type AuditedTarget struct {
 	Entry uint64 `json:"entry,omitempty"`
 }
 
+// AuditHead is an entry of an audit log, recorded outside the bucket.
+type AuditHead struct {
+	// Bucket and Prefix locate the log (spec.s3 when it was written): a
+	// head of another place's log is no anchor for this one.
+	Bucket string `json:"bucket"`
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+	// Seq is the entry's sequence number.
+	// +kubebuilder:validation:Minimum=1
+	Seq uint64 `json:"seq"`
+	// Hash is the entry's hash, "sha256:<64 hex>".
+	Hash string `json:"hash"`
+	// Time is the entry's time.
+	// +optional
+	Time metav1.Time `json:"time,omitempty"`
+}
+
 // S3Location is an S3-compatible bucket and prefix.
 type S3Location struct {
 	// Endpoint is the S3 URL, for example https://s3.us-east-1.amazonaws.com
@@ -205,6 +222,13 @@ type OffsiteTargetStatus struct {
 	// again.
 	// +optional
 	Audited *AuditedTarget `json:"audited,omitempty"`
+
+	// AuditHead is the newest entry the controller wrote to the target's
+	// audit log: an anchor kept where a writer to the bucket cannot write.
+	// A log that no longer holds it (entries hidden behind delete markers
+	// or deleted) fails `safekeep audit verify --target`.
+	// +optional
+	AuditHead *AuditHead `json:"auditHead,omitempty"`
 
 	// Conditions: Ready, with a reason for each way the target can be wrong.
 	// +optional

@@ -8,6 +8,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
 	"github.com/safekeep-dev/safekeep/target"
 )
 
@@ -95,4 +96,15 @@ func changedFields(prev, now *v1alpha1.AuditedTarget) []string {
 	add("objectLock", prev.ObjectLock != now.ObjectLock)
 	add("auditRetainDays", prev.AuditRetainDays != now.AuditRetainDays)
 	return out
+}
+
+// recordHead keeps in status.auditHead the newest entry the controller
+// wrote to the target's log (never an older one of the same place).
+func (r *Reconciler) recordHead(obj *v1alpha1.OffsiteTarget, v verdict) {
+	if v.resolved == nil {
+		return
+	}
+	if h, ok := r.Audit.Head(v.resolved); ok && auditlog.NewerHead(obj.Status.AuditHead, h) {
+		obj.Status.AuditHead = &h
+	}
 }

@@ -30,6 +30,7 @@ func TestAuditTargetChange(t *testing.T) {
 	if e.Seq != 1 || obj.Status.Audited.Entry != 1 || obj.Status.Audited.Bucket != "plain" {
 		t.Fatalf("entry %d, status.audited %+v", e.Seq, obj.Status.Audited)
 	}
+	wantHead(t, obj, e)
 	id, err := crypto.GenerateIdentity()
 	if err != nil {
 		t.Fatal(err)
@@ -39,10 +40,20 @@ func TestAuditTargetChange(t *testing.T) {
 	if err := b.c.Update(ctx, obj, client.FieldOwner("kubectl-edit")); err != nil {
 		t.Fatal(err)
 	}
-	waitAudited(t, b, key, 2)
+	obj = waitAudited(t, b, key, 2)
 	e = audittest.WantEntry(t, auditlog.DefaultActor, st, audit.KindTargetChange, key.String(), `"fields":["recipients"]`)
+	wantHead(t, obj, e)
 	if !strings.Contains(string(e.Details), `"changedBy":"field manager kubectl-edit at `) {
 		t.Errorf("the change's entry does not say it was made with kubectl-edit: %s", e.Details)
+	}
+}
+
+// wantHead checks that status.auditHead anchors entry e of the target's log.
+func wantHead(t *testing.T, obj *v1alpha1.OffsiteTarget, e *audit.Entry) {
+	t.Helper()
+	h := obj.Status.AuditHead
+	if h == nil || h.Seq != e.Seq || h.Hash != e.Hash || h.Bucket != obj.Spec.S3.Bucket || h.Prefix != obj.Spec.S3.Prefix {
+		t.Errorf("status.auditHead = %+v, want entry %d %s of %s/%s", h, e.Seq, e.Hash, obj.Spec.S3.Bucket, obj.Spec.S3.Prefix)
 	}
 }
 

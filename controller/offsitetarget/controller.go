@@ -17,9 +17,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
@@ -55,18 +57,40 @@ type Reconciler struct {
 	CheckInterval, RetryInterval, ProbeTimeout time.Duration
 
 	// Audit records the target's configuration when it is first Ready and
-	// when it changes; nil records nothing.
+	// when it changes; nil records nothing. Its head for the target is
+	// kept in status.auditHead.
 	Audit *auditlog.Auditor
+
+	// heads carries the targets whose audit head moved (NotifyHead).
+	heads chan event.GenericEvent
+}
+
+// headQueue bounds the head notifications waiting for a reconcile; past it
+// a notification is dropped and the next check records the head.
+const headQueue = 1024
+
+// NotifyHead asks for a reconcile of the OffsiteTarget namespace/name so
+// that its status.auditHead catches up with the Auditor (an
+// auditlog.HeadFunc). It never blocks.
+func (r *Reconciler) NotifyHead(namespace, name string) {
+	obj := &v1alpha1.OffsiteTarget{}
+	obj.Namespace, obj.Name = namespace, name
+	select {
+	case r.heads <- event.GenericEvent{Object: obj}:
+	default: // full (or not set up): the next check records it
+	}
 }
 
 // SetupWithManager registers the reconciler, watching OffsiteTargets and the
 // Secrets they reference.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, skipNameValidation bool) error {
+	r.heads = make(chan event.GenericEvent, headQueue)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("offsitetarget").
 		For(&v1alpha1.OffsiteTarget{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.targetsForSecret)).
+		WatchesRawSource(source.Channel(r.heads, &handler.EnqueueRequestForObject{})).
 		WithOptions(crcontroller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skipNameValidation}).
 		Complete(r)
 }
@@ -91,6 +115,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}()
 	v = r.check(ctx, obj)
 	r.auditTarget(ctx, obj, v)
+	r.recordHead(obj, v)
 	return ctrl.Result{}, nil
 }
 
@@ -147,6 +172,8 @@ func (r *Reconciler) targetsForSecret(ctx context.Context, sec client.Object) []
 			return false
 		}
 		creds := t.Spec.S3.CredentialsSecretRef
-		return (creds != nil && creds.Name == sec.GetName()) || t.Spec.SigningKeySecretRef.Name == sec.GetName()
+		audit := t.Spec.AuditKeySecretRef
+		return (creds != nil && creds.Name == sec.GetName()) || t.Spec.SigningKeySecretRef.Name == sec.GetName() ||
+			(audit != nil && audit.Name == sec.GetName())
 	})
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/safekeep-dev/safekeep/audit"
-	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/internal/plural"
 )
 
@@ -29,11 +28,12 @@ verify it.`,
 }
 
 type auditVerifyFlags struct {
-	target     targetFlags
-	verifyKeys []string
-	format     string
-	deep       bool
-	anchor     string
+	target      targetFlags
+	verifyKeys  []string
+	trustBucket bool
+	format      string
+	deep        bool
+	anchor      string
 }
 
 func newAuditVerify(opts *options) *cobra.Command {
@@ -51,21 +51,27 @@ Entries are read from the checkpoint segments (1000 entries per object), each
 compared with its entry object by name, size and MD5 ETag; --deep reads every
 entry object as well.
 
-Signing keys come from the bucket (keys/) unless --verify-key pins them; only
-pinned keys protect against someone who can write to the bucket.
+Entries must be signed by a key the target trusts for audit entries
+(spec.signingPublicKey, spec.previousSigningKeys, spec.auditKeys), or by the
+keys --verify-key pins; the verdict names each signing key and why it is
+trusted. Keys published in the bucket (keys/) are trusted only with
+--trust-bucket-key, and only for a target that names no key: anyone who can
+write to the bucket can publish one.
 
 A log whose newest entries were hidden (deleted, or behind delete markers)
 still verifies, shorter. --anchor SEQ:HASH checks it against a head kept
 outside the bucket (a report's "head", an earlier run's): the log must still
-hold that entry with that hash. Exit status 0 means intact; 1 names the first
-problem.`,
+hold that entry with that hash. With --target and no --anchor, the head the
+controller recorded in the OffsiteTarget's status.auditHead is the anchor.
+Exit status 0 means intact; 1 names the first problem.`,
 		Example: `  safekeep audit verify --target-file target.yaml
   safekeep audit verify --target offsite -n safekeep-system --verify-key signing.pub -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runAuditVerify(cmd, opts, f) },
 	}
 	f.target.add(cmd)
-	cmd.Flags().StringArrayVar(&f.verifyKeys, "verify-key", nil, "pin a signing key: `FILE` or ed25519:<base64> (repeatable; default: the keys published in the bucket)")
+	cmd.Flags().StringArrayVar(&f.verifyKeys, "verify-key", nil, "pin a signing key: `FILE` or ed25519:<base64> (repeatable; default: the keys the target trusts for audit entries)")
+	cmd.Flags().BoolVar(&f.trustBucket, "trust-bucket-key", false, "when the target names no key and --verify-key is not given, trust the keys published in the bucket (anyone who can write to the bucket could have put them there)")
 	cmd.Flags().StringVarP(&f.format, "output", "o", "text", "output format: text or json (the report)")
 	cmd.Flags().BoolVar(&f.deep, "deep", false, "read every entry object, not only the checkpoint segments")
 	cmd.Flags().StringVar(&f.anchor, "anchor", "", "`SEQ:HASH` of a head recorded outside the bucket (a report's head): the log must still hold it")
@@ -80,14 +86,6 @@ func runAuditVerify(cmd *cobra.Command, opts *options, f *auditVerifyFlags) erro
 		return usagef("-o %q: want text or json", f.format)
 	}
 	const what = "audit verify"
-	vo := audit.VerifyOptions{Deep: f.deep}
-	for _, p := range f.verifyKeys {
-		k, err := loadVerifyKey(p)
-		if err != nil {
-			return prefixed(what, err)
-		}
-		vo.Keys = append(vo.Keys, *k)
-	}
 	var anchor *audit.Anchor
 	if f.anchor != "" {
 		a, err := audit.ParseAnchor(f.anchor)
@@ -99,6 +97,15 @@ func runAuditVerify(cmd *cobra.Command, opts *options, f *auditVerifyFlags) erro
 	off, err := f.target.open(cmd.Context())
 	if err != nil {
 		return prefixed(what, err)
+	}
+	kt, err := auditKeyTrust(off, f.verifyKeys, f.trustBucket)
+	if err != nil {
+		return prefixed(what, err)
+	}
+	vo := audit.VerifyOptions{Deep: f.deep, Keys: kt.keys}
+	anchorFrom := "--anchor"
+	if anchor == nil {
+		anchor, anchorFrom = statusAnchor(off)
 	}
 	var rep *audit.Report
 	if anchor != nil {
@@ -116,7 +123,7 @@ func runAuditVerify(cmd *cobra.Command, opts *options, f *auditVerifyFlags) erro
 			return prefixed(what, errors.Join(err, jerr))
 		}
 	} else {
-		printAuditReport(out, off.where(), rep, vo.Keys, anchorLine(anchor, err))
+		printAuditReport(out, off.where(), rep, kt, anchorLine(anchor, anchorFrom, err))
 	}
 	if err != nil {
 		return prefixed(what, err)
@@ -124,30 +131,28 @@ func runAuditVerify(cmd *cobra.Command, opts *options, f *auditVerifyFlags) erro
 	return out.err
 }
 
-// anchorLine is the verdict on --anchor: "" without one, "ok ..." or
-// "FAIL ...".
-func anchorLine(a *audit.Anchor, err error) string {
+// anchorLine is the verdict on the anchor: "" without one, "ok ..." or
+// "FAIL ...", saying where it came from.
+func anchorLine(a *audit.Anchor, from string, err error) string {
 	switch {
 	case a == nil:
 		return ""
 	case errors.Is(err, audit.ErrBehindAnchor):
-		return "FAIL  " + oneLine(err)
+		return "FAIL  " + oneLine(err) + " (anchor from " + from + ")"
 	}
-	return fmt.Sprintf("ok    entry %d still has the hash recorded outside the bucket", a.Seq)
+	return fmt.Sprintf("ok    entry %d still has the hash recorded outside the bucket (%s)", a.Seq, from)
 }
 
 // printAuditReport prints the verdict and, on failure, the first problems.
-func printAuditReport(w *printer, where string, rep *audit.Report, pinned []crypto.VerifyKey, anchor string) {
-	keys := "keys published in the bucket"
-	if len(pinned) > 0 {
-		keys = "pinned keys"
-	}
+func printAuditReport(w *printer, where string, rep *audit.Report, kt keyTrust, anchor string) {
 	w.printf("audit log in %s\n", where)
 	w.printf("%-9s %d (pending %d)\n", "entries", rep.Entries, rep.Pending)
 	if rep.Entries > 0 {
 		w.printf("%-9s %d %s\n", "head", rep.HeadSeq, rep.HeadHash)
 		w.printf("%-9s %s to %s\n", "time", rep.First.UTC().Format("2006-01-02T15:04:05Z"), rep.Last.UTC().Format("2006-01-02T15:04:05Z"))
-		w.printf("%-9s %v (%s)\n", "signed by", rep.KeyIDs, keys)
+		for _, id := range rep.KeyIDs {
+			w.printf("%-9s %s\n", "signed by", kt.explain(id))
+		}
 		w.printf("%-9s %d of %d entries from checkpoint segments\n", "read", rep.FromSegments, rep.Entries)
 	}
 	for _, h := range rep.Hidden {

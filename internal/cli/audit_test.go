@@ -16,12 +16,20 @@ func TestAuditVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := b.writeTarget(t, "target.yaml", plainBucket, false, id.Recipient().String())
 	st := audittest.OpenStore(t, b.s3.Config(plainBucket, "cluster-a/safekeep/v1"))
 	signer, err := crypto.GenerateSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}
+	other, _ := crypto.GenerateSigningKey()
+	// The log's key is one the target trusts for audit entries: pinned by
+	// default. A target naming none, or another key, is the attack below.
+	unnamed := b.writeTarget(t, "target-no-keys.yaml", plainBucket, false, id.Recipient().String())
+	b.auditKeys = []string{other.Public().String()}
+	otherKey := b.writeTarget(t, "target-other-key.yaml", plainBucket, false, id.Recipient().String())
+	b.auditKeys = []string{signer.Public().String()}
+	target := b.writeTarget(t, "target.yaml", plainBucket, false, id.Recipient().String())
+	b.auditKeys = nil
 	// Segments of 2: entries 1-4 come from segments, 5 from its object.
 	head := audittest.WriteLog(t, st, signer, 5, audittest.WriteOptions{SegmentSize: 2})
 	var entries []*audit.Entry
@@ -32,12 +40,21 @@ func TestAuditVerify(t *testing.T) {
 		entries = append(entries, e)
 	}
 	pub := b.write(t, "signing.pub", signer.Public().String()+"\n")
-	other, _ := crypto.GenerateSigningKey()
 
 	out := b.ok(t, "audit", "verify", "--target-file", target)
-	if !strings.Contains(out, "intact: 5 entries") || !strings.Contains(out, head.Hash) || !strings.Contains(out, "4 of 5 entries from checkpoint segments") {
+	if !strings.Contains(out, "intact: 5 entries") || !strings.Contains(out, head.Hash) || !strings.Contains(out, "4 of 5 entries from checkpoint segments") ||
+		!strings.Contains(out, "signed by key "+signer.Public().KeyID()+", trusted: spec.auditKeys[0] of target file "+target) {
 		t.Errorf("audit verify printed:\n%s", out)
 	}
+	// The keys published in the bucket are never trusted unasked.
+	checkOneLine(t, b.run(t, "audit", "verify", "--target-file", unnamed), exitFailure, "names no key to trust for audit entries")
+	out = b.ok(t, "audit", "verify", "--target-file", unnamed, "--trust-bucket-key")
+	if !strings.Contains(out, "intact: 5 entries") || !strings.Contains(out, "published in the bucket, trusted on --trust-bucket-key only") {
+		t.Errorf("audit verify --trust-bucket-key printed:\n%s", out)
+	}
+	checkOneLine(t, b.run(t, "audit", "verify", "--target-file", target, "--trust-bucket-key"), exitUsage, "--trust-bucket-key is only for a target that names no key")
+	checkOneLine(t, b.run(t, "audit", "verify", "--target-file", otherKey), exitFailure,
+		"audit verify: audit log is not intact: entry 1 ("+audit.EntryPrefix(1))
 	if out := b.ok(t, "audit", "verify", "--target-file", target, "--deep"); !strings.Contains(out, "intact: 5 entries") || !strings.Contains(out, "0 of 5 entries from checkpoint segments") {
 		t.Errorf("audit verify --deep printed:\n%s", out)
 	}

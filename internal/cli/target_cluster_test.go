@@ -177,6 +177,37 @@ func auditKeyFromCluster(t *testing.T, b *bed, c client.Client, ns string, k key
 		last = e
 	}
 	if last == nil || last.Kind != audit.KindRestore || last.Signature.KeyID != verifyKeyID(t, apub) {
-		t.Errorf("the restore's entry is not signed by the audit key %s: %+v", verifyKeyID(t, apub), last)
+		t.Fatalf("the restore's entry is not signed by the audit key %s: %+v", verifyKeyID(t, apub), last)
+	}
+	statusAnchorStep(t, b, c, client.ObjectKey{Namespace: ns, Name: "audited"}, last)
+}
+
+// statusAnchorStep: `audit verify --target` takes the head the controller
+// recorded in status.auditHead as its anchor: the log holds it, and a head
+// past the log's end (entries hidden or deleted since) fails.
+func statusAnchorStep(t *testing.T, b *bed, c client.Client, key client.ObjectKey, head *audit.Entry) {
+	setHead := func(seq uint64) {
+		t.Helper()
+		obj := &v1alpha1.OffsiteTarget{}
+		if err := c.Get(t.Context(), key, obj); err != nil {
+			t.Fatal(err)
+		}
+		obj.Status.AuditHead = &v1alpha1.AuditHead{Bucket: obj.Spec.S3.Bucket, Prefix: obj.Spec.S3.Prefix, Seq: seq, Hash: head.Hash}
+		if err := c.Status().Update(t.Context(), obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"audit", "verify", "--target", key.Name, "-n", key.Namespace}
+	setHead(head.Seq)
+	out := b.ok(t, args...)
+	if !strings.Contains(out, fmt.Sprintf("anchor    ok    entry %d still has the hash recorded outside the bucket (status.auditHead of OffsiteTarget %s)", head.Seq, key)) ||
+		!strings.Contains(out, "trusted: spec.auditKeys[0] of OffsiteTarget "+key.String()) {
+		t.Errorf("audit verify --target with status.auditHead printed:\n%s", out)
+	}
+	setHead(head.Seq + 1)
+	r := b.run(t, args...)
+	checkOneLine(t, r, exitFailure, fmt.Sprintf("the log ends at entry %d, the anchor is entry %d", head.Seq, head.Seq+1))
+	if !strings.Contains(r.out, "NOT INTACT") {
+		t.Errorf("audit verify --target behind status.auditHead:\n%s", r.out)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/target"
@@ -60,6 +61,9 @@ type Auditor struct {
 	// the outbox is written by one of them.
 	writing map[string]*sync.Mutex
 	hooks   map[string]WrittenFunc
+	// heads holds the newest entry written per target (see Head).
+	heads  map[string]v1alpha1.AuditHead
+	onHead HeadFunc
 }
 
 // New returns an Auditor writing entries as actor ("" means
@@ -73,6 +77,7 @@ func New(actor string, recorder events.EventRecorder) *Auditor {
 		actor: actor, recorder: recorder, now: time.Now,
 		logs: map[string]*audit.Log{}, memory: map[string][]*pending{},
 		writing: map[string]*sync.Mutex{}, hooks: map[string]WrittenFunc{},
+		heads: map[string]v1alpha1.AuditHead{},
 	}
 }
 

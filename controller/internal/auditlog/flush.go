@@ -42,12 +42,19 @@ func (a *Auditor) flush(ctx context.Context, t *target.Target, tk string, p *pen
 		return nil, err
 	}
 	var got *audit.Entry
+	moved := false
+	defer func() {
+		if moved {
+			a.headMoved(ctx, t)
+		}
+	}()
 	for i, q := range queue {
 		e, err := a.write(ctx, l, q)
 		if err != nil {
 			a.keepInMemory(tk, queue[i:])
 			return nil, err
 		}
+		moved = a.advance(t, tk, e) || moved
 		auditEntries.WithLabelValues(string(q.rec.Kind)).Inc()
 		if q.same(p) {
 			got = e
