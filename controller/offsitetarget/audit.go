@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
@@ -22,11 +24,11 @@ func (r *Reconciler) auditTarget(ctx context.Context, obj *v1alpha1.OffsiteTarge
 	if r.Audit == nil || v.err != nil || v.resolved == nil || !v.resolved.HasSigner {
 		return
 	}
-	if err := r.Audit.Retry(ctx, v.resolved); err != nil {
+	if err := r.Audit.Retry(auditlog.WithoutHeadNotice(ctx), v.resolved); err != nil {
 		return // counted and reported; the target-change entry waits its turn
 	}
 	now := auditedTarget(v.resolved)
-	prev := obj.Status.Audited
+	prev := r.lastAudited(obj)
 	if prev != nil {
 		was := *prev
 		was.Entry = 0
@@ -45,12 +47,31 @@ func (r *Reconciler) auditTarget(ctx context.Context, obj *v1alpha1.OffsiteTarge
 	if ol := obj.Spec.ObjectLock; ol != nil {
 		d.LockMode, d.LockDays = string(ol.Mode), int(ol.RetainDays)
 	}
-	e, err := r.Audit.Record(ctx, v.resolved, audit.Record{Kind: audit.KindTargetChange, Subject: obj.Namespace + "/" + obj.Name, Details: d})
+	// This reconcile records the head itself (recordHead): no wake-up.
+	e, err := r.Audit.Record(auditlog.WithoutHeadNotice(ctx), v.resolved, audit.Record{Kind: audit.KindTargetChange, Subject: obj.Namespace + "/" + obj.Name, Details: d})
 	if err != nil || e == nil {
 		return
 	}
 	now.Entry = e.Seq
 	obj.Status.Audited = now
+	r.auditedMu.Lock()
+	defer r.auditedMu.Unlock()
+	if r.audited == nil {
+		r.audited = map[types.UID]*v1alpha1.AuditedTarget{}
+	}
+	r.audited[obj.UID] = now
+}
+
+// lastAudited is obj's status.audited, or the newer one this process gave
+// it when the cache has not caught up yet.
+func (r *Reconciler) lastAudited(obj *v1alpha1.OffsiteTarget) *v1alpha1.AuditedTarget {
+	r.auditedMu.Lock()
+	defer r.auditedMu.Unlock()
+	prev := obj.Status.Audited
+	if mem := r.audited[obj.UID]; mem != nil && (prev == nil || mem.Entry > prev.Entry) {
+		return mem
+	}
+	return prev
 }
 
 // auditedTarget is what a target-change entry records of t.

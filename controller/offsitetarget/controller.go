@@ -7,10 +7,12 @@ package offsitetarget
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -63,6 +65,12 @@ type Reconciler struct {
 
 	// heads carries the targets whose audit head moved (NotifyHead).
 	heads chan event.GenericEvent
+
+	// audited remembers the status.audited each target was last given, by
+	// UID: a reconcile that reads an older one from a cache not yet caught
+	// up must not record the configuration again.
+	auditedMu sync.Mutex
+	audited   map[types.UID]*v1alpha1.AuditedTarget
 }
 
 // headQueue bounds the head notifications waiting for a reconcile; past it

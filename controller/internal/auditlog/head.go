@@ -51,8 +51,19 @@ func (a *Auditor) advance(t *target.Target, tk string, e *audit.Entry) bool {
 	return true
 }
 
-// headMoved tells the OnHead function, if any.
-func (a *Auditor) headMoved(_ context.Context, t *target.Target) {
+type noHeadNoticeKey struct{}
+
+// WithoutHeadNotice marks ctx so that writes under it do not call the
+// OnHead function: for the writer that records the head itself.
+func WithoutHeadNotice(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noHeadNoticeKey{}, true)
+}
+
+// headMoved tells the OnHead function, if any, unless ctx says not to.
+func (a *Auditor) headMoved(ctx context.Context, t *target.Target) {
+	if off, _ := ctx.Value(noHeadNoticeKey{}).(bool); off {
+		return
+	}
 	a.mu.Lock()
 	fn := a.onHead
 	a.mu.Unlock()

@@ -48,6 +48,14 @@ func TestHeadFollowsWrites(t *testing.T) {
 			t.Errorf("OnHead told %v after %d writes", told, i+1)
 		}
 	}
+	// The writer that records the head itself is not told.
+	e, err := a.Record(auditlog.WithoutHeadNotice(ctx), tgt, seal("b3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := a.Head(tgt); len(told) != 2 || h.Seq != e.Seq {
+		t.Errorf("WithoutHeadNotice: told %v, head %+v, want 2 notices and head %d", told, h, e.Seq)
+	}
 	h, _ := a.Head(tgt)
 	older := h
 	older.Seq--
