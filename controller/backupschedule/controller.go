@@ -102,6 +102,8 @@ type Reconciler struct {
 
 	jobs  *kit.Pool[*jobResult]
 	audit *auditlog.Auditor
+	// created are the Velero Backups this process made.
+	created createdBackups
 }
 
 // RBAC: schedules and their records in any namespace; Velero objects in the

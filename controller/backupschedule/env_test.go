@@ -2,15 +2,20 @@ package backupschedule
 
 import (
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr/funcr"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/controller/internal/kittest"
@@ -42,6 +47,27 @@ func (e *scheduleEnv) reconcile(t *testing.T, r *Reconciler, s *v1alpha1.BackupS
 		t.Fatalf("reconcile %s: %v", s.Name, err)
 	}
 	return res
+}
+
+// reconcileLogged runs one reconcile of s, as reconcile does, and returns
+// the lines it logged (debug lines included).
+func (e *scheduleEnv) reconcileLogged(t *testing.T, r *Reconciler, s *v1alpha1.BackupSchedule) []string {
+	t.Helper()
+	var (
+		mu    sync.Mutex
+		lines []string
+	)
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, prefix+" "+args)
+	}, funcr.Options{Verbosity: 1})
+	if _, err := r.Reconcile(logf.IntoContext(t.Context(), log), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(s)}); err != nil {
+		t.Fatalf("reconcile %s: %v", s.Name, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return slices.Clone(lines)
 }
 
 // get reads s afresh.

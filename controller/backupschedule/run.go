@@ -250,9 +250,15 @@ func (r *Reconciler) startBackup(ctx context.Context, st *scheduleState, t time.
 				"Velero backup %s/%s exists and was not made by this schedule: the run was not started", r.VeleroNamespace, name)
 			return nil
 		}
-		logf.FromContext(ctx).Info("found the velero backup of the run made before a restart", "backup", name)
+		if r.created.has(name) {
+			logf.FromContext(ctx).V(1).Info("found the velero backup this process created for the run; its status was not yet read back", "backup", name)
+		} else {
+			logf.FromContext(ctx).Info("found the velero backup of the run made before a restart (or by an earlier leader)", "backup", name)
+		}
 	} else if err != nil {
 		return fmt.Errorf("create Velero backup %s/%s: %w", r.VeleroNamespace, name, err)
+	} else {
+		r.created.add(name, r.Clock.Now())
 	}
 	s.Status.Active = name
 	st.running(v1alpha1.ReasonBackupInProgress, "Velero backup %s is %s", name, velerov1.BackupPhaseNew)

@@ -2,6 +2,7 @@ package backupschedule
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,13 +154,43 @@ func TestScheduling(t *testing.T) {
 			t.Fatal(err)
 		}
 		env.Clock.SetTime(at(t, "2026-05-01T13:00:40Z"))
-		env.reconcile(t, env.reconciler(Options{}), s)
+		logs := env.reconcileLogged(t, env.reconciler(Options{}), s)
 		bs := env.backups(t, s)
 		if len(bs) != 1 {
 			t.Fatalf("%d Velero backups after a restart, want 1", len(bs))
 		}
 		if got := env.get(t, s); got.Status.Active != bs[0].Name {
 			t.Errorf("active = %q, want the Backup made before the restart, %s", got.Status.Active, bs[0].Name)
+		}
+		if !slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "made before a restart") }) {
+			t.Errorf("the restarted controller did not say it found the Backup made before the restart; logs:\n%s", strings.Join(logs, "\n"))
+		}
+	})
+
+	t.Run("a Backup found again without a restart is not said to be from before one", func(t *testing.T) {
+		ns := env.Namespace(t)
+		env.ReadyTarget(t, ns, "offsite", v1alpha1.OffsiteTargetSpec{})
+		env.Clock.SetTime(at(t, "2026-05-01T13:00:05Z"))
+		s := env.Schedule(t, ns, "hourly", hourly, at(t, "2026-05-01T12:00:00Z"))
+		r := env.reconciler(Options{})
+		env.reconcile(t, r, s)
+
+		// The same process reads the schedule as it was before its own
+		// status patch (a cache that lags, a patch that failed).
+		got := env.get(t, s)
+		got.Status.Active, got.Status.LastScheduleTime = "", &metav1.Time{Time: at(t, "2026-05-01T12:00:00Z")}
+		if err := env.CP.Client.Status().Update(t.Context(), got); err != nil {
+			t.Fatal(err)
+		}
+		logs := env.reconcileLogged(t, r, s)
+		if n := len(env.backups(t, s)); n != 1 {
+			t.Fatalf("%d Velero backups, want 1", n)
+		}
+		if slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "restart") }) {
+			t.Errorf("a restart is logged, but there was none:\n%s", strings.Join(logs, "\n"))
+		}
+		if !slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, "this process created") }) {
+			t.Errorf("the Backup found again is not logged as this process's; logs:\n%s", strings.Join(logs, "\n"))
 		}
 	})
 
