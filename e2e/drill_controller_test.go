@@ -157,8 +157,9 @@ func TestDrillController(t *testing.T) {
 				}
 				scratch[ns] = name
 			}
-			if !meta.IsStatusConditionTrue(d.Status.Conditions, v1alpha1.ConditionLastDrillPassed) {
-				t.Errorf("drill %s LastDrillPassed %+v", name, meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionLastDrillPassed))
+			if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionLastDrillPassed); c == nil || c.Status != metav1.ConditionTrue ||
+				!strings.Contains(c.Message, "every check passed: 1 namespace restored and verified") {
+				t.Errorf("drill %s LastDrillPassed %+v, want True saying 1 namespace was restored", name, c)
 			}
 		}
 		if len(scratch) != 2 {

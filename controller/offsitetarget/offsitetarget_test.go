@@ -180,6 +180,9 @@ func TestOffsiteTarget(t *testing.T) {
 			v1alpha1.ReasonCABundleInvalid, "spec.s3.caBundle holds no PEM certificate"},
 		{"another namespace", func(o *v1alpha1.OffsiteTarget) { o.Namespace = "elsewhere" },
 			v1alpha1.ReasonCredentialsMissing, "reads Secrets only in its namespace safekeep-test"},
+		{"one day, one recipient", func(o *v1alpha1.OffsiteTarget) {
+			o.Spec.S3.Bucket, o.Spec.ObjectLock = "locked", &v1alpha1.ObjectLock{Mode: v1alpha1.ObjectLockGovernance, RetainDays: 1}
+		}, v1alpha1.ReasonVerified, "object lock is enabled (Governance, 1 day); 1 recipient;"},
 	}
 	t.Run("inputs", func(t *testing.T) {
 		for i, tt := range tests {

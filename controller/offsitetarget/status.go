@@ -13,6 +13,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
+	"github.com/safekeep-dev/safekeep/internal/plural"
 	"github.com/safekeep-dev/safekeep/target"
 )
 
@@ -99,13 +100,13 @@ func readyMessage(obj *v1alpha1.OffsiteTarget, tg *target.Target) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "bucket %s at %s is reachable and the credentials are accepted", obj.Spec.S3.Bucket, strings.TrimSuffix(obj.Spec.S3.Endpoint, "/"))
 	if ol := obj.Spec.ObjectLock; ol != nil {
-		fmt.Fprintf(&b, "; object lock is enabled (%s, %d days)", ol.Mode, ol.RetainDays)
+		fmt.Fprintf(&b, "; object lock is enabled (%s, %s)", ol.Mode, plural.S(ol.RetainDays, "day"))
 	}
 	n := len(obj.Spec.Recipients)
 	if tg != nil {
 		n = len(tg.Recipients)
 	}
-	fmt.Fprintf(&b, "; %d recipient%s", n, plural(n))
+	b.WriteString("; " + plural.S(n, "recipient"))
 	if tg != nil && tg.HasSigner {
 		fmt.Fprintf(&b, "; signing key %s", tg.Signer.Public().KeyID())
 	}
@@ -113,11 +114,4 @@ func readyMessage(obj *v1alpha1.OffsiteTarget, tg *target.Target) string {
 		fmt.Fprintf(&b, "; audit key %s", tg.AuditSigner.Public().KeyID())
 	}
 	return b.String()
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

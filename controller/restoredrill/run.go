@@ -18,6 +18,7 @@ import (
 	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/drill"
+	"github.com/safekeep-dev/safekeep/internal/plural"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/target"
 )
@@ -221,7 +222,7 @@ func fillRun(run *v1alpha1.DrillRun, res *drill.Result) {
 	run.Workloads = res.Changes.Status()
 	if res.Passed {
 		run.Result = v1alpha1.DrillRunPassed
-		run.Message = fmt.Sprintf("every check passed: %d namespaces restored and verified", len(res.Namespaces))
+		run.Message = "every check passed: " + plural.S(len(res.Namespaces), "namespace") + " restored and verified"
 		if run.RTO != nil {
 			run.Message += ", RTO " + run.RTO.String()
 		}

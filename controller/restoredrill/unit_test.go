@@ -12,6 +12,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
+	"github.com/safekeep-dev/safekeep/drill"
 )
 
 func sealedBackup(name string, sealed time.Time, retained *bool) v1alpha1.OffsiteBackup {
@@ -135,4 +136,19 @@ func TestSubjectOf(t *testing.T) {
 
 func corev1Ref(name string) corev1.LocalObjectReference {
 	return corev1.LocalObjectReference{Name: name}
+}
+
+// A passed run counts its namespaces in words: "1 namespace", "2 namespaces".
+func TestFillRunCountsNamespaces(t *testing.T) {
+	for n, want := range map[int]string{1: "every check passed: 1 namespace restored and verified", 2: "every check passed: 2 namespaces restored and verified"} {
+		res := &drill.Result{Passed: true, Namespaces: map[string]string{}}
+		for i := range n {
+			res.Namespaces[fmt.Sprint("phi-", i)] = fmt.Sprint("drill-phi-", i)
+		}
+		run := &v1alpha1.DrillRun{}
+		fillRun(run, res)
+		if run.Message != want {
+			t.Errorf("%d namespaces: message %q, want %q", n, run.Message, want)
+		}
+	}
 }
