@@ -239,25 +239,14 @@ func (r *Reconciler) startBackup(ctx context.Context, st *scheduleState, t time.
 		Spec: veleroBackupSpec(s.Spec.Template, st.scope),
 	}
 	err := r.Create(ctx, b)
-	if apierrors.IsAlreadyExists(err) {
-		if b, err = r.veleroBackup(ctx, name); err != nil {
-			return fmt.Errorf("read Velero backup %s/%s: %w", r.VeleroNamespace, name, err)
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		if ours, err := r.existingBackup(ctx, st, name); err != nil || !ours {
+			return err
 		}
-		if b.Annotations[v1alpha1.AnnotationScheduleNamespace] != s.Namespace || b.Annotations[v1alpha1.AnnotationScheduleName] != s.Name {
-			st.setCondition(v1alpha1.ConditionLastRunSucceeded, metav1.ConditionFalse, v1alpha1.ReasonBackupFailed,
-				fmt.Sprintf("Velero backup %s/%s exists and was not made by this schedule: the run was not started", r.VeleroNamespace, name))
-			st.Event(nil, corev1.EventTypeWarning, v1alpha1.ReasonBackupFailed,
-				"Velero backup %s/%s exists and was not made by this schedule: the run was not started", r.VeleroNamespace, name)
-			return nil
-		}
-		if r.created.has(name) {
-			logf.FromContext(ctx).V(1).Info("found the velero backup this process created for the run; its status was not yet read back", "backup", name)
-		} else {
-			logf.FromContext(ctx).Info("found the velero backup of the run made before a restart (or by an earlier leader)", "backup", name)
-		}
-	} else if err != nil {
+	case err != nil:
 		return fmt.Errorf("create Velero backup %s/%s: %w", r.VeleroNamespace, name, err)
-	} else {
+	default:
 		r.created.add(name, r.Clock.Now())
 	}
 	s.Status.Active = name
@@ -266,6 +255,30 @@ func (r *Reconciler) startBackup(ctx context.Context, st *scheduleState, t time.
 	// are due at once, the Events would slow the Backups down (about 2x).
 	logf.FromContext(ctx).Info("run started", "backup", name, "trigger", trigger, "time", t.UTC())
 	return nil
+}
+
+// existingBackup looks at the Velero Backup name that a create found
+// already there: ours when this schedule made it (by this process, its
+// status not yet read back, or before a restart), else the run is not
+// started and the schedule says why.
+func (r *Reconciler) existingBackup(ctx context.Context, st *scheduleState, name string) (ours bool, err error) {
+	s := st.obj
+	b, err := r.veleroBackup(ctx, name)
+	if err != nil {
+		return false, fmt.Errorf("read Velero backup %s/%s: %w", r.VeleroNamespace, name, err)
+	}
+	if b.Annotations[v1alpha1.AnnotationScheduleNamespace] != s.Namespace || b.Annotations[v1alpha1.AnnotationScheduleName] != s.Name {
+		msg := fmt.Sprintf("Velero backup %s/%s exists and was not made by this schedule: the run was not started", r.VeleroNamespace, name)
+		st.setCondition(v1alpha1.ConditionLastRunSucceeded, metav1.ConditionFalse, v1alpha1.ReasonBackupFailed, msg)
+		st.Event(nil, corev1.EventTypeWarning, v1alpha1.ReasonBackupFailed, "%s", msg)
+		return false, nil
+	}
+	if r.created.has(name) {
+		logf.FromContext(ctx).V(1).Info("found the velero backup this process created for the run; its status was not yet read back", "backup", name)
+	} else {
+		logf.FromContext(ctx).Info("found the velero backup of the run made before a restart (or by an earlier leader)", "backup", name)
+	}
+	return true, nil
 }
 
 // veleroBackupSpec is the Velero BackupSpec of a template, with the
