@@ -38,14 +38,11 @@ func TestScheduleKeepsKeysOut(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildController(t, dir)
 	sk := newCLI(t, s3)
-	identity := dir + "/identity.txt"
-	recipient := regexp.MustCompile(`age1[0-9a-z]+`).FindString(sk.ok(t, "keygen", "-o", identity))
-	signingKey := dir + "/signing.key"
-	sk.ok(t, "keygen", "--signing", "-o", signingKey)
+	keys := newControllerKeys(t, sk, dir)
 	createWorkload(t, c, "phi-everything", "PHI-MARKER-"+randomHex(t, 16))
 	for _, o := range (sample.Offsite{
 		Namespace: ctlNamespace, Name: "offsite", Endpoint: s3.Endpoint, Bucket: bucket, Prefix: "keys",
-		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Recipients: []string{recipient}, SigningKeyPEM: readFile(t, signingKey),
+		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Recipients: []string{keys.recipient}, SigningKeyPEM: keys.signingPEM,
 	}).Objects() {
 		if err := c.Create(ctx, o); err != nil {
 			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
@@ -67,9 +64,9 @@ func TestScheduleKeepsKeysOut(t *testing.T) {
 		err := c.Get(ctx, client.ObjectKeyFromObject(sched), sched)
 		return err == nil && meta.IsStatusConditionTrue(sched.Status.Conditions, v1alpha1.ConditionReady), err
 	})
-	keys := meta.FindStatusCondition(sched.Status.Conditions, v1alpha1.ConditionKeysExcluded)
-	if keys == nil || keys.Reason != v1alpha1.ReasonScopeNarrowed || !slices.Equal(sched.Status.ExcludedNamespaces, []string{ctlNamespace, testbed.VeleroNamespace}) {
-		t.Errorf("KeysExcluded %+v, excludedNamespaces %v: want ScopeNarrowed naming %s and %s", keys, sched.Status.ExcludedNamespaces, ctlNamespace, testbed.VeleroNamespace)
+	excluded := meta.FindStatusCondition(sched.Status.Conditions, v1alpha1.ConditionKeysExcluded)
+	if excluded == nil || excluded.Reason != v1alpha1.ReasonScopeNarrowed || !slices.Equal(sched.Status.ExcludedNamespaces, []string{ctlNamespace, testbed.VeleroNamespace}) {
+		t.Errorf("KeysExcluded %+v, excludedNamespaces %v: want ScopeNarrowed naming %s and %s", excluded, sched.Status.ExcludedNamespaces, ctlNamespace, testbed.VeleroNamespace)
 	}
 
 	out := sk.ok(t, "backup", "now", sched.Name, "-n", ctlNamespace, "--kubeconfig", cp.Kubeconfig, "--timeout", runTimeout.String())

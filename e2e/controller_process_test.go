@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"syscall"
 	"testing"
@@ -162,4 +163,22 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// controllerKeys are the keys of a controller test's OffsiteTarget: an age
+// identity file and its recipient, and a signing key (PEM).
+type controllerKeys struct {
+	identity, recipient string
+	signingPEM          []byte
+}
+
+// newControllerKeys makes the keys with `safekeep keygen` in dir.
+func newControllerKeys(t *testing.T, sk *cli, dir string) controllerKeys {
+	t.Helper()
+	k := controllerKeys{identity: dir + "/identity.txt"}
+	k.recipient = regexp.MustCompile(`age1[0-9a-z]+`).FindString(sk.ok(t, "keygen", "-o", k.identity))
+	signingKey := dir + "/signing.key"
+	sk.ok(t, "keygen", "--signing", "-o", signingKey)
+	k.signingPEM = readFile(t, signingKey)
+	return k
 }

@@ -48,16 +48,13 @@ func TestControllerSchedule(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildController(t, dir)
 	sk := newCLI(t, s3)
-	identity := dir + "/identity.txt"
-	recipient := regexp.MustCompile(`age1[0-9a-z]+`).FindString(sk.ok(t, "keygen", "-o", identity))
-	signingKey := dir + "/signing.key"
-	sk.ok(t, "keygen", "--signing", "-o", signingKey)
+	keys := newControllerKeys(t, sk, dir)
 
 	marker := "PHI-MARKER-" + randomHex(t, 16)
 	createWorkload(t, c, ctlWorkload, marker)
 	for _, o := range (sample.Offsite{
 		Namespace: ctlNamespace, Name: "offsite", Endpoint: s3.Endpoint, Bucket: ctlBucket, Prefix: ctlPrefix,
-		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Recipients: []string{recipient}, SigningKeyPEM: readFile(t, signingKey),
+		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Recipients: []string{keys.recipient}, SigningKeyPEM: keys.signingPEM,
 	}).Objects() {
 		if err := c.Create(ctx, o); err != nil {
 			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
@@ -154,7 +151,7 @@ func TestControllerSchedule(t *testing.T) {
 				t.Errorf("no sealed copy of %s", name)
 				continue
 			}
-			got, err := ageDecrypt(t, identity, sealed)
+			got, err := ageDecrypt(t, keys.identity, sealed)
 			if err != nil {
 				t.Errorf("age -d %s: %v", key, err)
 				continue

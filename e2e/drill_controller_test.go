@@ -50,20 +50,17 @@ func TestDrillController(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildController(t, dir)
 	sk := newCLI(t, s3)
-	identity := dir + "/identity.txt"
-	recipient := regexp.MustCompile(`age1[0-9a-z]+`).FindString(sk.ok(t, "keygen", "-o", identity))
-	signingKey := dir + "/signing.key"
-	sk.ok(t, "keygen", "--signing", "-o", signingKey)
+	keys := newControllerKeys(t, sk, dir)
 
 	createWorkload(t, c, dcWorkload, "PHI-MARKER-"+randomHex(t, 16))
 	objs := (sample.Offsite{
 		Namespace: ctlNamespace, Name: "offsite", Endpoint: s3.Endpoint, Bucket: dcBucket, Prefix: dcPrefix,
-		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Recipients: []string{recipient}, SigningKeyPEM: readFile(t, signingKey),
+		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Recipients: []string{keys.recipient}, SigningKeyPEM: keys.signingPEM,
 	}).Objects()
 	objs = append(objs,
 		&corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: "drill-identity", Namespace: ctlNamespace},
-			Data:       map[string][]byte{"identity": readFile(t, identity)},
+			Data:       map[string][]byte{"identity": readFile(t, keys.identity)},
 		},
 		&v1alpha1.BackupSchedule{
 			ObjectMeta: metav1.ObjectMeta{Name: dcSchedule, Namespace: ctlNamespace},
