@@ -177,7 +177,9 @@ func TestScheduling(t *testing.T) {
 			if got := env.get(t, s); got.Status.Active != bs[0].Name {
 				t.Errorf("active = %q, want the Backup made before, %s", got.Status.Active, bs[0].Name)
 			}
-			said := func(w string) bool { return slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, w) }) }
+			said := func(w string) bool {
+				return slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, w) })
+			}
 			if !said(tc.logs) || (!tc.restart && said("restart")) {
 				t.Errorf("the logs do not say %q (a restart only when there was one):\n%s", tc.logs, strings.Join(logs, "\n"))
 			}
