@@ -78,15 +78,18 @@ func checkEffectiveRBAC(t *testing.T, cp *testbed.ControlPlane, admin client.Cli
 	for _, tt := range []struct {
 		ns, verb, resource string
 		allowed            bool
+		name               string
 	}{
-		{controllerNS, "get", "secrets", true},
-		{veleroNS, "list", "secrets", false},
-		{appNS, "get", "secrets", false},
-		{scratchNS, "get", "secrets", true}, // restored objects, read-only
-		{scratchNS, "delete", "secrets", false},
-		{appNS, "create", "configmaps", false},
-		{appNS, "delete", "deployments", false},
-		{appNS, "patch", "pods", false},
+		{controllerNS, "get", "secrets", true, ""},
+		{veleroNS, "get", "secrets", true, "velero-repo-credentials"}, // kopia repository password, for volume data
+		{veleroNS, "get", "secrets", false, "other"},
+		{veleroNS, "list", "secrets", false, ""},
+		{appNS, "get", "secrets", false, ""},
+		{scratchNS, "get", "secrets", true, ""}, // restored objects, read-only
+		{scratchNS, "delete", "secrets", false, ""},
+		{appNS, "create", "configmaps", false, ""},
+		{appNS, "delete", "deployments", false, ""},
+		{appNS, "patch", "pods", false, ""},
 	} {
 		group := ""
 		if tt.resource == "deployments" {
@@ -94,13 +97,13 @@ func checkEffectiveRBAC(t *testing.T, cp *testbed.ControlPlane, admin client.Cli
 		}
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User: serviceAccount, Groups: saGroups,
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: tt.verb, Group: group, Resource: tt.resource, Namespace: tt.ns},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: tt.verb, Group: group, Resource: tt.resource, Namespace: tt.ns, Name: tt.name},
 		}}
 		if err := admin.Create(ctx, sar); err != nil {
 			t.Fatal(err)
 		}
 		if sar.Status.Allowed != tt.allowed {
-			t.Errorf("%s %s in %s: allowed=%v, want %v", tt.verb, tt.resource, tt.ns, sar.Status.Allowed, tt.allowed)
+			t.Errorf("%s %s %q in %s: allowed=%v, want %v", tt.verb, tt.resource, tt.name, tt.ns, sar.Status.Allowed, tt.allowed)
 		}
 	}
 }

@@ -68,7 +68,7 @@ func (r *run) uploadObject(ctx context.Context, obj sourceObject, key string, pr
 	if info.Size != obj.Size {
 		return objectResult{}, permanent(fmt.Errorf("%w: %s changed size while sealing (%d, then %d bytes)", ErrSealConflict, obj.Key, obj.Size, info.Size))
 	}
-	plain, cipher, err := r.encryptPut(ctx, key, obj.Name, body, obj.Size, progress)
+	plain, cipher, err := r.encryptPut(ctx, key, r.receiptFor(ctx, obj.Name), body, obj.Size, progress)
 	return objectResult{name: obj.Name, plain: plain, cipher: cipher}, err
 }
 
@@ -103,9 +103,9 @@ func (r *run) reuseObject(ctx context.Context, obj sourceObject, key string, pro
 // file size), so storage streams one request without buffering. Memory is
 // two pooled buffers and age's chunk, whatever the size.
 //
-// The receipt of the upload (name and ciphertext digest, signed) is written
-// before its last byte is sent.
-func (r *run) encryptPut(ctx context.Context, key, name string, plain io.Reader, size int64, progress func(int64)) (plainBlob, cipherBlob Blob, err error) {
+// commit writes the receipt of the upload (what it is and its ciphertext
+// digest, signed); it is called before the upload's last byte is sent.
+func (r *run) encryptPut(ctx context.Context, key string, commit func(Blob) error, plain io.Reader, size int64, progress func(int64)) (plainBlob, cipherBlob Blob, err error) {
 	var hdr bytes.Buffer
 	sw := &switchWriter{w: &hdr}
 	enc, err := crypto.Encrypt(sw, r.recipients) // writes the header now
@@ -132,7 +132,7 @@ func (r *run) encryptPut(ctx context.Context, key, name string, plain io.Reader,
 		done <- err
 	}()
 	cipherHash := newHashingReader(io.MultiReader(&hdr, pr))
-	body := &receiptReader{h: cipherHash, total: cipherSize, commit: func(c Blob) error { return r.writeReceipt(ctx, name, c) }}
+	body := &receiptReader{h: cipherHash, total: cipherSize, commit: commit}
 	_, perr := r.offsite.Put(ctx, key, body, r.putOptions(cipherSize))
 	pr.CloseWithError(errUploadEnded)
 	werr := <-done

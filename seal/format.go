@@ -57,6 +57,10 @@ type Document struct {
 	// Lock is the object-lock retention every object of the seal carries at
 	// least; nil when the target asks for none.
 	Lock *LockInfo `json:"lock,omitempty"`
+	// VolumeBlobs are the sealed kopia blobs the backup's volumes need
+	// (offsite keys under volumes/, shared with other seals), with the size
+	// and SHA-256 of their ciphertext; sorted by key. See docs/volumes.md.
+	VolumeBlobs []Object `json:"volumeBlobs,omitempty"`
 }
 
 // Object is one object's size and SHA-256 (lower-case hex). In a seal these
@@ -320,6 +324,9 @@ func (d *Document) validate() error {
 	if err := d.Manifest.validate("manifest"); err != nil {
 		return err
 	}
+	if err := validateVolumeObjects(d.VolumeBlobs); err != nil {
+		return err
+	}
 	if len(d.Recipients) == 0 {
 		return errors.New(`missing "recipients"`)
 	}
@@ -334,13 +341,19 @@ func (d *Document) validate() error {
 	if d.Target != nil && d.Target.Bucket == "" {
 		return errors.New(`target: missing "bucket"`)
 	}
-	if d.Lock != nil {
-		if d.Lock.Mode != storage.LockGovernance && d.Lock.Mode != storage.LockCompliance {
-			return fmt.Errorf("lock: unknown mode %q", d.Lock.Mode)
-		}
-		if d.Lock.RetainUntil.IsZero() {
-			return errors.New(`lock: missing "retainUntil"`)
-		}
+	return d.Lock.validate()
+}
+
+// validate checks a lock, when there is one.
+func (l *LockInfo) validate() error {
+	if l == nil {
+		return nil
+	}
+	if l.Mode != storage.LockGovernance && l.Mode != storage.LockCompliance {
+		return fmt.Errorf("lock: unknown mode %q", l.Mode)
+	}
+	if l.RetainUntil.IsZero() {
+		return errors.New(`lock: missing "retainUntil"`)
 	}
 	return nil
 }

@@ -27,6 +27,12 @@ type Manifest struct {
 	// items (cluster-scoped items have no namespace part). Nil when the
 	// backup has no resource list.
 	Resources map[string][]string `json:"resources,omitempty"`
+	// Volumes are the backup's pod volumes whose data is in a sealed kopia
+	// repository, sorted by namespace, pod and volume (docs/volumes.md).
+	Volumes []VolumeRecord `json:"volumes,omitempty"`
+	// Repositories are those repositories, sorted by path, with the blobs
+	// that restore the volumes' snapshots and the repository password.
+	Repositories []RepositoryRecord `json:"repositories,omitempty"`
 }
 
 // Marshal encodes the manifest deterministically (compact JSON, struct
@@ -105,7 +111,7 @@ func (m *Manifest) validate() error {
 			return fmt.Errorf("resources: %s: null item list", kind)
 		}
 	}
-	return nil
+	return m.validateVolumes()
 }
 
 // matches checks that the manifest describes the same backup and the same
@@ -122,5 +128,5 @@ func (m *Manifest) matches(s *Seal) error {
 			return fmt.Errorf("%w: object %q is not in the seal", ErrBadManifest, m.Objects[i].Name)
 		}
 	}
-	return nil
+	return m.matchesVolumes(s)
 }

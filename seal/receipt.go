@@ -50,6 +50,11 @@ func (r *run) writeReceipt(ctx context.Context, name string, c Blob) error {
 	return err
 }
 
+// receiptFor is the commit function of an upload of the backup's object name.
+func (r *run) receiptFor(ctx context.Context, name string) func(Blob) error {
+	return func(c Blob) error { return r.writeReceipt(ctx, name, c) }
+}
+
 // checkReceipt makes sure an object found offsite was uploaded by a trusted
 // sealer for this backup: its digest must have a receipt signed by a
 // trusted key naming it. Else the error wraps ErrUntrusted and

@@ -62,6 +62,9 @@ type Report struct {
 	// checked; PlaintextBytes counts it.
 	Decrypted      bool
 	PlaintextBytes int64
+	// VolumeBlobs counts the sealed volume blobs whose ciphertext checked
+	// out (docs/volumes.md).
+	VolumeBlobs int
 	// Hidden lists seal.json, the manifest and the objects a delete
 	// marker hid, and the version each was recovered from (or that none
 	// matched: the object is then also a missing Problem).

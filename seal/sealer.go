@@ -60,6 +60,9 @@ type Sealer struct {
 	Progress func(Progress)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Volumes, when set, finds the backup's volume data (kopia
+	// repositories), which is sealed with it (docs/volumes.md).
+	Volumes VolumePlanner
 }
 
 // run is the state of one Seal call.
@@ -152,6 +155,9 @@ func (s *Sealer) seal(ctx context.Context, pub crypto.VerifyKey, schedule, backu
 	for _, res := range results {
 		m.Objects = append(m.Objects, Object{Name: res.name, Size: res.plain.Size, SHA256: res.plain.SHA256})
 		doc.Objects = append(doc.Objects, Object{Name: res.name, Size: res.cipher.Size, SHA256: res.cipher.SHA256})
+	}
+	if err := s.sealPlannedVolumes(ctx, r, m, &doc); err != nil {
+		return nil, err
 	}
 	if doc.Manifest, err = r.sealManifest(ctx, m); err != nil {
 		return nil, err
@@ -321,7 +327,7 @@ func (r *run) sealManifest(ctx context.Context, m *Manifest) (Blob, error) {
 	err = retry(ctx, func() error {
 		_, err := r.offsite.Stat(ctx, key)
 		if errors.Is(err, storage.ErrNotFound) {
-			_, cipher, err = r.encryptPut(ctx, key, ManifestObject, bytes.NewReader(data), int64(len(data)), nil)
+			_, cipher, err = r.encryptPut(ctx, key, r.receiptFor(ctx, ManifestObject), bytes.NewReader(data), int64(len(data)), nil)
 		}
 		if err == nil || errors.Is(err, storage.ErrExists) {
 			cipher, err = r.offsiteDigest(ctx, key, int64(len(data)))

@@ -91,6 +91,9 @@ func Verify(ctx context.Context, offsite storage.Store, schedule, backup string,
 	if err := checkObjects(ctx, offsite, sl, manifest, ids, good, opts.concurrency(), rep, m); err != nil {
 		return rep, err
 	}
+	if err := checkVolumeBlobs(ctx, offsite, sl, manifest, ids, opts.concurrency(), rep); err != nil {
+		return rep, err
+	}
 	return rep, rep.err()
 }
 

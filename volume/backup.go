@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"bufio"
 	"cmp"
 	"compress/gzip"
 	"context"
@@ -143,7 +144,11 @@ func readGzipJSON(ctx context.Context, src storage.Store, key string, v any) (bo
 		return false, fmt.Errorf("read %s: %w", key, err)
 	}
 	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
-	zr, err := gzip.NewReader(rc)
+	br := bufio.NewReader(rc)
+	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
+		return false, nil // an empty object lists nothing
+	}
+	zr, err := gzip.NewReader(br)
 	if err != nil {
 		return false, fmt.Errorf("%w: %s: %w", ErrBadBackupFile, key, err)
 	}

@@ -31,6 +31,8 @@ func TestReadBackupInput(t *testing.T) {
 		n    int
 	}{
 		{name: "no pod volume backups", n: 0},
+		{name: "empty object", raw: []byte{}, n: 0},
+		{name: "null", pvbs: []int(nil), n: 0},
 		{name: "kopia", pvbs: []velerov1.PodVolumeBackup{pvb("kopia", velerov1.PodVolumeBackupPhaseCompleted, "k1")}, n: 1},
 		{name: "restic", pvbs: []velerov1.PodVolumeBackup{pvb("restic", velerov1.PodVolumeBackupPhaseCompleted, "k1")}, want: volume.ErrUnsupported},
 		{name: "failed", pvbs: []velerov1.PodVolumeBackup{pvb("kopia", velerov1.PodVolumeBackupPhaseFailed, "")}, want: volume.ErrBadBackupFile},
@@ -41,7 +43,7 @@ func TestReadBackupInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := storage.NewMemBucket(storage.MemOptions{}).Store("")
 			switch {
-			case tc.raw != nil:
+			case tc.raw != nil || tc.name == "empty object":
 				if _, err := st.Put(t.Context(), key, bytes.NewReader(tc.raw), storage.PutOptions{Size: int64(len(tc.raw))}); err != nil {
 					t.Fatal(err)
 				}

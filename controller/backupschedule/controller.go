@@ -119,6 +119,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=velero.io,namespace=velero,resources=backups,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups=velero.io,namespace=velero,resources=backupstoragelocations,verbs=get;list
 // +kubebuilder:rbac:groups="",namespace=velero,resources=secrets,resourceNames=cloud-credentials,verbs=get
+// +kubebuilder:rbac:groups="",namespace=velero,resources=secrets,resourceNames=velero-repo-credentials,verbs=get
 
 // Setup builds the BackupSchedule reconciler from mgr and
 // registers it, with its seal workers and its cache of Velero Backups.

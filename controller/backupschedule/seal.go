@@ -14,6 +14,7 @@ import (
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/storage"
 	"github.com/safekeep-dev/safekeep/target"
+	"github.com/safekeep-dev/safekeep/volume"
 )
 
 // jobSpec is what a job needs, copied out of the reconcile that submits it.
@@ -119,6 +120,7 @@ func (r *Reconciler) sealBackup(ctx context.Context, tgt *target.Target, spec jo
 		return err
 	}
 	sealer.ClusterID, sealer.Concurrency, sealer.Now = r.ClusterID, r.SealConcurrency, r.Clock.Now
+	sealer.Volumes = &volume.Planner{Source: src, BSL: spec.location, Password: volume.PasswordFromSecret(r.APIReader, r.VeleroNamespace)}
 	sealer.Progress = func(p seal.Progress) {
 		res.copied, res.plaintextBytes = true, p.BytesTotal
 	}

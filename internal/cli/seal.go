@@ -15,6 +15,7 @@ import (
 	"github.com/safekeep-dev/safekeep/location"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/target"
+	"github.com/safekeep-dev/safekeep/volume"
 )
 
 // SigningKeyEnv names the variable holding the path of the signing key when
@@ -29,6 +30,8 @@ type sealFlags struct {
 	signingKey  string
 	clusterID   string
 	concurrency int
+	// repoPassword is the file holding Velero's kopia repository password.
+	repoPassword string
 }
 
 func newSeal(opts *options) *cobra.Command {
@@ -60,6 +63,8 @@ what is already there. The Velero bucket is only read.`,
 	fl.StringVar(&f.signingKey, "signing-key", "", "ed25519 signing key `FILE` (PKCS#8 PEM; default $"+SigningKeyEnv+", or with --target the target's signing key Secret)")
 	fl.StringVar(&f.clusterID, "cluster-id", "", "name of the source cluster to record in the seal")
 	fl.IntVar(&f.concurrency, "concurrency", seal.DefaultConcurrency, "objects copied at once")
+	fl.StringVar(&f.repoPassword, "repository-password-file", "", "`FILE` holding Velero's kopia repository password, needed when the backup has volume data "+
+		"(default with --target: the Secret "+volume.PasswordSecret+" in the velero namespace)")
 	return cmd
 }
 
@@ -172,7 +177,29 @@ func (f *sealFlags) sealer(ctx context.Context) (*seal.Sealer, *offsite, error) 
 	if ol := off.target.Spec.ObjectLock; ol != nil {
 		s.Lock = &seal.Lock{Mode: target.LockMode(ol.Mode), RetainDays: int(ol.RetainDays)}
 	}
+	s.Volumes = &volume.Planner{Source: src, BSL: bsl.Name, Password: f.repositoryPassword(off)}
 	return s, off, nil
+}
+
+// repositoryPassword is where the kopia repository password comes from:
+// the file named by --repository-password-file, else, with --target, Velero's
+// Secret. It is read only when the backup has volume data.
+func (f *sealFlags) repositoryPassword(off *offsite) func(context.Context) (string, error) {
+	switch {
+	case f.repoPassword != "":
+		return func(context.Context) (string, error) {
+			data, err := os.ReadFile(f.repoPassword)
+			if err != nil {
+				return "", err
+			}
+			return strings.TrimRight(string(data), "\r\n"), nil
+		}
+	case off.cluster != nil:
+		return volume.PasswordFromSecret(off.cluster, "velero")
+	}
+	return func(context.Context) (string, error) {
+		return "", usagef("the backup has volume data: --repository-password-file is required (Velero's kopia repository password)")
+	}
 }
 
 func printSealSummary(s Streams, off *offsite, sl *seal.Seal, copied bool, plain int64, start time.Time) error {
