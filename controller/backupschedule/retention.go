@@ -88,8 +88,9 @@ func retentionPolicy(p *v1alpha1.RetentionPolicy, loc *time.Location) retention.
 // allows. A dropped backup loses its seal.json first, so
 // that a deletion cut short never leaves a copy listed as restorable; its
 // other objects follow. Incomplete folders with no seal in progress (what
-// such a cut leaves) are removed too, except active's, the backup being
-// sealed now.
+// such a cut leaves) are removed too, and so are those whose seal marker
+// is older than abandonedSealAfter (runs that ended unsealed), except
+// active's, the backup being sealed now.
 func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto.VerifyKey, bind seal.Binding, schedule, active string, policy retention.Policy, now time.Time) retentionOutcome {
 	out := retentionOutcome{
 		Entries: map[string]seal.Entry{},
@@ -139,7 +140,7 @@ func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto
 		out.Deleted = append(out.Deleted, d.ID)
 	}
 	for _, b := range incomplete {
-		if err := cleanIncomplete(ctx, offsite, schedule, b); errors.Is(err, storage.ErrLocked) {
+		if err := cleanIncomplete(ctx, offsite, schedule, b, now); errors.Is(err, storage.ErrLocked) {
 			out.Leftovers++
 		} else if err != nil {
 			errs = append(errs, err)
@@ -209,15 +210,25 @@ func deleteBackup(ctx context.Context, offsite storage.Store, schedule, backup s
 	return deleteFolder(ctx, offsite, seal.BackupPrefix(schedule, backup))
 }
 
-// cleanIncomplete removes an incomplete backup folder unless a seal is in
-// progress there (its marker is present): an interrupted seal is left for
-// the Sealer to complete.
-func cleanIncomplete(ctx context.Context, offsite storage.Store, schedule, backup string) error {
-	_, err := offsite.Stat(ctx, seal.PendingKey(schedule, backup))
+// abandonedSealAfter is how long an incomplete folder's seal marker
+// (sealing.json) is left alone when its backup is not the schedule's run in
+// flight. The controller resumes only that run's seal, so such a marker is
+// an abandoned run's (ended while the controller was down, the Velero
+// backup gone), or a seal running elsewhere (the CLI) that may still be
+// writing: a day is longer than any seal.
+const abandonedSealAfter = 24 * time.Hour
+
+// cleanIncomplete removes an incomplete backup folder (callers skip the
+// run in flight's) unless a seal may still be in progress there: its
+// marker is present and younger than abandonedSealAfter (or its age is
+// unknown). An older marker can no longer be resumed and goes with the
+// folder.
+func cleanIncomplete(ctx context.Context, offsite storage.Store, schedule, backup string, now time.Time) error {
+	info, err := offsite.Stat(ctx, seal.PendingKey(schedule, backup))
 	switch {
-	case err == nil:
+	case err == nil && (info.LastModified.IsZero() || now.Sub(info.LastModified) < abandonedSealAfter):
 		return nil
-	case !errors.Is(err, storage.ErrNotFound):
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return fmt.Errorf("check incomplete offsite backup %s/%s: %w", schedule, backup, err)
 	}
 	return deleteFolder(ctx, offsite, seal.BackupPrefix(schedule, backup))

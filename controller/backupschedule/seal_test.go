@@ -24,6 +24,8 @@ import (
 	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/controller/internal/kittest"
+	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/retention"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/seal/sealtest"
 	"github.com/safekeep-dev/safekeep/storage"
@@ -443,4 +445,41 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 	}
 	t.Fatalf("metric %v is neither a gauge nor a counter", m.Desc())
 	return 0
+}
+
+// TestAbandonedSealMarkers: an incomplete folder whose seal marker is older
+// than abandonedSealAfter (a run that ended unsealed: nothing resumes it)
+// is removed, marker included; a younger marker's folder (a seal that may
+// be running elsewhere) and the run in flight's are left. Marker age is
+// logic, not S3 behaviour: an in-memory bucket with a clock serves.
+func TestAbandonedSealMarkers(t *testing.T) {
+	ctx := t.Context()
+	clock := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	st := storage.NewMemBucket(storage.MemOptions{Now: func() time.Time { return clock }}).Store("offsite")
+	put := func(key string) {
+		t.Helper()
+		if _, err := st.Put(ctx, key, strings.NewReader("{}"), storage.PutOptions{Size: 2}); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+	}
+	for _, b := range []string{"abandoned", "active"} {
+		put(seal.PendingKey("s", b))
+		put(seal.ObjectKey("s", b, "x"))
+	}
+	clock = clock.Add(2 * time.Hour)
+	put(seal.PendingKey("s", "recent"))
+	put(seal.ObjectKey("s", "recent", "x"))
+
+	now := clock.Add(abandonedSealAfter - time.Hour) // 25 h after the first markers
+	trusted := []crypto.VerifyKey{sealtest.NewSigner(t).Public()}
+	out := applyRetention(ctx, st, trusted, seal.Binding{}, "s", "active", retention.Policy{KeepLast: 1}, now)
+	if out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	for b, want := range map[string]bool{"abandoned": false, "recent": true, "active": true} {
+		keys := sealtest.Keys(sealtest.Snapshot(t, st, seal.BackupPrefix("s", b)))
+		if got := len(keys) == 2; got != want {
+			t.Errorf("folder %s after the pass: %v, want kept %v", b, keys, want)
+		}
+	}
 }
