@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +57,9 @@ const (
 // two seal entries; every sealed copy offsite verifies (no seal.json for
 // an incomplete copy); every run's backup was sealed exactly once. The
 // seed and count come from SAFEKEEP_CHAOS_SEED and SAFEKEEP_CHAOS_KILLS.
+// Last, durable audit: with the bucket refusing audit writes a run is
+// sealed, the controller killed, the bucket let through again, and the
+// next controller writes the kept entries, each once.
 func TestChaos(t *testing.T) {
 	kills, seed := envInt(t, chaosKillsEnv, chaosKills), envInt(t, chaosSeedEnv, chaosSeed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0)) //nolint:gosec // reproducible timing, not a secret
@@ -68,8 +76,9 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	createWorkload(t, c, chaosWorkload, "PHI-MARKER-"+randomHex(t, 8))
+	gate := startAuditGate(t, s3.Endpoint)
 	for _, o := range (sample.Offsite{
-		Namespace: chaosNamespace, Name: "offsite", Endpoint: s3.Endpoint, Bucket: chaosBucket, Prefix: chaosPrefix,
+		Namespace: chaosNamespace, Name: "offsite", Endpoint: gate.url, Bucket: chaosBucket, Prefix: chaosPrefix,
 		AccessKey: s3.AccessKey, SecretKey: s3.SecretKey, Recipients: []string{recipient}, SigningKeyPEM: readFile(t, dir+"/signing.key"),
 	}).Objects() {
 		if err := c.Create(ctx, o); err != nil {
@@ -124,11 +133,40 @@ func TestChaos(t *testing.T) {
 		}
 		for _, r := range runs[:len(runs)-min(len(runs), chaosKeepBackups)] {
 			if chk.deletes[r] != 1 {
+				t.Logf("backup %s has %d retention-delete entries", r, chk.deletes[r])
 				return false, nil
 			}
 		}
 		return chk.sealed == min(len(runs), chaosKeepBackups), nil
 	})
+	// Durable audit: the bucket refuses audit writes, a run is sealed (its
+	// entry kept in the controller's outbox), the controller is killed,
+	// the bucket takes audit writes again, a new controller writes the
+	// entry: once.
+	gate.refuse(true)
+	requested := time.Now().UTC().Truncate(time.Second).Add(time.Second)
+	time.Sleep(time.Until(requested))
+	runNow(t, c, sched, requested)
+	runs = append(runs, v1alpha1.ManualBackupName(chaosNamespace, chaosSchedule, requested))
+	waitRunEnded(t, c, sched, runs[len(runs)-1])
+	if n := outboxLen(t, c); n == 0 {
+		t.Fatal("no audit entry kept in the outbox while the bucket refused them")
+	}
+	if err := chk.check(ctx, runs); err == nil {
+		t.Fatal("the run's seal entry is in the log although the bucket refused audit writes")
+	}
+	if err := ctl.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-ctl.done
+	gate.refuse(false)
+	ctl = startController(t, bin, kubeconfig)
+	waitFor(t, "the kept audit entries written", chaosRunTimeout, func(ctx context.Context) (bool, error) {
+		return outboxLen(t, c) == 0 && chk.check(ctx, runs) == nil, nil
+	})
+	if err := chk.check(ctx, runs); err != nil {
+		t.Fatal(err)
+	}
 	if strings.Contains(ctl.log.String(), "audit entry not kept in the cluster") {
 		t.Errorf("the controller could not keep audit entries in its outbox (RBAC?)")
 	}
@@ -197,6 +235,46 @@ func (k *chaosChecker) check(ctx context.Context, runs []string) error {
 	}
 	return nil
 }
+
+// outboxLen counts the audit entries kept in the controller's outbox.
+func outboxLen(t *testing.T, c client.Client) int {
+	t.Helper()
+	var cms corev1.ConfigMapList
+	if err := c.List(t.Context(), &cms, client.InNamespace(chaosNamespace), client.HasLabels{v1alpha1.LabelAuditOutbox}); err != nil {
+		t.Fatal(err)
+	}
+	return len(cms.Items)
+}
+
+// auditGate is a loopback proxy in front of the S3 server that, when told
+// to, refuses the audit log's requests (503 SlowDown) and passes the rest.
+type auditGate struct {
+	url     string
+	refused atomic.Bool
+}
+
+func startAuditGate(t *testing.T, upstream string) *auditGate {
+	t.Helper()
+	u, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &auditGate{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.refused.Load() && strings.Contains(r.URL.Path, "/safekeep/v1/audit/") {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`<Error><Code>SlowDown</Code><Message>refused by the test</Message></Error>`))
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	g.url = srv.URL
+	return g
+}
+
+func (g *auditGate) refuse(on bool) { g.refused.Store(on) }
 
 // runNow asks for a run at requested, as `safekeep backup now` does.
 func runNow(t *testing.T, c client.Client, s *v1alpha1.BackupSchedule, requested time.Time) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/audit"
@@ -40,17 +41,25 @@ func (r *Reconciler) auditSeal(ctx context.Context, tgt *target.Target, spec job
 	_, _ = r.audit.Record(ctx, tgt, audit.Record{Kind: audit.KindSeal, Subject: subject, Details: d}) // failures are kept and retried
 }
 
-// auditRetention records the backups a retention pass deleted, and its
-// failure.
-func (r *Reconciler) auditRetention(ctx context.Context, tgt *target.Target, spec jobSpec, out retentionOutcome) {
+// deleteRecordWindow is how far back the log is searched for a deletion's
+// entry before recording it: a deletion cut short by a crash is completed,
+// without a second entry, by a pass within this window.
+const deleteRecordWindow = 24 * time.Hour
+
+// auditDelete records that retention deletes backup, before the deletion
+// starts (a crash mid-deletion cannot lose the record), once: a later pass
+// completing a deletion cut short finds the entry and records none.
+func (r *Reconciler) auditDelete(ctx context.Context, tgt *target.Target, spec jobSpec, backup string) {
 	ns := spec.target.Namespace
 	reason := "retention: not kept by " + describePolicy(spec.target, spec)
-	for _, b := range out.Deleted {
-		_, _ = r.audit.Record(ctx, tgt, audit.Record{
-			Kind: audit.KindRetentionDelete, Subject: ns + "/" + spec.schedule + "/" + b,
-			Details: audit.DeleteDetails{Namespace: ns, Schedule: spec.schedule, Backup: b, Reason: reason},
-		})
-	}
+	_, _ = r.audit.RecordOnce(ctx, tgt, audit.Record{
+		Kind: audit.KindRetentionDelete, Subject: ns + "/" + spec.schedule + "/" + backup,
+		Details: audit.DeleteDetails{Namespace: ns, Schedule: spec.schedule, Backup: backup, Reason: reason},
+	}, r.Clock.Now().Add(-deleteRecordWindow)) // failures are kept and retried
+}
+
+// auditRetention records a retention pass's failure.
+func (r *Reconciler) auditRetention(ctx context.Context, tgt *target.Target, spec jobSpec, out retentionOutcome) {
 	if out.Err != nil {
 		r.auditFailure(ctx, tgt, spec, "retention-delete", v1alpha1.ReasonRetentionFailed, out.Err)
 	}

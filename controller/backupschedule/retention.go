@@ -91,7 +91,11 @@ func retentionPolicy(p *v1alpha1.RetentionPolicy, loc *time.Location) retention.
 // such a cut leaves) are removed too, and so are those whose seal marker
 // is older than abandonedSealAfter (runs that ended unsealed), except
 // active's, the backup being sealed now.
-func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto.VerifyKey, bind seal.Binding, schedule, active string, policy retention.Policy, now time.Time) retentionOutcome {
+//
+// Each deletion is recorded (record, nil for none) before it starts, so a
+// crash mid-deletion cannot lose the record; the record must not repeat
+// itself when a later pass completes the deletion.
+func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto.VerifyKey, bind seal.Binding, schedule, active string, policy retention.Policy, now time.Time, record func(backup string)) retentionOutcome {
 	out := retentionOutcome{
 		Entries: map[string]seal.Entry{},
 		Kept:    map[string][]retention.Reason{},
@@ -118,6 +122,9 @@ func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto
 		if l := e.Seal.Lock; l != nil && now.Before(l.RetainUntil) {
 			out.Waiting[d.ID] = l.RetainUntil
 			continue
+		}
+		if record != nil {
+			record(d.ID)
 		}
 		err := deleteBackup(ctx, offsite, schedule, d.ID)
 		switch {

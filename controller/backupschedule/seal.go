@@ -104,7 +104,8 @@ func (r *Reconciler) runJob(ctx context.Context, spec jobSpec) *jobResult {
 		return res
 	}
 	bind := seal.Binding{Place: tgt.Place(), Cluster: r.ClusterID}
-	res.retention = applyRetention(ctx, tgt.Store, trusted, bind, spec.schedule, spec.active, spec.policy, r.Clock.Now())
+	record := func(backup string) { r.auditDelete(ctx, tgt, spec, backup) }
+	res.retention = applyRetention(ctx, tgt.Store, trusted, bind, spec.schedule, spec.active, spec.policy, r.Clock.Now(), record)
 	r.auditRetention(ctx, tgt, spec, res.retention)
 	return res
 }

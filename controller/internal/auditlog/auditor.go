@@ -7,6 +7,7 @@ package auditlog
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -113,10 +114,40 @@ func (a *Auditor) RecordDrill(ctx context.Context, t *target.Target, rec audit.R
 	return e.Seq, e.Hash, nil
 }
 
+// RecordOnce is Record for a fact that a retry after a crash may record
+// again (a decision taken again after a restart): it records nothing when
+// an entry of rec's kind and subject is kept to be written, or is in the
+// log no earlier than since, and returns that entry (nil when kept). A log
+// that cannot be searched does not stop the record.
+func (a *Auditor) RecordOnce(ctx context.Context, t *target.Target, rec audit.Record, since time.Time) (*audit.Entry, error) {
+	if a == nil {
+		return nil, nil
+	}
+	return a.recordIf(ctx, t, rec, "", func(kept []*pending) (*audit.Entry, bool) {
+		for _, q := range kept {
+			if q.rec.Kind == rec.Kind && q.rec.Subject == rec.Subject {
+				return nil, true
+			}
+		}
+		l, err := a.logOf(t)
+		if err != nil {
+			return nil, false
+		}
+		e, err := l.Find(ctx, since, func(e *audit.Entry) bool { return e.Kind == rec.Kind && e.Subject == rec.Subject })
+		return e, err == nil && e != nil
+	})
+}
+
 func (a *Auditor) record(ctx context.Context, t *target.Target, rec audit.Record, owner string) (*audit.Entry, error) {
 	if a == nil {
 		return nil, nil
 	}
+	return a.recordIf(ctx, t, rec, owner, nil)
+}
+
+// recordIf records rec unless done (nil: never) says, given the entries
+// kept for t, that it is recorded already.
+func (a *Auditor) recordIf(ctx context.Context, t *target.Target, rec audit.Record, owner string, done func([]*pending) (*audit.Entry, bool)) (*audit.Entry, error) {
 	if rec.Actor == "" {
 		rec.Actor = a.actor
 	}
@@ -128,6 +159,11 @@ func (a *Auditor) record(ctx context.Context, t *target.Target, rec audit.Record
 	rec.Details = details
 	tk := targetKey(t)
 	defer a.lockTarget(tk)()
+	if done != nil {
+		if e, ok := done(a.kept(ctx, t, tk)); ok {
+			return e, nil
+		}
+	}
 	p := &pending{created: a.now(), rec: rec, owner: owner, fresh: true}
 	if a.outbox != nil {
 		if err := a.outbox.add(ctx, t.Object.Namespace, t.Object.Name, p); err != nil {
@@ -151,6 +187,20 @@ func (a *Auditor) Retry(ctx context.Context, t *target.Target) error {
 	defer a.lockTarget(tk)()
 	_, err := a.flush(ctx, t, tk, nil)
 	return err
+}
+
+// kept returns the entries kept for t, in memory and in the outbox (as far
+// as it can be listed). The caller holds t's writer lock.
+func (a *Auditor) kept(ctx context.Context, t *target.Target, tk string) []*pending {
+	a.mu.Lock()
+	out := slices.Clone(a.memory[tk])
+	a.mu.Unlock()
+	if a.outbox != nil {
+		if list, err := a.outbox.list(ctx, t.Object.Namespace, t.Object.Name); err == nil {
+			out = append(out, list...)
+		}
+	}
+	return out
 }
 
 // targetKey names t's outbox and lock.
