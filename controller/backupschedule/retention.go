@@ -92,7 +92,7 @@ func retentionPolicy(p *v1alpha1.RetentionPolicy, loc *time.Location) retention.
 // is older than abandonedSealAfter (runs that ended unsealed), except
 // active's, the backup being sealed now.
 //
-// Each deletion is recorded (record, nil for none) before it starts, so a
+// Each deletion is recorded (record) before it starts, so a
 // crash mid-deletion cannot lose the record; the record must not repeat
 // itself when a later pass completes the deletion.
 func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto.VerifyKey, bind seal.Binding, schedule, active string, policy retention.Policy, now time.Time, record func(backup string)) retentionOutcome {
@@ -123,9 +123,7 @@ func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto
 			out.Waiting[d.ID] = l.RetainUntil
 			continue
 		}
-		if record != nil {
-			record(d.ID)
-		}
+		record(d.ID)
 		err := deleteBackup(ctx, offsite, schedule, d.ID)
 		switch {
 		case errors.Is(err, errSealLocked):
