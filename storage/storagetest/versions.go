@@ -140,6 +140,15 @@ func checkHiddenLocked(t *testing.T, s storage.Store, key, lockedID string, vs [
 		t.Fatalf("GetVersion of a delete marker: %v, want ErrNotFound", err)
 	}
 	wantErr(t, "DeleteVersion of a locked version", s.DeleteVersion(ctx, key, lockedID), storage.ErrLocked)
+	// A conditional create does not take a hidden key for a free one: the
+	// sealer and the audit log rely on If-None-Match: * refusing a key a
+	// marker hides (VersityGW 1.8.0 answers 412, as for a present key), or
+	// a re-seal would bury the locked version under a new current one.
+	_, err := s.Put(ctx, key, strings.NewReader("new"), storage.PutOptions{Size: 3, IfAbsent: true})
+	wantErr(t, "conditional create over a delete marker", err, storage.ErrExists)
+	if got := versions(t, s, key); len(got) != len(vs) {
+		t.Fatalf("versions after a refused conditional create = %+v, want the %d before", got, len(vs))
+	}
 }
 
 // bringBackLocked deletes the versions over the locked one by ID (a marker
