@@ -23,9 +23,14 @@ type Hidden struct {
 	// Key is the offsite key (relative to the store), Object the Velero
 	// object name, ManifestObject or SealObject.
 	Key, Object string
-	// MarkerID and MarkerAt are the delete marker's version ID and time.
+	// MarkerID and MarkerAt are the delete marker's version ID and time;
+	// when Overwritten, the current version's that does not match.
 	MarkerID string
 	MarkerAt time.Time
+	// Overwritten says the current version is no marker but bytes the seal
+	// does not vouch for, put over the sealed version (an attacker's
+	// overwrite, which object lock does not refuse on a versioned bucket).
+	Overwritten bool
 	// VersionID is the version recovered; empty when none matched.
 	VersionID string
 	// Refused are versions under the marker whose bytes did not match.
@@ -41,7 +46,11 @@ func (h Hidden) Recovered() bool { return h.VersionID != "" }
 // String says what happened, for output: "KEY: hidden by a delete marker
 // at TIME; recovered from version ID".
 func (h Hidden) String() string {
-	s := fmt.Sprintf("%s: hidden by a delete marker at %s; ", h.Key, h.MarkerAt.UTC().Format(time.RFC3339))
+	what := "hidden by a delete marker"
+	if h.Overwritten {
+		what = "overwritten with other bytes (version " + h.MarkerID + ")"
+	}
+	s := fmt.Sprintf("%s: %s at %s; ", h.Key, what, h.MarkerAt.UTC().Format(time.RFC3339))
 	switch {
 	case h.Recovered():
 		s += "recovered from version " + h.VersionID
@@ -89,11 +98,11 @@ func versionsOf(ctx context.Context, offsite storage.Store, prefix string) (map[
 }
 
 // recoverHidden finds, for each sealed object and the manifest whose
-// current version is a delete marker, the newest version under the marker
-// whose ciphertext size and SHA-256 are the seal's. It returns a view of
-// offsite where those keys read (Get, Stat, List) as the recovered
-// versions, and what it found. Hidden objects with no matching version stay
-// missing in the view.
+// current version is a delete marker or an overwrite (overwritten), the
+// newest version under it whose ciphertext size and SHA-256 are the seal's.
+// It returns a view of offsite where those keys read (Get, Stat, List) as
+// the recovered versions, and what it found. Hidden objects with no
+// matching version stay missing (or mismatched) in the view.
 func recoverHidden(ctx context.Context, offsite storage.Store, sl *Seal) (storage.Store, []Hidden, error) {
 	all, err := versionsOf(ctx, offsite, BackupPrefix(sl.Schedule, sl.Backup))
 	if err != nil || len(all) == 0 {
@@ -107,12 +116,23 @@ func recoverHidden(ctx context.Context, offsite storage.Store, sl *Seal) (storag
 	var found []Hidden
 	for _, key := range slices.Sorted(mapKeys(all)) {
 		o, sealed := want[key]
-		marker, hidden := storage.Hidden(all[key])
-		if !sealed || !hidden {
+		if !sealed {
 			continue
 		}
-		h := Hidden{Key: key, Object: o.Name, MarkerID: marker.VersionID, MarkerAt: marker.LastModified}
-		v, refused, err := matchingVersion(ctx, offsite, all[key], func(got Blob) bool { return got.Size == o.Size && got.SHA256 == o.SHA256 })
+		matches := func(got Blob) bool { return got.Size == o.Size && got.SHA256 == o.SHA256 }
+		marker, hidden := storage.Hidden(all[key])
+		over := false
+		if !hidden {
+			marker, over, err = overwritten(ctx, offsite, all[key], matches)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !over {
+				continue
+			}
+		}
+		h := Hidden{Key: key, Object: o.Name, MarkerID: marker.VersionID, MarkerAt: marker.LastModified, Overwritten: over}
+		v, refused, err := matchingVersion(ctx, offsite, all[key], matches)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -124,6 +144,34 @@ func recoverHidden(ctx context.Context, offsite storage.Store, sl *Seal) (storag
 		found = append(found, h)
 	}
 	return storage.Pinned(offsite, pins), found, nil
+}
+
+// overwritten returns the current version of a key among versions when
+// older versions hold bytes too and the current one's are not what ok
+// accepts: an overwrite of a sealed object. A key with one version is left
+// to the reader, which reports a mismatch as before.
+func overwritten(ctx context.Context, offsite storage.Store, versions []storage.Version, ok func(Blob) bool) (storage.Version, bool, error) {
+	var cur *storage.Version
+	held := 0
+	for i, v := range versions {
+		if !v.DeleteMarker {
+			held++
+		}
+		if v.Latest {
+			cur = &versions[i]
+		}
+	}
+	if cur == nil || cur.DeleteMarker || held < 2 {
+		return storage.Version{}, false, nil
+	}
+	b, err := hashVersion(ctx, offsite, *cur)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Version{}, false, nil // replaced meanwhile: the reader sees what is there
+	}
+	if err != nil {
+		return storage.Version{}, false, err
+	}
+	return *cur, !ok(b), nil
 }
 
 // matchingVersion reads the versions that hold bytes, newest first, and

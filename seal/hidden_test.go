@@ -236,3 +236,51 @@ func TestListTrustedHiddenForgedSeal(t *testing.T) {
 		t.Errorf("hidden forged seal: refused %v, want its one version", e.Hidden.Refused)
 	}
 }
+
+// TestOverwriteRecovered: an attacker's overwrite of a sealed object (a new
+// current version with other bytes, no marker) is not a mismatch on a
+// versioned bucket: the locked sealed version under it is read, the
+// overwrite refused and named, and recover makes the sealed version current
+// again. Before, verify reported the object mismatched although the locked
+// original was intact.
+func TestOverwriteRecovered(t *testing.T) {
+	b := sealtest.NewVersionedBed(t)
+	ctx := t.Context()
+	opts := seal.VerifyOptions{TrustedKeys: []crypto.VerifyKey{b.Signer.Public()}, Identities: b.Identities}
+	_, objs := sealLocked(t, b, "s", "b1")
+	key := seal.ObjectKey("s", "b1", "b1.tar.gz")
+	data := sealtest.Get(t, b.Offsite, key)
+	data[len(data)/2] ^= 1
+	sealtest.Put(t, b.Offsite, key, data) // same size, other bytes, current now
+	vs := sealtest.Versions(t, b.Offsite, key)
+	altered, original := vs[0].VersionID, vs[1].VersionID
+
+	rep, err := seal.Verify(ctx, b.Offsite, "s", "b1", opts)
+	if err != nil {
+		t.Fatalf("Verify with the sealed object overwritten: %v", err)
+	}
+	if len(rep.Hidden) != 1 {
+		t.Fatalf("Hidden = %+v, want the overwritten object", rep.Hidden)
+	}
+	h := rep.Hidden[0]
+	if !h.Overwritten || h.VersionID != original || !slices.Equal(h.Refused, []string{altered}) ||
+		!strings.Contains(h.String(), "overwritten with other bytes (version "+altered+")") {
+		t.Fatalf("Hidden = %+v (%s), want overwritten, recovered from %s, %s refused", h, h, original, altered)
+	}
+	opened, err := seal.Open(ctx, b.Offsite, "s", "b1", opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	var buf bytes.Buffer
+	if _, err := opened.ReadObject(ctx, "b1.tar.gz", &buf, nil); err != nil || !bytes.Equal(buf.Bytes(), objs["b1.tar.gz"]) {
+		t.Fatalf("ReadObject of the overwritten object: %v (bytes equal Velero's: %v)", err, bytes.Equal(buf.Bytes(), objs["b1.tar.gz"]))
+	}
+
+	recs, after, err := seal.Recover(ctx, b.Offsite, "s", "b1", seal.RecoverOptions{VerifyOptions: opts})
+	if err != nil || len(recs) != 1 || recs[0].Err != nil || len(after.Hidden) != 0 {
+		t.Fatalf("Recover: %+v, %v; after: %+v", recs, err, after)
+	}
+	if got := sealtest.Versions(t, b.Offsite, key); got[0].VersionID != original {
+		t.Errorf("after recover the current version is %s, want the sealed %s", got[0].VersionID, original)
+	}
+}

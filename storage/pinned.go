@@ -9,9 +9,10 @@ import (
 )
 
 // Pinned returns a view of s where each pinned version's key reads (Get,
-// Stat, List, ListDir) as that version: a reader that checked a version
-// under a delete marker against a digest it trusts uses it as if it were
-// current. Writes go to s. With no pins it returns s.
+// Stat, List, ListDir) as that version, in place of the current one if
+// any: a reader that checked a version under a delete marker (or under an
+// overwrite) against a digest it trusts uses it as if it were current.
+// Writes go to s. With no pins it returns s.
 func Pinned(s Store, pins []Version) Store {
 	if len(pins) == 0 {
 		return s
@@ -65,6 +66,9 @@ func (p *pinnedStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectI
 				yield(info, err)
 				return
 			}
+			if _, pinned := p.pins[info.Key]; pinned {
+				continue // an overwrite: the pinned version stands for it
+			}
 			for len(extra) > 0 && extra[0].Key < info.Key {
 				if !yield(extra[0], nil) {
 					return
@@ -90,6 +94,7 @@ func (p *pinnedStore) ListDir(ctx context.Context, prefix string) ([]string, []O
 	if err != nil {
 		return nil, nil, err
 	}
+	objects = slices.DeleteFunc(objects, func(o ObjectInfo) bool { _, pinned := p.pins[o.Key]; return pinned })
 	for _, info := range p.under(prefix) {
 		if i := strings.IndexByte(info.Key[len(prefix):], '/'); i >= 0 {
 			dirs = append(dirs, prefix+info.Key[len(prefix):][:i+1])
