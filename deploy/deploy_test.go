@@ -226,6 +226,7 @@ func TestAppliedRestricted(t *testing.T) {
 	t.Run("effective permissions", func(t *testing.T) { checkEffectiveRBAC(t, cp, c) })
 
 	t.Run("drill scratch only", func(t *testing.T) { testDrillScratchOnly(t, cp, c) })
+	t.Run("drill restores", func(t *testing.T) { testDrillRestores(t, cp, c) })
 	t.Run("run-now values", func(t *testing.T) { testRunNowValues(t, c) })
 }
 

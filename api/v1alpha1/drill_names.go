@@ -28,6 +28,16 @@ const FinalizerDrillCleanup = "safekeep.dev/drill-cleanup"
 // access to the restored objects there, and nowhere else.
 const DrillReaderClusterRole = "safekeep-drill-reader"
 
+// The right DrillReaderClusterRole grants in a scratch namespace and
+// nowhere else: verb RestoreIntoVerb on ScratchResource (group safekeep.dev,
+// no such resource exists). The admission policy safekeep-drill-restores
+// (deploy/drill_rbac.yaml) lets the controller create a Velero Restore
+// only when it holds this right in every namespace the Restore writes to.
+const (
+	ScratchResource = "scratchnamespaces"
+	RestoreIntoVerb = "restore-into"
+)
+
 // DrillLabelValue is the LabelDrill value of drill namespace/name:
 // "<namespace>.<name>", cut and hashed to fit a label value.
 func DrillLabelValue(namespace, name string) string {

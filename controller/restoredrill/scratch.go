@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -22,6 +25,9 @@ import (
 // drillReaderBinding names the RoleBinding of v1alpha1.DrillReaderClusterRole in a
 // scratch namespace.
 const drillReaderBinding = "safekeep-drill-reader"
+
+// bindTimeout bounds the wait for a new RoleBinding to take effect.
+const bindTimeout = 15 * time.Second
 
 // errNotScratch: the controller was about to delete, or bind itself in, a
 // namespace that is not a drill's scratch namespace. RBAC cannot limit
@@ -109,6 +115,28 @@ func (c *scratchClient) bind(ctx context.Context, ns *corev1.Namespace) error {
 	}
 	if err := c.Client.Create(ctx, rb); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("bind %s in namespace %s: %w", c.role, ns.Name, err)
+	}
+	return c.awaitRestoreInto(ctx, ns.Name)
+}
+
+// awaitRestoreInto waits (bounded) until the API server's authorizer sees
+// the new binding: the admission policy on Restores asks it whether the
+// controller may restore into ns, and RBAC takes effect asynchronously.
+func (c *scratchClient) awaitRestoreInto(ctx context.Context, ns string) error {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, bindTimeout, true, func(ctx context.Context) (bool, error) {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: ns, Verb: v1alpha1.RestoreIntoVerb, Group: v1alpha1.GroupVersion.Group, Resource: v1alpha1.ScratchResource,
+			},
+		}}
+		if err := c.Client.Create(ctx, review); err != nil {
+			return false, fmt.Errorf("ask the API server what the controller may do in namespace %s: %w", ns, err)
+		}
+		return review.Status.Allowed, nil
+	})
+	if err != nil {
+		return fmt.Errorf("bind %s in namespace %s: the controller does not hold %s on %s.%s there (does the role grant it?): %w",
+			c.role, ns, v1alpha1.RestoreIntoVerb, v1alpha1.ScratchResource, v1alpha1.GroupVersion.Group, err)
 	}
 	return nil
 }
