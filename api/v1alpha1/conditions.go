@@ -124,6 +124,10 @@ const (
 	// names no BackupStorageLocation in the Velero namespace (or, when
 	// empty, there is no default one).
 	ReasonLocationNotFound = "LocationNotFound"
+	// ReasonPolicyViolation (Ready False, and a Warning Event): the
+	// template breaks its OffsiteTarget's spec.policy (a namespace the
+	// target does not accept, or hooks it does not allow); no run starts.
+	ReasonPolicyViolation = "PolicyViolation"
 	// ReasonNamespaceNotFound (Ready False): a namespace named in
 	// spec.template.includedNamespaces does not exist.
 	ReasonNamespaceNotFound = "NamespaceNotFound"

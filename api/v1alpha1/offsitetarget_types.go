@@ -86,6 +86,12 @@ type OffsiteTargetSpec struct {
 	// Audit configures the audit log kept in the bucket under audit/.
 	// +optional
 	Audit *AuditLogSpec `json:"audit,omitempty"`
+
+	// Policy limits what the BackupSchedules using this target may back
+	// up (namespaces, hooks) and who may point one at it. Unset: any
+	// namespace, no hooks, anyone RBAC lets.
+	// +optional
+	Policy *TargetPolicy `json:"policy,omitempty"`
 }
 
 // AuditLogSpec configures the evidence kept in the audit log.

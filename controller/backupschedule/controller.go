@@ -255,7 +255,7 @@ func backupChanged() predicate.TypedPredicate[*velerov1.Backup] {
 }
 
 // targetReadyChanged passes OffsiteTarget events that change whether it is
-// Ready.
+// Ready, or its spec (its policy may now refuse or accept a schedule).
 func targetReadyChanged() predicate.Predicate {
 	ready := func(o client.Object) string {
 		t, ok := o.(*v1alpha1.OffsiteTarget)
@@ -269,7 +269,9 @@ func targetReadyChanged() predicate.Predicate {
 		return string(c.Status) + "/" + c.Reason
 	}
 	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool { return ready(e.ObjectOld) != ready(e.ObjectNew) },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return ready(e.ObjectOld) != ready(e.ObjectNew) || e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration()
+		},
 	}
 }
 

@@ -47,7 +47,35 @@ func (r *Reconciler) checkScope(ctx context.Context, st *scheduleState) error {
 			"the template's scope leaves out "+strings.Join(res.Protected, ", ")+", which hold Safekeep's keys and Velero's credentials")
 	}
 	st.scope = res.Namespaces
+	if !checkPolicy(st) {
+		return nil
+	}
 	return r.checkReferences(ctx, st)
+}
+
+// checkPolicy checks the template against its target's spec.policy (the
+// admission policy safekeep-target-policy does too, but a schedule stored
+// before the policy was set, or without admission, must not run). A
+// breach is Ready False and one Warning Event; no run starts.
+func checkPolicy(st *scheduleState) bool {
+	if st.target == nil {
+		return true // not Ready: nothing runs anyway
+	}
+	var p scope.Policy
+	if tp := st.target.Spec.Policy; tp != nil {
+		p = scope.Policy{Namespaces: tp.Namespaces, AllowHooks: tp.AllowHooks}
+	}
+	t := st.obj.Spec.Template
+	err := p.Check(scope.Namespaces{Included: t.IncludedNamespaces, Excluded: t.ExcludedNamespaces}, t.Hooks != nil && len(t.Hooks.Resources) > 0)
+	if err == nil {
+		return true
+	}
+	msg := fmt.Sprintf("OffsiteTarget %q refuses this schedule: %v; no backup runs until the template or the target's policy changes", st.target.Name, err)
+	if c := st.condition(v1alpha1.ConditionReady); c == nil || c.Reason != v1alpha1.ReasonPolicyViolation || c.Message != msg {
+		st.Event(st.target, corev1.EventTypeWarning, v1alpha1.ReasonPolicyViolation, "%s", msg)
+	}
+	st.NotReady(v1alpha1.ReasonPolicyViolation, "%s", msg)
+	return false
 }
 
 // checkReferences finds the storage location and the namespaces named
