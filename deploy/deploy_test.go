@@ -227,6 +227,7 @@ func TestAppliedRestricted(t *testing.T) {
 
 	t.Run("drill scratch only", func(t *testing.T) { testDrillScratchOnly(t, cp, c) })
 	t.Run("drill restores", func(t *testing.T) { testDrillRestores(t, cp, c) })
+	t.Run("target policy", func(t *testing.T) { testTargetPolicy(t, cp, c) })
 	t.Run("run-now values", func(t *testing.T) { testRunNowValues(t, c) })
 }
 
