@@ -42,7 +42,7 @@ const (
 // and admission policies of deploy/): a schedule's backup sealed, the seal
 // verified, a restore by a responder, a drill, the audit reports. The
 // secrets it uses are known (the S3 credentials, the age identities, the
-// seal signing key, the responder's restore key, Velero's repository
+// seal and audit signing keys, the responder's restore key, Velero's repository
 // password when there is one), and every output is searched for them: the
 // controller's log, Events, every Safekeep object (conditions, status),
 // metrics, the CLI's output, every object in the offsite bucket (audit log
@@ -72,12 +72,17 @@ func TestSecretLeaks(t *testing.T) {
 	identity, breakGlass := dir+"/identity.txt", dir+"/break-glass.txt"
 	recipient := ageKey.FindString(run("keygen", "-o", identity))
 	breakGlassRecipient := ageKey.FindString(run("keygen", "-o", breakGlass))
-	signingKey, restoreKey := dir+"/signing.key", dir+"/restore.key"
-	run("keygen", "--signing", "-o", signingKey)
-	run("keygen", "--signing", "-o", restoreKey)
-	restoreSigner, err := crypto.ParseSigningKey(readFile(t, restoreKey))
-	if err != nil {
-		t.Fatal(err)
+	signingKey, auditKey, restoreKey := dir+"/signing.key", dir+"/audit.key", dir+"/restore.key"
+	var auditKeys []string // public halves of the audit and restore keys
+	for _, f := range []string{signingKey, auditKey, restoreKey} {
+		run("keygen", "--signing", "-o", f)
+		k, err := crypto.ParseSigningKey(readFile(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f != signingKey {
+			auditKeys = append(auditKeys, k.Public().String())
+		}
 	}
 
 	secretMarker, configMarker := "PHI-SECRET-"+randomHex(t, 16), "PHI-CONFIG-"+randomHex(t, 16)
@@ -94,9 +99,12 @@ func TestSecretLeaks(t *testing.T) {
 		ObjectLock:    &v1alpha1.ObjectLock{Mode: v1alpha1.ObjectLockGovernance, RetainDays: 1},
 	}).Objects()
 	tgt := objs[len(objs)-1].(*v1alpha1.OffsiteTarget) //nolint:forcetypeassert // Objects ends with the target
-	tgt.Spec.AuditKeys = []string{restoreSigner.Public().String()}
+	tgt.Spec.AuditKeys = auditKeys
+	tgt.Spec.AuditKeySecretRef = &corev1.LocalObjectReference{Name: "safekeep-audit"}
 	tgt.Spec.Policy = &v1alpha1.TargetPolicy{Namespaces: []string{"phi-*"}}
 	objs = append(objs,
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "safekeep-audit", Namespace: ctlNamespace},
+			Data: map[string][]byte{"audit.key": readFile(t, auditKey)}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "drill-identity", Namespace: ctlNamespace},
 			Data: map[string][]byte{"identity": readFile(t, identity)}},
 		&v1alpha1.BackupSchedule{ObjectMeta: metav1.ObjectMeta{Name: slSchedule, Namespace: ctlNamespace},
@@ -144,9 +152,9 @@ spec:
   recipients: [%q, %q]
   signingKeySecretRef: {name: %s}
   signingPublicKey: %q
-  auditKeys: [%q]
+  auditKeys: [%q, %q]
 `, s3.Endpoint, slBucket, slPrefix, recipient, breakGlassRecipient, sample.SigningSecret,
-		tgt.Spec.SigningPublicKey, restoreSigner.Public().String()))
+		tgt.Spec.SigningPublicKey, auditKeys[0], auditKeys[1]))
 	run("verify", "--target-file", targetFile, "--backup", ref, "--identity", breakGlass)
 	run("restore", "--target-file", targetFile, "--backup", ref, "--identity", breakGlass,
 		"--to-dir", filepath.Join(dir, "restored"), "--signing-key", restoreKey)
@@ -169,6 +177,7 @@ spec:
 		"drill identity":          identityLine(t, identity),
 		"break-glass identity":    identityLine(t, breakGlass),
 		"seal signing key":        pemBody(t, signingKey),
+		"audit signing key":       pemBody(t, auditKey),
 		"restore signing key":     pemBody(t, restoreKey),
 		"any age identity":        "AGE-SECRET-KEY-",
 		"any private key PEM":     "PRIVATE KEY-----",
