@@ -45,6 +45,9 @@ var (
 // binary builds the controller as `make image` does, once per test run.
 func binary(t *testing.T) string {
 	t.Helper()
+	if testing.Short() { // a static build of the whole controller: not for make unit
+		t.Skip("ociimage: builds the controller binary; skipped by -short (make unit), run by make test")
+	}
 	root := testbed.RepoRoot(t)
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "safekeep-image-")
