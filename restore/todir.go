@@ -19,6 +19,7 @@ import (
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/storage"
+	"github.com/safekeep-dev/safekeep/volume"
 )
 
 // ErrFileExists: ToDir would overwrite a file and Options.Overwrite is off.
@@ -47,6 +48,10 @@ type Options struct {
 	// under the directory's resources/ folder (see WriteResources), after
 	// the Velero files are in place.
 	Resources bool
+	// Volume, when set (namespace/pod/volume), restores only that volume's
+	// files; by default every sealed volume's are written, after the Velero
+	// files, under volumes/ (docs/volumes.md).
+	Volume string
 }
 
 // Result describes a finished restore.
@@ -62,6 +67,8 @@ type Result struct {
 	// Hidden lists what delete markers hid and the version each was
 	// restored from (see seal.Hidden).
 	Hidden []seal.Hidden
+	// Volumes are the volumes whose files were written under volumes/.
+	Volumes []volume.Restored
 }
 
 // ToDir restores a sealed backup into dir as Velero wrote it: each object
@@ -78,9 +85,19 @@ func ToDir(ctx context.Context, offsite storage.Store, schedule, backup string, 
 	if err != nil {
 		return nil, fmt.Errorf("restore %s/%s: %w", schedule, backup, err)
 	}
+	if opts.Volume != "" && !slices.ContainsFunc(opened.Manifest.Volumes, func(v seal.VolumeRecord) bool { return volume.Name(v) == opts.Volume }) {
+		return nil, fmt.Errorf("restore %s/%s: %w: %s", schedule, backup, volume.ErrNoVolume, opts.Volume)
+	}
 	res, err := toDir(ctx, opened, dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s/%s to %s: %w", schedule, backup, dir, err)
+	}
+	if len(opened.Manifest.Volumes) > 0 {
+		// The volumes' blobs are read with the same identities; kopia
+		// writes the files (modes and times kept) as it restores them.
+		if res.Volumes, err = volume.RestoreToDir(ctx, offsite, opened.Manifest, ids, dir, opts.Volume); err != nil {
+			return nil, fmt.Errorf("restore %s/%s to %s: the Velero files are in place, the volumes are not: %w", schedule, backup, dir, err)
+		}
 	}
 	return res, nil
 }

@@ -49,16 +49,26 @@ func random(t *testing.T, n int) []byte {
 // phi-app with two snapshots of different data, and a backup b1 whose one
 // volume is the first.
 func twoSnapshots(t *testing.T, b *sealtest.Bed) (first, second string, firstBytes int64) {
+	first, second, firstBytes, _ = twoSnapshotsIn(t, b)
+	return first, second, firstBytes
+}
+
+// twoSnapshotsIn is twoSnapshots; it also returns the first snapshot's folder.
+func twoSnapshotsIn(t *testing.T, b *sealtest.Bed) (first, second string, firstBytes int64, a string) {
 	t.Helper()
 	r := volumetest.NewRepo(t, volumetest.Password)
-	a, c := t.TempDir(), t.TempDir()
+	a = t.TempDir()
+	c := t.TempDir()
 	firstBytes = writeTree(t, a, map[string][]byte{
 		"records/patient-1.json": []byte(`{"name":"` + sealtest.Marker + `"}`),
 		"records/patient-2.json": []byte(`{"name":"someone else"}`),
 		"scans/scan-1.dcm":       random(t, 1<<20),
 	})
-	if err := os.Symlink("records/patient-1.json", filepath.Join(a, "latest")); err != nil {
-		t.Fatal(err)
+	for name, target := range map[string]string{"latest": "records/patient-1.json", "records/up": "../scans/scan-1.dcm",
+		"escape": "../../outside", "abs": "/etc/passwd"} {
+		if err := os.Symlink(target, filepath.Join(a, name)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	writeTree(t, c, map[string][]byte{"other/big.bin": random(t, 1<<20)})
 	first = r.Snapshot(t, a)
@@ -67,7 +77,7 @@ func twoSnapshots(t *testing.T, b *sealtest.Bed) (first, second string, firstByt
 	volumetest.WriteBackup(t, b.Source, "b1", "default", []volumetest.PodVolume{
 		{Namespace: "phi-app", Pod: "db-0", Volume: "data", PVC: "data-db-0", SnapshotID: first},
 	})
-	return first, second, firstBytes
+	return first, second, firstBytes, a
 }
 
 func TestReadBackupAndPlan(t *testing.T) {

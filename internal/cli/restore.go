@@ -12,6 +12,7 @@ import (
 	"github.com/safekeep-dev/safekeep/internal/plural"
 	"github.com/safekeep-dev/safekeep/restore"
 	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/volume"
 )
 
 // restoreFlags are the flags of 'safekeep restore'.
@@ -19,6 +20,7 @@ type restoreFlags struct {
 	checkFlags
 	dir        string
 	overwrite  bool
+	volume     string
 	mappings   []string
 	staging    string
 	veleroNS   string
@@ -94,6 +96,7 @@ is never read: a restore key can append to the audit log, not sign seals.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.dir, "to-dir", "", "`DIR` to write the decrypted Velero files and resources/ into (no cluster; created 0700)")
 	fl.BoolVar(&f.overwrite, "overwrite", false, "with --to-dir: replace files that already exist in DIR")
+	fl.StringVar(&f.volume, "volume", "", "with --to-dir: write only this volume's files (`NAMESPACE/POD/VOLUME`); by default every sealed volume's, under DIR/volumes/")
 	fl.StringArrayVar(&f.mappings, "namespace-mapping", nil, "restore namespace `SRC:DST` of the backup into DST through Velero (repeatable; one per namespace of the backup)")
 	fl.StringVar(&f.staging, "staging-location", "", "Velero BackupStorageLocation `NAME` to stage the backup in; required with --namespace-mapping (a staging location, not Velero's primary one)")
 	fl.StringVar(&f.veleroNS, "velero-namespace", drill.DefaultVeleroNamespace, "`NAMESPACE` Velero runs in")
@@ -129,6 +132,9 @@ func (f *restoreFlags) check() (map[string]string, error) {
 		return nil, usagef("--overwrite needs --to-dir")
 	case f.timeout <= 0:
 		return nil, usagef("--restore-timeout must be positive, got %s", f.timeout)
+	}
+	if f.volume != "" && f.dir == "" {
+		return nil, usagef("--volume needs --to-dir")
 	}
 	if err := f.checkIsolation(); err != nil {
 		return nil, err
@@ -195,6 +201,7 @@ func runRestoreToDir(cmd *cobra.Command, opts *options, f *restoreFlags) error {
 		TrustedKeys: kt.keys, TrustBucketKey: kt.bucket, Binding: off.binding(),
 		Progress:  func(p seal.Progress) { progress.Set(p.BytesDone, p.BytesTotal) },
 		Resources: true,
+		Volume:    f.volume,
 	})
 	progress.Clear()
 	if err != nil {
@@ -208,6 +215,12 @@ func runRestoreToDir(cmd *cobra.Command, opts *options, f *restoreFlags) error {
 		out.printf("  %s\n", name)
 	}
 	out.printf("  %s/: %s as YAML, ready for 'kubectl apply -R -f'\n", restore.ResourcesDir, plural.S(res.Resources, "resource"))
+	for _, v := range res.Volumes {
+		out.printf("  %s/: volume %s (PVC %q): %s, %s, every blob checked\n", v.Dir, volume.Name(v.Volume), v.Volume.PVC, plural.S(int(v.Files), "file"), bytesIEC(v.Bytes))
+		for _, l := range v.Skipped {
+			out.printf("    symlink %s not created: its target leaves the volume\n", l)
+		}
+	}
 	if out.err != nil {
 		return out.err
 	}

@@ -1,0 +1,181 @@
+package volume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/manifest"
+	"github.com/kopia/kopia/snapshot"
+	"github.com/kopia/kopia/snapshot/restore"
+	"github.com/kopia/kopia/snapshot/snapshotfs"
+
+	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// VolumesDir is the folder, in a restore directory, of the volumes' files:
+// volumes/<namespace>/<pod>/<volume>/.
+const VolumesDir = "volumes"
+
+// ErrNoVolume: a volume asked for is not in the backup.
+var ErrNoVolume = errors.New("no such volume in the backup")
+
+// Restored is one volume restored to a directory.
+type Restored struct {
+	Volume   seal.VolumeRecord
+	Dir      string // relative to the restore directory
+	Files    int64
+	Bytes    int64
+	Symlinks int64
+	// Skipped are symlinks not created because their target leaves the
+	// volume's folder (absolute, or climbing out with ..), relative to Dir.
+	Skipped []string
+}
+
+// Name is namespace/pod/volume, as --volume takes it.
+func Name(v seal.VolumeRecord) string { return v.Namespace + "/" + v.Pod + "/" + v.Volume }
+
+// RestoreToDir writes the files of the sealed backup's volumes (those of m,
+// a verified manifest) under dir/volumes/<namespace>/<pod>/<volume>/,
+// keeping modes and times, reading the sealed blobs from offsite with the
+// age identities alone (the repository password is in the manifest).
+// only, when not empty, selects one volume by Name. Symlinks whose target
+// leaves the volume's folder are not created (listed in Skipped). A blob
+// that is missing or does not match the manifest fails the restore
+// (ErrDamaged, naming it), as does a snapshot whose root object is not the
+// manifest's.
+func RestoreToDir(ctx context.Context, offsite storage.Store, m *seal.Manifest, ids []crypto.Identity, dir, only string) ([]Restored, error) {
+	var vols []seal.VolumeRecord
+	for _, v := range m.Volumes {
+		if only == "" || Name(v) == only {
+			vols = append(vols, v)
+		}
+	}
+	if only != "" && len(vols) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNoVolume, only)
+	}
+	var out []Restored
+	for _, rec := range m.Repositories {
+		var these []seal.VolumeRecord
+		for _, v := range vols {
+			if v.Repository == rec.Path {
+				these = append(these, v)
+			}
+		}
+		if len(these) == 0 {
+			continue
+		}
+		got, err := restoreRepository(ctx, offsite, rec, ids, dir, these)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+func restoreRepository(ctx context.Context, offsite storage.Store, rec seal.RepositoryRecord, ids []crypto.Identity,
+	dir string, vols []seal.VolumeRecord) ([]Restored, error) {
+	r, err := openRepo(ctx, newSealedSource(offsite, rec, ids), string(rec.Password))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = r.Close(ctx) }() // read-only: nothing to flush
+	var out []Restored
+	for _, v := range vols {
+		res, err := restoreVolume(ctx, r, dir, v)
+		if err != nil {
+			return nil, fmt.Errorf("volume %s: %w", Name(v), err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func restoreVolume(ctx context.Context, r repo.DirectRepository, dir string, v seal.VolumeRecord) (Restored, error) {
+	res := Restored{Volume: v}
+	for _, part := range []string{v.Namespace, v.Pod, v.Volume} {
+		if err := seal.ValidateName("volume path", part); err != nil {
+			return res, err
+		}
+	}
+	man, err := snapshot.LoadSnapshot(ctx, r, manifest.ID(v.SnapshotID))
+	if err != nil {
+		return res, fmt.Errorf("snapshot %s: %w", v.SnapshotID, err)
+	}
+	if got := man.RootObjectID().String(); got != v.RootObjectID {
+		return res, fmt.Errorf("%w: snapshot %s has root object %s, the manifest says %s", ErrDamaged, v.SnapshotID, got, v.RootObjectID)
+	}
+	root, err := snapshotfs.SnapshotRoot(r, man)
+	if err != nil {
+		return res, fmt.Errorf("snapshot %s: %w", v.SnapshotID, err)
+	}
+	res.Dir = filepath.Join(VolumesDir, v.Namespace, v.Pod, v.Volume)
+	target := filepath.Join(dir, res.Dir)
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return res, err
+	}
+	out := &confinedOutput{FilesystemOutput: &restore.FilesystemOutput{
+		TargetPath: target, OverwriteDirectories: true, WriteFilesAtomically: true,
+		SkipOwners: os.Geteuid() != 0, // only root can give files away
+	}}
+	if err := out.Init(ctx); err != nil {
+		return res, err
+	}
+	// Whole files at every depth: never kopia's shallow placeholders.
+	opts := restore.Options{Parallel: 2, RestoreDirEntryAtDepth: math.MaxInt32}
+	if _, err := restore.Entry(ctx, r, out, root, opts); err != nil {
+		return res, fmt.Errorf("restore snapshot %s: %w", v.SnapshotID, err)
+	}
+	res.Skipped, res.Files, res.Bytes, res.Symlinks = out.skipped, out.files, out.bytes, out.symlinks
+	return res, nil
+}
+
+// confinedOutput writes like kopia's FilesystemOutput, counting what it
+// writes, but never creates a symlink whose target leaves the restore
+// folder.
+type confinedOutput struct {
+	*restore.FilesystemOutput
+	mu                     sync.Mutex
+	skipped                []string
+	files, bytes, symlinks int64
+}
+
+func (o *confinedOutput) WriteFile(ctx context.Context, relativePath string, f fs.File, progress restore.FileWriteProgress) error {
+	if err := o.FilesystemOutput.WriteFile(ctx, relativePath, f, progress); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.files++
+	o.bytes += f.Size()
+	return nil
+}
+
+func (o *confinedOutput) CreateSymlink(ctx context.Context, relativePath string, e fs.Symlink) error {
+	target, err := e.Readlink(ctx)
+	if err != nil {
+		return err
+	}
+	if filepath.IsAbs(target) || !filepath.IsLocal(filepath.Join(filepath.Dir(relativePath), target)) {
+		o.mu.Lock()
+		o.skipped = append(o.skipped, relativePath)
+		o.mu.Unlock()
+		return nil
+	}
+	if err := o.FilesystemOutput.CreateSymlink(ctx, relativePath, e); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	o.symlinks++
+	o.mu.Unlock()
+	return nil
+}

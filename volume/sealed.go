@@ -1,0 +1,109 @@
+package volume
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kopia/kopia/repo/blob"
+
+	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// ErrDamaged: a sealed volume blob is missing, or its ciphertext or
+// plaintext does not match the manifest. The error names the blob's key.
+var ErrDamaged = errors.New("sealed volume blob damaged")
+
+// sealedSource is a sealed kopia repository as kopia reads it: the blob
+// list comes from the verified manifest (never from a listing of the
+// untrusted bucket), and each blob is read from the offsite bucket,
+// checked against its ciphertext digest, decrypted in memory with the age
+// identities and checked against its plaintext digest. Nothing decrypted is
+// written to disk; a bounded memory cache keeps recent blobs.
+type sealedSource struct {
+	offsite storage.Store
+	rec     seal.RepositoryRecord
+	ids     []crypto.Identity
+	blobs   map[blob.ID]seal.VolumeBlob
+	cache   *lru
+}
+
+func newSealedSource(offsite storage.Store, rec seal.RepositoryRecord, ids []crypto.Identity) *sealedSource {
+	s := &sealedSource{offsite: offsite, rec: rec, ids: ids, blobs: make(map[blob.ID]seal.VolumeBlob, len(rec.Blobs)), cache: newLRU(defaultCacheBytes)}
+	for _, b := range rec.Blobs {
+		s.blobs[blob.ID(b.ID)] = b
+	}
+	return s
+}
+
+func (s *sealedSource) name() string { return s.rec.Path + " in " + s.offsite.String() }
+
+func (s *sealedSource) list(_ context.Context, prefix string) ([]blob.Metadata, error) {
+	var out []blob.Metadata
+	for _, b := range s.rec.Blobs { // sorted by ID
+		if strings.HasPrefix(b.ID, prefix) {
+			out = append(out, blob.Metadata{BlobID: blob.ID(b.ID), Length: b.Size})
+		}
+	}
+	return out, nil
+}
+
+func (s *sealedSource) get(ctx context.Context, id blob.ID) ([]byte, error) {
+	b, ok := s.blobs[id]
+	if !ok {
+		return nil, fmt.Errorf("blob %s is not sealed: %w", id, blob.ErrBlobNotFound)
+	}
+	if data, ok := s.cache.get(string(id)); ok {
+		return data, nil
+	}
+	data, err := s.read(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) <= maxCachedBlob {
+		s.cache.put(string(id), data)
+	}
+	return data, nil
+}
+
+func (s *sealedSource) read(ctx context.Context, b seal.VolumeBlob) ([]byte, error) {
+	rc, _, err := s.offsite.Get(ctx, b.Key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s is missing", ErrDamaged, b.Key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", b.Key, err)
+	}
+	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
+	cipher, err := io.ReadAll(io.LimitReader(rc, b.CipherSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", b.Key, err)
+	}
+	if int64(len(cipher)) != b.CipherSize || hexSHA(cipher) != b.CipherSHA256 {
+		return nil, fmt.Errorf("%w: %s: ciphertext does not match the manifest", ErrDamaged, b.Key)
+	}
+	r, err := crypto.Decrypt(bytes.NewReader(cipher), s.ids)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrDamaged, b.Key, err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(r, b.Size+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrDamaged, b.Key, err)
+	}
+	if int64(len(plain)) != b.Size || hexSHA(plain) != b.SHA256 {
+		return nil, fmt.Errorf("%w: %s: plaintext does not match the manifest", ErrDamaged, b.Key)
+	}
+	return plain, nil
+}
+
+func hexSHA(data []byte) string {
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
+}
