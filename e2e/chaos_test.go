@@ -59,7 +59,9 @@ const (
 // seed and count come from SAFEKEEP_CHAOS_SEED and SAFEKEEP_CHAOS_KILLS.
 // Last, durable audit: with the bucket refusing audit writes a run is
 // sealed, the controller killed, the bucket let through again, and the
-// next controller writes the kept entries, each once.
+// next controller writes the kept entries, each once. Then two replicas
+// with leader election: the leader is killed mid-run, the other completes
+// the seal.
 func TestChaos(t *testing.T) {
 	kills, seed := envInt(t, chaosKillsEnv, chaosKills), envInt(t, chaosSeedEnv, chaosSeed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0)) //nolint:gosec // reproducible timing, not a secret
@@ -167,6 +169,34 @@ func TestChaos(t *testing.T) {
 	if err := chk.check(ctx, runs); err != nil {
 		t.Fatal(err)
 	}
+	// Two replicas with leader election: the leader is killed mid-run and
+	// the other takes the Lease and completes the seal.
+	ctl.stop(t)
+	leader := startController(t, bin, kubeconfig, "--leader-elect")
+	waitFor(t, "the first replica to lead", time.Minute, func(context.Context) (bool, error) { return leads(t, leader), nil })
+	standby := startController(t, bin, kubeconfig, "--leader-elect")
+	time.Sleep(time.Second) // both running
+	requested = time.Now().UTC().Truncate(time.Second).Add(time.Second)
+	time.Sleep(time.Until(requested))
+	runNow(t, c, sched, requested)
+	runs = append(runs, v1alpha1.ManualBackupName(chaosNamespace, chaosSchedule, requested))
+	killAt, phase := time.Now(), ""
+	for phase != v1alpha1.ReasonSealing && time.Since(killAt) < chaosMaxDelay { // mid-seal, as far as status tells
+		phase = runPhase(ctx, c, sched)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := leader.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-leader.done
+	offset := time.Since(killAt)
+	waitFor(t, "the standby replica to lead", time.Minute, func(context.Context) (bool, error) { return leads(t, standby), nil })
+	waitRunEnded(t, c, sched, runs[len(runs)-1])
+	if err := chk.check(ctx, runs); err != nil {
+		t.Fatalf("after the leader was killed while %s: %v", phase, err)
+	}
+	t.Logf("leader killed while %s, %s after the run was asked for; the standby completed it", phase, offset.Round(time.Millisecond))
+	ctl = standby
 	if strings.Contains(ctl.log.String(), "audit entry not kept in the cluster") {
 		t.Errorf("the controller could not keep audit entries in its outbox (RBAC?)")
 	}
