@@ -40,6 +40,14 @@ const (
 	// nothing is hidden. See docs/versioned.md.
 	ConditionHidden = "Hidden"
 
+	// ConditionGone is True on an OffsiteBackup whose sealed backup the
+	// bucket no longer holds (its seal.json deleted, or replaced by one no
+	// trusted key signed) though retention did not delete it: the record
+	// stays as evidence, an audit entry and a Warning Event say so, and
+	// safekeep_offsite_gone_backups counts it. False (SealPresent) when
+	// the seal is back.
+	ConditionGone = "Gone"
+
 	// ConditionKeysExcluded is True on a BackupSchedule whose backups keep
 	// Safekeep's and Velero's namespaces out (status.excludedNamespaces):
 	// reason ScopeNarrowed, a warning, when the template's scope would have
@@ -215,6 +223,13 @@ const (
 	// ReasonNothingHidden (Hidden False): no sealed object is under a
 	// delete marker.
 	ReasonNothingHidden = "NothingHidden"
+	// ReasonSealGone (Gone True; also a Warning Event and an audit failure
+	// entry, operation "seal-gone"): the trusted seal is no longer in the
+	// bucket and retention did not delete it.
+	ReasonSealGone = "SealGone"
+	// ReasonSealPresent (Gone False): the trusted seal is in the bucket
+	// again.
+	ReasonSealPresent = "SealPresent"
 
 	// ReasonNeverDrilled (Verified Unknown): no restore drill used it yet.
 	ReasonNeverDrilled = "NeverDrilled"

@@ -82,6 +82,12 @@ func (r *Reconciler) auditFailure(ctx context.Context, tgt *target.Target, spec 
 // backup failed or went away), when the schedule's target is Ready. It
 // resolves the target (its Secrets) only then.
 func (r *Reconciler) auditRunFailure(ctx context.Context, st *scheduleState, backup, reason, msg string) {
+	r.auditScheduleFailure(ctx, st, backup, "backup", reason, msg)
+}
+
+// auditScheduleFailure records a failed operation op on backup of the
+// schedule, outside a job: it resolves the target (its Secrets) first.
+func (r *Reconciler) auditScheduleFailure(ctx context.Context, st *scheduleState, backup, op, reason, msg string) {
 	if r.audit == nil || st.target == nil {
 		return
 	}
@@ -91,7 +97,7 @@ func (r *Reconciler) auditRunFailure(ctx context.Context, st *scheduleState, bac
 		return
 	}
 	spec := jobSpec{schedule: st.obj.Name, backup: backup, target: st.target}
-	r.auditFailure(ctx, tgt, spec, "backup", reason, errors.New(msg))
+	r.auditFailure(ctx, tgt, spec, op, reason, errors.New(msg))
 }
 
 // describePolicy names a schedule's retention rules for a deletion entry.

@@ -140,6 +140,6 @@ func (r *Reconciler) retain(ctx context.Context, st *scheduleState) error {
 	default:
 		return nil
 	}
-	spec := jobSpec{kind: jobRetention, schedule: s.Name, target: st.target.DeepCopy(), policy: st.retentionPolicy()}
+	spec := jobSpec{kind: jobRetention, schedule: s.Name, namespace: s.Namespace, target: st.target.DeepCopy(), policy: st.retentionPolicy()}
 	return r.jobs.Submit(st.Key, r.job(ctx, spec))
 }

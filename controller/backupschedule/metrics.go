@@ -81,11 +81,18 @@ var (
 		Name: "safekeep_offsite_hidden_objects",
 		Help: "Sealed objects (seal.json and manifests included) of an OffsiteTarget's trusted seals whose current version is a delete marker, as of the last retention pass over the bucket.",
 	}, []string{"namespace", "target"})
+
+	// goneBackups counts the schedule's records whose trusted seal left
+	// the bucket without retention deleting it (deploy/prometheus).
+	goneBackups = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "safekeep_offsite_gone_backups",
+		Help: "OffsiteBackups of a BackupSchedule whose trusted seal is no longer in the bucket though retention did not delete it (Gone True), as of the last retention pass.",
+	}, []string{"namespace", "schedule"})
 )
 
 func init() {
 	metrics.Registry.MustRegister(lastSealTimestamp, sealDuration, sealBytes, scheduleRuns,
-		scheduleInterval, scheduleCreated, sealFailures, untrustedSeals, hiddenObjects)
+		scheduleInterval, scheduleCreated, sealFailures, untrustedSeals, hiddenObjects, goneBackups)
 }
 
 // forgetScheduleMetrics drops the series of a deleted schedule.
@@ -99,6 +106,7 @@ func forgetScheduleMetrics(namespace, name string) {
 	scheduleCreated.DeletePartialMatch(l)
 	sealFailures.DeletePartialMatch(l)
 	untrustedSeals.DeletePartialMatch(l)
+	goneBackups.DeletePartialMatch(l)
 }
 
 // observeSchedule queues the schedule's interval (ending at next; none

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -29,6 +30,24 @@ func (r *Reconciler) offsiteBackups(ctx context.Context, s *v1alpha1.BackupSched
 		return nil, fmt.Errorf("list OffsiteBackups of %s: %w", s.Name, err)
 	}
 	return list.Items, nil
+}
+
+// recordedBackups names the backups spec's schedule has OffsiteBackups of
+// in spec's target: those it knows were sealed.
+func (r *Reconciler) recordedBackups(ctx context.Context, spec jobSpec) (map[string]bool, error) {
+	var list v1alpha1.OffsiteBackupList
+	err := r.List(ctx, &list, client.InNamespace(spec.namespace),
+		client.MatchingLabels{v1alpha1.LabelSchedule: v1alpha1.ScheduleLabelValue(spec.namespace, spec.schedule)})
+	if err != nil {
+		return nil, fmt.Errorf("list OffsiteBackups of %s: %w", spec.schedule, err)
+	}
+	out := make(map[string]bool, len(list.Items))
+	for _, ob := range list.Items {
+		if ob.Spec.OffsiteTargetRef.Name == spec.target.Name && ob.Spec.ScheduleName == spec.schedule {
+			out[ob.Spec.VeleroBackupName] = true
+		}
+	}
+	return out, nil
 }
 
 // syncOffsiteBackups makes the schedule's OffsiteBackups match a job's
@@ -58,7 +77,7 @@ func (r *Reconciler) syncOffsiteBackups(ctx context.Context, st *scheduleState, 
 		}
 	}
 	if out.Listed {
-		if err := r.deleteGoneRecords(ctx, st, targetName, out.Entries); err != nil {
+		if err := r.syncGoneRecords(ctx, st, targetName, out); err != nil {
 			return err
 		}
 		st.countUntrusted(out.Untrusted)
@@ -175,25 +194,81 @@ func (r *Reconciler) upsertOffsiteBackup(ctx context.Context, st *scheduleState,
 	return nil
 }
 
-// deleteGoneRecords deletes the schedule's records, in the target named
-// targetName, whose backups are not among entries (the bucket no longer
-// has them sealed). Records of other targets are left alone.
-func (r *Reconciler) deleteGoneRecords(ctx context.Context, st *scheduleState, targetName string, entries map[string]seal.Entry) error {
+// syncGoneRecords handles the schedule's records, in the target named
+// targetName, whose backups are not among out.Entries (the bucket no
+// longer holds them sealed). Those retention dropped are deleted; any
+// other is a sealed backup that disappeared: it is never cleaned up
+// silently, its record stays with Gone True, a Warning Event and an audit
+// entry say so once, and the schedule's gone gauge counts it. A record
+// whose seal is back gets Gone False. Records of other targets are left
+// alone.
+func (r *Reconciler) syncGoneRecords(ctx context.Context, st *scheduleState, targetName string, out retentionOutcome) error {
 	list, err := r.offsiteBackups(ctx, st.obj)
 	if err != nil {
 		return err
 	}
+	gone := 0
 	for i := range list {
 		ob := &list[i]
 		if ob.Spec.OffsiteTargetRef.Name != targetName || ob.Spec.ScheduleName != st.obj.Name {
 			continue
 		}
-		if _, ok := entries[ob.Spec.VeleroBackupName]; ok {
-			continue
+		_, present := out.Entries[ob.Spec.VeleroBackupName]
+		switch {
+		case present:
+			err = r.setGone(ctx, st, ob, false)
+		case droppedByRetention(ob, out):
+			if err := r.Delete(ctx, ob); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("delete OffsiteBackup %s: %w", client.ObjectKeyFromObject(ob), err)
+			}
+		default:
+			gone++
+			err = r.setGone(ctx, st, ob, true)
 		}
-		if err := r.Delete(ctx, ob); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("delete OffsiteBackup %s: %w", client.ObjectKeyFromObject(ob), err)
+		if err != nil {
+			return err
 		}
+	}
+	ns, name, n := st.Key.Namespace, st.Key.Name, float64(gone)
+	st.After(func() { goneBackups.WithLabelValues(ns, name).Set(n) })
+	return nil
+}
+
+// droppedByRetention says retention deleted ob's backup: in this pass, or
+// in an earlier one that dropped it (Retained False) before its record
+// could be deleted.
+func droppedByRetention(ob *v1alpha1.OffsiteBackup, out retentionOutcome) bool {
+	if slices.Contains(out.Deleted, ob.Spec.VeleroBackupName) {
+		return true
+	}
+	c := meta.FindStatusCondition(ob.Status.Conditions, v1alpha1.ConditionRetained)
+	return c != nil && c.Status == metav1.ConditionFalse
+}
+
+// setGone sets ob's Gone condition: True (with a Warning Event and an
+// audit entry, when it turns True) or, only when it was set, False.
+func (r *Reconciler) setGone(ctx context.Context, st *scheduleState, ob *v1alpha1.OffsiteBackup, gone bool) error {
+	c := meta.FindStatusCondition(ob.Status.Conditions, v1alpha1.ConditionGone)
+	was := c != nil && c.Status == metav1.ConditionTrue
+	if gone == was || (!gone && c == nil) {
+		return nil
+	}
+	before := ob.DeepCopy()
+	backup := ob.Spec.VeleroBackupName
+	status, reason := metav1.ConditionFalse, v1alpha1.ReasonSealPresent
+	msg := "the trusted seal is in the offsite bucket again"
+	if gone {
+		status, reason = metav1.ConditionTrue, v1alpha1.ReasonSealGone
+		msg = fmt.Sprintf("the offsite bucket no longer holds a trusted seal of %s/%s (seal %s), and retention did not delete it: someone deleted or replaced it; the record is kept as evidence",
+			ob.Spec.ScheduleName, backup, ob.Status.SealDigest)
+	}
+	kit.SetCondition(&ob.Status.Conditions, ob.Generation, st.Now, v1alpha1.ConditionGone, status, reason, msg)
+	if err := r.Status().Patch(ctx, ob, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("update status of OffsiteBackup %s: %w", client.ObjectKeyFromObject(ob), err)
+	}
+	if gone {
+		st.After(func() { r.Recorder.Eventf(ob, nil, corev1.EventTypeWarning, v1alpha1.ReasonSealGone, "Check", "%s", kit.Note(msg)) })
+		r.auditScheduleFailure(ctx, st, backup, "seal-gone", v1alpha1.ReasonSealGone, msg)
 	}
 	return nil
 }

@@ -90,12 +90,15 @@ func retentionPolicy(p *v1alpha1.RetentionPolicy, loc *time.Location) retention.
 // other objects follow. Incomplete folders with no seal in progress (what
 // such a cut leaves) are removed too, and so are those whose seal marker
 // is older than abandonedSealAfter (runs that ended unsealed), except
-// active's, the backup being sealed now.
+// active's, the backup being sealed now, and those recorded as sealed
+// (recorded: the schedule's OffsiteBackups): a sealed backup whose
+// seal.json disappeared is evidence, never cleaned up (syncGoneRecords).
 //
 // Each deletion is recorded (record) before it starts, so a
 // crash mid-deletion cannot lose the record; the record must not repeat
 // itself when a later pass completes the deletion.
-func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto.VerifyKey, bind seal.Binding, schedule, active string, policy retention.Policy, now time.Time, record func(backup string)) retentionOutcome {
+func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto.VerifyKey, bind seal.Binding, schedule, active string, policy retention.Policy, now time.Time,
+	record func(backup string), recorded map[string]bool) retentionOutcome {
 	out := retentionOutcome{
 		Entries: map[string]seal.Entry{},
 		Kept:    map[string][]retention.Reason{},
@@ -145,6 +148,9 @@ func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto
 		out.Deleted = append(out.Deleted, d.ID)
 	}
 	for _, b := range incomplete {
+		if recorded[b] {
+			continue // was sealed: its seal is gone, its objects are evidence (syncGoneRecords)
+		}
 		if err := cleanIncomplete(ctx, offsite, schedule, b, now); errors.Is(err, storage.ErrLocked) {
 			out.Leftovers++
 		} else if err != nil {

@@ -133,7 +133,7 @@ func (r *Reconciler) submitSeal(ctx context.Context, st *scheduleState, b *veler
 	}
 	spec := jobSpec{
 		kind: jobSeal, schedule: s.Name, backup: b.Name, location: b.Spec.StorageLocation, active: b.Name,
-		target: st.target.DeepCopy(), policy: st.retentionPolicy(),
+		namespace: s.Namespace, target: st.target.DeepCopy(), policy: st.retentionPolicy(),
 	}
 	if err := r.jobs.Submit(st.Key, r.job(ctx, spec)); err != nil {
 		return err

@@ -28,8 +28,10 @@ type jobSpec struct {
 	// active is the backup in flight, whose incomplete folder retention
 	// leaves alone.
 	active string
-	target *v1alpha1.OffsiteTarget
-	policy retention.Policy
+	// namespace is the BackupSchedule's, where its OffsiteBackups are.
+	namespace string
+	target    *v1alpha1.OffsiteTarget
+	policy    retention.Policy
 }
 
 // Kinds of jobs.
@@ -104,8 +106,13 @@ func (r *Reconciler) runJob(ctx context.Context, spec jobSpec) *jobResult {
 		return res
 	}
 	bind := seal.Binding{Place: tgt.Place(), Cluster: r.ClusterID}
+	recorded, err := r.recordedBackups(ctx, spec)
+	if err != nil {
+		res.err = err
+		return res
+	}
 	record := func(backup string) { r.auditDelete(ctx, tgt, spec, backup) }
-	res.retention = applyRetention(ctx, tgt.Store, trusted, bind, spec.schedule, spec.active, spec.policy, r.Clock.Now(), record)
+	res.retention = applyRetention(ctx, tgt.Store, trusted, bind, spec.schedule, spec.active, spec.policy, r.Clock.Now(), record, recorded)
 	r.auditRetention(ctx, tgt, spec, res.retention)
 	return res
 }

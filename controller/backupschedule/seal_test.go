@@ -472,7 +472,7 @@ func TestAbandonedSealMarkers(t *testing.T) {
 
 	now := clock.Add(abandonedSealAfter - time.Hour) // 25 h after the first markers
 	trusted := []crypto.VerifyKey{sealtest.NewSigner(t).Public()}
-	out := applyRetention(ctx, st, trusted, seal.Binding{}, "s", "active", retention.Policy{KeepLast: 1}, now, func(string) {})
+	out := applyRetention(ctx, st, trusted, seal.Binding{}, "s", "active", retention.Policy{KeepLast: 1}, now, func(string) {}, nil)
 	if out.Err != nil {
 		t.Fatal(out.Err)
 	}

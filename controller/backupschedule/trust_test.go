@@ -38,7 +38,7 @@ func TestRetentionIgnoresForgedSeals(t *testing.T) {
 		forged = append(forged, name)
 	}
 	trusted := []crypto.VerifyKey{bed.Signer.Public()}
-	out := applyRetention(ctx, bed.Offsite, trusted, seal.Binding{}, "nightly", "", retention.Policy{KeepLast: 3, Location: time.UTC}, time.Now(), func(string) {})
+	out := applyRetention(ctx, bed.Offsite, trusted, seal.Binding{}, "nightly", "", retention.Policy{KeepLast: 3, Location: time.UTC}, time.Now(), func(string) {}, nil)
 	if out.Err != nil || len(out.Deleted) != 0 {
 		t.Fatalf("retention deleted %v (err %v); want nothing deleted", out.Deleted, out.Err)
 	}

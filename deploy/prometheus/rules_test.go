@@ -126,7 +126,7 @@ func promtool(t *testing.T, args ...string) string {
 }
 
 func TestPromtool(t *testing.T) {
-	if out := promtool(t, "check", "rules", rulesFile); !strings.Contains(out, "SUCCESS: 9 rules found") {
+	if out := promtool(t, "check", "rules", rulesFile); !strings.Contains(out, "SUCCESS: 10 rules found") {
 		t.Errorf("promtool check rules: %s", out)
 	}
 	promtool(t, "test", "rules", "tests.yaml")
