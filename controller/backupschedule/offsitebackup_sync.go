@@ -267,7 +267,9 @@ func (r *Reconciler) setGone(ctx context.Context, st *scheduleState, ob *v1alpha
 		return fmt.Errorf("update status of OffsiteBackup %s: %w", client.ObjectKeyFromObject(ob), err)
 	}
 	if gone {
-		st.After(func() { r.Recorder.Eventf(ob, nil, corev1.EventTypeWarning, v1alpha1.ReasonSealGone, "Check", "%s", kit.Note(msg)) })
+		st.After(func() {
+			r.Recorder.Eventf(ob, nil, corev1.EventTypeWarning, v1alpha1.ReasonSealGone, "Check", "%s", kit.Note(msg))
+		})
 		r.auditScheduleFailure(ctx, st, backup, "seal-gone", v1alpha1.ReasonSealGone, msg)
 	}
 	return nil
