@@ -284,3 +284,47 @@ func TestOverwriteRecovered(t *testing.T) {
 		t.Errorf("after recover the current version is %s, want the sealed %s", got[0].VersionID, original)
 	}
 }
+
+// TestRecoverReceipts: recover brings back hidden receipts too (a resumed
+// seal reuses an object only on its receipt), each from a version signed
+// by a pinned key for the digest its name carries: another receipt copied
+// over it is refused. Before, recover left receipts hidden.
+func TestRecoverReceipts(t *testing.T) {
+	b := sealtest.NewVersionedBed(t)
+	ctx := t.Context()
+	opts := seal.VerifyOptions{TrustedKeys: []crypto.VerifyKey{b.Signer.Public()}}
+	sealLocked(t, b, "s", "b1")
+	receipts := sealtest.Keys(sealtest.Snapshot(t, b.Offsite, seal.BackupPrefix("s", "b1")+"receipts/"))
+	if len(receipts) < 2 {
+		t.Fatalf("receipts %v, want at least two", receipts)
+	}
+	plain, swapped := receipts[0], receipts[1]
+	sealtest.Put(t, b.Offsite, swapped, sealtest.Get(t, b.Offsite, plain)) // signed, but for another digest
+	sealtest.Hide(t, b.Offsite, plain)
+	sealtest.Hide(t, b.Offsite, swapped)
+
+	recs, _, err := seal.Recover(ctx, b.Offsite, "s", "b1", seal.RecoverOptions{VerifyOptions: opts})
+	if err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	got := map[string]seal.Recovery{}
+	for _, r := range recs {
+		got[r.Key] = r
+	}
+	for _, key := range []string{plain, swapped} {
+		r, ok := got[key]
+		if !ok || r.Err != nil || r.Action == seal.ActionNone {
+			t.Errorf("receipt %s: recovery %+v, want it brought back", key, r)
+			continue
+		}
+		if _, err := b.Offsite.Stat(ctx, key); err != nil {
+			t.Errorf("receipt %s after recover: %v", key, err)
+		}
+	}
+	if r := got[swapped]; len(r.Refused) != 1 {
+		t.Errorf("the swapped receipt's refused versions = %v, want the copy of another receipt", r.Refused)
+	}
+	if data := sealtest.Get(t, b.Offsite, swapped); bytes.Equal(data, sealtest.Get(t, b.Offsite, plain)) {
+		t.Error("the swapped receipt was brought back from the copy of another receipt")
+	}
+}

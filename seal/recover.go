@@ -3,6 +3,7 @@ package seal
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/safekeep-dev/safekeep/storage"
@@ -48,8 +49,10 @@ type RecoverOptions struct {
 // digest matches, seal.json only from a version that verifies with a
 // pinned key) and makes each recovered version current again: it deletes
 // the markers and any newer version over it by version ID, and when that is
-// refused copies the version back as a new current object. The report is
-// Verify's after the recovery (before it, in a dry run).
+// refused copies the version back as a new current object. Hidden receipts
+// come back too, each from a version signed by a pinned key for the digest
+// its name carries (a resumed seal needs them; verify does not). The report
+// is Verify's after the recovery (before it, in a dry run).
 func Recover(ctx context.Context, offsite storage.Store, schedule, backup string, opts RecoverOptions) ([]Recovery, *Report, error) {
 	vo := opts.VerifyOptions
 	vo.Quick = true
@@ -58,13 +61,17 @@ func Recover(ctx context.Context, offsite storage.Store, schedule, backup string
 	if err != nil && !errors.As(err, &verr) {
 		return nil, rep, err
 	}
-	out := make([]Recovery, 0, len(rep.Hidden))
-	for _, h := range rep.Hidden {
+	receipts, rerr := hiddenReceipts(ctx, offsite, schedule, backup, vo.pinned())
+	if rerr != nil {
+		return nil, rep, rerr
+	}
+	out := make([]Recovery, 0, len(rep.Hidden)+len(receipts))
+	for _, h := range append(slices.Clone(rep.Hidden), receipts...) {
 		r := Recovery{Hidden: h, Action: ActionNone}
 		if h.Recovered() {
 			r.Action = ActionRemoveMarkers
 			if !opts.DryRun {
-				r.Action, r.Removed, r.Err = bringBack(ctx, offsite, h, rep.Seal.Lock)
+				r.Action, r.Removed, r.Err = bringBack(ctx, offsite, h, lockOf(rep))
 			}
 		}
 		out = append(out, r)
@@ -74,6 +81,14 @@ func Recover(ctx context.Context, offsite storage.Store, schedule, backup string
 	}
 	after, err := Verify(ctx, offsite, schedule, backup, vo)
 	return out, after, err
+}
+
+// lockOf is the lock rep's seal records, nil when none or no seal.
+func lockOf(rep *Report) *LockInfo {
+	if rep == nil || rep.Seal == nil {
+		return nil
+	}
+	return rep.Seal.Lock
 }
 
 // bringBack makes h's recovered version current (storage.MakeCurrent), a
