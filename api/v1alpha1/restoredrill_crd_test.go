@@ -136,6 +136,7 @@ func TestRestoreDrillCRD(t *testing.T) {
 		{"workloads mode", func(s *v1.RestoreDrillSpec) { s.Workloads.Mode = "Live" }, "spec.workloads.mode"},
 		{"pod security privileged", func(s *v1.RestoreDrillSpec) { s.Workloads.PodSecurity = "privileged" }, "spec.workloads.podSecurity"},
 		{"cleanup policy", func(s *v1.RestoreDrillSpec) { s.Cleanup.Policy = "Sometimes" }, "spec.cleanup.policy"},
+		{"keepFailedFor over the bound", func(s *v1.RestoreDrillSpec) { s.Cleanup.KeepFailedFor = &v1.Duration{Duration: 169 * time.Hour} }, "keepFailedFor must be at most 168h"},
 		{"keepFailedFor negative", func(s *v1.RestoreDrillSpec) { s.Cleanup.KeepFailedFor = &v1.Duration{Duration: -time.Hour} }, "spec.cleanup.keepFailedFor: Invalid value: \"-1h0m0s\": must be a duration"},
 		{"history limit zero", func(s *v1.RestoreDrillSpec) { s.HistoryLimit = -1 }, "spec.historyLimit"},
 		{"history limit too high", func(s *v1.RestoreDrillSpec) { s.HistoryLimit = 101 }, "spec.historyLimit"},

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -316,11 +318,18 @@ type DrillCleanup struct {
 	Policy DrillCleanupPolicy `json:"policy,omitempty"`
 
 	// KeepFailedFor keeps a failed run's scratch namespaces that long for
-	// inspection before they are deleted. Unset: Always deletes them at
+	// inspection before they are deleted, at most 168h (MaxKeepFailedFor):
+	// they hold restored PHI in plaintext. Unset: Always deletes them at
 	// once, OnSuccess keeps them until the drill is deleted.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|ms|s|m|h))+)$') || duration(self) <= duration('168h')",message="keepFailedFor must be at most 168h: scratch namespaces hold restored data in plaintext"
 	KeepFailedFor *Duration `json:"keepFailedFor,omitempty"`
 }
+
+// MaxKeepFailedFor bounds spec.cleanup.keepFailedFor: admission refuses
+// more, and the controller keeps no longer (objects stored before the
+// bound).
+const MaxKeepFailedFor = 168 * time.Hour
 
 // RestoreDrill restores a sealed offsite backup through Velero into scratch
 // namespaces on a cron schedule, checks that what came back is what was

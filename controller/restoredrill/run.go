@@ -308,7 +308,8 @@ func keepsNamespaces(c v1alpha1.DrillCleanup, passed bool, end time.Time) (bool,
 	policy := cmp.Or(c.Policy, v1alpha1.DrillCleanupAlways)
 	var until *metav1.Time
 	if c.KeepFailedFor != nil && c.KeepFailedFor.Duration > 0 {
-		until = &metav1.Time{Time: end.Add(c.KeepFailedFor.Duration)}
+		// Capped for objects stored before admission bounded it.
+		until = &metav1.Time{Time: end.Add(min(c.KeepFailedFor.Duration, v1alpha1.MaxKeepFailedFor))}
 	}
 	switch {
 	case policy == v1alpha1.DrillCleanupNever:

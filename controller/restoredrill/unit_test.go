@@ -121,6 +121,17 @@ func TestKeepsNamespaces(t *testing.T) {
 	}
 }
 
+// A keepFailedFor over the bound (stored before admission refused it) keeps
+// the namespaces MaxKeepFailedFor at most.
+func TestKeepFailedForCapped(t *testing.T) {
+	end := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	year := &v1alpha1.Duration{Duration: 365 * 24 * time.Hour}
+	keep, until := keepsNamespaces(v1alpha1.DrillCleanup{Policy: v1alpha1.DrillCleanupAlways, KeepFailedFor: year}, false, end)
+	if !keep || until == nil || !until.Time.Equal(end.Add(v1alpha1.MaxKeepFailedFor)) {
+		t.Errorf("keepFailedFor 1 year: keep %v until %v, want until %s", keep, until, end.Add(v1alpha1.MaxKeepFailedFor))
+	}
+}
+
 func TestSubjectOf(t *testing.T) {
 	if v1alpha1.DrillStagedName("a-b", "c", "1") == v1alpha1.DrillStagedName("a", "b-c", "1") {
 		t.Errorf("drills a-b/c and a/b-c share a staged name")
