@@ -50,3 +50,15 @@ func (c ChangedBy) String() string {
 	}
 	return s + " (the user is in the API server's audit log, not in the object)"
 }
+
+// DeletedBy is how an audit entry says who deleted obj: the API records
+// no one on a deletion (no managedFields entry, and an admission webhook
+// cannot annotate a DELETE), so it is unknown; the last spec change is
+// named for context.
+func DeletedBy(obj metav1.Object) string {
+	s := "unknown: the API does not record who deletes an object (the user is in the API server's audit log)"
+	if c := SpecChangedBy(obj); c.Manager != "" {
+		s += "; the spec was last changed by " + strings.TrimSuffix(c.String(), " (the user is in the API server's audit log, not in the object)")
+	}
+	return s
+}

@@ -30,3 +30,17 @@ func TestSpecChangedBy(t *testing.T) {
 		t.Errorf("no managedFields: %q, want unknown", s)
 	}
 }
+
+func TestDeletedBy(t *testing.T) {
+	obj := &metav1.ObjectMeta{ManagedFields: []metav1.ManagedFieldsEntry{{
+		Manager: "kubectl-edit", Operation: metav1.ManagedFieldsOperationUpdate,
+		Time: &metav1.Time{Time: time.Date(2026, 1, 31, 9, 0, 0, 0, time.UTC)}, FieldsV1: metav1.NewFieldsV1(`{"f:spec":{}}`),
+	}}}
+	if got := DeletedBy(obj); !strings.HasPrefix(got, "unknown: the API does not record who deletes") ||
+		!strings.HasSuffix(got, "the spec was last changed by field manager kubectl-edit at 2026-01-31T09:00:00Z") {
+		t.Errorf("DeletedBy = %q", got)
+	}
+	if got := DeletedBy(&metav1.ObjectMeta{}); strings.Contains(got, "last changed") {
+		t.Errorf("no managedFields: %q names a change", got)
+	}
+}

@@ -294,4 +294,7 @@ const (
 	// stopped while the run was in flight; its leftovers are deleted and
 	// the next run starts on schedule.
 	ReasonDrillInterrupted = "DrillInterrupted"
+	// ReasonDrillDeleted (an audit failure entry): the RestoreDrill was
+	// deleted while a run was in flight; the run has no verdict.
+	ReasonDrillDeleted = "DrillDeleted"
 )

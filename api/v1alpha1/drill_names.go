@@ -23,6 +23,11 @@ const (
 // controller is down is cleaned up when it is back.
 const FinalizerDrillCleanup = "safekeep.dev/drill-cleanup"
 
+// FinalizerTargetAudit is on every OffsiteTarget whose configuration the
+// audit log records, so that its deletion is recorded there too before
+// the API server lets it go.
+const FinalizerTargetAudit = "safekeep.dev/target-audit"
+
 // DrillReaderClusterRole is the ClusterRole (deploy/drill_rbac.yaml) the
 // controller binds to itself in each scratch namespace it creates: read
 // access to the restored objects there, and nowhere else.

@@ -1,12 +1,15 @@
 package offsitetarget_test
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
@@ -123,5 +126,67 @@ func TestAuditKeySeparate(t *testing.T) {
 	want := []string{first.Public().KeyID(), second.Public().KeyID()}
 	if rep.Entries != 2 || !slices.Equal(slices.Sorted(slices.Values(rep.KeyIDs)), slices.Sorted(slices.Values(want))) {
 		t.Errorf("log of %d entries signed by %v, want 2 entries signed by the audit keys %v", rep.Entries, rep.KeyIDs, want)
+	}
+}
+
+// Deleting an OffsiteTarget the log records is recorded before the API
+// server lets it go: the schedules that used it, and that who deleted it
+// is not known to the API. When its credentials Secret goes first (one
+// `kubectl delete -f`), the target as last resolved still writes the entry.
+func TestAuditTargetDeletion(t *testing.T) {
+	b := startTargetBed(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name         string
+		usedBy       []string
+		deleteSecret bool
+	}{
+		{name: "used", usedBy: []string{"hourly", "nightly"}},
+		{name: "secret-gone", deleteSecret: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			creds := tc.name + "-creds"
+			b.createSecret(t, creds, map[string]string{target.KeyAccessKeyID: b.s3.AccessKey, target.KeySecretAccessKey: b.s3.SecretKey})
+			key := b.create(t, b.newTarget(tc.name, func(o *v1alpha1.OffsiteTarget) { o.Spec.S3.CredentialsSecretRef.Name = creds }))
+			obj := waitAudited(t, b, key, 1)
+			if !slices.Contains(obj.Finalizers, v1alpha1.FinalizerTargetAudit) {
+				t.Fatalf("finalizers %v, want %s", obj.Finalizers, v1alpha1.FinalizerTargetAudit)
+			}
+			for _, s := range tc.usedBy {
+				if err := b.c.Create(ctx, &v1alpha1.BackupSchedule{
+					ObjectMeta: metav1.ObjectMeta{Namespace: b.ns, Name: s},
+					Spec: v1alpha1.BackupScheduleSpec{
+						Schedule: "0 3 * * *", OffsiteTargetRef: corev1.LocalObjectReference{Name: tc.name},
+						Template: v1alpha1.BackupTemplate{IncludedNamespaces: []string{"phi-app"}},
+					},
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.deleteSecret {
+				if err := b.c.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: b.ns, Name: creds}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.c.Delete(ctx, obj); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for !apierrors.IsNotFound(b.c.Get(ctx, key, &v1alpha1.OffsiteTarget{})) {
+				if time.Now().After(deadline) {
+					t.Fatal("the deleted target is still there after 30s")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			st := sealtest.OpenStore(t, b.s3.Config("plain", tc.name+"/safekeep/v1"))
+			e := audittest.WantEntry(t, auditlog.DefaultActor, st, audit.KindTargetChange, key.String(), `"change":"deleted"`)
+			var d audit.TargetDetails
+			if err := json.Unmarshal(e.Details, &d); err != nil {
+				t.Fatal(err)
+			}
+			if e.Seq != 2 || !slices.Equal(d.UsedBy, tc.usedBy) || !strings.HasPrefix(d.ChangedBy, "unknown: the API does not record who deletes") {
+				t.Errorf("deletion entry %d: usedBy %v (want %v), changedBy %q (want unknown)", e.Seq, d.UsedBy, tc.usedBy, d.ChangedBy)
+			}
+		})
 	}
 }

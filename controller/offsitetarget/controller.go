@@ -31,7 +31,9 @@ import (
 	"github.com/safekeep-dev/safekeep/target"
 )
 
-// +kubebuilder:rbac:groups=safekeep.dev,resources=offsitetargets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=safekeep.dev,resources=offsitetargets,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=safekeep.dev,resources=offsitetargets/finalizers,verbs=update
+// +kubebuilder:rbac:groups=safekeep.dev,resources=backupschedules,verbs=get;list;watch
 // +kubebuilder:rbac:groups=safekeep.dev,resources=offsitetargets/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",namespace=safekeep-system,resources=secrets,verbs=get;list;watch
 
@@ -71,6 +73,13 @@ type Reconciler struct {
 	// up must not record the configuration again.
 	auditedMu sync.Mutex
 	audited   map[types.UID]*v1alpha1.AuditedTarget
+
+	// resolved is each target as last resolved, for its deletion entry
+	// when its Secrets go with it; kept marks the deletion entries the
+	// Auditor keeps after a refused write.
+	deletionMu sync.Mutex
+	resolved   map[types.UID]*target.Target
+	kept       map[types.UID]bool
 }
 
 // headQueue bounds the head notifications waiting for a reconcile; past it
@@ -96,7 +105,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, skipNameValidation bool)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("offsitetarget").
 		For(&v1alpha1.OffsiteTarget{}, builder.WithPredicates(
-			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, kit.DeletionStarted()))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.targetsForSecret)).
 		WatchesRawSource(source.Channel(r.heads, &handler.EnqueueRequestForObject{})).
 		WithOptions(crcontroller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: &skipNameValidation}).
@@ -114,7 +123,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		return ctrl.Result{}, err
 	}
 	if !obj.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // nothing of ours to clean up
+		return r.deleting(ctx, obj)
+	}
+	if err := r.addFinalizer(ctx, obj); err != nil {
+		return ctrl.Result{}, err
 	}
 	before := obj.DeepCopy()
 	var v verdict
@@ -122,6 +134,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		result, retErr = r.summarize(ctx, before, obj, v)
 	}()
 	v = r.check(ctx, obj)
+	r.remember(v.resolved)
 	r.auditTarget(ctx, obj, v)
 	r.recordHead(obj, v)
 	return ctrl.Result{}, nil

@@ -212,7 +212,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("restoredrill").
 		For(&v1alpha1.RestoreDrill{}, builder.WithPredicates(
-			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted()))).
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, kit.DeletionStarted()))).
 		Watches(&v1alpha1.BackupSchedule{}, handler.EnqueueRequestsFromMapFunc(r.drillsOfSchedule),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
 		WatchesRawSource(source.Channel(r.jobs.WakeSource(), &handler.EnqueueRequestForObject{})).
@@ -220,13 +220,6 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		Complete(r)
 }
 
-// deletionStarted passes the update that marks a drill deleted (its
-// finalizer holds it until cleanup is done).
-func deletionStarted() predicate.Predicate {
-	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		return e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero()
-	}}
-}
 
 // drillsOfSchedule maps a BackupSchedule to the drills in its namespace
 // that name it.
