@@ -25,8 +25,8 @@ const (
 	KindDrill Kind = "drill"
 	// KindRestore: an incident restore ran (RestoreDetails).
 	KindRestore Kind = "restore"
-	// KindTargetChange: an OffsiteTarget was created or its endpoint,
-	// bucket, recipients, lock or signing key changed (TargetDetails).
+	// KindTargetChange: an OffsiteTarget was created, deleted, or its
+	// endpoint, bucket, recipients, lock or keys changed (TargetDetails).
 	KindTargetChange Kind = "target-change"
 	// KindFailure: an attempt failed: a backup, a seal, a deletion, a
 	// restore (FailureDetails).
@@ -197,7 +197,8 @@ type RecoveredObject struct {
 type TargetDetails struct {
 	Namespace string `json:"namespace,omitempty"`
 	Target    string `json:"target"`
-	// Change is "created" or "updated"; Fields lists what changed.
+	// Change is "created", "updated" or "deleted"; Fields lists what
+	// changed.
 	Change     string   `json:"change"`
 	Fields     []string `json:"fields,omitempty"`
 	Endpoint   string   `json:"endpoint,omitempty"`
@@ -213,7 +214,7 @@ type TargetDetails struct {
 	// field manager and when; target.ChangedBy), or that it is unknown.
 	// The entry's actor is the controller that recorded it.
 	ChangedBy string `json:"changedBy,omitempty"`
-	// Deleted names the BackupSchedules that used the target when it was
+	// UsedBy names the BackupSchedules that used the target when it was
 	// deleted (Change "deleted").
 	UsedBy []string `json:"usedBy,omitempty"`
 }

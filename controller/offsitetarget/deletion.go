@@ -64,7 +64,7 @@ func (r *Reconciler) deleting(ctx context.Context, obj *v1alpha1.OffsiteTarget) 
 	switch {
 	case r.Audit == nil || r.lastAudited(obj) == nil:
 		// The log never recorded this target: nothing to close.
-	case tg == nil || !tg.HasSigner:
+	case tg == nil || !hasAuditKey(tg):
 		auditlog.CountFailure(audit.KindTargetChange)
 		why := "the target has no audit key"
 		if err != nil {
@@ -123,7 +123,7 @@ func (r *Reconciler) schedulesUsing(ctx context.Context, obj *v1alpha1.OffsiteTa
 
 // remember keeps the target as last resolved, for its deletion entry.
 func (r *Reconciler) remember(tg *target.Target) {
-	if tg == nil || !tg.HasSigner {
+	if tg == nil || !hasAuditKey(tg) {
 		return
 	}
 	r.deletionMu.Lock()
@@ -165,4 +165,10 @@ func (r *Reconciler) forget(uid types.UID) {
 	r.auditedMu.Lock()
 	delete(r.audited, uid)
 	r.auditedMu.Unlock()
+}
+
+// hasAuditKey reports whether tg can sign audit entries.
+func hasAuditKey(tg *target.Target) bool {
+	_, ok := tg.AuditSigningKey()
+	return ok
 }

@@ -220,7 +220,6 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		Complete(r)
 }
 
-
 // drillsOfSchedule maps a BackupSchedule to the drills in its namespace
 // that name it.
 func (r *Reconciler) drillsOfSchedule(ctx context.Context, o client.Object) []reconcile.Request {
@@ -272,6 +271,7 @@ func (r *Reconciler) deleting(ctx context.Context, d *v1alpha1.RestoreDrill) (ct
 	if err != nil || !done {
 		return ctrl.Result{}, err
 	}
+	r.auditDeletedRun(ctx, d)
 	patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(d, v1alpha1.FinalizerDrillCleanup)
 	if err := r.Patch(ctx, d, patch); client.IgnoreNotFound(err) != nil {

@@ -34,6 +34,10 @@ var day0 = time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 type drillEnv struct {
 	*kittest.Env
 	identity string
+	// s3 serves the locations' buckets.
+	s3 *testbed.S3Server
+	// audit, when set, records the runs of controllers startController starts.
+	audit DrillAuditor
 }
 
 func newDrillEnv(t *testing.T, start time.Time) *drillEnv {
@@ -47,6 +51,7 @@ func newDrillEnv(t *testing.T, start time.Time) *drillEnv {
 	// A real S3 server behind the locations: cleanups delete staged
 	// objects there.
 	s3 := testbed.StartS3(t)
+	e.s3 = s3
 	s3.CreateBucket(t, "velero", false)
 	s3.CreateBucket(t, "staging", false)
 	creds := &corev1.Secret{

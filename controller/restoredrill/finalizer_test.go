@@ -39,7 +39,7 @@ func (e *drillEnv) startController(t *testing.T, carry func(context.Context, dri
 		t.Fatal(err)
 	}
 	r := New(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme(), e.Rec, Options{
-		Clock: e.Clock, VeleroNamespace: kittest.VeleroNS, ReaderClusterRole: "-",
+		Clock: e.Clock, VeleroNamespace: kittest.VeleroNS, ReaderClusterRole: "-", Audit: e.audit,
 	})
 	r.carry = carry
 	if err := mgr.Add(r.jobs); err != nil {
