@@ -40,17 +40,7 @@ func TestRestoreDrillDeletedMidRunIsAudited(t *testing.T) {
 		return newRunResult(spec)
 	}, 0)
 	d := e.drill(t, ns, "weekly", nil)
-	patch := client.RawPatch("application/merge-patch+json",
-		fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationRunNow, day0.Format(time.RFC3339)))
-	if err := e.CP.Client.Patch(t.Context(), d, patch); err != nil {
-		t.Fatal(err)
-	}
-	var run string
-	select {
-	case run = <-midRun:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the run did not start")
-	}
+	run := e.runNowMidRun(t, d, midRun)
 	if err := e.CP.Client.Delete(t.Context(), d); err != nil {
 		t.Fatal(err)
 	}
@@ -109,4 +99,22 @@ func (e *drillEnv) auditedTarget(t *testing.T, ns, name string) {
 		t.Fatal(err)
 	}
 	e.SetTargetReady(t, tgt, metav1.ConditionTrue, v1alpha1.ReasonVerified, "all checks passed")
+}
+
+// runNowMidRun asks for a run of d now and returns its ID once the run's
+// job says (on midRun) that it is in flight.
+func (e *drillEnv) runNowMidRun(t *testing.T, d *v1alpha1.RestoreDrill, midRun <-chan string) string {
+	t.Helper()
+	patch := client.RawPatch("application/merge-patch+json",
+		fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationRunNow, day0.Format(time.RFC3339)))
+	if err := e.CP.Client.Patch(t.Context(), d, patch); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case run := <-midRun:
+		return run
+	case <-time.After(60 * time.Second):
+		t.Fatal("the run did not start")
+	}
+	return ""
 }

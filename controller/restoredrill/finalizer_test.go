@@ -166,17 +166,7 @@ func TestRestoreDrillDeletedWhileControllerDown(t *testing.T) {
 	}
 	stop := e.startController(t, leaving, 0)
 	d := e.drill(t, ns, "weekly", nil)
-	patch := client.RawPatch("application/merge-patch+json",
-		fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationRunNow, day0.Format(time.RFC3339)))
-	if err := e.CP.Client.Patch(t.Context(), d, patch); err != nil {
-		t.Fatal(err)
-	}
-	var run string
-	select {
-	case run = <-midRun:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the run did not start")
-	}
+	run := e.runNowMidRun(t, d, midRun)
 	if got := e.getDrill(t, d); !slices.Contains(got.Finalizers, v1alpha1.FinalizerDrillCleanup) {
 		t.Fatalf("a drill with a run in flight has no %s finalizer: %v", v1alpha1.FinalizerDrillCleanup, got.Finalizers)
 	}
