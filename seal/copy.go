@@ -166,18 +166,32 @@ func (r *run) offsiteDigest(ctx context.Context, key string, plainSize int64) (B
 		return Blob{}, err
 	}
 	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
-	if info.Size != want {
-		return Blob{}, permanent(fmt.Errorf("%w: %s is already offsite with %d bytes, this seal would write %d: it holds other content",
-			ErrSealConflict, key, info.Size, want))
-	}
-	b, err := hashStream(rc, nil)
+	// Another size is other content only when the bytes that arrived agree
+	// with the answer's Content-Length: a faulty network can get either
+	// wrong, and a read that disagrees is tried again. At most one byte past
+	// want is read.
+	b, err := hashStream(io.LimitReader(rc, want+1), nil)
 	if err != nil {
 		return Blob{}, fmt.Errorf("read %s: %w", key, err)
 	}
-	if b.Size != want {
-		return Blob{}, fmt.Errorf("read %s: got %d of %d bytes", key, b.Size, want)
+	switch {
+	case b.Size == want:
+	case b.Size == info.Size, b.Size > want && info.Size > want:
+		return Blob{}, permanent(fmt.Errorf("%w: %s is already offsite with another size (%s bytes), this seal would write %d: it holds other content",
+			ErrSealConflict, key, sizeOrMore(b.Size, want), want))
+	default:
+		return Blob{}, fmt.Errorf("read %s: %w: %d bytes arrived, the answer said %d", key, io.ErrUnexpectedEOF, b.Size, info.Size)
 	}
 	return b, nil
+}
+
+// sizeOrMore says n, or "more than want" when n is past it (reading
+// stopped there).
+func sizeOrMore(n, want int64) string {
+	if n > want {
+		return fmt.Sprintf("more than %d", want)
+	}
+	return fmt.Sprint(n)
 }
 
 // putOptions are the options of every locked offsite write of this seal.

@@ -1,5 +1,7 @@
 package storage
 
+import "time"
+
 // Config locates a bucket (and prefix) on an S3-compatible endpoint.
 type Config struct {
 	// Endpoint is the S3 URL: http://127.0.0.1:7070, https://s3.amazonaws.com.
@@ -22,6 +24,10 @@ type Config struct {
 	InsecureSkipTLSVerify bool
 	// StorageClass for new objects; empty means the bucket default.
 	StorageClass string
+	// ResponseTimeout bounds the wait for an answer's headers once a
+	// request is sent; a request past it fails as a transient timeout.
+	// 0 means one minute.
+	ResponseTimeout time.Duration
 	// PartSize for multipart uploads of unknown size; 0 means 64 MiB.
 	// Memory per upload in flight is about one part.
 	PartSize int64

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"crypto/x509"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -117,7 +118,8 @@ var retryableCodes = map[string]bool{
 // (not found, exists, locked, access denied, bucket missing), a canceled
 // context, a body that does not match its declared size, TLS certificate
 // failures and S3 answers with a 4xx status other than 408 and 429. Network
-// errors, timeouts, 5xx, 408, 429 and ErrCorrupt are transient. Errors of no known kind
+// errors, timeouts, answers cut short (XML that ends early), 5xx, 408, 429
+// and ErrCorrupt are transient. Errors of no known kind
 // count as permanent.
 func IsPermanent(err error) bool {
 	switch {
@@ -150,7 +152,10 @@ func IsPermanent(err error) bool {
 	}
 	var netErr net.Error
 	var urlErr *url.Error
+	var xmlErr *xml.SyntaxError // an answer cut short: a list page, an error body
 	switch {
+	case errors.As(err, &xmlErr):
+		return false
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netErr), errors.As(err, &urlErr),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,8 @@ func TestIsPermanent(t *testing.T) {
 		{"wrapped 503", fmt.Errorf("put k: %w", s3err(503, "ServiceUnavailable")), false},
 		{"connection refused", &url.Error{Op: "Get", URL: "http://127.0.0.1:1/b", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, false},
 		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), false},
+		{"list page cut short", fmt.Errorf("list p: %w", &xml.SyntaxError{Msg: "unexpected EOF", Line: 2}), false},
+		{"checksum mismatch", fmt.Errorf("read k: %w", storage.ErrCorrupt), false},
 		{"unexpected EOF", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), false},
 		{"url error", &url.Error{Op: "Put", URL: "http://h/b/k", Err: errors.New("Connection closed by foreign host")}, false},
 		{"unknown CA", &url.Error{Op: "Get", URL: "https://h/", Err: x509.UnknownAuthorityError{}}, true},

@@ -85,6 +85,9 @@ func New(cfg Config) (*S3, error) {
 	// objects run 32 at once): minio-go keeps 16, and every request past
 	// them would dial a new connection and close it after.
 	transport.MaxIdleConnsPerHost = max(transport.MaxIdleConnsPerHost, maxIdleConnsPerHost)
+	if cfg.ResponseTimeout > 0 {
+		transport.ResponseHeaderTimeout = cfg.ResponseTimeout
+	}
 	if secure {
 		if err := configureTLS(transport.TLSClientConfig, cfg); err != nil {
 			return nil, err
