@@ -52,7 +52,7 @@ func TestRetentionUnderFaults(t *testing.T) {
 			before := proxy.Injected()[kind]
 			proxy.SetRules(testbed.FaultRule{Kind: kind, Rate: 0.2})
 			for range 3 {
-				out := applyRetention(ctx, faulty, trusted, seal.Binding{}, schedule, "", policy, time.Now(), func(string) {})
+				out := applyRetention(ctx, faulty, trusted, seal.Binding{}, schedule, "", policy, time.Now(), func(string) {}, nil)
 				if out.Err != nil && !clearFailure(out.Err) {
 					t.Errorf("retention pass under faults: %v: not a clear retryable failure", out.Err)
 				}
@@ -60,7 +60,7 @@ func TestRetentionUnderFaults(t *testing.T) {
 			}
 			proxy.SetRules()
 			t.Logf("%s: %d faults injected into retention passes", kind, proxy.Injected()[kind]-before)
-			out := applyRetention(ctx, faulty, trusted, seal.Binding{}, schedule, "", policy, time.Now(), func(string) {})
+			out := applyRetention(ctx, faulty, trusted, seal.Binding{}, schedule, "", policy, time.Now(), func(string) {}, nil)
 			if out.Err != nil {
 				t.Fatalf("retention pass without faults: %v", out.Err)
 			}
