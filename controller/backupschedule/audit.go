@@ -14,22 +14,11 @@ import (
 )
 
 // auditSeal records a seal: a new one, or one found already sealed that
-// the log does not hold yet (its writer stopped before recording it).
+// the log does not hold yet, nor the outbox (its writer stopped before
+// recording it, or before the kept entry reached the bucket).
 func (r *Reconciler) auditSeal(ctx context.Context, tgt *target.Target, spec jobSpec, res *jobResult) {
 	sl := res.seal
 	subject := spec.target.Namespace + "/" + spec.schedule + "/" + spec.backup
-	if !res.copied && r.audit != nil {
-		l, err := tgt.AuditLog()
-		if err == nil {
-			digest := sl.Digest()
-			found, ferr := l.Find(ctx, sl.SealedAt, func(e *audit.Entry) bool {
-				return e.Kind == audit.KindSeal && e.Subject == subject && strings.Contains(string(e.Details), digest)
-			})
-			if ferr == nil && found != nil {
-				return // recorded before
-			}
-		}
-	}
 	d := audit.SealDetails{
 		Namespace: spec.target.Namespace, Schedule: spec.schedule, Backup: spec.backup, Target: spec.target.Name,
 		Objects: len(sl.Objects), CiphertextBytes: sl.CiphertextBytes(), SealDigest: sl.Digest(),
@@ -38,7 +27,12 @@ func (r *Reconciler) auditSeal(ctx context.Context, tgt *target.Target, spec job
 	if sl.Lock != nil {
 		d.RetainUntil = sl.Lock.RetainUntil
 	}
-	_, _ = r.audit.Record(ctx, tgt, audit.Record{Kind: audit.KindSeal, Subject: subject, Details: d}) // failures are kept and retried
+	rec := audit.Record{Kind: audit.KindSeal, Subject: subject, Details: d}
+	if !res.copied {
+		_, _ = r.audit.RecordOnce(ctx, tgt, rec, sl.SealedAt) // failures are kept and retried
+		return
+	}
+	_, _ = r.audit.Record(ctx, tgt, rec) // failures are kept and retried
 }
 
 // deleteRecordWindow is how far back the log is searched for a deletion's
