@@ -68,8 +68,8 @@ $(BIN)/golangci-lint:
 	tools/build.sh golangci-lint
 
 .PHONY: unit
-unit: ## Run the tests of pure logic (-short: no etcd, API server, S3 server or Velero), with -race.
-	$(GO) test -race -count=1 -short ./...
+unit: ## Run the tests of pure logic (-short: no etcd, API server, S3 server or Velero); fast, so without -race (make test has it).
+	$(GO) test -count=1 -short ./...
 
 .PHONY: test
 test: tools verify ## Run every test, end-to-end included, with -race.
