@@ -60,6 +60,27 @@ func TestOffsiteTargetCRD(t *testing.T) {
 		}
 	})
 
+	for i, tc := range []struct {
+		name, want string
+		set        func(*v1.OffsiteTargetSpec)
+	}{
+		{"an empty policy user", "spec.policy.users[0]", func(s *v1.OffsiteTargetSpec) { s.Policy = &v1.TargetPolicy{Users: []string{""}} }},
+		{"an empty policy group", "spec.policy.groups[0]", func(s *v1.OffsiteTargetSpec) { s.Policy = &v1.TargetPolicy{Groups: []string{""}} }},
+		{"an audit key Secret with no name", "auditKeySecretRef must name a Secret", func(s *v1.OffsiteTargetSpec) { s.AuditKeySecretRef = &corev1.LocalObjectReference{} }},
+	} {
+		t.Run("refuses "+tc.name, func(t *testing.T) {
+			o := validTarget("empty-" + string(rune('a'+i)))
+			tc.set(&o.Spec)
+			err := c.Create(ctx, o)
+			if err == nil {
+				t.Fatalf("created a target with %s", tc.name)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+
 	for i, tc := range []struct{ name, value, want string }{
 		{"age secret key", secretKey, "holds an age secret key (AGE-SECRET-KEY-...)"},
 		{"age secret key, lower case", strings.ToLower(secretKey), "holds an age secret key"},

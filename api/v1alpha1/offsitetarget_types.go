@@ -81,6 +81,7 @@ type OffsiteTargetSpec struct {
 	// signed are kept. Without it the seal signing key signs audit entries
 	// too, as targets made before the keys were separated did.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="has(self.name) && self.name != ''",message="auditKeySecretRef must name a Secret"
 	AuditKeySecretRef *corev1.LocalObjectReference `json:"auditKeySecretRef,omitempty"`
 
 	// Audit configures the audit log kept in the bucket under audit/.

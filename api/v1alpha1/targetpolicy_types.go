@@ -39,11 +39,13 @@ type TargetPolicy struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MinLength=1
 	Users []string `json:"users,omitempty"`
 
 	// Groups whose members may, like users.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MinLength=1
 	Groups []string `json:"groups,omitempty"`
 }
