@@ -3,19 +3,24 @@ package target
 import (
 	"errors"
 
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/crypto"
 )
 
-// AuditOptions are the settings of t's audit log: entries locked for
-// spec.audit.retainDays (default six years) in spec.objectLock's mode, or
-// not locked when the target has no object lock.
-func (t *Target) AuditOptions() audit.Options {
-	o := audit.Options{RetainDays: audit.DefaultRetainDays, NoLock: t.Object.Spec.ObjectLock == nil}
-	if a := t.Object.Spec.Audit; a != nil && a.RetainDays > 0 {
+// AuditOptions are the settings of t's audit log (AuditOptionsOf).
+func (t *Target) AuditOptions() audit.Options { return AuditOptionsOf(t.Object) }
+
+// AuditOptionsOf are the settings of obj's audit log, for the controller
+// and the CLI alike: entries locked for spec.audit.retainDays (default six
+// years) in spec.objectLock's mode, or not locked when the target has no
+// object lock.
+func AuditOptionsOf(obj *v1alpha1.OffsiteTarget) audit.Options {
+	o := audit.Options{RetainDays: audit.DefaultRetainDays, NoLock: obj.Spec.ObjectLock == nil}
+	if a := obj.Spec.Audit; a != nil && a.RetainDays > 0 {
 		o.RetainDays = int(a.RetainDays)
 	}
-	if ol := t.Object.Spec.ObjectLock; ol != nil {
+	if ol := obj.Spec.ObjectLock; ol != nil {
 		o.LockMode = LockMode(ol.Mode)
 	}
 	return o

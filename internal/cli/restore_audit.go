@@ -72,10 +72,8 @@ func appendAudit(ctx context.Context, opts *options, keyPath string, off *offsit
 		warn("%s %s", noAuditEntry, oneLine(err))
 		return
 	}
-	lopts := audit.Options{NoLock: true, TrustedKeys: trusted}
-	if ol := off.target.Spec.ObjectLock; ol != nil {
-		lopts = audit.Options{LockMode: target.LockMode(ol.Mode), TrustedKeys: trusted}
-	}
+	lopts := target.AuditOptionsOf(off.target)
+	lopts.TrustedKeys = trusted
 	e, err := audit.New(off.store, signer, lopts).Append(ctx, rec)
 	if err != nil {
 		warn("%s %s", noAuditEntry, oneLine(err))
