@@ -90,9 +90,13 @@ chaos: tools ## SIGKILL the controller CHAOS_KILLS times (default 100, seed CHAO
 	SAFEKEEP_CHAOS_KILLS=$(CHAOS_KILLS) SAFEKEEP_CHAOS_SEED=$(CHAOS_SEED) $(GO) test -race -count=1 -timeout 90m -run '^TestChaos$$' -v ./e2e/
 
 .PHONY: bench
-bench: tools ## Seal 1 GiB beside rclone; drill RTO beside a plain Velero restore; audit verify and report over 100,000 entries; encrypt+digest on one core.
+bench: tools ## Seal 1 GiB beside rclone; volume data (as bench-volumes); drill RTO beside a plain Velero restore; audit verify and report over 100,000 entries; encrypt+digest on one core.
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 90m ./bench/...
 	$(GO) test -run '^$$' -bench 'EncryptDigest|AgeEncrypt' -benchtime 3x -cpu 1 ./crypto/
+
+.PHONY: bench-volumes
+bench-volumes: tools ## Volume data beside kopia and rclone: seal 2 GiB, incremental seal, restore --to-dir of 1 GiB (BENCH_ROUNDS, BENCH_VOLUME_MIB).
+	$(GO) test -run '^$$' -bench '^BenchmarkVolumes$$' -benchtime 1x -count 1 -timeout 90m ./bench/
 
 .PHONY: demo
 demo: tools ## Run the controller on the local test bed: a PHI-like app backed up every minute, sealed offsite; stays up.

@@ -39,8 +39,9 @@ func BenchmarkSealVsRclone(b *testing.B) {
 	safekeep := buildSafekeep(b, dir)
 	env := testbed.ChildEnv("AWS_ACCESS_KEY_ID="+s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3.SecretKey,
 		"RCLONE_CONFIG="+writeRcloneConfig(b, dir, s3))
-	recipient := keygen(b, env, safekeep, dir)
-	bsl, target := writeLocations(b, dir, s3.Endpoint, recipient)
+	recipient, _ := keygen(b, env, safekeep, dir)
+	bsl := writeBSL(b, dir, s3.Endpoint)
+	target := writeTarget(b, dir, "target.yaml", s3.Endpoint, "bench", recipient, "")
 
 	for i := 0; b.Loop(); i++ {
 		sealCmd := exec.CommandContext(b.Context(), safekeep, "seal", "--source", bsl, "--target-file", target,
@@ -99,7 +100,9 @@ func buildSafekeep(tb testing.TB, dir string) string {
 	return out
 }
 
-func keygen(tb testing.TB, env []string, safekeep, dir string) string {
+// keygen writes identity.txt and signing.key in dir and returns the age
+// recipient and the signing key's public half (ed25519:...).
+func keygen(tb testing.TB, env []string, safekeep, dir string) (recipient, verifyKey string) {
 	tb.Helper()
 	cmd := exec.CommandContext(tb.Context(), safekeep, "keygen", "-o", filepath.Join(dir, "identity.txt"))
 	cmd.Env = env
@@ -109,16 +112,16 @@ func keygen(tb testing.TB, env []string, safekeep, dir string) string {
 	}
 	cmd = exec.CommandContext(tb.Context(), safekeep, "keygen", "--signing", "-o", filepath.Join(dir, "signing.key"))
 	cmd.Env = env
-	if err := cmd.Run(); err != nil {
+	pub, err := cmd.Output()
+	if err != nil {
 		tb.Fatalf("keygen --signing: %v", err)
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), strings.TrimSpace(string(pub))
 }
 
-func writeLocations(tb testing.TB, dir, endpoint, recipient string) (bsl, target string) {
+func writeBSL(tb testing.TB, dir, endpoint string) string {
 	tb.Helper()
-	bsl = filepath.Join(dir, "bsl.yaml")
-	target = filepath.Join(dir, "target.yaml")
+	bsl := filepath.Join(dir, "bsl.yaml")
 	write(tb, bsl, `apiVersion: velero.io/v1
 kind: BackupStorageLocation
 metadata: {name: default, namespace: velero}
@@ -127,16 +130,29 @@ spec:
   objectStorage: {bucket: primary}
   config: {region: us-east-1, s3ForcePathStyle: "true", s3Url: "`+endpoint+`"}
 `)
-	write(tb, target, `apiVersion: safekeep.dev/v1alpha1
+	return bsl
+}
+
+// writeTarget writes an OffsiteTarget file named name in dir: bucket offsite
+// under prefix, object-locked; pin, when set, is its signingPublicKey (what
+// restore trusts).
+func writeTarget(tb testing.TB, dir, name, endpoint, prefix, recipient, pin string) string {
+	tb.Helper()
+	target := filepath.Join(dir, name)
+	doc := `apiVersion: safekeep.dev/v1alpha1
 kind: OffsiteTarget
 metadata: {name: offsite}
 spec:
-  s3: {endpoint: "`+endpoint+`", bucket: offsite, prefix: bench, region: us-east-1}
-  recipients: ["`+recipient+`"]
+  s3: {endpoint: "` + endpoint + `", bucket: offsite, prefix: ` + prefix + `, region: us-east-1}
+  recipients: ["` + recipient + `"]
   objectLock: {mode: Governance, retainDays: 1}
   signingKeySecretRef: {name: unused-in-file-mode}
-`)
-	return bsl, target
+`
+	if pin != "" {
+		doc += `  signingPublicKey: "` + pin + `"` + "\n"
+	}
+	write(tb, target, doc)
+	return target
 }
 
 // writeRcloneConfig sets up the peer: two S3 remotes on the same server (so

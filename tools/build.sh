@@ -16,7 +16,7 @@ build() {
 	(cd "$root/tools/$dir" && go build -o "$bin/$name.tmp" "$pkg") && mv "$bin/$name.tmp" "$bin/$name"
 }
 
-want=${*:-etcd kube-apiserver kubectl versitygw velero velero-plugin-for-aws controller-gen golangci-lint promtool helm}
+want=${*:-etcd kube-apiserver kubectl versitygw velero velero-plugin-for-aws controller-gen golangci-lint promtool helm kopia}
 for t in $want; do
 	case $t in
 	etcd) build etcd etcd go.etcd.io/etcd/server/v3 ;;
@@ -29,6 +29,7 @@ for t in $want; do
 	golangci-lint) build golangci-lint golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint ;;
 	promtool) build promtool promtool github.com/prometheus/prometheus/cmd/promtool ;;
 	helm) build helm helm helm.sh/helm/v4/cmd/helm ;; # chart lint, template and install tests
+	kopia) build kopia kopia github.com/kopia/kopia ;; # the fork Velero pins: volume benchmarks' peer, by-hand restore
 	*) echo "unknown tool $t" >&2; exit 2 ;;
 	esac
 done

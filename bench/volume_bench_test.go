@@ -1,0 +1,192 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/safekeep-dev/safekeep/internal/testbed"
+	"github.com/safekeep-dev/safekeep/storage"
+	"github.com/safekeep-dev/safekeep/volume/volumetest"
+)
+
+const volumeNamespace = "phi-app"
+
+// BenchmarkVolumes measures Safekeep on volume data, beside its peers in the
+// same run against the same VersityGW (issue 10): a kopia repository made by
+// the kopia CLI (the fork Velero pins, bin/kopia) in the primary bucket where
+// Velero keeps it, two 1 GiB volumes of 1 MiB incompressible files.
+//
+//   - seal of the 2 GiB: wall <= 1.0x `rclone copy` of the repository's
+//     prefix, CPU <= 0.8x rclone copy through crypt, peak RSS <= 160 MiB;
+//   - incremental: after 1% of the files change and are snapshotted again,
+//     the next seal uploads <= 1.1% of the repository's bytes; with no
+//     change, the kopia snapshot manifest and Safekeep's manifest and seal;
+//   - `safekeep restore --to-dir --volume` of one 1 GiB volume <= 1.3x
+//     `kopia snapshot restore` from the primary.
+//
+// Each comparison runs BENCH_ROUNDS times (default 3), rotating the order;
+// ratios are medians. BENCH_VOLUME_MIB shrinks the volumes for a quick look.
+func BenchmarkVolumes(b *testing.B) {
+	if _, err := exec.LookPath("rclone"); err != nil {
+		b.Fatalf("rclone is needed as the peer (apt-get install rclone): %v", err)
+	}
+	volMiB, n := volumeMiB(b), rounds(b)
+	s3 := testbed.StartS3(b)
+	for bucket, lock := range map[string]bool{"primary": false, "offsite": true, "peer": false} {
+		s3.CreateBucket(b, bucket, lock)
+	}
+	mc := s3.Minio(b)
+	primary, err := storage.New(s3.Config("primary", ""))
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	safekeep := buildSafekeep(b, dir)
+	env := testbed.ChildEnv("AWS_ACCESS_KEY_ID="+s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3.SecretKey,
+		"RCLONE_CONFIG="+writeRcloneConfig(b, dir, s3))
+	recipient, pin := keygen(b, env, safekeep, dir)
+	bsl := writeBSL(b, dir, s3.Endpoint)
+	password := filepath.Join(dir, "repository-password")
+	write(b, password, volumetest.Password)
+
+	// Two volumes, snapshotted by kopia into the primary bucket.
+	k := newKopiaBed(b, s3, dir)
+	k.create(b, mc, "velero.config", volumeNamespace)
+	files := volMiB << 20 / fileSize
+	pods := []string{"db-0", "scans-0"}
+	data := make([]string, len(pods))
+	snapshots := func() []volumetest.PodVolume {
+		var vols []volumetest.PodVolume
+		for i, pod := range pods {
+			vols = append(vols, volumetest.PodVolume{Namespace: volumeNamespace, Pod: pod, Volume: "data",
+				PVC: "data-" + pod, SnapshotID: k.snapshot(b, "velero.config", data[i])})
+		}
+		return vols
+	}
+	for i, pod := range pods {
+		data[i] = filepath.Join(dir, "data", pod)
+		writeVolume(b, data[i], i, files)
+	}
+	vols := snapshots()
+	writeVolumeBackup(b, mc, primary, "vol1", vols)
+	repoBytes := total(objects(b, mc, "primary", "kopia/"+volumeNamespace+"/"))
+
+	for b.Loop() {
+		sealCmd := func(target, backup string) *exec.Cmd {
+			cmd := exec.CommandContext(b.Context(), safekeep, "seal", "--source", bsl, "--target-file", target,
+				"--backup", backup, "--schedule", "nightly", "--signing-key", filepath.Join(dir, "signing.key"),
+				"--repository-password-file", password)
+			cmd.Env = env
+			return cmd
+		}
+		targetOf := func(r int) string {
+			return writeTarget(b, dir, fmt.Sprintf("target%d.yaml", r), s3.Endpoint, fmt.Sprintf("round%d", r), recipient, pin)
+		}
+		rclone := func(dst string) *exec.Cmd {
+			cmd := exec.CommandContext(b.Context(), "rclone", "copy", "src:primary/kopia/"+volumeNamespace+"/", dst, "--retries", "1")
+			cmd.Env = env
+			return cmd
+		}
+		last := n - 1 // the last round's seal stays, for the incremental and restore steps
+		seal := sideBySide(b, n,
+			contender{name: "safekeep seal (age, locked)", cmd: func(r int) *exec.Cmd { return sealCmd(targetOf(r), "vol1") },
+				cleanup: func(r int) {
+					if r != last {
+						removePrefix(b, mc, "offsite", fmt.Sprintf("round%d/", r))
+					}
+				}},
+			contender{name: "rclone copy (plain)", cmd: func(r int) *exec.Cmd { return rclone(fmt.Sprintf("dst:peer/plain%d/", r)) },
+				cleanup: func(r int) { removePrefix(b, mc, "peer", fmt.Sprintf("plain%d/", r)) }},
+			contender{name: "rclone copy (crypt)", cmd: func(r int) *exec.Cmd { return rclone(fmt.Sprintf("secret:crypt%d/", r)) },
+				cleanup: func(r int) { removePrefix(b, mc, "peer", "") }},
+		)
+
+		// Incremental: 1% of each volume's files rewritten, snapshotted again.
+		target, offsitePrefix := targetOf(last), fmt.Sprintf("round%d/", last)
+		changed := max(1, files/100)
+		for i := range pods {
+			for j := range changed {
+				writeVolumeFile(b, data[i], i, j*(files/changed), 1)
+			}
+		}
+		writeVolumeBackup(b, mc, primary, "vol2", snapshots())
+		repoAfterChange := total(objects(b, mc, "primary", "kopia/"+volumeNamespace+"/"))
+		incr := uploaded(b, func() { run(b, "safekeep seal vol2", sealCmd(target, "vol2")) }, mc, offsitePrefix)
+		writeVolumeBackup(b, mc, primary, "vol3", snapshots())
+		repoNoChange := total(objects(b, mc, "primary", "kopia/"+volumeNamespace+"/"))
+		same := uploaded(b, func() { run(b, "safekeep seal vol3", sealCmd(target, "vol3")) }, mc, offsitePrefix)
+
+		// Restore one volume (of vol1) to a folder.
+		out := filepath.Join(dir, "restored")
+		restore := sideBySide(b, n,
+			contender{name: "safekeep restore --to-dir", cmd: func(r int) *exec.Cmd {
+				cmd := exec.CommandContext(b.Context(), safekeep, "restore", "--target-file", target, "--backup", "nightly/vol1",
+					"--identity", filepath.Join(dir, "identity.txt"), "--to-dir", fmt.Sprintf("%s/safekeep%d", out, r),
+					"--volume", volumeNamespace+"/"+pods[0]+"/data")
+				cmd.Env = env
+				return cmd
+			}, cleanup: func(r int) {
+				root := filepath.Join(out, fmt.Sprintf("safekeep%d", r))
+				checkRestored(b, root, filepath.Join(root, "volumes", volumeNamespace, pods[0], "data"), data[0])
+			}},
+			contender{name: "kopia snapshot restore", cmd: func(r int) *exec.Cmd {
+				config := fmt.Sprintf("restore%d.config", r) // a new connection: an empty cache
+				k.connect(b, config, volumeNamespace)
+				return k.cmd(b.Context(), config, "snapshot", "restore", vols[0].SnapshotID, fmt.Sprintf("%s/kopia%d", out, r))
+			}, cleanup: func(r int) {
+				root := filepath.Join(out, fmt.Sprintf("kopia%d", r))
+				checkRestored(b, root, root, data[0])
+			}},
+		)
+
+		var t strings.Builder
+		fmt.Fprintf(&t, "volume data on VersityGW (loopback), %d rounds rotating the order, %d CPUs, load %s\n", n, runtime.NumCPU(), loadAverage())
+		fmt.Fprintf(&t, "seal of %d volumes x %d MiB (%d files of 1 MiB each; repository %.1f MiB):\n%s",
+			len(pods), volMiB, files, mib(repoBytes), usageTable(seal))
+		fmt.Fprintf(&t, "  %s\n  %s\n  %s\n",
+			verdict("wall: seal / rclone plain (median)", medianRatio(seal[0], seal[1], wallSeconds), 1.0),
+			verdict("CPU: seal / rclone crypt (median)", medianRatio(seal[0], seal[2], cpuSeconds), 0.8),
+			verdict("peak RSS of seal, MiB / 160 (max)", maxRSS(seal[0])/160, 1.0))
+		fmt.Fprintf(&t, "incremental, %d files of %d per volume rewritten:\n  %v\n  %s\n", changed, files, incr,
+			verdict("uploaded / repository bytes, %", 100*float64(incr.total())/float64(repoAfterChange), 1.1))
+		fmt.Fprintf(&t, "no change, snapshotted again (repository %.1f MiB):\n  %v\n", mib(repoNoChange), same)
+		fmt.Fprintf(&t, "restore of one %d MiB volume to a folder:\n%s  %s\n  %s\n", volMiB, usageTable(restore),
+			verdict("wall: safekeep / kopia (median)", medianRatio(restore[0], restore[1], wallSeconds), 1.3),
+			fmt.Sprintf("CPU: safekeep / kopia (median)         %6.2f", medianRatio(restore[0], restore[1], cpuSeconds)))
+		fmt.Print(t.String()) // b.Log would cut the table at 10 lines without -v
+		b.ReportMetric(medianRatio(seal[0], seal[1], wallSeconds), "seal-wall-ratio")
+		b.ReportMetric(medianRatio(seal[0], seal[2], cpuSeconds), "seal-cpu-ratio")
+		b.ReportMetric(maxRSS(seal[0]), "seal-rss-MiB")
+		b.ReportMetric(100*float64(incr.total())/float64(repoAfterChange), "incremental-%")
+		b.ReportMetric(medianRatio(restore[0], restore[1], wallSeconds), "restore-wall-ratio")
+	}
+}
+
+// checkRestored wants got to hold as many files and bytes as want, then
+// removes root (the restore's folder).
+func checkRestored(tb testing.TB, root, got, want string) {
+	tb.Helper()
+	gf, gb := dirStats(tb, got)
+	wf, wb := dirStats(tb, want)
+	if gf != wf || gb != wb {
+		tb.Fatalf("%s holds %d files, %d bytes; the volume %d, %d", got, gf, gb, wf, wb)
+	}
+	if err := os.RemoveAll(root); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
