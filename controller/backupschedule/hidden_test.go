@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/seal/sealtest"
@@ -41,7 +42,7 @@ func TestHiddenObjects(t *testing.T) {
 		runToSeal(t, env, r, s)
 		return name
 	}
-	hiddenGauge := func() float64 { return metricValue(t, hiddenObjects.WithLabelValues(ns, "offsite")) }
+	hiddenGauge := func() float64 { return metricValue(t, kit.HiddenObjects.WithLabelValues(ns, "offsite")) }
 
 	first := run(t0)
 	wantHidden(t, env.offsiteBackup(t, ns, first), metav1.ConditionFalse, v1alpha1.ReasonNothingHidden)

@@ -74,14 +74,6 @@ var (
 		Help: "Seals of a BackupSchedule in the offsite bucket that are not signed by a key the target trusts, as of the last retention pass (ignored, never deleted).",
 	}, []string{"namespace", "schedule"})
 
-	// hiddenObjects counts what delete markers hide of the target's trusted
-	// seals: someone deleted sealed objects with the bucket's credentials
-	// (deploy/prometheus, docs/versioned.md).
-	hiddenObjects = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "safekeep_offsite_hidden_objects",
-		Help: "Sealed objects (seal.json and manifests included) of an OffsiteTarget's trusted seals whose current version is a delete marker, as of the last retention pass over the bucket.",
-	}, []string{"namespace", "target"})
-
 	// goneBackups counts the schedule's records whose trusted seal left
 	// the bucket without retention deleting it (deploy/prometheus).
 	goneBackups = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -92,7 +84,7 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(lastSealTimestamp, sealDuration, sealBytes, scheduleRuns,
-		scheduleInterval, scheduleCreated, sealFailures, untrustedSeals, hiddenObjects, goneBackups)
+		scheduleInterval, scheduleCreated, sealFailures, untrustedSeals, goneBackups)
 }
 
 // forgetScheduleMetrics drops the series of a deleted schedule.

@@ -59,5 +59,5 @@ func (r *Reconciler) hiddenEvent(st *scheduleState, before, ob *v1alpha1.Offsite
 // seals the pass found.
 func (st *scheduleState) countHidden(target string, n int) {
 	ns := st.Key.Namespace
-	st.After(func() { hiddenObjects.WithLabelValues(ns, target).Set(float64(n)) })
+	st.After(func() { kit.HiddenObjects.WithLabelValues(ns, target).Set(float64(n)) })
 }

@@ -3,6 +3,8 @@ package offsitetarget
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 )
 
 // Metrics are registered with controller-runtime's registry, which the
@@ -36,4 +38,5 @@ func forgetTarget(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "name": name}
 	targetReady.Delete(labels)
 	targetChecks.DeletePartialMatch(labels)
+	kit.ForgetTarget(namespace, name)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/controller"
+	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 	"github.com/safekeep-dev/safekeep/target"
@@ -265,16 +266,20 @@ func TestOffsiteTarget(t *testing.T) {
 		if err := b.c.Get(t.Context(), key, obj); err != nil {
 			t.Fatal(err)
 		}
+		// A schedule's retention pass counted hidden objects of t0.
+		kit.HiddenObjects.WithLabelValues(b.ns, "t0").Set(2)
 		if err := b.c.Delete(t.Context(), obj); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(targetWaitTimeout)
 		for {
-			if _, ok := gatherMetric(t, "safekeep_offsite_target_ready", map[string]string{"namespace": b.ns, "name": "t0"}); !ok {
+			_, ready := gatherMetric(t, "safekeep_offsite_target_ready", map[string]string{"namespace": b.ns, "name": "t0"})
+			_, hidden := gatherMetric(t, "safekeep_offsite_hidden_objects", map[string]string{"namespace": b.ns, "target": "t0"})
+			if !ready && !hidden {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatal("safekeep_offsite_target_ready of a deleted target is still exported")
+				t.Fatalf("a deleted target's series are still exported: safekeep_offsite_target_ready %v, safekeep_offsite_hidden_objects %v", ready, hidden)
 			}
 			time.Sleep(targetPollInterval)
 		}

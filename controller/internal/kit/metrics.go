@@ -1,0 +1,26 @@
+package kit
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// HiddenObjects counts what delete markers hide of an OffsiteTarget's
+// trusted seals: someone deleted sealed objects with the bucket's
+// credentials (deploy/prometheus, docs/versioned.md). Schedules' retention
+// passes set it; it lives here so the target's controller can drop the
+// series when the target is deleted (ForgetTarget), or the alert would fire
+// for a target that no longer exists.
+var HiddenObjects = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "safekeep_offsite_hidden_objects",
+	Help: "Sealed objects (seal.json and manifests included) of an OffsiteTarget's trusted seals whose current version is a delete marker, as of the last retention pass over the bucket.",
+}, []string{"namespace", "target"})
+
+func init() {
+	metrics.Registry.MustRegister(HiddenObjects)
+}
+
+// ForgetTarget drops the series of a deleted OffsiteTarget kept here.
+func ForgetTarget(namespace, name string) {
+	HiddenObjects.DeleteLabelValues(namespace, name)
+}
