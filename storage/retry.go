@@ -112,6 +112,7 @@ var retryableCodes = map[string]bool{
 	"XMinioServerNotInitialized": true,
 	"XAmzContentSHA256Mismatch":  true, // corruption in transit
 	"BadDigest":                  true, // corruption in transit
+	"IncompleteBody":             true, // a body cut short in transit: nothing stored
 }
 
 // IsPermanent reports whether retrying err is pointless: the sentinels

@@ -54,6 +54,7 @@ func TestIsPermanent(t *testing.T) {
 		{"502 no code", s3err(502, ""), false},
 		{"403 clock skew", s3err(403, "RequestTimeTooSkewed"), false},
 		{"400 bad digest", s3err(400, "BadDigest"), false},
+		{"400 body cut short", s3err(400, "IncompleteBody"), false},
 		{"wrapped 503", fmt.Errorf("put k: %w", s3err(503, "ServiceUnavailable")), false},
 		{"connection refused", &url.Error{Op: "Get", URL: "http://127.0.0.1:1/b", Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}, false},
 		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), false},

@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"bytes"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -38,7 +39,9 @@ const (
 	FaultTruncate FaultKind = "truncate"
 	// FaultBadLength answers GET and list requests with a Content-Length
 	// that is not the body's: half of it (the client sees a shorter body
-	// end cleanly) or more than it (the body ends early).
+	// end cleanly) or more than it (the body ends early). A PUT reaches
+	// the server as a whole request of half the client's Content-Length
+	// and body: an object cut short unless the server checks the body.
 	FaultBadLength FaultKind = "content-length"
 )
 
@@ -181,6 +184,10 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case FaultReset, FaultTruncate:
 		p.cut(w, r, op, kind == FaultReset)
 	case FaultBadLength:
+		if op == OpPut {
+			p.shortPut(w, r)
+			return
+		}
 		p.forward(w, r, func(n int64) int64 {
 			if half {
 				return n / 2
@@ -219,7 +226,7 @@ func applies(rule FaultRule, op S3Op) bool {
 	case FaultTruncate:
 		return op == OpGet || op == OpList || op == OpPut
 	case FaultBadLength:
-		return op == OpGet || op == OpList
+		return op == OpGet || op == OpList || op == OpPut
 	}
 	return true
 }
@@ -328,6 +335,23 @@ func (p *FaultProxy) cut(w http.ResponseWriter, r *http.Request, op S3Op, reset 
 		_, _ = io.CopyN(w, resp.Body, resp.ContentLength/2)
 	}
 	drop(&startedWriter{ResponseWriter: w, started: true}, reset)
+}
+
+// shortPut sends the server a PUT whose Content-Length and body are the
+// first half of the client's: a whole request to the server, its object
+// cut short. The server's answer goes back to the client.
+func (p *FaultProxy) shortPut(w http.ResponseWriter, r *http.Request) {
+	half := max(r.ContentLength/2, 0)
+	body, err := io.ReadAll(io.LimitReader(r.Body, half))
+	if err != nil {
+		drop(w, true)
+		return
+	}
+	_, _ = io.Copy(io.Discard, r.Body) // the rest never reaches the server
+	out := r.Clone(r.Context())
+	out.ContentLength = int64(len(body))
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	p.forward(w, out, nil)
 }
 
 // stallRequest holds the request until the client gives up or p.stall
