@@ -30,6 +30,10 @@ const DefaultActor = "safekeep-controller"
 // were counted as failures).
 const maxPendingAudit = 1000
 
+// ReasonAuditInMemory is the reason of the Warning Event saying an audit
+// entry is held in the controller's memory only.
+const ReasonAuditInMemory = "AuditEvidenceInMemory"
+
 // OwnerRestoreDrill is the owner of drill entries: once a deferred one is
 // written, the hook registered for it puts its seq and hash in the drill's
 // status.
@@ -165,17 +169,44 @@ func (a *Auditor) recordIf(ctx context.Context, t *target.Target, rec audit.Reco
 		}
 	}
 	p := &pending{created: a.now(), rec: rec, owner: owner, fresh: true}
+	var refused error
 	if a.outbox != nil {
-		if err := a.outbox.add(ctx, t.Object.Namespace, t.Object.Name, p); err != nil {
-			logf.FromContext(ctx).Error(err, "audit entry not kept in the cluster, kept in memory", "kind", rec.Kind)
+		if refused = a.outbox.add(ctx, t.Object.Namespace, t.Object.Name, p); refused != nil {
+			logf.FromContext(ctx).Error(refused, "audit entry not kept in the cluster, kept in memory", "kind", rec.Kind)
 		}
 	}
 	e, err := a.flush(ctx, t, tk, p)
 	if err != nil {
 		a.failed(ctx, t, rec, err)
+		if refused != nil {
+			a.heldInMemory(t, rec, refused)
+		}
 		return nil, err
 	}
 	return e, nil
+}
+
+// heldInMemory says, as a Warning Event on t, that the entry rec is
+// neither in the bucket nor in the cluster: only this process holds it
+// (safekeep_audit_entries_in_memory counts them).
+func (a *Auditor) heldInMemory(t *target.Target, rec audit.Record, refused error) {
+	if a.recorder == nil || t == nil || t.Object == nil {
+		return
+	}
+	note := fmt.Sprintf("audit entry %s for %s is held in this controller's memory only: the bucket refused it and the API server would not keep it in the outbox (%v); a restart before the bucket takes it loses it",
+		rec.Kind, rec.Subject, refused)
+	a.recorder.Eventf(t.Object, nil, corev1.EventTypeWarning, ReasonAuditInMemory, "Audit", "%s", kit.Note(note))
+}
+
+// InMemory returns how many of t's entries only this process holds (see
+// heldInMemory).
+func (a *Auditor) InMemory(t *target.Target) int {
+	if a == nil {
+		return 0
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.memory[targetKey(t)])
 }
 
 // Retry writes the entries kept for t, if any.

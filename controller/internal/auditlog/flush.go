@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -63,6 +64,7 @@ func (a *Auditor) flush(ctx context.Context, t *target.Target, tk string, p *pen
 		}
 		a.done(ctx, q, e, !q.same(p))
 	}
+	a.memoryWritten(tk)
 	return got, nil
 }
 
@@ -158,10 +160,26 @@ func (a *Auditor) keepInMemory(tk string, queue []*pending) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	mem = append(a.memory[tk], mem...)
-	if len(mem) > maxPendingAudit {
-		mem = mem[len(mem)-maxPendingAudit:]
+	if n := len(mem) - maxPendingAudit; n > 0 {
+		auditDropped.WithLabelValues(splitTargetKey(tk)).Add(float64(n))
+		mem = mem[n:]
 	}
 	a.memory[tk] = mem
+	auditInMemory.WithLabelValues(splitTargetKey(tk)).Set(float64(len(mem)))
+}
+
+// memoryWritten says t's entries held in memory are all written. The
+// caller holds t's writer lock.
+func (a *Auditor) memoryWritten(tk string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	auditInMemory.WithLabelValues(splitTargetKey(tk)).Set(float64(len(a.memory[tk])))
+}
+
+// splitTargetKey is the namespace and name of target key tk.
+func splitTargetKey(tk string) (string, string) {
+	ns, name, _ := strings.Cut(tk, "/")
+	return ns, name
 }
 
 // canonicalDetails is d as canonical JSON (nil: none), as the entry will

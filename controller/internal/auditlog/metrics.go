@@ -18,8 +18,20 @@ var (
 		Name: "safekeep_audit_write_failures_total",
 		Help: "Audit log entry writes that failed (the entry is kept in the cluster and written on a later try), by kind.",
 	}, []string{"kind"})
+
+	// auditInMemory is what is left when the outbox is refused too: the
+	// evidence lives in one process, and its restart loses it.
+	auditInMemory = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "safekeep_audit_entries_in_memory",
+		Help: "Audit entries the bucket refused and the API server would not keep (outbox), held only in this controller's memory: a restart loses them.",
+	}, []string{"namespace", "target"})
+
+	auditDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "safekeep_audit_entries_dropped_total",
+		Help: "Audit entries held in memory that were dropped (more than 1000 for one target): evidence lost.",
+	}, []string{"namespace", "target"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(auditEntries, auditWriteFailures)
+	metrics.Registry.MustRegister(auditEntries, auditWriteFailures, auditInMemory, auditDropped)
 }
