@@ -1,12 +1,10 @@
 package auditlog_test
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -14,13 +12,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
-	"github.com/safekeep-dev/safekeep/seal/sealtest"
-	"github.com/safekeep-dev/safekeep/storage"
-	"github.com/safekeep-dev/safekeep/target"
 )
 
 // When the API server refuses the outbox ConfigMap (here RBAC: the
@@ -35,23 +29,8 @@ func TestOutboxRefusedHeldInMemory(t *testing.T) {
 		t.Skip("needs the control plane and VersityGW")
 	}
 	ctx := t.Context()
-	cp := testbed.StartControlPlane(t, testbed.WithCRDs(filepath.Join(testbed.RepoRoot(t), "deploy", "crd")))
-	s3 := testbed.StartS3(t)
-	s3.CreateBucket(t, "offsite", false)
-	st, err := storage.New(s3.Config("offsite", "site/safekeep/v1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ns := range []string{outboxNS, "phi"} {
-		if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cp, s3, st, tgt := startOutboxBed(t)
 	refused := clientWithoutCreate(t, cp)
-	tgt := &target.Target{
-		Object: &v1alpha1.OffsiteTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "phi", Name: "offsite"}},
-		Store:  st, Signer: sealtest.NewSigner(t), HasSigner: true,
-	}
 	rec := events.NewFakeRecorder(10)
 	a := auditlog.New("", rec)
 	a.UseOutbox(&auditlog.Outbox{Client: refused, Reader: refused, Namespace: outboxNS})

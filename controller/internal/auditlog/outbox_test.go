@@ -36,22 +36,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 		t.Skip("needs the control plane and VersityGW")
 	}
 	ctx := t.Context()
-	cp := testbed.StartControlPlane(t, testbed.WithCRDs(filepath.Join(testbed.RepoRoot(t), "deploy", "crd")))
-	s3 := testbed.StartS3(t)
-	s3.CreateBucket(t, "offsite", false)
-	st, err := storage.New(s3.Config("offsite", "site/safekeep/v1")) // no retries: a stopped server fails at once
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ns := range []string{outboxNS, "phi"} {
-		if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tgt := &target.Target{
-		Object: &v1alpha1.OffsiteTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "phi", Name: "offsite"}},
-		Store:  st, Signer: sealtest.NewSigner(t), HasSigner: true,
-	}
+	cp, s3, st, tgt := startOutboxBed(t)
 	drillKey := createFinishedDrill(t, cp.Client, "r1")
 
 	// The first controller: its deletes of outbox items fail, as if it
@@ -111,6 +96,30 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	if a := d.Status.LastRun.AuditEntry; a == nil || a.Seq != 3 {
 		t.Errorf("drill last run entry %+v, want seq 3", a)
 	}
+}
+
+// startOutboxBed starts the API server (namespaces outboxNS and phi) and
+// VersityGW, and returns target phi/offsite's store (no retries: a
+// stopped server fails at once) and target.
+func startOutboxBed(t *testing.T) (*testbed.ControlPlane, *testbed.S3Server, storage.Store, *target.Target) {
+	t.Helper()
+	cp := testbed.StartControlPlane(t, testbed.WithCRDs(filepath.Join(testbed.RepoRoot(t), "deploy", "crd")))
+	s3 := testbed.StartS3(t)
+	s3.CreateBucket(t, "offsite", false)
+	st, err := storage.New(s3.Config("offsite", "site/safekeep/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{outboxNS, "phi"} {
+		if err := cp.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tgt := &target.Target{
+		Object: &v1alpha1.OffsiteTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "phi", Name: "offsite"}},
+		Store:  st, Signer: sealtest.NewSigner(t), HasSigner: true,
+	}
+	return cp, s3, st, tgt
 }
 
 func newAuditor(c client.Client, r client.Reader) *auditlog.Auditor {
