@@ -202,13 +202,16 @@ func openLog(tb TB, path string) *os.File {
 }
 
 // tail returns the last logTailBytes of the file at path.
-func tail(path string) string {
+func tail(path string) string { return tailBytes(path, logTailBytes) }
+
+// tailBytes returns the last n bytes of the file at path.
+func tailBytes(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "(no output: " + err.Error() + ")"
 	}
-	if len(b) > logTailBytes {
-		b = b[len(b)-logTailBytes:]
+	if len(b) > n {
+		b = b[len(b)-n:]
 	}
 	return string(b)
 }

@@ -131,8 +131,14 @@ func (k *FakeKubelet) countQuotas(ctx context.Context, ns string) error {
 
 // startJobs creates the Pod of each Job that should run and has none.
 func (k *FakeKubelet) startJobs(ctx context.Context, ns string) error {
+	return startJobs(ctx, k.c, ns, "")
+}
+
+// startJobs creates the Pod of each Job of namespace ns that should run
+// and has none, as the Job controller does, bound to node when not empty.
+func startJobs(ctx context.Context, c client.Client, ns, node string) error {
 	var jobs batchv1.JobList
-	if err := k.c.List(ctx, &jobs, client.InNamespace(ns)); err != nil {
+	if err := c.List(ctx, &jobs, client.InNamespace(ns)); err != nil {
 		return err
 	}
 	for i := range jobs.Items {
@@ -152,12 +158,14 @@ func (k *FakeKubelet) startJobs(ctx context.Context, ns string) error {
 			pod.Labels = map[string]string{}
 		}
 		pod.Labels[fakeJobLabel] = job.Name
-		if err := k.c.Create(ctx, pod); err != nil {
+		pod.Labels["job-name"] = job.Name // the legacy label, which Velero reads
+		pod.Spec.NodeName = node
+		if err := c.Create(ctx, pod); err != nil {
 			return fmt.Errorf("create the pod of Job %s: %w", job.Name, err)
 		}
 		job.Status.StartTime = &metav1.Time{Time: time.Now()}
 		job.Status.Active = 1
-		if err := k.c.Status().Update(ctx, job); err != nil {
+		if err := c.Status().Update(ctx, job); err != nil {
 			return fmt.Errorf("start Job %s: %w", job.Name, err)
 		}
 	}
@@ -204,8 +212,14 @@ func (k *FakeKubelet) runPods(ctx context.Context, ns string) error {
 // finishJobs completes or fails each started Job whose Pod ended, as the
 // Job controller does (the terminal condition after its "target" one).
 func (k *FakeKubelet) finishJobs(ctx context.Context, ns string) error {
+	return finishJobs(ctx, k.c, ns)
+}
+
+// finishJobs completes or fails each started Job of namespace ns whose Pod
+// ended.
+func finishJobs(ctx context.Context, c client.Client, ns string) error {
 	var jobs batchv1.JobList
-	if err := k.c.List(ctx, &jobs, client.InNamespace(ns)); err != nil {
+	if err := c.List(ctx, &jobs, client.InNamespace(ns)); err != nil {
 		return err
 	}
 	for i := range jobs.Items {
@@ -214,33 +228,43 @@ func (k *FakeKubelet) finishJobs(ctx context.Context, ns string) error {
 			continue
 		}
 		pod := &corev1.Pod{}
-		if err := k.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: job.Name + "-fake"}, pod); err != nil {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: job.Name + "-fake"}, pod); err != nil {
 			return fmt.Errorf("read the pod of Job %s: %w", job.Name, err)
 		}
-		now := metav1.Now()
-		cond := func(t batchv1.JobConditionType, reason, msg string) batchv1.JobCondition {
-			return batchv1.JobCondition{Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: msg, LastProbeTime: now, LastTransitionTime: now}
-		}
-		switch pod.Status.Phase {
-		case corev1.PodSucceeded:
-			job.Status.Active, job.Status.Succeeded = 0, 1
-			job.Status.CompletionTime = &now
-			job.Status.Conditions = append(job.Status.Conditions,
-				cond(batchv1.JobSuccessCriteriaMet, batchv1.JobReasonCompletionsReached, ""),
-				cond(batchv1.JobComplete, batchv1.JobReasonCompletionsReached, ""))
-		case corev1.PodFailed:
-			job.Status.Active, job.Status.Failed = 0, 1
-			job.Status.Conditions = append(job.Status.Conditions,
-				cond(batchv1.JobFailureTarget, batchv1.JobReasonBackoffLimitExceeded, pod.Status.Message),
-				cond(batchv1.JobFailed, batchv1.JobReasonBackoffLimitExceeded, pod.Status.Message))
-		default:
+		if !endJob(job, pod) {
 			continue
 		}
-		if err := k.c.Status().Update(ctx, job); err != nil {
+		if err := c.Status().Update(ctx, job); err != nil {
 			return fmt.Errorf("finish Job %s: %w", job.Name, err)
 		}
 	}
 	return nil
+}
+
+// endJob records in job's status the end of its pod, as the Job controller
+// does (the terminal condition after its "target" one), and reports
+// whether the pod had ended.
+func endJob(job *batchv1.Job, pod *corev1.Pod) bool {
+	now := metav1.Now()
+	cond := func(t batchv1.JobConditionType, reason, msg string) batchv1.JobCondition {
+		return batchv1.JobCondition{Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: msg, LastProbeTime: now, LastTransitionTime: now}
+	}
+	switch pod.Status.Phase {
+	case corev1.PodSucceeded:
+		job.Status.Active, job.Status.Succeeded = 0, 1
+		job.Status.CompletionTime = &now
+		job.Status.Conditions = append(job.Status.Conditions,
+			cond(batchv1.JobSuccessCriteriaMet, batchv1.JobReasonCompletionsReached, ""),
+			cond(batchv1.JobComplete, batchv1.JobReasonCompletionsReached, ""))
+	case corev1.PodFailed:
+		job.Status.Active, job.Status.Failed = 0, 1
+		job.Status.Conditions = append(job.Status.Conditions,
+			cond(batchv1.JobFailureTarget, batchv1.JobReasonBackoffLimitExceeded, pod.Status.Message),
+			cond(batchv1.JobFailed, batchv1.JobReasonBackoffLimitExceeded, pod.Status.Message))
+	default:
+		return false
+	}
+	return true
 }
 
 // finished reports whether job has a terminal condition.

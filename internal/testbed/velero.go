@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"bytes"
 	"context"
 	"debug/buildinfo"
 	"errors"
@@ -58,11 +59,14 @@ type Velero struct {
 	// LogPath is the file holding the server's (and its plugins') output.
 	LogPath string
 
-	cp   *ControlPlane
-	s3   *S3Server
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the server has exited
-	err  error         // Wait's result, set before done closes
+	cp *ControlPlane
+	s3 *S3Server
+	// credentials is the AWS shared-credentials file of s3's keys, which
+	// the server, its node agents and the pods they start read.
+	credentials string
+	cmd         *exec.Cmd
+	done        chan struct{} // closed when the server has exited
+	err         error         // Wait's result, set before done closes
 }
 
 // StartVelero prepares the cluster the way `velero install` would (Velero's
@@ -84,18 +88,19 @@ func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
 	start := time.Now()
 	work := tb.TempDir() // before the stop cleanup, so it is removed after
 	v := &Velero{
-		Namespace: VeleroNamespace,
-		Location:  DefaultLocation,
-		Bucket:    bucket,
-		LogPath:   filepath.Join(work, "velero.log"),
-		cp:        cp,
-		s3:        s3,
+		Namespace:   VeleroNamespace,
+		Location:    DefaultLocation,
+		Bucket:      bucket,
+		LogPath:     filepath.Join(work, "velero.log"),
+		cp:          cp,
+		s3:          s3,
+		credentials: filepath.Join(work, "aws-credentials"),
 	}
 	cp.InstallCRDs(tb, VeleroCRDPaths(tb)...)
 	v.install(tb, ctx)
 
 	pluginDir := filepath.Join(work, "plugins")
-	credentials := filepath.Join(work, "aws-credentials")
+	credentials := v.credentials
 	home := filepath.Join(work, "home")
 	tmp := filepath.Join(work, "tmp")
 	for _, dir := range []string{pluginDir, home, tmp} {
@@ -196,8 +201,13 @@ func (v *Velero) install(tb TB, ctx context.Context) {
 				Template: corev1.PodTemplateSpec{
 					ObjectMeta: metav1.ObjectMeta{Labels: labels},
 					Spec: corev1.PodSpec{Containers: []corev1.Container{{
-						Name:  "velero",
-						Image: "velero/velero:v1.18.3",
+						Name:    "velero",
+						Image:   "velero/velero:v1.18.3",
+						Command: []string{"/velero"},
+						Args:    []string{"server"},
+						// Repository maintenance Jobs inherit it (a Node's
+						// kubelet runs them): the server's own environment.
+						Env: v.podEnv(),
 					}}},
 				},
 			},
@@ -209,6 +219,19 @@ func (v *Velero) install(tb TB, ctx context.Context) {
 		}
 	}
 	v.createLocation(tb, ctx, v.Location, v.Bucket, "", true)
+}
+
+// podEnv is the environment of the Velero pods the test bed describes (the
+// velero Deployment, the node-agent DaemonSet), which the pods Velero starts
+// from them inherit: what StartVelero gives the server process, less what
+// each process gets of its own (HOME, TMPDIR, the kubeconfig).
+func (v *Velero) podEnv() []corev1.EnvVar {
+	return []corev1.EnvVar{
+		{Name: "VELERO_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+		{Name: "AWS_SHARED_CREDENTIALS_FILE", Value: v.credentials},
+		{Name: "AWS_CONFIG_FILE", Value: os.DevNull},
+		{Name: "AWS_EC2_METADATA_DISABLED", Value: "true"},
+	}
 }
 
 // AddLocation creates another BSL on bucket (and prefix) of the same S3
@@ -385,31 +408,37 @@ func (v *Velero) stop() error {
 	if v.cmd == nil {
 		return nil
 	}
-	pid := v.cmd.Process.Pid
-	_ = v.cmd.Process.Signal(syscall.SIGTERM)
+	return stopGroup(v.cmd.Process.Pid, v.done, "velero")
+}
+
+// stopGroup sends SIGTERM to pid, waits (at most 15 s) until done closes,
+// then kills pid's process group (its leftovers, if any).
+func stopGroup(pid int, done <-chan struct{}, what string) error {
+	_ = syscall.Kill(pid, syscall.SIGTERM)
 	var err error
 	select {
-	case <-v.done:
+	case <-done:
 	case <-time.After(veleroStopTimeout):
-		err = fmt.Errorf("velero (pid %d) ignored SIGTERM for %s; killed", pid, veleroStopTimeout)
+		err = fmt.Errorf("%s (pid %d) ignored SIGTERM for %s; killed", what, pid, veleroStopTimeout)
 	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL) // leftovers of the group, if any
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	select {
-	case <-v.done:
+	case <-done:
 	case <-time.After(veleroStopTimeout):
-		return fmt.Errorf("velero (pid %d) did not exit after kill", pid)
+		return fmt.Errorf("%s (pid %d) did not exit after kill", what, pid)
 	}
 	return err
 }
 
 // LogTail returns the last 16 KiB of the server's output.
-func (v *Velero) LogTail() string {
-	b, err := os.ReadFile(v.LogPath)
-	if err != nil {
-		return "(no output: " + err.Error() + ")"
+func (v *Velero) LogTail() string { return tailBytes(v.LogPath, veleroLogTailBytes) }
+
+// containsAll reports whether b contains every one of subs.
+func containsAll(b []byte, subs ...string) bool {
+	for _, s := range subs {
+		if !bytes.Contains(b, []byte(s)) {
+			return false
+		}
 	}
-	if len(b) > veleroLogTailBytes {
-		b = b[len(b)-veleroLogTailBytes:]
-	}
-	return string(b)
+	return true
 }

@@ -1,0 +1,185 @@
+package testbed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// localStorageClass is the storage class of the test bed's local volumes.
+const localStorageClass = "local"
+
+// LocalVolume creates PVC name in namespace ns bound to a new spec.local PV
+// (node affinity to the Node) whose folder is dir, as a PV controller would
+// bind them, and returns the PVC. A pod on the Node that mounts the PVC sees
+// dir's files; Velero backs them up from there.
+func (n *Node) LocalVolume(tb TB, ctx context.Context, ns, name, dir string) *corev1.PersistentVolumeClaim {
+	tb.Helper()
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: ptr.To(localStorageClass),
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if err := n.cp.Client.Create(ctx, pvc); err != nil {
+		tb.Fatalf("testbed: create PVC %s/%s: %v", ns, name, err)
+	}
+	if err := n.bindLocal(ctx, pvc, dir); err != nil {
+		tb.Fatalf("testbed: %v", err)
+	}
+	return pvc
+}
+
+// bindLocal creates a spec.local PV on dir for pvc and binds the two.
+func (n *Node) bindLocal(ctx context.Context, pvc *corev1.PersistentVolumeClaim, dir string) error {
+	c := n.cp.Client
+	size := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	if size.IsZero() {
+		size = resource.MustParse("1Gi")
+	}
+	class := localStorageClass
+	if pvc.Spec.StorageClassName != nil && *pvc.Spec.StorageClassName != "" {
+		class = *pvc.Spec.StorageClassName
+	}
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "local-" + pvc.Namespace + "-" + pvc.Name},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: size},
+			AccessModes:                   pvc.Spec.AccessModes,
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			StorageClassName:              class,
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: dir}},
+			ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: pvc.Namespace, Name: pvc.Name, UID: pvc.UID},
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{n.Name}}},
+			}}}},
+		},
+	}
+	if len(pv.Spec.AccessModes) == 0 {
+		pv.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+	}
+	// Idempotent: a round cut short (a conflict on the PVC) is taken up by
+	// the next one.
+	if err := c.Create(ctx, pv); apierrors.IsAlreadyExists(err) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(pv), pv); err != nil {
+			return fmt.Errorf("read PV %s: %w", pv.Name, err)
+		}
+		if pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.UID != pvc.UID {
+			return fmt.Errorf("PV %s exists for another claim", pv.Name)
+		}
+	} else if err != nil {
+		return fmt.Errorf("create PV %s: %w", pv.Name, err)
+	}
+	if pv.Status.Phase != corev1.VolumeBound {
+		pv.Status.Phase = corev1.VolumeBound
+		if err := c.Status().Update(ctx, pv); err != nil {
+			return fmt.Errorf("bind PV %s: %w", pv.Name, err)
+		}
+	}
+	pvc.Spec.VolumeName = pv.Name
+	pvc.Spec.StorageClassName = &class
+	if err := c.Update(ctx, pvc); err != nil {
+		return fmt.Errorf("bind PVC %s/%s: %w", pvc.Namespace, pvc.Name, err)
+	}
+	pvc.Status = corev1.PersistentVolumeClaimStatus{
+		Phase:       corev1.ClaimBound,
+		AccessModes: pv.Spec.AccessModes,
+		Capacity:    corev1.ResourceList{corev1.ResourceStorage: size},
+	}
+	if err := c.Status().Update(ctx, pvc); err != nil {
+		return fmt.Errorf("PVC %s/%s Bound: %w", pvc.Namespace, pvc.Name, err)
+	}
+	return nil
+}
+
+// provisionAndSchedule, in the namespaces labelled NodeLabel=<node>, gives
+// each Pending PVC with no volume a new local volume (an empty folder under
+// the Node's work folder), and binds each unscheduled pod to the node.
+func (k *nodeKubelet) provisionAndSchedule(ctx context.Context) error {
+	var nss corev1.NamespaceList
+	if err := k.c.List(ctx, &nss, client.MatchingLabels{NodeLabel: k.n.Name}); err != nil {
+		return err
+	}
+	var errs []error
+	for _, ns := range nss.Items {
+		if ns.DeletionTimestamp != nil {
+			continue
+		}
+		var pvcs corev1.PersistentVolumeClaimList
+		if err := k.c.List(ctx, &pvcs, client.InNamespace(ns.Name)); err != nil {
+			return err
+		}
+		for i := range pvcs.Items {
+			pvc := &pvcs.Items[i]
+			if pvc.Spec.VolumeName != "" || pvc.DeletionTimestamp != nil {
+				continue
+			}
+			dir := filepath.Join(k.n.dir("volumes"), pvc.Namespace+"-"+pvc.Name+"-"+string(pvc.UID))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			if err := k.n.bindLocal(ctx, pvc, dir); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		var pods corev1.PodList
+		if err := k.c.List(ctx, &pods, client.InNamespace(ns.Name)); err != nil {
+			return err
+		}
+		for i := range pods.Items {
+			pod := &pods.Items[i]
+			if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil {
+				continue
+			}
+			binding := &corev1.Binding{
+				ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
+				Target:     corev1.ObjectReference{Kind: "Node", Name: k.n.Name},
+			}
+			if err := k.c.SubResource("binding").Create(ctx, pod, binding); err != nil {
+				errs = append(errs, fmt.Errorf("bind pod %s/%s: %w", pod.Namespace, pod.Name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// startJobs and finishJobs run the Velero namespace's Jobs on the node.
+func (k *nodeKubelet) startJobs(ctx context.Context) error {
+	return startJobs(ctx, k.c, k.n.v.Namespace, k.n.Name)
+}
+
+func (k *nodeKubelet) finishJobs(ctx context.Context) error {
+	return finishJobs(ctx, k.c, k.n.v.Namespace)
+}
+
+// RunPod creates pod on the Node (spec.nodeName set) and waits (at most a
+// minute) until the kubelet has it Running, its volumes mounted.
+func (n *Node) RunPod(tb TB, ctx context.Context, pod *corev1.Pod) *corev1.Pod {
+	tb.Helper()
+	pod.Spec.NodeName = n.Name
+	if err := n.cp.Client.Create(ctx, pod); err != nil {
+		tb.Fatalf("testbed: create pod %s/%s: %v", pod.Namespace, pod.Name, err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, locationTimeout, true, func(ctx context.Context) (bool, error) {
+		if err := n.cp.Client.Get(ctx, client.ObjectKeyFromObject(pod), pod); err != nil {
+			return false, err
+		}
+		return pod.Status.Phase == corev1.PodRunning, nil
+	})
+	if err != nil {
+		tb.Fatalf("testbed: pod %s/%s is %q, not Running: %v", pod.Namespace, pod.Name, pod.Status.Phase, err)
+	}
+	return pod
+}

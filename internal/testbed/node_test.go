@@ -1,0 +1,121 @@
+package testbed
+
+import (
+	"bytes"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// TestNodeFSBackupRestore runs Velero's file-system backup of a pod's
+// local volume through node-agent and a hosting pod the Node's kubelet runs
+// with bin/velero, then a namespace-mapped Restore whose PodVolumeRestore
+// writes the files into a new volume: byte for byte the same.
+func TestNodeFSBackupRestore(t *testing.T) {
+	RequireRoot(t)
+	ctx := t.Context()
+	s3 := StartS3(t)
+	s3.CreateBucket(t, "velero", false)
+	cp := StartControlPlane(t)
+	v := StartVelero(t, cp, s3, "velero")
+	n := StartNode(t, cp, v)
+
+	const ns = "phi-db"
+	data := t.TempDir()
+	files := map[string][]byte{
+		"records/patient-0001.json": []byte(`{"name":"Jane Roe","mrn":"0001"}`),
+		"records/patient-0002.json": bytes.Repeat([]byte("scan"), 64<<10),
+		"empty":                     {},
+	}
+	writeTree(t, data, files)
+	if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{NodeLabel: n.Name}}}); err != nil {
+		t.Fatal(err)
+	}
+	n.LocalVolume(t, ctx, ns, "data", data)
+	n.RunPod(t, ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "db", Image: "postgres:17", VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/postgresql"}}}},
+			Volumes:    []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}},
+		},
+	})
+
+	b := v.Backup(t, ctx, "fs-1", velerov1.BackupSpec{IncludedNamespaces: []string{ns}, DefaultVolumesToFsBackup: ptr.To(true)})
+	if b.Status.Phase != velerov1.BackupPhaseCompleted {
+		t.Fatalf("backup phase = %s (%s), want Completed\nnode-agent:\n%s", b.Status.Phase, b.Status.FailureReason, tailBytes(n.LogPath, veleroLogTailBytes))
+	}
+	var pvbs velerov1.PodVolumeBackupList
+	if err := cp.Client.List(ctx, &pvbs, client.InNamespace(v.Namespace), client.MatchingLabels{velerov1.BackupNameLabel: "fs-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(pvbs.Items) != 1 || pvbs.Items[0].Status.Phase != velerov1.PodVolumeBackupPhaseCompleted || pvbs.Items[0].Status.SnapshotID == "" {
+		t.Fatalf("PodVolumeBackups = %+v, want one Completed with a snapshot", pvbs.Items)
+	}
+	if runs := n.Runs(); len(runs) == 0 || runs[0].ExitCode != 0 {
+		t.Errorf("kubelet runs = %+v, want the hosting pod's velero pod-volume backup, exit 0", runs)
+	}
+
+	r := v.Restore(t, ctx, "fs-1-restore", velerov1.RestoreSpec{BackupName: "fs-1", NamespaceMapping: map[string]string{ns: ns + "-restored"}})
+	if r.Status.Phase != velerov1.RestorePhaseCompleted {
+		t.Fatalf("restore phase = %s (%s), want Completed\nnode-agent:\n%s", r.Status.Phase, r.Status.FailureReason, tailBytes(n.LogPath, veleroLogTailBytes))
+	}
+	pvc := &corev1.PersistentVolumeClaim{}
+	if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns + "-restored", Name: "data"}, pvc); err != nil {
+		t.Fatal(err)
+	}
+	pv := &corev1.PersistentVolume{}
+	if err := cp.Client.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, pv); err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range n.Runs() {
+		t.Logf("kubelet ran %s/%s: velero %v: exit %d", run.Namespace, run.Name, run.Args, run.ExitCode)
+	}
+	if got := readTree(t, pv.Spec.Local.Path); !maps.EqualFunc(got, files, bytes.Equal) {
+		t.Errorf("restored volume holds %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(files)))
+	}
+}
+
+// writeTree writes files (slash-separated name -> content) under dir.
+func writeTree(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	for name, body := range files {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readTree reads every regular file under dir: slash-separated name -> content.
+func readTree(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		body, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		files[filepath.ToSlash(rel)] = body
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
