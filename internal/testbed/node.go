@@ -269,7 +269,7 @@ func (n *Node) waitStarted(tb TB, ctx context.Context) {
 	err := wait.PollUntilContextTimeout(ctx, pollInterval, nodeAgentStartTimeout, true, func(context.Context) (bool, error) {
 		select {
 		case <-n.done:
-			return false, fmt.Errorf("node-agent exited: %v", n.err)
+			return false, fmt.Errorf("node-agent exited: %w", n.err)
 		default:
 		}
 		b, err := os.ReadFile(n.LogPath)
