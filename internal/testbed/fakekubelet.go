@@ -62,19 +62,25 @@ type FakeKubelet struct {
 func StartFakeKubelet(tb TB, cp *ControlPlane, nsLabels map[string]string) *FakeKubelet {
 	tb.Helper()
 	k := &FakeKubelet{c: cp.Client, selector: labels.SelectorFromSet(nsLabels), runs: map[string]PodRun{}}
+	tb.Cleanup(tickInBackground(tb, "fake kubelet", k.tick))
+	return k
+}
+
+// tickInBackground calls tick every fakeKubeletInterval, logging its errors
+// as what's, until the returned stop function is called.
+func tickInBackground(tb TB, what string, tick func(context.Context) error) (stop func()) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(tb.Context()))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = wait.PollUntilContextCancel(ctx, fakeKubeletInterval, true, func(ctx context.Context) (bool, error) {
-			if err := k.tick(ctx); err != nil && ctx.Err() == nil {
-				tb.Logf("testbed: fake kubelet: %v", err)
+			if err := tick(ctx); err != nil && ctx.Err() == nil {
+				tb.Logf("testbed: %s: %v", what, err)
 			}
 			return false, nil
 		})
 	}()
-	tb.Cleanup(func() { cancel(); <-done })
-	return k
+	return func() { cancel(); <-done }
 }
 
 // Runs returns the Pods the fake kubelet ran or refused, sorted.

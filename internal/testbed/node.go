@@ -3,12 +3,10 @@ package testbed
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -79,9 +77,7 @@ type Node struct {
 	bin     string // bin/velero
 	work    string
 	kubelet *nodeKubelet
-	cmd     *exec.Cmd
-	done    chan struct{}
-	err     error
+	proc    *process // node-agent
 }
 
 // RequireRoot skips tb when the test does not run as root (a mount
@@ -142,9 +138,12 @@ func StartNode(tb TB, cp *ControlPlane, v *Velero) *Node {
 		"HOME="+n.dir("home"),
 		"TMPDIR="+n.dir("tmp"),
 	)
-	n.start(tb, unshare, args, env)
+	n.proc, err = startProcess("node-agent", unshare, args, env, n.LogPath)
+	if err != nil {
+		tb.Fatalf("testbed: %v", err)
+	}
 	tb.Cleanup(func() {
-		if err := n.stop(); err != nil {
+		if err := n.proc.stop(); err != nil {
 			tb.Errorf("testbed: stop node-agent: %v", err)
 		}
 		if tb.Failed() {
@@ -239,38 +238,13 @@ func (n *Node) register(tb TB, ctx context.Context) {
 	}
 }
 
-// start runs node-agent in its own process group, output to LogPath.
-func (n *Node) start(tb TB, bin string, args, env []string) {
-	tb.Helper()
-	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		tb.Fatalf("testbed: %v", err)
-	}
-	defer func() { _ = logf.Close() }() // the child holds its own descriptor
-	// Not CommandContext: it outlives the test's context; stop ends it.
-	cmd := exec.Command(bin, args...) //nolint:noctx // lifetime is stop's
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("testbed: start node-agent: %v", err)
-	}
-	n.cmd, n.done = cmd, make(chan struct{})
-	go func() {
-		n.err = cmd.Wait()
-		close(n.done)
-	}()
-}
-
 // waitStarted waits until node-agent says its controllers run, or fails
 // with its output when it exits or takes longer than a minute.
 func (n *Node) waitStarted(tb TB, ctx context.Context) {
 	tb.Helper()
 	err := wait.PollUntilContextTimeout(ctx, pollInterval, nodeAgentStartTimeout, true, func(context.Context) (bool, error) {
-		select {
-		case <-n.done:
-			return false, fmt.Errorf("node-agent exited: %w", n.err)
-		default:
+		if err := n.proc.exited(); err != nil {
+			return false, err
 		}
 		b, err := os.ReadFile(n.LogPath)
 		if err != nil {
@@ -284,14 +258,6 @@ func (n *Node) waitStarted(tb TB, ctx context.Context) {
 	if err != nil {
 		tb.Fatalf("testbed: node-agent on %s: %v\nnode-agent output:\n%s", n.Name, err, tailBytes(n.LogPath, veleroLogTailBytes))
 	}
-}
-
-// stop sends SIGTERM, waits, then kills node-agent's process group.
-func (n *Node) stop() error {
-	if n.cmd == nil {
-		return nil
-	}
-	return stopGroup(n.cmd.Process.Pid, n.done, "node-agent")
 }
 
 // PodLogPath is the file holding the output of the process the kubelet ran

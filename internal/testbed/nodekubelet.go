@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -82,20 +81,9 @@ type nodeKubelet struct {
 // killing what it runs.
 func startNodeKubelet(tb TB, n *Node) *nodeKubelet {
 	k := &nodeKubelet{n: n, tb: tb, c: n.cp.Client, procs: map[types.UID]*podProcess{}}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(tb.Context()))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = wait.PollUntilContextCancel(ctx, fakeKubeletInterval, true, func(ctx context.Context) (bool, error) {
-			if err := k.tick(ctx); err != nil && ctx.Err() == nil {
-				tb.Logf("testbed: kubelet of %s: %v", n.Name, err)
-			}
-			return false, nil
-		})
-	}()
+	stop := tickInBackground(tb, "kubelet of "+n.Name, k.tick)
 	tb.Cleanup(func() {
-		cancel()
-		<-done
+		stop()
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		for _, p := range k.procs {

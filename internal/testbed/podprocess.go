@@ -3,10 +3,10 @@ package testbed
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -42,14 +42,12 @@ exec "$@"`
 
 // podProcess is a container's process run by the Node's kubelet.
 type podProcess struct {
+	*process
 	args []string
-	cmd  *exec.Cmd
 	dev  string // the process's /dev, outside its namespace
 	log  string
-	done chan struct{}
 
 	once sync.Once
-	err  error // Wait's result, set before done closes
 }
 
 // startPodProcess runs bin/velero with args and env (plus its own HOME,
@@ -58,7 +56,7 @@ type podProcess struct {
 // to PodLogPath.
 func (n *Node) startPodProcess(pod *corev1.Pod, args, env []string) (*podProcess, error) {
 	dir := filepath.Dir(n.PodLogPath(string(pod.UID)))
-	p := &podProcess{args: args, dev: filepath.Join(dir, "dev"), log: n.PodLogPath(string(pod.UID)), done: make(chan struct{})}
+	p := &podProcess{args: args, dev: filepath.Join(dir, "dev"), log: n.PodLogPath(string(pod.UID))}
 	home, tmp := filepath.Join(dir, "home"), filepath.Join(dir, "tmp")
 	for _, d := range []string{p.dev, home, tmp} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -69,24 +67,11 @@ func (n *Node) startPodProcess(pod *corev1.Pod, args, env []string) (*podProcess
 	if err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
+	argv := append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", privateDevScript, "sh", p.dev, n.bin}, args...)
+	env = n.env(append(env, "KUBECONFIG="+n.cp.Kubeconfig, "HOME="+home, "TMPDIR="+tmp)...)
+	if p.process, err = startProcess("velero "+strings.Join(args[:min(2, len(args))], " "), unshare, argv, env, p.log); err != nil {
 		return nil, err
 	}
-	defer func() { _ = logf.Close() }() // the child holds its own descriptor
-	argv := append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", privateDevScript, "sh", p.dev, n.bin}, args...)
-	// Not CommandContext: the kubelet kills it when its pod goes.
-	p.cmd = exec.Command(unshare, argv...) //nolint:noctx // lifetime is the pod's
-	p.cmd.Env = n.env(append(env, "KUBECONFIG="+n.cp.Kubeconfig, "HOME="+home, "TMPDIR="+tmp)...)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start velero %v: %w", args, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
 	return p, nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
@@ -64,9 +63,7 @@ type Velero struct {
 	// credentials is the AWS shared-credentials file of s3's keys, which
 	// the server, its node agents and the pods they start read.
 	credentials string
-	cmd         *exec.Cmd
-	done        chan struct{} // closed when the server has exited
-	err         error         // Wait's result, set before done closes
+	proc        *process // the server
 }
 
 // StartVelero prepares the cluster the way `velero install` would (Velero's
@@ -140,7 +137,7 @@ func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
 	)
 	v.start(tb, args, env)
 	tb.Cleanup(func() {
-		if err := v.stop(); err != nil {
+		if err := v.proc.stop(); err != nil {
 			tb.Errorf("testbed: stop velero: %v", err)
 		}
 		if tb.Failed() {
@@ -348,42 +345,22 @@ func (v *Velero) Restore(tb TB, ctx context.Context, name string, spec velerov1.
 // ctx ends or the server exits. A cond error ends the wait.
 func (v *Velero) poll(ctx context.Context, timeout time.Duration, cond func(context.Context) (bool, error)) error {
 	return wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(ctx context.Context) (bool, error) {
-		select {
-		case <-v.done:
-			if v.err == nil {
-				return false, errors.New("velero server exited")
-			}
-			return false, fmt.Errorf("velero server exited: %w", v.err)
-		default:
+		if err := v.proc.exited(); err != nil {
+			return false, err
 		}
 		return cond(ctx)
 	})
 }
 
-// start runs the server in its own process group, output to LogPath.
+// start runs the server in its own process group (so stop ends its plugin
+// processes too), output to LogPath.
 func (v *Velero) start(tb TB, args, env []string) {
 	tb.Helper()
-	logf, err := os.OpenFile(v.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p, err := startProcess("velero server", veleroBin(tb), args, env, v.LogPath)
 	if err != nil {
 		tb.Fatalf("testbed: %v", err)
 	}
-	defer func() { _ = logf.Close() }() // the child holds its own descriptor; ours writes nothing
-	// Not CommandContext: the server outlives the test's context (Cleanup
-	// runs after it ends), and stop ends it gracefully (SIGTERM first).
-	cmd := exec.Command(veleroBin(tb), args...) //nolint:noctx // lifetime is stop's, see above
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own group, so stop can end the plugin processes too; and killed
-	// if the test process dies first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("testbed: start velero: %v", err)
-	}
-	v.cmd, v.done = cmd, make(chan struct{})
-	go func() {
-		v.err = cmd.Wait()
-		close(v.done)
-	}()
+	v.proc = p
 }
 
 // veleroBin returns bin/velero after checking it was built from veleroMain,
@@ -400,34 +377,6 @@ func veleroBin(tb TB) string {
 			bin, info.Path, veleroMain)
 	}
 	return bin
-}
-
-// stop sends SIGTERM, waits, then kills the server's process group (the
-// server and its plugins).
-func (v *Velero) stop() error {
-	if v.cmd == nil {
-		return nil
-	}
-	return stopGroup(v.cmd.Process.Pid, v.done, "velero")
-}
-
-// stopGroup sends SIGTERM to pid, waits (at most 15 s) until done closes,
-// then kills pid's process group (its leftovers, if any).
-func stopGroup(pid int, done <-chan struct{}, what string) error {
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	var err error
-	select {
-	case <-done:
-	case <-time.After(veleroStopTimeout):
-		err = fmt.Errorf("%s (pid %d) ignored SIGTERM for %s; killed", what, pid, veleroStopTimeout)
-	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	select {
-	case <-done:
-	case <-time.After(veleroStopTimeout):
-		return fmt.Errorf("%s (pid %d) did not exit after kill", what, pid)
-	}
-	return err
 }
 
 // LogTail returns the last 16 KiB of the server's output.
