@@ -35,6 +35,8 @@ type bed struct {
 	s3     *testbed.S3Server
 	cp     *testbed.ControlPlane
 	velero *testbed.Velero
+	// node runs Velero's node-agent and the pods it starts (bedSpec.node).
+	node *testbed.Node
 }
 
 // bedSpec says what a test bed holds besides Velero's own bucket.
@@ -52,12 +54,18 @@ type bedSpec struct {
 	// versioned runs VersityGW keeping versions: object-locked buckets are
 	// then versioned, as on AWS.
 	versioned bool
+	// node starts a Node with Velero's node-agent (file-system backups of
+	// pod volumes); it needs root: the test is skipped, saying so, without.
+	node bool
 }
 
 // startBed starts VersityGW, the control plane and the real Velero server
 // with what spec asks for.
 func startBed(t *testing.T, spec bedSpec) *bed {
 	t.Helper()
+	if spec.node {
+		testbed.RequireRoot(t) // before anything starts
+	}
 	start := time.Now()
 	var s3opts []testbed.S3Option
 	if spec.versioned {
@@ -87,8 +95,12 @@ func startBed(t *testing.T, spec bedSpec) *bed {
 	for _, name := range spec.staging {
 		v.AddLocation(t, t.Context(), name, name, "")
 	}
+	b := &bed{s3: s3, cp: cp, velero: v}
+	if spec.node {
+		b.node = testbed.StartNode(t, cp, v)
+	}
 	t.Logf("test bed up in %s", time.Since(start).Round(time.Millisecond))
-	return &bed{s3: s3, cp: cp, velero: v}
+	return b
 }
 
 // TestE2E starts the test bed once and runs every scenario on it, in order.

@@ -62,45 +62,8 @@ func testSeal(t *testing.T, b *bed) {
 	}
 
 	b.s3.CreateBucket(t, offsiteBucket, true)
-	dir := t.TempDir()
-	sk := newCLI(t, b.s3)
-	identity := filepath.Join(dir, "identity.txt")
-	recipient := regexp.MustCompile(`age1[0-9a-z]+`).FindString(sk.ok(t, "keygen", "-o", identity))
-	if recipient == "" {
-		t.Fatal("keygen printed no age1... recipient")
-	}
-	signingKey := filepath.Join(dir, "signing.key")
-	verifyKey := strings.TrimSpace(sk.ok(t, "keygen", "--signing", "-o", signingKey))
-	bsl := writeFile(t, dir, "bsl.yaml", fmt.Sprintf(`apiVersion: velero.io/v1
-kind: BackupStorageLocation
-metadata:
-  name: default
-  namespace: velero
-spec:
-  provider: aws
-  objectStorage:
-    bucket: %s
-  config:
-    region: us-east-1
-    s3ForcePathStyle: "true"
-    s3Url: %s
-`, veleroBucket, b.s3.Endpoint))
-	target := writeFile(t, dir, "target.yaml", fmt.Sprintf(`apiVersion: safekeep.dev/v1alpha1
-kind: OffsiteTarget
-metadata:
-  name: offsite
-spec:
-  s3:
-    endpoint: %s
-    bucket: %s
-    prefix: %s
-    region: us-east-1
-  recipients: [%q]
-  objectLock: {mode: Governance, retainDays: 1}
-  signingKeySecretRef: {name: safekeep-signing}
-  signingPublicKey: %q
-`, b.s3.Endpoint, offsiteBucket, offsitePrefix, recipient, verifyKey))
-
+	kit := newSealKit(t, b, offsiteBucket, offsitePrefix)
+	sk, identity, signingKey, bsl, target := kit.sk, kit.identity, kit.signingKey, kit.bsl, kit.target
 	sealArgs := []string{"seal", "--source", bsl, "--backup", sealBackup, "--target-file", target,
 		"--schedule", sealSchedule, "--signing-key", signingKey}
 	sk.ok(t, sealArgs...)
@@ -229,4 +192,58 @@ func randomHex(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// sealKit is what the CLI needs to seal Velero's backups to an offsite
+// bucket: a CLI, an age identity (the target's one recipient), a signing
+// key (its public key pinned in the target), the BSL and target files.
+type sealKit struct {
+	sk                                *cli
+	identity, signingKey, bsl, target string
+}
+
+// newSealKit makes keys and writes the files for sealing b's Velero backups
+// to an object-locked (Governance, 1 day) bucket under prefix.
+func newSealKit(t *testing.T, b *bed, bucket, prefix string) *sealKit {
+	t.Helper()
+	dir := t.TempDir()
+	sk := newCLI(t, b.s3)
+	identity := filepath.Join(dir, "identity.txt")
+	recipient := regexp.MustCompile(`age1[0-9a-z]+`).FindString(sk.ok(t, "keygen", "-o", identity))
+	if recipient == "" {
+		t.Fatal("keygen printed no age1... recipient")
+	}
+	signingKey := filepath.Join(dir, "signing.key")
+	verifyKey := strings.TrimSpace(sk.ok(t, "keygen", "--signing", "-o", signingKey))
+	bsl := writeFile(t, dir, "bsl.yaml", fmt.Sprintf(`apiVersion: velero.io/v1
+kind: BackupStorageLocation
+metadata:
+  name: default
+  namespace: velero
+spec:
+  provider: aws
+  objectStorage:
+    bucket: %s
+  config:
+    region: us-east-1
+    s3ForcePathStyle: "true"
+    s3Url: %s
+`, veleroBucket, b.s3.Endpoint))
+	target := writeFile(t, dir, "target.yaml", fmt.Sprintf(`apiVersion: safekeep.dev/v1alpha1
+kind: OffsiteTarget
+metadata:
+  name: offsite
+spec:
+  s3:
+    endpoint: %s
+    bucket: %s
+    prefix: %s
+    region: us-east-1
+  recipients: [%q]
+  objectLock: {mode: Governance, retainDays: 1}
+  signingKeySecretRef: {name: safekeep-signing}
+  signingPublicKey: %q
+`, b.s3.Endpoint, bucket, prefix, recipient, verifyKey))
+
+	return &sealKit{sk: sk, identity: identity, signingKey: signingKey, bsl: bsl, target: target}
 }
