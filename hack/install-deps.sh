@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the benchmark use, when missing:
 # age (interop checks), rclone (benchmark peer), time (peak RSS in benchmarks),
+# jq (the by-hand volume restore of docs/volumes.md, run as a test),
 # chromium (the HTML report's headless browser test), containerd (ctr imports
 # the controller image in its tests).
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
-pkgs=(age rclone time openssl ca-certificates chromium containerd)
+pkgs=(age rclone time jq openssl ca-certificates chromium containerd)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
