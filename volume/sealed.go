@@ -8,9 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/kopia/kopia/repo/blob"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/seal"
@@ -33,6 +37,15 @@ type sealedSource struct {
 	ids     []crypto.Identity
 	blobs   map[blob.ID]seal.VolumeBlob
 	cache   *lru
+	// reads makes concurrent readers of one blob share a single download:
+	// kopia reads many small contents of one pack at once.
+	reads singleflight.Group
+
+	mu sync.Mutex
+	// damaged are the keys of the blobs found damaged since the last
+	// takeDamaged: kopia wraps (or retries) what a read returns, so the
+	// verifier learns which sealed blob failed here.
+	damaged map[string]bool
 }
 
 func newSealedSource(offsite storage.Store, rec seal.RepositoryRecord, ids []crypto.Identity) *sealedSource {
@@ -63,21 +76,69 @@ func (s *sealedSource) get(ctx context.Context, id blob.ID) ([]byte, error) {
 	if data, ok := s.cache.get(string(id)); ok {
 		return data, nil
 	}
-	data, err := s.read(ctx, b)
+	v, err, _ := s.reads.Do(string(id), func() (any, error) {
+		if data, ok := s.cache.get(string(id)); ok {
+			return data, nil
+		}
+		data, err := s.read(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		if len(data) <= maxCachedBlob {
+			s.cache.put(string(id), data)
+		}
+		return data, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(data) <= maxCachedBlob {
-		s.cache.put(string(id), data)
-	}
-	return data, nil
+	return v.([]byte), nil
 }
 
+// read reads, checks and decrypts one sealed blob, reading it again when
+// the failure may be passing (seal.RetryRead). A blob that is missing,
+// fails the bucket's checksum on every read, or does not match the
+// manifest is ErrDamaged, and recorded for takeDamaged.
 func (s *sealedSource) read(ctx context.Context, b seal.VolumeBlob) ([]byte, error) {
-	rc, _, err := s.offsite.Get(ctx, b.Key)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s is missing", ErrDamaged, b.Key)
+	var plain []byte
+	err := seal.RetryRead(ctx, func() error {
+		var err error
+		plain, err = s.readOnce(ctx, b)
+		return err
+	})
+	switch {
+	case err == nil:
+		return plain, nil
+	case ctx.Err() != nil:
+		return nil, err
+	case errors.Is(err, storage.ErrNotFound):
+		err = fmt.Errorf("%w: %s is missing", ErrDamaged, b.Key)
+	case errors.Is(err, storage.ErrCorrupt):
+		err = fmt.Errorf("%w: %s fails the checksum stored with it on every read: %w", ErrDamaged, b.Key, err)
 	}
+	if errors.Is(err, ErrDamaged) {
+		s.mu.Lock()
+		if s.damaged == nil {
+			s.damaged = make(map[string]bool)
+		}
+		s.damaged[b.Key] = true
+		s.mu.Unlock()
+	}
+	return nil, err
+}
+
+// takeDamaged returns the keys of the blobs found damaged since the last
+// call, sorted, and forgets them.
+func (s *sealedSource) takeDamaged() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := slices.Sorted(maps.Keys(s.damaged))
+	s.damaged = nil
+	return keys
+}
+
+func (s *sealedSource) readOnce(ctx context.Context, b seal.VolumeBlob) ([]byte, error) {
+	rc, _, err := s.offsite.Get(ctx, b.Key)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", b.Key, err)
 	}
@@ -87,7 +148,7 @@ func (s *sealedSource) read(ctx context.Context, b seal.VolumeBlob) ([]byte, err
 		return nil, fmt.Errorf("read %s: %w", b.Key, err)
 	}
 	if int64(len(cipher)) != b.CipherSize || hexSHA(cipher) != b.CipherSHA256 {
-		return nil, fmt.Errorf("%w: %s: ciphertext does not match the manifest", ErrDamaged, b.Key)
+		return nil, fmt.Errorf("%w: %w: %s: ciphertext does not match the manifest", ErrDamaged, seal.ErrObjectMismatch, b.Key)
 	}
 	r, err := crypto.Decrypt(bytes.NewReader(cipher), s.ids)
 	if err != nil {
@@ -98,7 +159,7 @@ func (s *sealedSource) read(ctx context.Context, b seal.VolumeBlob) ([]byte, err
 		return nil, fmt.Errorf("%w: %s: %w", ErrDamaged, b.Key, err)
 	}
 	if int64(len(plain)) != b.Size || hexSHA(plain) != b.SHA256 {
-		return nil, fmt.Errorf("%w: %s: plaintext does not match the manifest", ErrDamaged, b.Key)
+		return nil, fmt.Errorf("%w: %w: %s: plaintext does not match the manifest", ErrDamaged, seal.ErrPlaintextMismatch, b.Key)
 	}
 	return plain, nil
 }
