@@ -39,20 +39,20 @@ func (h Hidden) String() string {
 // itself when the bucket keeps no versions or nothing is hidden, else a
 // view where those entries read as their recovered versions.
 func FindHidden(ctx context.Context, store storage.Store) (storage.Store, []Hidden, error) {
+	st, hidden, _, err := findVersions(ctx, store)
+	return st, hidden, err
+}
+
+// findVersions is FindHidden that also returns what FindTampered would,
+// from the same listing.
+func findVersions(ctx context.Context, store storage.Store) (storage.Store, []Hidden, []Tampered, error) {
 	on, err := store.Versioning(ctx)
 	if err != nil || !on {
-		return store, nil, err
+		return store, nil, nil, err
 	}
-	all := map[string][]storage.Version{}
-	var order []string
-	for v, err := range store.ListVersions(ctx, Dir) {
-		if err != nil {
-			return nil, nil, fmt.Errorf("list versions of %s: %w", Dir, err)
-		}
-		if _, seen := all[v.Key]; !seen {
-			order = append(order, v.Key)
-		}
-		all[v.Key] = append(all[v.Key], v)
+	order, all, err := listVersions(ctx, store)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	var pins []storage.Version
 	var found []Hidden
@@ -72,7 +72,7 @@ func FindHidden(ctx context.Context, store storage.Store) (storage.Store, []Hidd
 				continue
 			}
 			if isStorageErr(err) {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if err != nil || e.Seq != seq || short(e.Hash) != want {
 				h.Refused = append(h.Refused, v.VersionID)
@@ -84,7 +84,7 @@ func FindHidden(ctx context.Context, store storage.Store) (storage.Store, []Hidd
 		}
 		found = append(found, h)
 	}
-	return storage.Pinned(store, pins), found, nil
+	return storage.Pinned(store, pins), found, tampered(order, all), nil
 }
 
 // readVersion reads and parses one version of an entry object.

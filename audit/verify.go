@@ -74,6 +74,10 @@ type Report struct {
 	// under each marker that matches (see Hidden); one with no match is
 	// also a missing entry among Problems.
 	Hidden []Hidden `json:"hidden,omitempty"`
+	// Tampered are the keys under audit/ holding a delete marker or more
+	// than one version (a versioned bucket only): writes the log never
+	// makes (ErrTampered), whether or not the chain still verifies.
+	Tampered []Tampered `json:"tampered,omitempty"`
 	// Warnings are what does not make the log less intact: entries no
 	// segment covers (read one object each, as fully checked), a segment
 	// that overlaps another or vanished while read.
@@ -82,6 +86,24 @@ type Report struct {
 
 // Intact reports whether the chain verified with no problem.
 func (r *Report) Intact() bool { return r.ProblemCount == 0 }
+
+// TamperedErr is nil when no key under audit/ holds a delete marker or an
+// extra version, else an error wrapping ErrTampered that counts them.
+func (r *Report) TamperedErr() error {
+	if len(r.Tampered) == 0 {
+		return nil
+	}
+	markers, versions := 0, 0
+	for _, t := range r.Tampered {
+		if t.Markers > 0 {
+			markers++
+		}
+		if t.Versions > 1 {
+			versions++
+		}
+	}
+	return fmt.Errorf("%w: %d object(s) under %s with delete markers, %d with more than one version", ErrTampered, markers, Dir, versions)
+}
 
 // Problem is one thing wrong with the log, at one sequence number.
 type Problem struct {
@@ -140,13 +162,13 @@ var kindNames = map[error]string{
 // report and another error when the log could not be read. It writes
 // nothing: a pending head is reported (Report.Pending), not completed.
 func Verify(ctx context.Context, store storage.Store, opts VerifyOptions) (*Report, error) {
-	store, hidden, err := FindHidden(ctx, store)
+	store, hidden, tampered, err := findVersions(ctx, store)
 	if err != nil {
 		return &Report{}, fmt.Errorf("verify audit log: %w", err)
 	}
 	keys := newKeyring(store, opts.Keys)
 	v := &verifier{
-		rep:  &Report{PinnedKeys: len(opts.Keys) > 0, Hidden: hidden},
+		rep:  &Report{PinnedKeys: len(opts.Keys) > 0, Hidden: hidden, Tampered: tampered},
 		max:  opts.MaxProblems,
 		next: 1,
 	}

@@ -31,6 +31,12 @@ type BuildOptions struct {
 	// means the keys published in the bucket, which guards against
 	// accidents only.
 	SealKeys []crypto.VerifyKey
+	// Anchor, when set, is a head of the log recorded outside the bucket
+	// (an OffsiteTarget's status.auditHead, an earlier report's head): the
+	// chain verifies only if the log still holds it (audit.VerifyAnchored).
+	// AnchorFrom says where it came from, for the report.
+	Anchor     *audit.Anchor
+	AnchorFrom string
 }
 
 // Build reads the audit log and the seals in store (an offsite target's
@@ -45,17 +51,27 @@ type BuildOptions struct {
 // altogether: the bucket cannot be read.
 func Build(ctx context.Context, store storage.Store, opts BuildOptions) (*Report, error) {
 	b := NewBuilder(opts.Options)
-	vrep, err := audit.Verify(ctx, store, audit.VerifyOptions{Keys: opts.Keys, Visit: func(e *audit.Entry) error {
+	vo := audit.VerifyOptions{Keys: opts.Keys, Visit: func(e *audit.Entry) error {
 		if b.opts.Since.IsZero() || !e.Time.Before(b.opts.Since) {
 			b.Add(*e)
 		}
 		return nil
-	}})
+	}}
+	var vrep *audit.Report
+	var err error
+	if opts.Anchor != nil {
+		vrep, err = audit.VerifyAnchored(ctx, store, vo, *opts.Anchor)
+	} else {
+		vrep, err = audit.Verify(ctx, store, vo)
+	}
 	var verr *audit.VerifyError
-	if err != nil && !errors.As(err, &verr) {
+	if err != nil && !errors.As(err, &verr) && !errors.Is(err, audit.ErrBehindAnchor) {
 		return nil, fmt.Errorf("verify audit log: %w", err)
 	}
 	b.SetChain(vrep, verr)
+	if opts.Anchor != nil {
+		b.SetAnchor(*opts.Anchor, opts.AnchorFrom, err)
+	}
 	if err := b.checkSeals(ctx, store, opts.SealKeys); err != nil {
 		return nil, err
 	}
@@ -79,6 +95,40 @@ func (b *Builder) SetChain(rep *audit.Report, verr *audit.VerifyError) {
 	if verr != nil {
 		c.Problem = verr.Error()
 	}
+	c.Tampered = rep.Tampered
+	if terr := rep.TamperedErr(); terr != nil {
+		c.Verified = false
+		if c.Problem == "" {
+			c.Problem = terr.Error()
+		}
+	}
+}
+
+// SetAnchor records the check of the log against anchor, a head recorded
+// outside the bucket (from says where): err is VerifyAnchored's, which
+// wraps audit.ErrBehindAnchor when the log no longer holds it. Call it
+// after SetChain.
+func (b *Builder) SetAnchor(a audit.Anchor, from string, err error) {
+	c := &b.rep.Integrity.Chain
+	ac := &AnchorCheck{Seq: a.Seq, Hash: a.Hash, From: from, Reached: !errors.Is(err, audit.ErrBehindAnchor)}
+	if !ac.Reached {
+		ac.Problem = anchorProblem(err)
+		c.Verified = false
+	}
+	c.Anchor = ac
+}
+
+// anchorProblem is the ErrBehindAnchor part of VerifyAnchored's error.
+func anchorProblem(err error) string {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		for _, e := range joined.Unwrap() {
+			if errors.Is(e, audit.ErrBehindAnchor) {
+				return e.Error()
+			}
+		}
+	}
+	return err.Error()
 }
 
 // checkSeals lists the sealed backups and verifies those of the period

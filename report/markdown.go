@@ -197,6 +197,16 @@ func (m *mdWriter) integrity(r *Report) {
 	if c.Problem != "" {
 		m.p("; first problem: %s", mdEscape(c.Problem))
 	}
+	if a := c.Anchor; a != nil {
+		m.p("\n- Anchor (kept outside the bucket, from %s): entry #%d %s: **%s**", mdEscape(a.From), a.Seq, mdEscape(a.Hash), reachedWord(a.Reached))
+		if a.Problem != "" {
+			m.p("; %s", mdEscape(a.Problem))
+		}
+	}
+	for _, t := range c.Tampered {
+		m.p("\n- Tampered: %s", mdEscape(t.String()))
+	}
+	m.p("\n- Keep the head (#%d %s) outside the bucket: the next report checks the log against it (`--anchor %d:%s`)", c.HeadSeq, mdEscape(c.HeadHash), c.HeadSeq, mdEscape(c.HeadHash))
 	m.p("\n- Entries in the period: %d", c.EntriesInPeriod)
 	if n := len(r.Unreadable); n > 0 {
 		m.p(" (%d unreadable by this version)", n)
@@ -250,4 +260,12 @@ func lockText(mode string, days int) string {
 		return ""
 	}
 	return mode + ", " + plural.S(days, "day")
+}
+
+// reachedWord is the verdict on an anchor.
+func reachedWord(ok bool) string {
+	if ok {
+		return "reached"
+	}
+	return "NOT reached"
 }

@@ -278,6 +278,27 @@ type Chain struct {
 	// FirstTime and LastTime bound the whole log.
 	FirstTime *time.Time `json:"firstTime,omitempty"`
 	LastTime  *time.Time `json:"lastTime,omitempty"`
+	// Anchor is the head recorded outside the bucket the log was checked
+	// against; absent when none was given. HeadSeq and HeadHash are the
+	// anchor to keep for the next report.
+	Anchor *AnchorCheck `json:"anchor,omitempty"`
+	// Tampered are the objects under audit/ holding a delete marker or
+	// more than one version (writes the log never makes); any makes the
+	// chain not verified.
+	Tampered []audit.Tampered `json:"tampered,omitempty"`
+}
+
+// AnchorCheck is the check of the log against a head recorded outside the
+// bucket.
+type AnchorCheck struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+	// From says where the anchor came from (the --anchor flag, an
+	// OffsiteTarget's status.auditHead).
+	From string `json:"from,omitempty"`
+	// Reached says the log still holds entry Seq with hash Hash.
+	Reached bool   `json:"reached"`
+	Problem string `json:"problem,omitempty"`
 }
 
 // SealChecks is the outcome of verifying, without any key, the seals of

@@ -54,6 +54,31 @@ const (
 	// included them; OutOfScope when it does not. False (OnlyKeys) when
 	// the template includes nothing else: no run starts.
 	ConditionKeysExcluded = "KeysExcluded"
+
+	// ConditionAuditTampered is True on an OffsiteTarget whose bucket
+	// holds, under audit/, delete markers or more than one version of a
+	// key (entries, claims, segments): writes the audit log never makes,
+	// such as hiding its newest entries. False (Untouched) when none;
+	// Unknown (NotChecked) while the target is not Ready or the listing
+	// failed. See docs/audit.md.
+	ConditionAuditTampered = "AuditTampered"
+)
+
+// AuditTampered reasons (OffsiteTarget).
+const (
+	// ReasonAuditDeleteMarkers (AuditTampered True; also a Warning Event):
+	// delete markers under audit/, and maybe extra versions; the message
+	// names the objects.
+	ReasonAuditDeleteMarkers = "AuditDeleteMarkers"
+	// ReasonAuditExtraVersions (AuditTampered True; also a Warning
+	// Event): keys under audit/ with more than one version, no marker.
+	ReasonAuditExtraVersions = "AuditExtraVersions"
+	// ReasonUntouched (AuditTampered False): every key under audit/ has
+	// one version and no marker, or the bucket keeps no versions.
+	ReasonUntouched = "Untouched"
+	// ReasonNotChecked (AuditTampered Unknown): the target is not Ready,
+	// or listing the versions failed.
+	ReasonNotChecked = "NotChecked"
 )
 
 // Reasons shared by every kind.

@@ -134,6 +134,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		result, retErr = r.summarize(ctx, before, obj, v)
 	}()
 	v = r.check(ctx, obj)
+	r.checkAuditVersions(ctx, obj, v)
 	r.remember(v.resolved)
 	r.auditTarget(ctx, obj, v)
 	r.recordHead(obj, v)

@@ -41,11 +41,11 @@ const (
 	targetRetryInterval = 500 * time.Millisecond
 )
 
-func startTargetBed(t *testing.T) *targetBed {
+func startTargetBed(t *testing.T, s3opts ...testbed.S3Option) *targetBed {
 	t.Helper()
 	start := time.Now()
 	b := &targetBed{ns: "safekeep-test"}
-	b.s3 = testbed.StartS3(t)
+	b.s3 = testbed.StartS3(t, s3opts...)
 	b.s3.CreateBucket(t, "plain", false)
 	b.s3.CreateBucket(t, "locked", true)
 	b.managerEnv = startManagerEnv(t, controller.Options{

@@ -51,6 +51,7 @@ func (r *Reconciler) summarize(ctx context.Context, before, obj *v1alpha1.Offsit
 		return ctrl.Result{}, err
 	}
 
+	r.tamperedEvent(before, obj)
 	labels := []string{obj.Namespace, obj.Name}
 	targetChecks.WithLabelValues(obj.Namespace, obj.Name, reason).Inc()
 	if status == metav1.ConditionTrue {

@@ -63,7 +63,12 @@ still verifies, shorter. --anchor SEQ:HASH checks it against a head kept
 outside the bucket (a report's "head", an earlier run's): the log must still
 hold that entry with that hash. With --target and no --anchor, the head the
 controller recorded in the OffsiteTarget's status.auditHead is the anchor.
-Exit status 0 means intact; 1 names the first problem.`,
+On a versioned bucket, every key under audit/ that holds a delete marker or
+more than one version is listed ("tampered"): the log writes each object
+once and deletes none, so either is someone else's write, even when the
+chain still verifies (hidden entries are read from their versions).
+
+Exit status 0 means intact and untouched; 1 names the first problem.`,
 		Example: `  safekeep audit verify --target-file target.yaml
   safekeep audit verify --target offsite -n safekeep-system --verify-key signing.pub -o json`,
 		Args: noArgs,
@@ -125,6 +130,9 @@ func runAuditVerify(cmd *cobra.Command, opts *options, f *auditVerifyFlags) erro
 	} else {
 		printAuditReport(out, off.where(), rep, kt, anchorLine(anchor, anchorFrom, err))
 	}
+	if err == nil {
+		err = rep.TamperedErr()
+	}
 	if err != nil {
 		return prefixed(what, err)
 	}
@@ -158,6 +166,9 @@ func printAuditReport(w *printer, where string, rep *audit.Report, kt keyTrust, 
 	for _, h := range rep.Hidden {
 		w.printf("%-9s %s\n", "hidden", h)
 	}
+	for _, t := range rep.Tampered {
+		w.printf("%-9s %s\n", "tampered", t)
+	}
 	for _, warn := range rep.Warnings {
 		w.printf("warning: %s\n", warn)
 	}
@@ -170,6 +181,9 @@ func printAuditReport(w *printer, where string, rep *audit.Report, kt keyTrust, 
 	}
 	if rep.Intact() {
 		w.printf("intact: %s, chain and signatures verified\n", plural.Count(rep.Entries, "entry", "entries"))
+		if err := rep.TamperedErr(); err != nil {
+			w.printf("TAMPERED: %s: someone wrote to the log outside Safekeep ('safekeep recover --all' brings hidden entries back)\n", oneLine(err))
+		}
 		return
 	}
 	w.printf("NOT INTACT: %d problem(s)\n", rep.ProblemCount)

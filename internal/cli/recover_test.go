@@ -74,9 +74,12 @@ func TestRecoverFlow(t *testing.T) {
 	for _, key := range append(hidden, entry) {
 		sealtest.Hide(t, st, key)
 	}
-	if out := b.ok(t, "audit", "verify", "--target-file", target, "--verify-key", k.verifyKeyFile, "--deep"); !strings.Contains(out, "intact") ||
-		!strings.Contains(out, entry+": hidden by a delete marker at") || !strings.Contains(out, "recovered from version") {
-		t.Errorf("audit verify does not read the hidden entry from its version and say so:\n%s", out)
+	// The chain verifies through the hidden entry; the marker is someone
+	// else's write: exit 1 naming it.
+	if r := b.run(t, "audit", "verify", "--target-file", target, "--verify-key", k.verifyKeyFile, "--deep"); r.code != exitFailure || !strings.Contains(r.out, "intact") ||
+		!strings.Contains(r.out, entry+": hidden by a delete marker at") || !strings.Contains(r.out, "recovered from version") ||
+		!strings.Contains(r.out, "tampered  entry "+entry+": 1 delete marker(s), the newest current (hidden)") || !strings.Contains(r.err, "written outside the claim protocol") {
+		t.Errorf("audit verify does not read the hidden entry from its version and name the marker (exit %d):\n%s%s", r.code, r.out, r.err)
 	}
 
 	r := b.run(t, "backups", "--target-file", target, "--verify-key", k.verifyKeyFile)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/report"
 	"github.com/safekeep-dev/safekeep/target"
 )
@@ -19,6 +20,7 @@ type auditReportFlags struct {
 	output       string
 	verifyKeys   []string
 	fullSeals    bool
+	anchor       string
 }
 
 // newAuditReport is `safekeep audit report`.
@@ -45,6 +47,13 @@ exclusive, and a bare date means the end of that day. -o writes a temporary
 file and renames it over FILE when complete, so FILE is never left half
 written; an existing FILE is replaced. Without -o the report goes to stdout.
 
+The chain is checked against an anchor, a head kept outside the bucket:
+--anchor SEQ:HASH (an earlier report's head), or with --target the head the
+controller recorded in the OffsiteTarget's status.auditHead; a log that no
+longer holds it is not verified. Objects under audit/ with delete markers or
+more than one version (a versioned bucket) are named and fail the chain too.
+The report records its head: keep it as the next report's anchor.
+
 The report is written even when the chain or a seal does not verify (it says
 so, and a line on stderr too): run 'safekeep audit verify' for a verdict in
 the exit status.`,
@@ -61,6 +70,7 @@ the exit status.`,
 	fl.StringVar(&f.format, "format", "", "report format: html, md, csv or json (default: from the extension of -o)")
 	fl.StringVarP(&f.output, "output", "o", "", "write the report to `FILE` (atomically; replaces FILE) instead of stdout; - is stdout")
 	fl.StringArrayVar(&f.verifyKeys, "verify-key", nil, "pin the audit log's signing key: `FILE` or ed25519:<base64> (repeatable; default: the keys published in the bucket)")
+	fl.StringVar(&f.anchor, "anchor", "", "`SEQ:HASH` of a head recorded outside the bucket (an earlier report's head): the chain verifies only if the log still holds it (default with --target: the OffsiteTarget's status.auditHead)")
 	fl.BoolVar(&f.fullSeals, "full-seal-check", false, "also download every sealed object of the period and check its SHA-256 (default: signature, presence and size)")
 	return cmd
 }
@@ -102,6 +112,14 @@ func runAuditReport(cmd *cobra.Command, opts *options, f *auditReportFlags) erro
 		return prefixed(what, err)
 	}
 	bo.SealKeys = target.Keys(named)
+	bo.Anchor, bo.AnchorFrom = statusAnchor(off)
+	if f.anchor != "" {
+		a, err := audit.ParseAnchor(f.anchor)
+		if err != nil {
+			return usagef("--anchor: %v", err)
+		}
+		bo.Anchor, bo.AnchorFrom = &a, "--anchor"
+	}
 	rep, err := report.Build(cmd.Context(), off.store, bo)
 	if err != nil {
 		return prefixed(what, err)

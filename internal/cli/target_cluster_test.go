@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
+	"github.com/safekeep-dev/safekeep/report"
 	"github.com/safekeep-dev/safekeep/target"
 )
 
@@ -226,5 +228,18 @@ func statusAnchorStep(t *testing.T, b *bed, c client.Client, key client.ObjectKe
 	checkOneLine(t, r, exitFailure, fmt.Sprintf("the log ends at entry %d, the anchor is entry %d", head.Seq, head.Seq+1))
 	if !strings.Contains(r.out, "NOT INTACT") {
 		t.Errorf("audit verify --target behind status.auditHead:\n%s", r.out)
+	}
+	// The report checks the log against the same anchor.
+	r = b.run(t, "audit", "report", "--target", key.Name, "-n", key.Namespace, "--format", "json")
+	if r.code != 0 || !strings.Contains(r.err, "the audit log is NOT intact") {
+		t.Errorf("audit report --target behind status.auditHead: exit %d, stderr %q; want 0 and a warning", r.code, r.err)
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(r.out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if a := rep.Integrity.Chain.Anchor; a == nil || a.Reached || a.Seq != head.Seq+1 || rep.Integrity.Chain.Verified ||
+		!strings.Contains(a.From, "status.auditHead") || !strings.Contains(a.Problem, "the anchor is entry") {
+		t.Errorf("audit report --target behind status.auditHead: chain %+v, anchor %+v", rep.Integrity.Chain, a)
 	}
 }

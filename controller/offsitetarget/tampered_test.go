@@ -1,0 +1,74 @@
+package offsitetarget_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/internal/testbed"
+	"github.com/safekeep-dev/safekeep/seal/sealtest"
+)
+
+// TestAuditTampered: on a versioned, object-locked VersityGW bucket an
+// attacker hides the target's newest audit entry and its claim behind
+// delete markers. The OffsiteTarget's next check says so: AuditTampered
+// True naming both, and a Warning Event.
+func TestAuditTampered(t *testing.T) {
+	b := startTargetBed(t, testbed.S3Versioned())
+	ctx := t.Context()
+	key := b.create(t, b.newTarget("tampered", func(o *v1alpha1.OffsiteTarget) {
+		o.Spec.S3.Bucket = "locked"
+		o.Spec.ObjectLock = &v1alpha1.ObjectLock{Mode: v1alpha1.ObjectLockGovernance, RetainDays: 1}
+	}))
+	obj := waitAudited(t, b, key, 1)
+	c := waitTampered(t, b, key, metav1.ConditionFalse)
+	if c.Reason != v1alpha1.ReasonUntouched {
+		t.Errorf("AuditTampered of an untouched log: %s %s", c.Reason, c.Message)
+	}
+	st := sealtest.OpenStore(t, b.s3.Config("locked", "tampered/safekeep/v1"))
+	entry := audit.EntryKey(1, obj.Status.AuditHead.Hash)
+	sealtest.Hide(t, st, entry)
+	sealtest.Hide(t, st, audit.ClaimKey(1))
+
+	// Look again now (an annotation change starts a check).
+	obj.Annotations = map[string]string{"test/poke": "1"}
+	if err := b.c.Update(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	c = waitTampered(t, b, key, metav1.ConditionTrue)
+	if c.Reason != v1alpha1.ReasonAuditDeleteMarkers || !strings.Contains(c.Message, "2 object(s) under audit/") ||
+		!strings.Contains(c.Message, "entry "+entry+": 1 delete marker(s), the newest current (hidden)") || !strings.Contains(c.Message, "claim "+audit.ClaimKey(1)) {
+		t.Errorf("AuditTampered after hiding the head: %s: %s", c.Reason, c.Message)
+	}
+	ev := b.waitEvent(t, key, v1alpha1.ReasonAuditDeleteMarkers)
+	if ev.Type != "Warning" || !strings.Contains(ev.Note, entry) {
+		t.Errorf("Event %s %q, want a Warning naming %s", ev.Type, ev.Note, entry)
+	}
+	b.checkNoSecret(t, "AuditTampered message", c.Message)
+}
+
+// waitTampered waits until the target's AuditTampered condition has status.
+func waitTampered(t *testing.T, b *targetBed, key client.ObjectKey, status metav1.ConditionStatus) metav1.Condition {
+	t.Helper()
+	deadline := time.Now().Add(targetWaitTimeout)
+	for {
+		obj := &v1alpha1.OffsiteTarget{}
+		if err := b.c.Get(t.Context(), key, obj); err != nil {
+			t.Fatal(err)
+		}
+		c := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionAuditTampered)
+		if c != nil && c.Status == status {
+			return *c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("AuditTampered = %+v, want %s", c, status)
+		}
+		time.Sleep(targetPollInterval)
+	}
+}
