@@ -8,7 +8,6 @@ import (
 
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/audit/audittest"
-	"github.com/safekeep-dev/safekeep/internal/testbed"
 	"github.com/safekeep-dev/safekeep/seal/sealtest"
 	"github.com/safekeep-dev/safekeep/storage"
 )
@@ -19,9 +18,7 @@ import (
 // verifies (the hidden entry is read from its version); the writes the log
 // never makes are found, each named, from the one listing of versions.
 func TestTamperedVersions(t *testing.T) {
-	s3 := testbed.StartS3(t, testbed.S3Versioned())
-	s3.CreateBucket(t, "locked", true)
-	st := audittest.OpenStore(t, s3.Config("locked", "site/safekeep/v1"))
+	st := audittest.VersionedStore(t)
 	ctx := t.Context()
 	signer := sealtest.NewSigner(t)
 	l := audit.New(st, signer, audit.Options{NoLock: true, SegmentSize: 2})

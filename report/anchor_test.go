@@ -6,7 +6,6 @@ import (
 
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/audit/audittest"
-	"github.com/safekeep-dev/safekeep/internal/testbed"
 	"github.com/safekeep-dev/safekeep/report"
 	"github.com/safekeep-dev/safekeep/seal/sealtest"
 	"github.com/safekeep-dev/safekeep/storage"
@@ -18,9 +17,7 @@ import (
 // checked against an anchor past the head it says the anchor is not
 // reached. The head it records is the anchor for the next report.
 func TestReportAnchor(t *testing.T) {
-	s3 := testbed.StartS3(t, testbed.S3Versioned())
-	s3.CreateBucket(t, "locked", true)
-	st := audittest.OpenStore(t, s3.Config("locked", "site/safekeep/v1"))
+	st := audittest.VersionedStore(t)
 	ctx := t.Context()
 	signer := sealtest.NewSigner(t)
 	l := audit.New(st, signer, audit.Options{NoLock: true})

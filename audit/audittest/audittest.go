@@ -49,6 +49,16 @@ func NewBed(tb testing.TB) *Bed {
 	}
 }
 
+// VersionedStore starts VersityGW keeping versions with an object-locked
+// (so versioned, as on AWS) bucket and returns a store on it rooted at
+// <prefix>/safekeep/v1: a plain DELETE there adds a delete marker.
+func VersionedStore(tb testing.TB) storage.Store {
+	tb.Helper()
+	s3 := testbed.StartS3(tb, testbed.S3Versioned())
+	s3.CreateBucket(tb, "locked", true)
+	return OpenStore(tb, s3.Config("locked", "site/safekeep/v1"))
+}
+
 // OpenStore opens cfg's store with the default retry policy.
 func OpenStore(tb testing.TB, cfg storage.Config) storage.Store {
 	tb.Helper()
