@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -104,19 +106,41 @@ func (n *Node) bindLocal(ctx context.Context, pvc *corev1.PersistentVolumeClaim,
 	return nil
 }
 
-// provisionAndSchedule, in the namespaces labelled NodeLabel=<node>, gives
+// ScheduleIn makes the Node also schedule pods and provision PVCs (as in
+// namespaces labelled NodeLabel) in the namespaces labelled with every one
+// of nsLabels: for restores into namespaces whose labels the test does not
+// choose (a drill's scratch namespaces). Run no FakeKubelet on the same
+// namespaces: it would end their pods at once.
+func (n *Node) ScheduleIn(nsLabels map[string]string) {
+	n.kubelet.mu.Lock()
+	defer n.kubelet.mu.Unlock()
+	n.kubelet.schedule = append(n.kubelet.schedule, labels.SelectorFromSet(nsLabels))
+}
+
+// provisionAndSchedule, in the namespaces labelled NodeLabel=<node> (and
+// those ScheduleIn adds), gives
 // each Pending PVC with no volume a new local volume (an empty folder under
 // the Node's work folder), and binds each unscheduled pod to the node.
 func (k *nodeKubelet) provisionAndSchedule(ctx context.Context) error {
-	var nss corev1.NamespaceList
-	if err := k.c.List(ctx, &nss, client.MatchingLabels{NodeLabel: k.n.Name}); err != nil {
-		return err
+	k.mu.Lock()
+	selectors := slices.Clone(k.schedule)
+	k.mu.Unlock()
+	seen := map[string]bool{}
+	var nss []corev1.Namespace
+	for _, sel := range selectors {
+		var list corev1.NamespaceList
+		if err := k.c.List(ctx, &list, client.MatchingLabelsSelector{Selector: sel}); err != nil {
+			return err
+		}
+		for _, ns := range list.Items {
+			if !seen[ns.Name] && ns.DeletionTimestamp == nil {
+				seen[ns.Name] = true
+				nss = append(nss, ns)
+			}
+		}
 	}
 	var errs []error
-	for _, ns := range nss.Items {
-		if ns.DeletionTimestamp != nil {
-			continue
-		}
+	for _, ns := range nss {
 		var pvcs corev1.PersistentVolumeClaimList
 		if err := k.c.List(ctx, &pvcs, client.InNamespace(ns.Name)); err != nil {
 			return err

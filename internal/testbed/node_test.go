@@ -2,16 +2,19 @@ package testbed
 
 import (
 	"bytes"
+	"context"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -37,7 +40,10 @@ func TestNodeFSBackupRestore(t *testing.T) {
 		"empty":                     {},
 	}
 	writeTree(t, data, files)
-	if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{NodeLabel: n.Name}}}); err != nil {
+	// The Velero Restore carries the label to the new namespace, where the
+	// Node schedules the restored pod and provisions its PVC.
+	n.ScheduleIn(map[string]string{"app.example/tier": "db"})
+	if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"app.example/tier": "db"}}}); err != nil {
 		t.Fatal(err)
 	}
 	n.LocalVolume(t, ctx, ns, "data", data)
@@ -82,6 +88,36 @@ func TestNodeFSBackupRestore(t *testing.T) {
 	if got := readTree(t, pv.Spec.Local.Path); !maps.EqualFunc(got, files, bytes.Equal) {
 		t.Errorf("restored volume holds %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(files)))
 	}
+
+	t.Run("repository maintenance Job runs on the node", func(t *testing.T) {
+		// A repository never maintained (a staged copy's) is due at once:
+		// Velero starts a Job when a spec change makes it reconcile, and
+		// its reconcile blocks until the kubelet ends the Job. (The CRD has
+		// no status subresource: one update sets both.)
+		var repos velerov1.BackupRepositoryList
+		if err := cp.Client.List(ctx, &repos, client.InNamespace(v.Namespace)); err != nil || len(repos.Items) != 1 {
+			t.Fatalf("BackupRepositories: %d, %v; want one", len(repos.Items), err)
+		}
+		repo := &repos.Items[0]
+		repo.Spec.MaintenanceFrequency = metav1.Duration{Duration: repo.Spec.MaintenanceFrequency.Duration + time.Second}
+		repo.Status.LastMaintenanceTime = nil
+		if err := cp.Client.Update(ctx, repo); err != nil {
+			t.Fatal(err)
+		}
+		err := wait.PollUntilContextTimeout(ctx, pollInterval, operationTimeout, true, func(ctx context.Context) (bool, error) {
+			err := cp.Client.Get(ctx, client.ObjectKeyFromObject(repo), repo)
+			return repo.Status.LastMaintenanceTime != nil, err
+		})
+		if err != nil {
+			t.Fatalf("BackupRepository %s never maintained (history %+v): %v\nvelero:\n%s", repo.Name, repo.Status.RecentMaintenance, err, v.LogTail())
+		}
+		if h := repo.Status.RecentMaintenance; len(h) == 0 || h[len(h)-1].Result != velerov1.BackupRepositoryMaintenanceSucceeded {
+			t.Errorf("maintenance history = %+v, want a success last", h)
+		}
+		if !slices.ContainsFunc(n.Runs(), func(r NodeRun) bool { return len(r.Args) > 0 && r.Args[0] == "repo-maintenance" && r.ExitCode == 0 }) {
+			t.Errorf("kubelet runs = %+v, want velero repo-maintenance, exit 0", n.Runs())
+		}
+	})
 }
 
 // writeTree writes files (slash-separated name -> content) under dir.

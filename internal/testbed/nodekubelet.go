@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -70,8 +71,11 @@ type nodeKubelet struct {
 	tb TB
 	c  client.Client
 
-	mu   sync.Mutex
-	runs []NodeRun
+	mu sync.Mutex
+	// schedule selects the namespaces whose unscheduled pods and unbound
+	// PVCs the node takes: NodeLabel=<node>, and what ScheduleIn adds.
+	schedule []labels.Selector
+	runs     []NodeRun
 	// procs are the processes started, by pod UID; a finished one stays
 	// until its pod is gone, so it is never started twice.
 	procs map[types.UID]*podProcess
@@ -80,7 +84,10 @@ type nodeKubelet struct {
 // startNodeKubelet starts n's kubelet; it stops with tb's cleanup, after
 // killing what it runs.
 func startNodeKubelet(tb TB, n *Node) *nodeKubelet {
-	k := &nodeKubelet{n: n, tb: tb, c: n.cp.Client, procs: map[types.UID]*podProcess{}}
+	k := &nodeKubelet{
+		n: n, tb: tb, c: n.cp.Client, procs: map[types.UID]*podProcess{},
+		schedule: []labels.Selector{labels.SelectorFromSet(labels.Set{NodeLabel: n.Name})},
+	}
 	stop := tickInBackground(tb, "kubelet of "+n.Name, k.tick)
 	tb.Cleanup(func() {
 		stop()
