@@ -3,10 +3,11 @@
 # age (interop checks), rclone (benchmark peer), time (peak RSS in benchmarks),
 # jq (the by-hand volume restore of docs/volumes.md, run as a test),
 # chromium (the HTML report's headless browser test), containerd (ctr imports
-# the controller image in its tests).
+# the controller image in its tests), util-linux and mount (unshare and
+# mount: the test bed's Node runs node-agent in mount namespaces).
 # Needs root (or sudo) only when something is missing.
 set -euo pipefail
-pkgs=(age rclone time jq openssl ca-certificates chromium containerd)
+pkgs=(age rclone time jq openssl ca-certificates chromium containerd util-linux mount)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0
