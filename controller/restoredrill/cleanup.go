@@ -67,10 +67,11 @@ func (st *drillState) applyCleanup(res *drillJobResult, jobs *drillJobs) {
 
 // recoverInterrupted ends an active run that no job of this process
 // carries: the controller stopped (or lost its lease) mid-run. The run is
-// recorded as interrupted (Error) and its leftovers are deleted; the next
-// run starts on schedule. It is never repeated: a run must not be done
-// twice.
-func (r *Reconciler) recoverInterrupted(_ context.Context, st *drillState) error {
+// recorded as interrupted (Error), in status and, before that, in the
+// audit log (once, whatever restarts come between), and its leftovers
+// are deleted; the next run starts on schedule. It is never repeated: a
+// run must not be done twice.
+func (r *Reconciler) recoverInterrupted(ctx context.Context, st *drillState) error {
 	a := st.obj.Status.Active
 	if a == nil || st.jobBusy || st.taken != nil {
 		return nil
@@ -81,6 +82,7 @@ func (r *Reconciler) recoverInterrupted(_ context.Context, st *drillState) error
 		Result: v1alpha1.DrillRunError, Cleanup: v1alpha1.DrillCleanupPending,
 		Message: "the controller stopped while the run was in flight: it has no verdict; what it left is deleted, and the next run starts on schedule",
 	}
+	run.AuditEntry = r.auditInterruptedRun(ctx, st.obj, a)
 	st.runEnded(run, "", v1alpha1.ReasonDrillInterrupted)
 	return nil
 }

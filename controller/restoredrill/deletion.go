@@ -3,6 +3,7 @@ package restoredrill
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -15,31 +16,57 @@ import (
 
 // auditDeletedRun records in the audit log of the drilled target that d
 // was deleted while a run was in flight (status.active): a failure entry
-// (the run has no verdict) saying what is known of who deleted it. When
-// the schedule or target is gone too, the entry cannot be written: that
-// is logged and counted. A refused write is kept and retried by the
-// Auditor with the target's next entry.
+// (the run has no verdict) saying what is known of who deleted it.
 func (r *Reconciler) auditDeletedRun(ctx context.Context, d *v1alpha1.RestoreDrill) {
 	a := d.Status.Active
-	if a == nil || r.Audit == nil {
+	if a == nil {
 		return
 	}
-	log := logf.FromContext(ctx).WithValues("run", a.ID)
+	r.auditRunWithoutVerdict(ctx, d, a, v1alpha1.ReasonDrillDeleted,
+		fmt.Sprintf("RestoreDrill %s/%s was deleted while run %s (started %s) was in flight: the run has no verdict, and what it left is deleted. Deleted by: %s",
+			d.Namespace, d.Name, a.ID, a.StartTime.UTC().Format(time.RFC3339), target.DeletedBy(d)))
+}
+
+// auditInterruptedRun records in the audit log of the drilled target that
+// run a of d was interrupted: the controller that ran it stopped or lost
+// its lease, and the run has no verdict.
+func (r *Reconciler) auditInterruptedRun(ctx context.Context, d *v1alpha1.RestoreDrill, a *v1alpha1.ActiveDrillRun) *v1alpha1.DrillAuditEntry {
+	return r.auditRunWithoutVerdict(ctx, d, a, v1alpha1.ReasonDrillInterrupted,
+		fmt.Sprintf("RestoreDrill %s/%s run %s (started %s) was interrupted: the controller running it stopped or lost its lease; the run has no verdict, and what it left is deleted",
+			d.Namespace, d.Name, a.ID, a.StartTime.UTC().Format(time.RFC3339)))
+}
+
+// auditRunWithoutVerdict records a failure entry (reason, message) for
+// run a of d in the drilled target's log, once: a reconcile repeated after
+// a restart finds the entry (in the log since the run started, or kept in
+// the outbox) and writes nothing. It returns the entry when written now.
+// When the schedule or target is gone, the entry cannot be written: that
+// is logged and counted. A refused write is kept and retried by the
+// Auditor with the target's next entry.
+func (r *Reconciler) auditRunWithoutVerdict(ctx context.Context, d *v1alpha1.RestoreDrill, a *v1alpha1.ActiveDrillRun, reason, message string) *v1alpha1.DrillAuditEntry {
+	if r.Audit == nil {
+		return nil
+	}
+	log := logf.FromContext(ctx).WithValues("run", a.ID, "reason", reason)
 	tgt, err := r.drilledTarget(ctx, d)
 	if err != nil {
 		auditlog.CountFailure(audit.KindFailure)
-		log.Error(err, "the deletion of the drill mid-run is not recorded in the audit log")
-		return
+		log.Error(err, "a drill run without verdict is not recorded in the audit log")
+		return nil
 	}
 	rec := audit.Record{Kind: audit.KindFailure, Subject: d.Namespace + "/" + d.Name + "/" + a.ID, Details: audit.FailureDetails{
 		Namespace: d.Namespace, Operation: "drill", Schedule: d.Spec.BackupScheduleRef.Name, Backup: a.Backup,
-		Reason: v1alpha1.ReasonDrillDeleted,
-		Message: fmt.Sprintf("RestoreDrill %s/%s was deleted while run %s (started %s) was in flight: the run has no verdict, and what it left is deleted. Deleted by: %s",
-			d.Namespace, d.Name, a.ID, a.StartTime.UTC().Format("2006-01-02T15:04:05Z"), target.DeletedBy(d)),
+		Reason: reason, Message: message,
 	}}
-	if _, _, err := r.Audit.RecordDrill(ctx, tgt, rec); err != nil {
-		log.Error(err, "record the deletion of the drill mid-run in the audit log; kept for a retry")
+	seq, hash, err := r.Audit.RecordDrillOnce(ctx, tgt, rec, a.StartTime.Time)
+	if err != nil {
+		log.Error(err, "record a drill run without verdict in the audit log; kept for a retry")
+		return nil
 	}
+	if seq == 0 {
+		return nil // kept, or recorded before a restart
+	}
+	return &v1alpha1.DrillAuditEntry{Seq: int64(seq), Hash: hash} //nolint:gosec // sequence numbers stay far below 2^63
 }
 
 // drilledTarget resolves the OffsiteTarget of d's schedule.

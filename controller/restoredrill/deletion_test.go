@@ -27,20 +27,7 @@ import (
 // log of the drilled target (VersityGW): the run has no verdict, and who
 // deleted it is not known to the API, which the entry says.
 func TestRestoreDrillDeletedMidRunIsAudited(t *testing.T) {
-	e := newDrillEnv(t, day0)
-	ns := e.Namespace(t)
-	e.fixtures(t, ns, -3)
-	e.auditedTarget(t, ns, "offsite")
-	e.audit = auditlog.New("", e.Rec)
-
-	midRun := make(chan string, 1)
-	e.startController(t, func(ctx context.Context, spec drillRunSpec) *drillJobResult {
-		midRun <- spec.active.ID
-		<-ctx.Done() // canceled by the deletion
-		return newRunResult(spec)
-	}, 0)
-	d := e.drill(t, ns, "weekly", nil)
-	run := e.runNowMidRun(t, d, midRun)
+	e, ns, d, run, _ := auditedMidRun(t)
 	if err := e.CP.Client.Delete(t.Context(), d); err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +49,28 @@ func TestRestoreDrillDeletedMidRunIsAudited(t *testing.T) {
 		!strings.Contains(det.Message, "deleted while run "+run) || !strings.Contains(det.Message, "Deleted by: unknown: the API does not record who deletes") {
 		t.Errorf("the deletion entry: %+v", det)
 	}
+}
+
+// auditedMidRun starts a controller whose drills' audit log is written
+// (target offsite) and whose runs block until canceled (the drill is
+// deleted, the controller stops), asks drill weekly for a run, and returns
+// once it is in flight.
+func auditedMidRun(t *testing.T) (e *drillEnv, ns string, d *v1alpha1.RestoreDrill, run string, stop func()) {
+	t.Helper()
+	e = newDrillEnv(t, day0)
+	ns = e.Namespace(t)
+	e.fixtures(t, ns, -3)
+	e.auditedTarget(t, ns, "offsite")
+	e.audit = auditlog.New("", e.Rec)
+	midRun := make(chan string, 1)
+	stop = e.startController(t, func(ctx context.Context, spec drillRunSpec) *drillJobResult {
+		midRun <- spec.active.ID
+		<-ctx.Done()
+		return newRunResult(spec)
+	}, 0)
+	d = e.drill(t, ns, "weekly", nil)
+	run = e.runNowMidRun(t, d, midRun)
+	return e, ns, d, run, stop
 }
 
 // auditedTarget points the OffsiteTarget ns/name at a bucket of the test's

@@ -35,6 +35,10 @@ type DrillAuditor interface {
 	// RecordDrill appends rec to tgt's audit log and returns the entry's
 	// sequence number and hash.
 	RecordDrill(ctx context.Context, tgt *target.Target, rec audit.Record) (seq uint64, hash string, err error)
+	// RecordDrillOnce is RecordDrill for a fact a restart may record
+	// again: nothing is recorded when an entry of rec's kind and subject
+	// is in the log no earlier than since, or kept to be written.
+	RecordDrillOnce(ctx context.Context, tgt *target.Target, rec audit.Record, since time.Time) (seq uint64, hash string, err error)
 }
 
 // drillRunSpec is what a run job needs, copied out of the reconcile that

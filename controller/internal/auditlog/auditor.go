@@ -127,7 +127,26 @@ func (a *Auditor) RecordOnce(ctx context.Context, t *target.Target, rec audit.Re
 	if a == nil {
 		return nil, nil
 	}
-	return a.recordIf(ctx, t, rec, "", func(kept []*pending) (*audit.Entry, bool) {
+	return a.recordIf(ctx, t, rec, "", a.recordedSince(t, rec, since))
+}
+
+// RecordDrillOnce is RecordOnce for a drill run's entry: RecordDrill's
+// result, and a deferred entry's seq and hash reach the drill's status.
+func (a *Auditor) RecordDrillOnce(ctx context.Context, t *target.Target, rec audit.Record, since time.Time) (uint64, string, error) {
+	if a == nil {
+		return 0, "", nil
+	}
+	e, err := a.recordIf(ctx, t, rec, OwnerRestoreDrill, a.recordedSince(t, rec, since))
+	if err != nil || e == nil {
+		return 0, "", err
+	}
+	return e.Seq, e.Hash, nil
+}
+
+// recordedSince is RecordOnce's test: an entry of rec's kind and subject
+// kept, or in t's log no earlier than since.
+func (a *Auditor) recordedSince(t *target.Target, rec audit.Record, since time.Time) func(context.Context, []*pending) (*audit.Entry, bool) {
+	return func(ctx context.Context, kept []*pending) (*audit.Entry, bool) {
 		for _, q := range kept {
 			if q.rec.Kind == rec.Kind && q.rec.Subject == rec.Subject {
 				return nil, true
@@ -139,7 +158,7 @@ func (a *Auditor) RecordOnce(ctx context.Context, t *target.Target, rec audit.Re
 		}
 		e, err := l.Find(ctx, since, func(e *audit.Entry) bool { return e.Kind == rec.Kind && e.Subject == rec.Subject })
 		return e, err == nil && e != nil
-	})
+	}
 }
 
 func (a *Auditor) record(ctx context.Context, t *target.Target, rec audit.Record, owner string) (*audit.Entry, error) {
@@ -151,7 +170,7 @@ func (a *Auditor) record(ctx context.Context, t *target.Target, rec audit.Record
 
 // recordIf records rec unless done (nil: never) says, given the entries
 // kept for t, that it is recorded already.
-func (a *Auditor) recordIf(ctx context.Context, t *target.Target, rec audit.Record, owner string, done func([]*pending) (*audit.Entry, bool)) (*audit.Entry, error) {
+func (a *Auditor) recordIf(ctx context.Context, t *target.Target, rec audit.Record, owner string, done func(context.Context, []*pending) (*audit.Entry, bool)) (*audit.Entry, error) {
 	if rec.Actor == "" {
 		rec.Actor = a.actor
 	}
@@ -164,7 +183,7 @@ func (a *Auditor) recordIf(ctx context.Context, t *target.Target, rec audit.Reco
 	tk := targetKey(t)
 	defer a.lockTarget(tk)()
 	if done != nil {
-		if e, ok := done(a.kept(ctx, t, tk)); ok {
+		if e, ok := done(ctx, a.kept(ctx, t, tk)); ok {
 			return e, nil
 		}
 	}
