@@ -148,6 +148,9 @@ func StartNode(tb TB, cp *ControlPlane, v *Velero) *Node {
 		}
 		if tb.Failed() {
 			tb.Logf("node-agent output (tail of %s):\n%s", n.LogPath, tailBytes(n.LogPath, veleroLogTailBytes))
+			for _, r := range n.Runs() {
+				tb.Logf("velero %v of pod %s/%s, exit %d (tail of %s):\n%s", r.Args, r.Namespace, r.Name, r.ExitCode, r.LogPath, tail(r.LogPath))
+			}
 		}
 	})
 	n.waitStarted(tb, ctx)

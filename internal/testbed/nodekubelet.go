@@ -42,6 +42,8 @@ type NodeRun struct {
 	// ExitCode and Message (the termination message) are its result.
 	ExitCode int
 	Message  string
+	// LogPath holds its output.
+	LogPath string
 }
 
 // nodeKubelet is the kubelet, scheduler and local-volume provisioner of a
@@ -411,7 +413,7 @@ func (k *nodeKubelet) runVelero(ctx context.Context, pod *corev1.Pod, argv []str
 		return err
 	}
 	k.mu.Lock()
-	k.runs = append(k.runs, NodeRun{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Args: p.args, ExitCode: code, Message: msg})
+	k.runs = append(k.runs, NodeRun{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Args: p.args, ExitCode: code, Message: msg, LogPath: p.log})
 	k.mu.Unlock()
 	return nil
 }
