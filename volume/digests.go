@@ -1,0 +1,188 @@
+package volume
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"path"
+	"slices"
+
+	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/manifest"
+	"github.com/kopia/kopia/snapshot"
+	"github.com/kopia/kopia/snapshot/snapshotfs"
+
+	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
+)
+
+// FileDigest is the size and SHA-256 (hex) of one regular file.
+type FileDigest struct {
+	Size   int64
+	SHA256 string
+}
+
+// Digests maps the slash-separated path of each regular file of a volume,
+// relative to the volume's root, to its digest.
+type Digests map[string]FileDigest
+
+// SnapshotDigests reads every regular file of the given volumes (of m, a
+// verified manifest) from the sealed repositories, in memory, as
+// RestoreToDir would read them (each blob checked against the manifest,
+// each snapshot's root against its RootObjectID), and returns their
+// digests by volume Name. Nothing decrypted is written to disk.
+func SnapshotDigests(ctx context.Context, offsite storage.Store, m *seal.Manifest, ids []crypto.Identity, vols []seal.VolumeRecord) (map[string]Digests, error) {
+	out := make(map[string]Digests, len(vols))
+	for _, rec := range m.Repositories {
+		var these []seal.VolumeRecord
+		for _, v := range vols {
+			if v.Repository == rec.Path {
+				these = append(these, v)
+			}
+		}
+		if len(these) == 0 {
+			continue
+		}
+		if err := repositoryDigests(ctx, offsite, rec, ids, these, out); err != nil {
+			return nil, err
+		}
+	}
+	for _, v := range vols {
+		if out[Name(v)] == nil {
+			return nil, fmt.Errorf("%w: %s", ErrNoVolume, Name(v))
+		}
+	}
+	return out, nil
+}
+
+func repositoryDigests(ctx context.Context, offsite storage.Store, rec seal.RepositoryRecord, ids []crypto.Identity,
+	vols []seal.VolumeRecord, out map[string]Digests) error {
+	r, err := openRepo(ctx, newSealedSource(offsite, rec, ids), string(rec.Password))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = r.Close(ctx) }() // read-only: nothing to flush
+	for _, v := range vols {
+		d, err := snapshotDigests(ctx, r, v)
+		if err != nil {
+			return fmt.Errorf("volume %s: %w", Name(v), err)
+		}
+		out[Name(v)] = d
+	}
+	return nil
+}
+
+func snapshotDigests(ctx context.Context, r repo.Repository, v seal.VolumeRecord) (Digests, error) {
+	man, err := snapshot.LoadSnapshot(ctx, r, manifest.ID(v.SnapshotID))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", v.SnapshotID, err)
+	}
+	if got := man.RootObjectID().String(); got != v.RootObjectID {
+		return nil, fmt.Errorf("%w: snapshot %s has root object %s, the manifest says %s", ErrDamaged, v.SnapshotID, got, v.RootObjectID)
+	}
+	root, err := snapshotfs.SnapshotRoot(r, man)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", v.SnapshotID, err)
+	}
+	out := Digests{}
+	dir, ok := root.(fs.Directory)
+	if !ok { // a snapshot of a single file
+		f, ok := root.(fs.File)
+		if !ok {
+			return out, nil
+		}
+		d, err := kopiaFileDigest(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out[root.Name()] = d
+		return out, nil
+	}
+	return out, walkKopia(ctx, dir, "", out)
+}
+
+func walkKopia(ctx context.Context, dir fs.Directory, prefix string, out Digests) error {
+	return fs.IterateEntries(ctx, dir, func(ctx context.Context, e fs.Entry) error {
+		p := path.Join(prefix, e.Name())
+		switch e := e.(type) {
+		case fs.Directory:
+			return walkKopia(ctx, e, p, out)
+		case fs.File:
+			d, err := kopiaFileDigest(ctx, e)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			out[p] = d
+		}
+		return nil
+	})
+}
+
+func kopiaFileDigest(ctx context.Context, f fs.File) (FileDigest, error) {
+	rd, err := f.Open(ctx)
+	if err != nil {
+		return FileDigest{}, err
+	}
+	defer func() { _ = rd.Close() }() // read-only
+	return digestOf(rd)
+}
+
+func digestOf(r io.Reader) (FileDigest, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return FileDigest{}, err
+	}
+	return FileDigest{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// DigestsOf returns the digests of every regular file of fsys (symlinks
+// are not followed).
+func DigestsOf(fsys iofs.FS) (Digests, error) {
+	out := Digests{}
+	err := iofs.WalkDir(fsys, ".", func(p string, d iofs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := fsys.Open(p)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }() // read-only
+		dg, err := digestOf(f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		out[p] = dg
+		return nil
+	})
+	return out, err
+}
+
+// Compare lists the files of want that got lacks, those whose digest
+// differs, and the files of got that want lacks, each sorted.
+func (want Digests) Compare(got Digests) (missing, differ, extra []string) {
+	for p, w := range want {
+		g, ok := got[p]
+		switch {
+		case !ok:
+			missing = append(missing, p)
+		case g != w:
+			differ = append(differ, p)
+		}
+	}
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			extra = append(extra, p)
+		}
+	}
+	slices.Sort(missing)
+	slices.Sort(differ)
+	slices.Sort(extra)
+	return missing, differ, extra
+}
