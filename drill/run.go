@@ -95,6 +95,10 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 			return err
 		}
 	}
+	vs, ok, err := r.stageVolumes(ctx, opened)
+	if err != nil || !ok {
+		return err
+	}
 	// velero-backup.json last: until it is there, Velero's sync cannot see
 	// the staged copy.
 	if _, err := o.Staging.Put(ctx, stagedKey(o.StagedName, o.Backup, seal.VeleroBackupJSON), bytes.NewReader(st.backupJSON), storage.PutOptions{Size: int64(len(st.backupJSON)), ContentType: "application/json"}); err != nil {
@@ -133,6 +137,9 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 	}
 	r.progress.step(Step{Phase: PhaseCheck, Message: "comparing restored objects with the backup"})
 	if err := r.checkObjects(ctx, opened.Manifest, st.tarball, mapping, res.Changes); err != nil {
+		return err
+	}
+	if err := r.checkVolumeFiles(ctx, opened, vs, mapping); err != nil {
 		return err
 	}
 	res.RTO = r.now().Sub(res.StartedAt)
@@ -277,7 +284,7 @@ func (r *runner) judgeRestore(ctx context.Context, rs *velerov1.Restore, timedOu
 // judgeRTO records the RTO check, unless an earlier check failed (then
 // nothing was verified in that time).
 func (r *runner) judgeRTO(rto time.Duration) {
-	for _, name := range []string{CheckRestore, CheckPresence, CheckContent} {
+	for _, name := range []string{CheckRestore, CheckPresence, CheckContent, CheckVolumeFiles} {
 		if !r.checks[name].Passed {
 			r.fail(CheckRTO, fmt.Sprintf("not verified: the %s check failed (restore took %s)", name, rto.Round(time.Millisecond)), nil)
 			return
@@ -406,6 +413,9 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("%w: the verification Job runs a pod: it needs Isolated workloads", ErrInvalidOptions)
 		}
 		o.Isolation, o.CreateNamespaces = &iso, true
+	}
+	if o.RestoreVolumes && o.Isolation != nil && o.Isolation.Workloads != WorkloadsIsolated {
+		return o, fmt.Errorf("%w: a volume restore needs the pods to run: it needs Isolated workloads", ErrInvalidOptions)
 	}
 	if o.VeleroNamespace == "" {
 		o.VeleroNamespace = DefaultVeleroNamespace

@@ -33,6 +33,10 @@ const (
 	// CheckContent: every restored ConfigMap (data, binaryData) and Secret
 	// (type, data) equals the object in the backup tarball.
 	CheckContent = "content"
+	// CheckVolumeFiles: with Options.RestoreVolumes, every regular file
+	// Velero restored into each of the backup's volumes has the size and
+	// SHA-256 of the snapshot's file, and no file is missing or added.
+	CheckVolumeFiles = "volume-files"
 	// CheckRTO: drill start to verified took at most Options.MaxRTO.
 	CheckRTO = "rto"
 	// CheckJob: the optional verification Job succeeded within its timeout.
@@ -40,7 +44,7 @@ const (
 )
 
 // CheckNames lists the checks in order.
-var CheckNames = []string{CheckSeal, CheckDecrypt, CheckRestore, CheckPresence, CheckContent, CheckRTO, CheckJob}
+var CheckNames = []string{CheckSeal, CheckDecrypt, CheckRestore, CheckPresence, CheckContent, CheckVolumeFiles, CheckRTO, CheckJob}
 
 // MaxObjectsNamed bounds CheckResult.Objects: a failed check names its
 // first failing objects, not all of them.
@@ -141,6 +145,18 @@ type Options struct {
 	// creates (for a drill: the drill and the run). Cleanup deletes
 	// namespaces by these labels, so they must identify one run.
 	Labels map[string]string
+
+	// RestoreVolumes restores the backup's sealed volume data through
+	// Velero (a Level 2 volume drill): the repository blobs are staged
+	// under kopia/<namespace>/ of the staging location, with a Ready
+	// BackupRepository and the staged PodVolumeBackups, so that Velero's
+	// node-agent restores the pods' volumes; then CheckVolumeFiles reads
+	// them through VolumeFiles. The pods must run: Isolation nil or
+	// WorkloadsIsolated.
+	RestoreVolumes bool
+	// VolumeFiles reads the restored volumes for CheckVolumeFiles; nil
+	// fails the check as not verified.
+	VolumeFiles VolumeFiles
 
 	// RestorePVs is the Restore's spec.restorePVs; nil leaves Velero's
 	// default.

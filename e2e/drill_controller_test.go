@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/drill"
 	"github.com/safekeep-dev/safekeep/internal/sample"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 )
@@ -134,7 +135,7 @@ func TestDrillController(t *testing.T) {
 			}
 			d := dcDrill(t, c, name)
 			run := d.Status.LastRun
-			if run == nil || run.Result != v1alpha1.DrillRunPassed || run.Backup != good || len(run.Checks) != 7 || run.RTO == nil {
+			if run == nil || run.Result != v1alpha1.DrillRunPassed || run.Backup != good || len(run.Checks) != len(drill.CheckNames) || run.RTO == nil {
 				t.Fatalf("drill %s last run %+v, want Passed on %s with 7 checks and an RTO", name, run, good)
 			}
 			if run.AuditEntry == nil || !strings.HasPrefix(run.AuditEntry.Hash, "sha256:") {
