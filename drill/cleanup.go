@@ -41,7 +41,9 @@ func cleanup(ctx context.Context, o CleanupOptions) error {
 		errs = append(errs, deleteStaged(ctx, o.Client, &corev1.ConfigMap{}, o.VeleroNamespace, o.Modifiers))
 	}
 	if o.StagedName != "" {
-		errs = append(errs, cleanupVolumes(ctx, o.Client, o.VeleroNamespace, o.StagedName, o.Staging))
+		if o.Volumes {
+			errs = append(errs, cleanupVolumes(ctx, o.Client, o.VeleroNamespace, o.StagedName, o.Staging))
+		}
 		if o.Staging != nil {
 			// velero-backup.json first: without it Velero's sync ignores
 			// what is left.

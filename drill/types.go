@@ -285,6 +285,11 @@ type CleanupOptions struct {
 	// Modifiers is the resource modifiers ConfigMap (in VeleroNamespace)
 	// Run creates with Isolation; empty skips it.
 	Modifiers string
+	// Volumes, with StagedName, deletes what a volume restore
+	// (Options.RestoreVolumes) of it left: its staged PodVolumeBackups,
+	// and its staged repositories in Staging with their
+	// BackupRepositories, all found by the staged name.
+	Volumes bool
 }
 
 // CleanupFor returns the CleanupOptions that undo what Run did with opts:
@@ -304,6 +309,7 @@ func CleanupFor(opts Options) CleanupOptions {
 	if opts.Isolation != nil {
 		c.Modifiers = opts.StagedName
 	}
+	c.Volumes = opts.RestoreVolumes
 	return c
 }
 

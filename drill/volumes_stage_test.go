@@ -174,7 +174,7 @@ func TestStageVolumes(t *testing.T) {
 	if _, _, err := b.runner(t, "drill-b-1").stageVolumes(ctx, b.opened); !errors.Is(err, ErrCollision) {
 		t.Errorf("second run: %v, want ErrCollision", err)
 	}
-	if err := Cleanup(ctx, CleanupOptions{Client: c, VeleroNamespace: "velero", Staging: b.staging, StagedName: "drill-b-1", Restore: "drill-b-1"}); err != nil {
+	if err := Cleanup(ctx, CleanupOptions{Client: c, VeleroNamespace: "velero", Staging: b.staging, StagedName: "drill-b-1", Restore: "drill-b-1", Volumes: true}); err != nil {
 		t.Fatalf("Cleanup of the second run: %v", err)
 	}
 	if n := len(sealtest.Snapshot(t, b.staging, "kopia/phi-app/")); n != len(rec.Blobs) {
@@ -183,7 +183,7 @@ func TestStageVolumes(t *testing.T) {
 
 	// Cleanup, from the staged name alone (as after a controller restart),
 	// removes every staged blob, PodVolumeBackup and BackupRepository.
-	if err := Cleanup(ctx, CleanupOptions{Client: c, VeleroNamespace: "velero", Staging: b.staging, StagedName: "drill-a-1", Restore: "drill-a-1"}); err != nil {
+	if err := Cleanup(ctx, CleanupOptions{Client: c, VeleroNamespace: "velero", Staging: b.staging, StagedName: "drill-a-1", Restore: "drill-a-1", Volumes: true}); err != nil {
 		t.Fatalf("Cleanup: %v", err)
 	}
 	if left := sealtest.Snapshot(t, b.staging, ""); len(left) != 0 {
@@ -229,7 +229,7 @@ func stageDamaged(t *testing.T, b *volumeBed) {
 	if sealtest.HasKey(sealtest.Snapshot(t, b.staging, "kopia/"), "kopia/phi-app/"+pack.ID) {
 		t.Error("the damaged pack was staged")
 	}
-	if err := Cleanup(ctx, CleanupOptions{Client: b.cp.Client, Staging: b.staging, StagedName: "drill-a-2"}); err != nil {
+	if err := Cleanup(ctx, CleanupOptions{Client: b.cp.Client, Staging: b.staging, StagedName: "drill-a-2", Volumes: true}); err != nil {
 		t.Fatal(err)
 	}
 	if left := sealtest.Snapshot(t, b.staging, ""); len(left) != 0 {
