@@ -37,6 +37,8 @@ type runner struct {
 	now      func() time.Time
 	progress *progress
 	checks   map[string]*audit.CheckResult
+	// volumes is what stageVolumes staged.
+	volumes *volumeStage
 }
 
 func run(ctx context.Context, opts Options) (*Result, error) {
@@ -95,8 +97,7 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 			return err
 		}
 	}
-	vs, ok, err := r.stageVolumes(ctx, opened)
-	if err != nil || !ok {
+	if r.volumes, err = r.stageVolumes(ctx, opened); r.volumes == nil { // err, or a failed check
 		return err
 	}
 	// velero-backup.json last: until it is there, Velero's sync cannot see
@@ -139,9 +140,6 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 	if err := r.checkObjects(ctx, opened.Manifest, st.tarball, mapping, res.Changes); err != nil {
 		return err
 	}
-	if err := r.checkVolumeFiles(ctx, opened, vs, mapping); err != nil {
-		return err
-	}
 	res.RTO = r.now().Sub(res.StartedAt)
 	r.judgeRTO(res.RTO)
 	ran, err := r.runJob(ctx, mapping)
@@ -177,7 +175,7 @@ func (r *runner) checkObjects(ctx context.Context, m *seal.Manifest, facts *tarb
 	if facts.parseErr == nil {
 		*r.checks[CheckContent] = checkContent(facts, mapping, got, changes)
 	}
-	return nil
+	return r.checkVolumeFiles(ctx, m, mapping)
 }
 
 // openFailed turns a seal.Open failure into failed checks, or returns it
@@ -409,13 +407,10 @@ func (o Options) withDefaults() (Options, error) {
 		if err != nil {
 			return o, err
 		}
-		if o.Job != nil && iso.Workloads != WorkloadsIsolated {
-			return o, fmt.Errorf("%w: the verification Job runs a pod: it needs Isolated workloads", ErrInvalidOptions)
+		if err := o.podsRun(iso); err != nil {
+			return o, err
 		}
 		o.Isolation, o.CreateNamespaces = &iso, true
-	}
-	if o.RestoreVolumes && o.Isolation != nil && o.Isolation.Workloads != WorkloadsIsolated {
-		return o, fmt.Errorf("%w: a volume restore needs the pods to run: it needs Isolated workloads", ErrInvalidOptions)
 	}
 	if o.VeleroNamespace == "" {
 		o.VeleroNamespace = DefaultVeleroNamespace
@@ -433,6 +428,20 @@ func (o Options) withDefaults() (Options, error) {
 		o.Now = time.Now
 	}
 	return o, nil
+}
+
+// podsRun checks that what needs pods to run (the verification Job, a
+// volume restore) has Isolated workloads.
+func (o Options) podsRun(iso Isolation) error {
+	switch {
+	case iso.Workloads == WorkloadsIsolated:
+		return nil
+	case o.Job != nil:
+		return fmt.Errorf("%w: the verification Job runs a pod: it needs Isolated workloads", ErrInvalidOptions)
+	case o.RestoreVolumes:
+		return fmt.Errorf("%w: a volume restore needs the pods to run: it needs Isolated workloads", ErrInvalidOptions)
+	}
+	return nil
 }
 
 // oneLine folds an error onto one line.

@@ -34,11 +34,12 @@ type volumeTally struct {
 }
 
 // checkVolumeFiles compares every regular file Velero restored into each
-// staged volume with the snapshot: the same set of paths, each with the
+// volume stageVolumes staged with the snapshot: the same set of paths, each with the
 // SHA-256 and size read from the sealed snapshot (in memory). The check's
 // message carries counts and one digest only, never a file or object name:
 // it goes into the audit entry, which is plaintext.
-func (r *runner) checkVolumeFiles(ctx context.Context, opened *seal.Opened, vs *volumeStage, mapping map[string]string) error {
+func (r *runner) checkVolumeFiles(ctx context.Context, m *seal.Manifest, mapping map[string]string) error {
+	vs := r.volumes
 	if vs == nil || len(vs.volumes) == 0 {
 		return nil // recorded by stageVolumes
 	}
@@ -47,7 +48,7 @@ func (r *runner) checkVolumeFiles(ctx context.Context, opened *seal.Opened, vs *
 		return nil
 	}
 	r.progress.step(Step{Phase: PhaseCheck, Message: "comparing restored volume files with the snapshots"})
-	want, err := volume.SnapshotDigests(ctx, r.opts.Offsite, opened.Manifest, r.opts.Identities, vs.volumes)
+	want, err := volume.SnapshotDigests(ctx, r.opts.Offsite, m, r.opts.Identities, vs.volumes)
 	if errors.Is(err, volume.ErrDamaged) {
 		r.fail(CheckVolumeFiles, "the sealed snapshots could not be read to compare: a sealed volume blob did not verify", nil)
 		return nil

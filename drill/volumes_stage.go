@@ -61,8 +61,8 @@ type volumeStage struct {
 // is rewritten to list only the staged PodVolumeBackups (none without
 // RestoreVolumes): Velero's backup sync creates PodVolumeBackups from it,
 // and the sealed one names the source backup and location. A damaged blob
-// fails CheckVolumeFiles and returns nil, false: nothing is restored.
-func (r *runner) stageVolumes(ctx context.Context, opened *seal.Opened) (*volumeStage, bool, error) {
+// fails CheckVolumeFiles and returns nil, nil: nothing is restored.
+func (r *runner) stageVolumes(ctx context.Context, opened *seal.Opened) (*volumeStage, error) {
 	m := opened.Manifest
 	vs := &volumeStage{}
 	if r.opts.RestoreVolumes {
@@ -70,15 +70,15 @@ func (r *runner) stageVolumes(ctx context.Context, opened *seal.Opened) (*volume
 	}
 	pvbs := r.stagedPodVolumeBackups(vs.volumes)
 	if err := r.rewritePodVolumeBackups(ctx, m, pvbs); err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	switch {
 	case !r.opts.RestoreVolumes:
 		r.pass(CheckVolumeFiles, "not requested")
-		return vs, true, nil
+		return vs, nil
 	case len(m.Volumes) == 0:
 		r.pass(CheckVolumeFiles, "the backup has no volume data")
-		return vs, true, nil
+		return vs, nil
 	}
 	r.progress.step(Step{Phase: PhaseStage, Message: "staging volume data"})
 	for _, rec := range m.Repositories {
@@ -86,17 +86,17 @@ func (r *runner) stageVolumes(ctx context.Context, opened *seal.Opened) (*volume
 			continue
 		}
 		if err := r.claimRepository(ctx, rec.Namespace); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		got, err := volume.StageRepository(ctx, r.opts.Offsite, rec, r.opts.Identities, r.opts.Staging)
 		if errors.Is(err, volume.ErrDamaged) || errors.Is(err, seal.ErrBadManifest) {
 			r.fail(CheckVolumeFiles, fmt.Sprintf("not restored: a sealed volume blob did not verify (%d of %s staged before it)",
 				got.Blobs, plural.S(len(rec.Blobs), "blob")), nil)
 			r.notRun("a sealed volume blob did not verify", CheckRestore, CheckPresence, CheckContent, CheckRTO, CheckJob)
-			return nil, false, nil
+			return nil, nil
 		}
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		vs.blobs += got.Blobs
 		vs.bytes += got.Bytes
@@ -104,12 +104,12 @@ func (r *runner) stageVolumes(ctx context.Context, opened *seal.Opened) (*volume
 	for _, pvb := range pvbs {
 		if err := r.opts.Client.Create(ctx, pvb); err != nil {
 			if apierrors.IsAlreadyExists(err) {
-				return nil, false, fmt.Errorf("%w: PodVolumeBackup %s/%s", ErrCollision, pvb.Namespace, pvb.Name)
+				return nil, fmt.Errorf("%w: PodVolumeBackup %s/%s", ErrCollision, pvb.Namespace, pvb.Name)
 			}
-			return nil, false, fmt.Errorf("create PodVolumeBackup %s/%s: %w", pvb.Namespace, pvb.Name, err)
+			return nil, fmt.Errorf("create PodVolumeBackup %s/%s: %w", pvb.Namespace, pvb.Name, err)
 		}
 	}
-	return vs, true, nil
+	return vs, nil
 }
 
 // claimRepository creates the Ready BackupRepository of (namespace, the

@@ -101,9 +101,9 @@ func TestStageVolumes(t *testing.T) {
 	vol := b.opened.Manifest.Volumes[0]
 
 	r := b.runner(t, "drill-a-1")
-	vs, ok, err := r.stageVolumes(ctx, b.opened)
-	if err != nil || !ok {
-		t.Fatalf("stageVolumes: %v, %v", ok, err)
+	vs, err := r.stageVolumes(ctx, b.opened)
+	if err != nil || vs == nil {
+		t.Fatalf("stageVolumes: %v, %v", vs, err)
 	}
 	if vs.blobs != len(rec.Blobs) || len(vs.volumes) != 1 {
 		t.Errorf("staged %d blobs, %d volumes; want %d, 1", vs.blobs, len(vs.volumes), len(rec.Blobs))
@@ -171,7 +171,7 @@ func TestStageVolumes(t *testing.T) {
 
 	// A second run while the first holds the staging repository of the
 	// namespace is a collision, and touches nothing of the first's.
-	if _, _, err := b.runner(t, "drill-b-1").stageVolumes(ctx, b.opened); !errors.Is(err, ErrCollision) {
+	if _, err := b.runner(t, "drill-b-1").stageVolumes(ctx, b.opened); !errors.Is(err, ErrCollision) {
 		t.Errorf("second run: %v, want ErrCollision", err)
 	}
 	if err := Cleanup(ctx, CleanupOptions{Client: c, VeleroNamespace: "velero", Staging: b.staging, StagedName: "drill-b-1", Restore: "drill-b-1", Volumes: true}); err != nil {
@@ -216,8 +216,8 @@ func stageDamaged(t *testing.T, b *volumeBed) {
 	sealtest.Put(t, b.Offsite, pack.Key, data)
 
 	r := b.runner(t, "drill-a-2")
-	if _, ok, err := r.stageVolumes(ctx, b.opened); ok || err != nil {
-		t.Fatalf("stageVolumes with a damaged pack: %v, %v; want a failed check", ok, err)
+	if vs, err := r.stageVolumes(ctx, b.opened); vs != nil || err != nil {
+		t.Fatalf("stageVolumes with a damaged pack: %v, %v; want a failed check", vs, err)
 	}
 	c := r.checks[CheckVolumeFiles]
 	if c.Passed || !strings.Contains(c.Message, "did not verify") || strings.Contains(c.Message, pack.ID) || len(c.Objects) != 0 {
@@ -250,5 +250,24 @@ func readGzipJSON(t *testing.T, st storage.Store, key string, v any) {
 	}
 	if err := json.NewDecoder(zr).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRestoreVolumesNeedsRunningPods(t *testing.T) {
+	cases := []struct {
+		opts Options
+		iso  WorkloadsMode
+		ok   bool
+	}{
+		{Options{RestoreVolumes: true}, WorkloadsIsolated, true},
+		{Options{RestoreVolumes: true}, WorkloadsInert, false},
+		{Options{Job: &JobSpec{Image: "i"}}, WorkloadsInert, false},
+		{Options{}, WorkloadsInert, true},
+	}
+	for _, tc := range cases {
+		err := tc.opts.podsRun(Isolation{Workloads: tc.iso})
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrInvalidOptions)) {
+			t.Errorf("podsRun(%+v, %s) = %v, want ok %v", tc.opts, tc.iso, err, tc.ok)
+		}
 	}
 }
