@@ -12,9 +12,6 @@ import (
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/repo"
-	"github.com/kopia/kopia/repo/manifest"
-	"github.com/kopia/kopia/snapshot"
-	"github.com/kopia/kopia/snapshot/snapshotfs"
 
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/seal"
@@ -39,12 +36,7 @@ type Digests map[string]FileDigest
 func SnapshotDigests(ctx context.Context, offsite storage.Store, m *seal.Manifest, ids []crypto.Identity, vols []seal.VolumeRecord) (map[string]Digests, error) {
 	out := make(map[string]Digests, len(vols))
 	for _, rec := range m.Repositories {
-		var these []seal.VolumeRecord
-		for _, v := range vols {
-			if v.Repository == rec.Path {
-				these = append(these, v)
-			}
-		}
+		these := inRepository(rec, vols)
 		if len(these) == 0 {
 			continue
 		}
@@ -78,16 +70,9 @@ func repositoryDigests(ctx context.Context, offsite storage.Store, rec seal.Repo
 }
 
 func snapshotDigests(ctx context.Context, r repo.Repository, v seal.VolumeRecord) (Digests, error) {
-	man, err := snapshot.LoadSnapshot(ctx, r, manifest.ID(v.SnapshotID))
+	root, err := snapshotRoot(ctx, r, v)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", v.SnapshotID, err)
-	}
-	if got := man.RootObjectID().String(); got != v.RootObjectID {
-		return nil, fmt.Errorf("%w: snapshot %s has root object %s, the manifest says %s", ErrDamaged, v.SnapshotID, got, v.RootObjectID)
-	}
-	root, err := snapshotfs.SnapshotRoot(r, man)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", v.SnapshotID, err)
+		return nil, err
 	}
 	out := Digests{}
 	dir, ok := root.(fs.Directory)

@@ -6,24 +6,12 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/safekeep-dev/safekeep/seal"
-	"github.com/safekeep-dev/safekeep/seal/sealtest"
 	"github.com/safekeep-dev/safekeep/volume"
 )
 
 func TestSnapshotDigests(t *testing.T) {
-	b := sealtest.NewBed(t, false)
 	ctx := t.Context()
-	b.VeleroBackup(t, "b1", "Completed", 1<<10)
-	_, _, _, src := twoSnapshotsIn(t, b)
-	if _, err := volumeSealer(b).Seal(ctx, "nightly", "b1"); err != nil {
-		t.Fatalf("Seal: %v", err)
-	}
-	pub := b.Signer.Public()
-	opened, err := seal.Open(ctx, b.Offsite, "nightly", "b1", seal.VerifyOptions{VerifyKey: &pub, Identities: b.Identities})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, opened, _, src := sealedVolume(t)
 	got, err := volume.SnapshotDigests(ctx, b.Offsite, opened.Manifest, b.Identities, opened.Manifest.Volumes)
 	if err != nil {
 		t.Fatalf("SnapshotDigests: %v", err)

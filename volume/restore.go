@@ -64,12 +64,7 @@ func RestoreToDir(ctx context.Context, offsite storage.Store, m *seal.Manifest, 
 	}
 	var out []Restored
 	for _, rec := range m.Repositories {
-		var these []seal.VolumeRecord
-		for _, v := range vols {
-			if v.Repository == rec.Path {
-				these = append(these, v)
-			}
-		}
+		these := inRepository(rec, vols)
 		if len(these) == 0 {
 			continue
 		}
@@ -107,16 +102,9 @@ func restoreVolume(ctx context.Context, r repo.DirectRepository, dir string, v s
 			return res, err
 		}
 	}
-	man, err := snapshot.LoadSnapshot(ctx, r, manifest.ID(v.SnapshotID))
+	root, err := snapshotRoot(ctx, r, v)
 	if err != nil {
-		return res, fmt.Errorf("snapshot %s: %w", v.SnapshotID, err)
-	}
-	if got := man.RootObjectID().String(); got != v.RootObjectID {
-		return res, fmt.Errorf("%w: snapshot %s has root object %s, the manifest says %s", ErrDamaged, v.SnapshotID, got, v.RootObjectID)
-	}
-	root, err := snapshotfs.SnapshotRoot(r, man)
-	if err != nil {
-		return res, fmt.Errorf("snapshot %s: %w", v.SnapshotID, err)
+		return res, err
 	}
 	res.Dir = filepath.Join(VolumesDir, v.Namespace, v.Pod, v.Volume)
 	target := filepath.Join(dir, res.Dir)
@@ -137,6 +125,34 @@ func restoreVolume(ctx context.Context, r repo.DirectRepository, dir string, v s
 	}
 	res.Skipped, res.Files, res.Bytes, res.Symlinks = out.skipped, out.files, out.bytes, out.symlinks
 	return res, nil
+}
+
+// inRepository returns the volumes of vols whose snapshot is in rec.
+func inRepository(rec seal.RepositoryRecord, vols []seal.VolumeRecord) []seal.VolumeRecord {
+	var out []seal.VolumeRecord
+	for _, v := range vols {
+		if v.Repository == rec.Path {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// snapshotRoot loads the volume's snapshot and returns its root, which
+// must be the manifest's RootObjectID.
+func snapshotRoot(ctx context.Context, r repo.Repository, v seal.VolumeRecord) (fs.Entry, error) {
+	man, err := snapshot.LoadSnapshot(ctx, r, manifest.ID(v.SnapshotID))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", v.SnapshotID, err)
+	}
+	if got := man.RootObjectID().String(); got != v.RootObjectID {
+		return nil, fmt.Errorf("%w: snapshot %s has root object %s, the manifest says %s", ErrDamaged, v.SnapshotID, got, v.RootObjectID)
+	}
+	root, err := snapshotfs.SnapshotRoot(r, man)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", v.SnapshotID, err)
+	}
+	return root, nil
 }
 
 // confinedOutput writes like kopia's FilesystemOutput, counting what it

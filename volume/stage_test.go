@@ -13,18 +13,8 @@ import (
 )
 
 func TestStageRepository(t *testing.T) {
-	b := sealtest.NewBed(t, false)
 	ctx := t.Context()
-	b.VeleroBackup(t, "b1", "Completed", 1<<10)
-	first, _, _, _ := twoSnapshotsIn(t, b)
-	if _, err := volumeSealer(b).Seal(ctx, "nightly", "b1"); err != nil {
-		t.Fatalf("Seal: %v", err)
-	}
-	pub := b.Signer.Public()
-	opened, err := seal.Open(ctx, b.Offsite, "nightly", "b1", seal.VerifyOptions{VerifyKey: &pub, Identities: b.Identities})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, opened, first, _ := sealedVolume(t)
 	rec := opened.Manifest.Repositories[0]
 	b.S3.CreateBucket(t, "staging", false)
 	staging := sealtest.OpenStore(t, b.S3.Config("staging", "drills"))
@@ -83,4 +73,23 @@ func TestStageRepository(t *testing.T) {
 	if _, err := volume.StageRepository(ctx, b.Offsite, bad, b.Identities, other); !errors.Is(err, seal.ErrBadManifest) {
 		t.Errorf("blob ID ../x: %v, want ErrBadManifest", err)
 	}
+}
+
+// sealedVolume seals backup b1 with one volume (twoSnapshotsIn) and opens
+// it: the bed, the opened seal, the snapshot ID and the volume's folder.
+func sealedVolume(t *testing.T) (*sealtest.Bed, *seal.Opened, string, string) {
+	t.Helper()
+	b := sealtest.NewBed(t, false)
+	ctx := t.Context()
+	b.VeleroBackup(t, "b1", "Completed", 1<<10)
+	first, _, _, src := twoSnapshotsIn(t, b)
+	if _, err := volumeSealer(b).Seal(ctx, "nightly", "b1"); err != nil {
+		t.Fatalf("Seal: %v", err)
+	}
+	pub := b.Signer.Public()
+	opened, err := seal.Open(ctx, b.Offsite, "nightly", "b1", seal.VerifyOptions{VerifyKey: &pub, Identities: b.Identities})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, opened, first, src
 }
