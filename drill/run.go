@@ -50,6 +50,9 @@ func run(ctx context.Context, opts Options) (*Result, error) {
 	for _, name := range CheckNames {
 		r.checks[name] = &audit.CheckResult{Name: name, Message: "not run"}
 	}
+	if !opts.RestoreVolumes {
+		r.pass(CheckVolumeFiles, "not requested")
+	}
 	res := &Result{Schedule: opts.Schedule, Backup: opts.Backup, StartedAt: r.now()}
 	if err := r.run(ctx, res); err != nil {
 		return nil, fmt.Errorf("drill %s/%s: %w", opts.Schedule, opts.Backup, err)
