@@ -155,7 +155,9 @@ type Options struct {
 	// WorkloadsIsolated.
 	RestoreVolumes bool
 	// VolumeFiles reads the restored volumes for CheckVolumeFiles; nil
-	// fails the check as not verified.
+	// (an incident restore with no access to the volumes) checks only
+	// that Velero completed a PodVolumeRestore of each, and says that the
+	// files were not compared.
 	VolumeFiles VolumeFiles
 
 	// RestorePVs is the Restore's spec.restorePVs; nil leaves Velero's
