@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -96,6 +97,11 @@ func WalkTarball(r io.Reader, fn func(Item) error) error {
 // resources/ that is unsafe (absolute, "..", empty elements).
 func parseItemPath(name string) (Item, bool, error) {
 	clean := strings.TrimPrefix(name, "./")
+	// No Velero archive has an absolute or climbing entry: such an
+	// archive is refused, not walked with the entry skipped.
+	if path.IsAbs(clean) || slices.Contains(strings.Split(clean, "/"), "..") {
+		return Item{}, false, fmt.Errorf("unsafe entry %q", name)
+	}
 	if !strings.HasPrefix(clean, resourcesDir+"/") {
 		return Item{}, false, nil
 	}

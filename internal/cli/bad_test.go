@@ -82,6 +82,7 @@ func badInputStep(t *testing.T, b *bed, k keys, bsl, target string) {
 			}
 		})
 	}
+	t.Logf("bad command lines and files: %d inputs, each refused with one line naming what is wrong", len(tests))
 }
 
 func readFile(t *testing.T, path string) string {
