@@ -95,8 +95,8 @@ bench: tools ## Seal 1 GiB beside rclone; volume data (as bench-volumes); drill 
 	$(GO) test -run '^$$' -bench 'EncryptDigest|AgeEncrypt' -benchtime 3x -cpu 1 ./crypto/
 
 .PHONY: bench-volumes
-bench-volumes: tools ## Volume data beside kopia and rclone: seal 2 GiB, incremental seal, restore --to-dir of 1 GiB (BENCH_ROUNDS, BENCH_VOLUME_MIB).
-	$(GO) test -run '^$$' -bench '^BenchmarkVolumes$$' -benchtime 1x -count 1 -timeout 90m ./bench/
+bench-volumes: tools ## Volume data beside kopia and rclone: seal 2 GiB, incremental seal, restore --to-dir and Level 1 verify of 1 GiB (BENCH_ROUNDS, BENCH_VOLUME_MIB).
+	$(GO) test -run '^$$' -bench '^BenchmarkVolume' -benchtime 1x -count 1 -timeout 90m ./bench/
 
 .PHONY: demo
 demo: tools ## Run the controller on the local test bed: a PHI-like app backed up every minute, sealed offsite; stays up.

@@ -91,11 +91,17 @@ func put(ctx context.Context, tb testing.TB, mc *minio.Client, key string, r io.
 
 func buildSafekeep(tb testing.TB, dir string) string {
 	tb.Helper()
-	out := filepath.Join(dir, "safekeep")
-	cmd := exec.CommandContext(tb.Context(), "go", "build", "-o", out, "./cmd/safekeep")
+	return buildGo(tb, dir, "safekeep", "./cmd/safekeep")
+}
+
+// buildGo builds the module's package pkg into dir/name.
+func buildGo(tb testing.TB, dir, name, pkg string) string {
+	tb.Helper()
+	out := filepath.Join(dir, name)
+	cmd := exec.CommandContext(tb.Context(), "go", "build", "-o", out, pkg)
 	cmd.Dir = testbed.RepoRoot(tb)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("build safekeep: %v\n%s", err, b)
+		tb.Fatalf("build %s: %v\n%s", pkg, err, b)
 	}
 	return out
 }

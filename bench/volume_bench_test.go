@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 	"github.com/safekeep-dev/safekeep/storage"
 	"github.com/safekeep-dev/safekeep/volume/volumetest"
@@ -32,58 +34,15 @@ const volumeNamespace = "phi-app"
 // Each comparison runs BENCH_ROUNDS times (default 3), rotating the order;
 // ratios are medians. BENCH_VOLUME_MIB shrinks the volumes for a quick look.
 func BenchmarkVolumes(b *testing.B) {
-	if _, err := exec.LookPath("rclone"); err != nil {
-		b.Fatalf("rclone is needed as the peer (apt-get install rclone): %v", err)
-	}
-	volMiB, n := volumeMiB(b), rounds(b)
-	s3 := testbed.StartS3(b)
-	for bucket, lock := range map[string]bool{"primary": false, "offsite": true, "peer": false} {
-		s3.CreateBucket(b, bucket, lock)
-	}
-	mc := s3.Minio(b)
-	primary, err := storage.New(s3.Config("primary", ""))
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	safekeep := buildSafekeep(b, dir)
-	env := testbed.ChildEnv("AWS_ACCESS_KEY_ID="+s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3.SecretKey,
-		"RCLONE_CONFIG="+writeRcloneConfig(b, dir, s3))
-	recipient, pin := keygen(b, env, safekeep, dir)
-	bsl := writeBSL(b, dir, s3.Endpoint)
-	password := filepath.Join(dir, "repository-password")
-	write(b, password, volumetest.Password)
-
-	// Two volumes, snapshotted by kopia into the primary bucket.
-	k := newKopiaBed(b, s3, dir)
-	k.create(b, mc, "velero.config", volumeNamespace)
-	files := volMiB << 20 / fileSize
-	pods := []string{"db-0", "scans-0"}
-	data := make([]string, len(pods))
-	snapshots := func() []volumetest.PodVolume {
-		var vols []volumetest.PodVolume
-		for i, pod := range pods {
-			vols = append(vols, volumetest.PodVolume{Namespace: volumeNamespace, Pod: pod, Volume: "data",
-				PVC: "data-" + pod, SnapshotID: k.snapshot(b, "velero.config", data[i])})
-		}
-		return vols
-	}
-	for i, pod := range pods {
-		data[i] = filepath.Join(dir, "data", pod)
-		writeVolume(b, data[i], i, files)
-	}
-	vols := snapshots()
-	writeVolumeBackup(b, mc, primary, "vol1", vols)
+	v := newVolumeBed(b, "db-0", "scans-0")
+	volMiB, n, files, pods, data, k := v.volMiB, rounds(b), v.files, v.pods, v.data, v.k
+	s3, mc, dir, safekeep, env, recipient, pin := v.s3, v.mc, v.dir, v.safekeep, v.env, v.recipient, v.pin
+	vols := v.snapshots(b)
+	writeVolumeBackup(b, mc, v.primary, "vol1", vols)
 	repoBytes := total(objects(b, mc, "primary", "kopia/"+volumeNamespace+"/"))
 
 	for b.Loop() {
-		sealCmd := func(target, backup string) *exec.Cmd {
-			cmd := exec.CommandContext(b.Context(), safekeep, "seal", "--source", bsl, "--target-file", target,
-				"--backup", backup, "--schedule", "nightly", "--signing-key", filepath.Join(dir, "signing.key"),
-				"--repository-password-file", password)
-			cmd.Env = env
-			return cmd
-		}
+		sealCmd := func(target, backup string) *exec.Cmd { return v.sealCmd(b, target, backup) }
 		targetOf := func(r int) string {
 			return writeTarget(b, dir, fmt.Sprintf("target%d.yaml", r), s3.Endpoint, fmt.Sprintf("round%d", r), recipient, pin)
 		}
@@ -114,10 +73,10 @@ func BenchmarkVolumes(b *testing.B) {
 				writeVolumeFile(b, data[i], i, j*(files/changed), 1)
 			}
 		}
-		writeVolumeBackup(b, mc, primary, "vol2", snapshots())
+		writeVolumeBackup(b, mc, v.primary, "vol2", v.snapshots(b))
 		repoAfterChange := total(objects(b, mc, "primary", "kopia/"+volumeNamespace+"/"))
 		incr := uploaded(b, func() { run(b, "safekeep seal vol2", sealCmd(target, "vol2")) }, mc, offsitePrefix)
-		writeVolumeBackup(b, mc, primary, "vol3", snapshots())
+		writeVolumeBackup(b, mc, v.primary, "vol3", v.snapshots(b))
 		repoNoChange := total(objects(b, mc, "primary", "kopia/"+volumeNamespace+"/"))
 		same := uploaded(b, func() { run(b, "safekeep seal vol3", sealCmd(target, "vol3")) }, mc, offsitePrefix)
 
@@ -189,4 +148,71 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// volumeBed is the test bed of the volume benchmarks: VersityGW with the
+// primary (Velero's), offsite (locked) and peer buckets, the safekeep CLI
+// and its keys, and a kopia repository made by the kopia CLI in the primary
+// bucket with one volume of volumeMiB per pod.
+type volumeBed struct {
+	s3                           *testbed.S3Server
+	mc                           *minio.Client
+	primary                      storage.Store
+	dir, safekeep, bsl, password string
+	recipient, pin               string
+	env                          []string
+	k                            *kopiaBed
+	volMiB, files                int
+	pods, data                   []string // pod names, their volumes' folders
+}
+
+func newVolumeBed(b *testing.B, pods ...string) *volumeBed {
+	b.Helper()
+	if _, err := exec.LookPath("rclone"); err != nil {
+		b.Fatalf("rclone is needed as the peer (apt-get install rclone): %v", err)
+	}
+	v := &volumeBed{s3: testbed.StartS3(b), dir: b.TempDir(), volMiB: volumeMiB(b), pods: pods}
+	for bucket, lock := range map[string]bool{"primary": false, "offsite": true, "peer": false} {
+		v.s3.CreateBucket(b, bucket, lock)
+	}
+	v.mc = v.s3.Minio(b)
+	var err error
+	if v.primary, err = storage.New(v.s3.Config("primary", "")); err != nil {
+		b.Fatal(err)
+	}
+	v.safekeep = buildSafekeep(b, v.dir)
+	v.env = testbed.ChildEnv("AWS_ACCESS_KEY_ID="+v.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+v.s3.SecretKey,
+		"RCLONE_CONFIG="+writeRcloneConfig(b, v.dir, v.s3))
+	v.recipient, v.pin = keygen(b, v.env, v.safekeep, v.dir)
+	v.bsl = writeBSL(b, v.dir, v.s3.Endpoint)
+	v.password = filepath.Join(v.dir, "repository-password")
+	write(b, v.password, volumetest.Password)
+
+	v.k = newKopiaBed(b, v.s3, v.dir)
+	v.k.create(b, v.mc, "velero.config", volumeNamespace)
+	v.files = v.volMiB << 20 / fileSize
+	for i, pod := range pods {
+		v.data = append(v.data, filepath.Join(v.dir, "data", pod))
+		writeVolume(b, v.data[i], i, v.files)
+	}
+	return v
+}
+
+// snapshots backs every volume up with kopia, as Velero's node-agent does.
+func (v *volumeBed) snapshots(b *testing.B) []volumetest.PodVolume {
+	b.Helper()
+	var vols []volumetest.PodVolume
+	for i, pod := range v.pods {
+		vols = append(vols, volumetest.PodVolume{Namespace: volumeNamespace, Pod: pod, Volume: "data",
+			PVC: "data-" + pod, SnapshotID: v.k.snapshot(b, "velero.config", v.data[i])})
+	}
+	return vols
+}
+
+func (v *volumeBed) sealCmd(b *testing.B, target, backup string) *exec.Cmd {
+	cmd := exec.CommandContext(b.Context(), v.safekeep, "seal", "--source", v.bsl, "--target-file", target,
+		"--backup", backup, "--schedule", "nightly", "--signing-key", filepath.Join(v.dir, "signing.key"),
+		"--repository-password-file", v.password)
+	cmd.Env = v.env
+	return cmd
 }
