@@ -28,15 +28,15 @@ const volumeNamespace = "phi-app"
 //   - incremental: after 1% of the files change and are snapshotted again,
 //     the next seal uploads <= 1.1% of the repository's bytes; with no
 //     change, the kopia snapshot manifest and Safekeep's manifest and seal;
-//   - `safekeep restore --to-dir --volume` of one 1 GiB volume <= 1.3x
-//     `kopia snapshot restore` from the primary.
+//
+// BenchmarkVolumeReads has the restore and verify of one volume.
 //
 // Each comparison runs BENCH_ROUNDS times (default 3), rotating the order;
 // ratios are medians. BENCH_VOLUME_MIB shrinks the volumes for a quick look.
 func BenchmarkVolumes(b *testing.B) {
 	v := newVolumeBed(b, "db-0", "scans-0")
-	volMiB, n, files, pods, data, k := v.volMiB, rounds(b), v.files, v.pods, v.data, v.k
-	s3, mc, dir, safekeep, env, recipient, pin := v.s3, v.mc, v.dir, v.safekeep, v.env, v.recipient, v.pin
+	volMiB, n, files, pods, data := v.volMiB, rounds(b), v.files, v.pods, v.data
+	s3, mc, dir, recipient, pin := v.s3, v.mc, v.dir, v.recipient, v.pin
 	vols := v.snapshots(b)
 	writeVolumeBackup(b, mc, v.primary, "vol1", vols)
 	repoBytes := total(objects(b, mc, "primary", "kopia/"+volumeNamespace+"/"))
@@ -48,10 +48,10 @@ func BenchmarkVolumes(b *testing.B) {
 		}
 		rclone := func(dst string) *exec.Cmd {
 			cmd := exec.CommandContext(b.Context(), "rclone", "copy", "src:primary/kopia/"+volumeNamespace+"/", dst, "--retries", "1")
-			cmd.Env = env
+			cmd.Env = v.env
 			return cmd
 		}
-		last := n - 1 // the last round's seal stays, for the incremental and restore steps
+		last := n - 1 // the last round's seal stays, for the incremental step
 		seal := sideBySide(b, n,
 			contender{name: "safekeep seal (age, locked)", cmd: func(r int) *exec.Cmd { return sealCmd(targetOf(r), "vol1") },
 				cleanup: func(r int) {
@@ -80,29 +80,6 @@ func BenchmarkVolumes(b *testing.B) {
 		repoNoChange := total(objects(b, mc, "primary", "kopia/"+volumeNamespace+"/"))
 		same := uploaded(b, func() { run(b, "safekeep seal vol3", sealCmd(target, "vol3")) }, mc, offsitePrefix)
 
-		// Restore one volume (of vol1) to a folder.
-		out := filepath.Join(dir, "restored")
-		restore := sideBySide(b, n,
-			contender{name: "safekeep restore --to-dir", cmd: func(r int) *exec.Cmd {
-				cmd := exec.CommandContext(b.Context(), safekeep, "restore", "--target-file", target, "--backup", "nightly/vol1",
-					"--identity", filepath.Join(dir, "identity.txt"), "--to-dir", fmt.Sprintf("%s/safekeep%d", out, r),
-					"--volume", volumeNamespace+"/"+pods[0]+"/data")
-				cmd.Env = env
-				return cmd
-			}, cleanup: func(r int) {
-				root := filepath.Join(out, fmt.Sprintf("safekeep%d", r))
-				checkRestored(b, root, filepath.Join(root, "volumes", volumeNamespace, pods[0], "data"), data[0])
-			}},
-			contender{name: "kopia snapshot restore", cmd: func(r int) *exec.Cmd {
-				config := fmt.Sprintf("restore%d.config", r) // a new connection: an empty cache
-				k.connect(b, config, volumeNamespace)
-				return k.cmd(b.Context(), config, "snapshot", "restore", vols[0].SnapshotID, fmt.Sprintf("%s/kopia%d", out, r))
-			}, cleanup: func(r int) {
-				root := filepath.Join(out, fmt.Sprintf("kopia%d", r))
-				checkRestored(b, root, root, data[0])
-			}},
-		)
-
 		var t strings.Builder
 		fmt.Fprintf(&t, "volume data on VersityGW (loopback), %d rounds rotating the order, %d CPUs, load %s\n", n, runtime.NumCPU(), loadAverage())
 		fmt.Fprintf(&t, "seal of %d volumes x %d MiB (%d files of 1 MiB each; repository %.1f MiB):\n%s",
@@ -114,15 +91,11 @@ func BenchmarkVolumes(b *testing.B) {
 		fmt.Fprintf(&t, "incremental, %d files of %d per volume rewritten:\n  %v\n  %s\n", changed, files, incr,
 			verdict("uploaded / repository bytes, %", 100*float64(incr.total())/float64(repoAfterChange), 1.1))
 		fmt.Fprintf(&t, "no change, snapshotted again (repository %.1f MiB):\n  %v\n", mib(repoNoChange), same)
-		fmt.Fprintf(&t, "restore of one %d MiB volume to a folder:\n%s  %s\n  %s\n", volMiB, usageTable(restore),
-			verdict("wall: safekeep / kopia (median)", medianRatio(restore[0], restore[1], wallSeconds), 1.3),
-			fmt.Sprintf("CPU: safekeep / kopia (median)         %6.2f", medianRatio(restore[0], restore[1], cpuSeconds)))
 		fmt.Print(t.String()) // b.Log would cut the table at 10 lines without -v
 		b.ReportMetric(medianRatio(seal[0], seal[1], wallSeconds), "seal-wall-ratio")
 		b.ReportMetric(medianRatio(seal[0], seal[2], cpuSeconds), "seal-cpu-ratio")
 		b.ReportMetric(maxRSS(seal[0]), "seal-rss-MiB")
 		b.ReportMetric(100*float64(incr.total())/float64(repoAfterChange), "incremental-%")
-		b.ReportMetric(medianRatio(restore[0], restore[1], wallSeconds), "restore-wall-ratio")
 	}
 }
 
