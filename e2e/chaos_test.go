@@ -52,7 +52,9 @@ const (
 // VersityGW, envtest, the RBAC of a cluster install) at seeded random
 // points of its runs: a run is asked for, the controller is killed after
 // a random delay (while Velero backs up, while it seals, writes the audit
-// entry, or applies retention, which keeps 2), then restarted. After each
+// entry, or applies retention, which keeps 2; audit writes are held 100ms
+// at the proxy so that kills land in them, and are counted), then
+// restarted. After each
 // restart the run completes, and: the audit chain verifies; no backup has
 // two seal entries; every sealed copy offsite verifies (no seal.json for
 // an incomplete copy); every run's backup was sealed exactly once. The
@@ -107,7 +109,7 @@ func TestChaos(t *testing.T) {
 	chk := &chaosChecker{offsite: offsite, keys: []crypto.VerifyKey{signer.Public()}}
 
 	ctl := startController(t, bin, kubeconfig)
-	start, phases := time.Now(), map[string]int{}
+	start, phases, auditKills := time.Now(), map[string]int{}, 0
 	var runs []string
 	for i := range kills {
 		requested := time.Now().UTC().Truncate(time.Second).Add(time.Second) // distinct per run: names the Backup
@@ -118,8 +120,13 @@ func TestChaos(t *testing.T) {
 		time.Sleep(delay)
 		phase := runPhase(ctx, c, sched)
 		phases[phase]++
+		inAudit := gate.writing()
 		if err := ctl.cmd.Process.Kill(); err != nil {
 			t.Fatalf("kill %d: %v", i+1, err)
+		}
+		if inAudit {
+			auditKills++
+			phase += ", mid audit write"
 		}
 		<-ctl.done
 		ctl = startController(t, bin, kubeconfig)
@@ -200,8 +207,8 @@ func TestChaos(t *testing.T) {
 	if strings.Contains(ctl.log.String(), "audit entry not kept in the cluster") {
 		t.Errorf("the controller could not keep audit entries in its outbox (RBAC?)")
 	}
-	t.Logf("chaos: %d SIGKILLs survived (seed %d) in %s; killed while %v; %d audit entries, 0 lost, 0 duplicated; %d sealed, 0 half-seals",
-		kills, seed, time.Since(start).Round(time.Second), phases, chk.entries, chk.sealed)
+	t.Logf("chaos: %d SIGKILLs survived (seed %d) in %s; killed while %v, %d of them mid audit write; %d audit entries, 0 lost, 0 duplicated; %d sealed, 0 half-seals",
+		kills, seed, time.Since(start).Round(time.Second), phases, auditKills, chk.entries, chk.sealed)
 }
 
 // chaosChecker checks the invariants of the offsite bucket after a restart.
@@ -278,10 +285,19 @@ func outboxLen(t *testing.T, c client.Client) int {
 
 // auditGate is a loopback proxy in front of the S3 server that, when told
 // to, refuses the audit log's requests (503 SlowDown) and passes the rest.
+// It holds each audit write (PUT) for chaosAuditHold, so that kills land
+// in audit writes too, and tells whether one is in flight.
 type auditGate struct {
-	url     string
-	refused atomic.Bool
+	url      string
+	refused  atomic.Bool
+	inflight atomic.Int32
 }
+
+// chaosAuditHold is how long the gate holds each audit write.
+const chaosAuditHold = 100 * time.Millisecond
+
+// writing reports whether an audit write is in flight through the gate.
+func (g *auditGate) writing() bool { return g.inflight.Load() > 0 }
 
 func startAuditGate(t *testing.T, upstream string) *auditGate {
 	t.Helper()
@@ -292,10 +308,16 @@ func startAuditGate(t *testing.T, upstream string) *auditGate {
 	g := &auditGate{}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.refused.Load() && strings.Contains(r.URL.Path, "/safekeep/v1/audit/") {
+		audit := strings.Contains(r.URL.Path, "/safekeep/v1/audit/")
+		if g.refused.Load() && audit {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`<Error><Code>SlowDown</Code><Message>refused by the test</Message></Error>`))
 			return
+		}
+		if audit && r.Method == http.MethodPut {
+			g.inflight.Add(1)
+			defer g.inflight.Add(-1)
+			time.Sleep(chaosAuditHold)
 		}
 		rp.ServeHTTP(w, r)
 	}))
