@@ -38,7 +38,7 @@ const (
 // byte for byte with their modes; the PHI marker in the files is nowhere
 // offsite in plaintext.
 func TestVolumeFSBackup(t *testing.T) {
-	b := startBed(t, bedSpec{node: true, buckets: map[string]bool{fsBucket: true}})
+	b := startBed(t, bedSpec{node: true, buckets: map[string]bool{fsBucket: true}, staging: []string{l2Staging}})
 	ctx := t.Context()
 	c := b.cp.Client
 	marker := "PHI-MARKER-" + randomHex(t, 16)
@@ -140,6 +140,9 @@ func TestVolumeFSBackup(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("level 2 drill restores the volume through Velero", func(t *testing.T) { testLevel2Drill(t, b, kit, files) })
+	t.Run("restore --namespace-mapping restores the volume through Velero", func(t *testing.T) { testLevel2RestoreCLI(t, b, kit, files) })
 
 	t.Run("no offsite object shows the PHI marker", func(t *testing.T) {
 		for key, body := range offsite {

@@ -69,6 +69,9 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 		RestoreTimeout:   f.timeout,
 		Isolation:        f.isolation(),
 	}
+	// Volumes are restored through Velero when the pods may run (not
+	// with --isolated alone, which keeps them from running).
+	dopts.RestoreVolumes = dopts.Isolation == nil || dopts.Isolation.Workloads == drill.WorkloadsIsolated
 	out := &printer{w: opts.streams.Out}
 	out.printf("restoring %s/%s from %s through Velero (staged as %s in location %s)\n", schedule, backup, off.where(), staged, bsl.Name)
 	prog := newRestoreProgress(opts.streams.Err, schedule+"/"+backup)
@@ -77,7 +80,7 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 	prog.clear()
 	// The staged copy goes whatever happened; the Restore stays as the
 	// record (its logs are in the staging location).
-	co := drill.CleanupOptions{Client: c, VeleroNamespace: f.veleroNS, Staging: staging, StagedName: staged}
+	co := drill.CleanupOptions{Client: c, VeleroNamespace: f.veleroNS, Staging: staging, StagedName: staged, Volumes: dopts.RestoreVolumes}
 	if dopts.Isolation != nil {
 		co.Modifiers = staged
 	}
