@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -262,6 +263,24 @@ func dcCheckAudit(t *testing.T, e *dcEnv, tc dcDamage, run *v1alpha1.DrillRun) {
 	if entry.Kind != audit.KindDrill || details.Drill != tc.drill || details.Run != run.ID || details.Passed ||
 		!slices.ContainsFunc(details.Checks, func(c audit.CheckResult) bool { return c.Name == tc.failed && !c.Passed }) {
 		t.Errorf("audit entry %s: kind %s, details %+v; want a failed drill %s run %s with check %s failed", key, entry.Kind, details, tc.drill, run.ID, tc.failed)
+	}
+	// Object names stay in the cluster (status); the plaintext log holds
+	// their count and digests only.
+	if bytes.Contains(entry.Details, []byte(`"objects":`)) {
+		t.Errorf("audit entry %s names objects: %s", key, entry.Details)
+	}
+	for _, c := range run.Checks {
+		i := slices.IndexFunc(details.Checks, func(a audit.CheckResult) bool { return a.Name == c.Name })
+		if i < 0 {
+			continue
+		}
+		var want []string
+		for _, name := range c.FailedObjects {
+			want = append(want, audit.NameDigest(name))
+		}
+		if a := details.Checks[i]; a.FailedObjects != len(c.FailedObjects) || !slices.Equal(a.FailedDigests, want) {
+			t.Errorf("audit entry %s check %s: %d objects %v, want %d and the digests of the names in status", key, c.Name, a.FailedObjects, a.FailedDigests, len(c.FailedObjects))
+		}
 	}
 }
 

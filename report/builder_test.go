@@ -73,7 +73,7 @@ func TestFromEntriesSample(t *testing.T) {
 	if len(causes) != 2 || causes[0] != "content" || causes[1] != "max-rto" {
 		t.Errorf("failure causes %v, want [content max-rto]", causes)
 	}
-	if d.RunList[3].FailedChecks[0].Objects[0] != "configmaps/clinic/app-config" {
+	if c := d.RunList[3].FailedChecks[0]; len(c.Objects) != 0 || c.FailedObjects != 1 || c.FailedDigests[0] != audit.NameDigest("configmaps/clinic/app-config") {
 		t.Errorf("failed objects %v", d.RunList[3].FailedChecks)
 	}
 	if x := r.Restores[0]; x.User != "alice" || x.Host != "laptop-7" || x.Destination != "cluster:prod" || x.StagingLocation != "incident-staging" ||

@@ -119,6 +119,9 @@ func checksText(cs []audit.CheckResult) string {
 		if len(c.Objects) > 0 {
 			s += " [" + strings.Join(c.Objects, ", ") + "]"
 		}
+		if c.FailedObjects > 0 {
+			s += fmt.Sprintf(" [%d objects named in the drill's status]", c.FailedObjects)
+		}
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, " | ")

@@ -163,7 +163,7 @@ func TestReportInChromium(t *testing.T) {
 		{"drill runs", `document.querySelector('tr.drill td.runs').innerText`, fmt.Sprint(reporttest.DrillRuns)},
 		{"pass rate", `document.querySelector('tr.drill td.pass-rate').innerText`, "86%"},
 		{"failure causes", `[...document.querySelectorAll("tr.drill-failure .check")].map(e => e.dataset.check).join(",")`, "content,max-rto"},
-		{"failed object", `document.querySelector("tr.drill-failure").innerText.includes("configmaps/clinic/app-config")`, "true"},
+		{"failed object", `document.querySelector("tr.drill-failure").innerText.includes("[1 objects named in the drill's status]")`, "true"},
 		{"restore", `document.querySelector("tr.restore td.user").innerText + "@" + document.querySelector("tr.restore td.host").innerText`, "alice@laptop-7"},
 		{"deletions", `document.querySelectorAll("tr.deletion").length`, fmt.Sprint(reporttest.Deletions)},
 		{"target changes", `document.querySelectorAll("tr.target-change").length`, fmt.Sprint(reporttest.TargetChanges)},

@@ -141,7 +141,7 @@ func drill(day int, at time.Time) audit.DrillDetails {
 	case 3:
 		d.Passed = false
 		d.Checks[2] = audit.CheckResult{Name: "content", Message: "restored content differs from the backup",
-			Objects: []string{"configmaps/clinic/app-config"}}
+			FailedObjects: 1, FailedDigests: []string{audit.NameDigest("configmaps/clinic/app-config")}}
 	case 10:
 		d.Passed = false
 		d.Checks[3] = audit.CheckResult{Name: "max-rto", Message: "RTO 11m40s exceeds the objective 10m0s"}
