@@ -1,6 +1,7 @@
 package drill
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -130,11 +131,41 @@ func (r *runner) stageOne(ctx context.Context, opened *seal.Opened, o seal.Objec
 // errNotVelero: the sealed backup lacks what Velero needs to restore it.
 var errNotVelero = errors.New("sealed backup is not a restorable velero backup")
 
-// stageObject streams one object: offsite GET, decrypt, staging PUT (its
-// plaintext size is known from the manifest, so it is one streaming
-// request), and with parse, the tarball parser on a second branch.
+// stageObject stages one object, its digests checked first: nothing of a
+// plaintext reaches the staging bucket before the ciphertext matched the
+// seal and the plaintext the manifest. An object of at most
+// maxStagedInMemory bytes is read once into memory, checked, then put; a
+// larger one is read twice, once to check (decrypting to nowhere), then
+// again streaming into the staging PUT (its size is known, so one
+// request) and, with parse, the tarball parser. The second read is checked
+// again: an object changed in between fails, and its upload is aborted.
 func (r *runner) stageObject(ctx context.Context, opened *seal.Opened, o seal.Object, parse bool) (*tarballFacts, error) {
 	key := stagedKey(r.opts.StagedName, r.opts.Backup, o.Name)
+	if o.Size <= maxStagedInMemory {
+		var buf bytes.Buffer
+		if _, err := opened.ReadObject(ctx, o.Name, &buf, r.progress.bytes); err != nil {
+			return nil, err
+		}
+		var facts *tarballFacts
+		if parse {
+			parser := startTarballParser()
+			_, werr := parser.Write(buf.Bytes())
+			facts = parser.finish(werr)
+		}
+		if _, err := r.opts.Staging.Put(ctx, key, bytes.NewReader(buf.Bytes()), storage.PutOptions{Size: int64(buf.Len())}); err != nil {
+			return nil, fmt.Errorf("upload to the staging location: %w", err)
+		}
+		return facts, nil
+	}
+	if _, err := opened.ReadObject(ctx, o.Name, io.Discard, r.progress.bytes); err != nil {
+		return nil, err
+	}
+	return r.streamObject(ctx, opened, o, key, parse)
+}
+
+// streamObject is the second read of a large object: offsite GET, decrypt,
+// staging PUT, and with parse the tarball parser on a second branch.
+func (r *runner) streamObject(ctx context.Context, opened *seal.Opened, o seal.Object, key string, parse bool) (*tarballFacts, error) {
 	pr, pw := io.Pipe()
 	putDone := make(chan error, 1)
 	go func() {
@@ -151,7 +182,7 @@ func (r *runner) stageObject(ctx context.Context, opened *seal.Opened, o seal.Ob
 		parser = startTarballParser()
 		w = io.MultiWriter(pw, parser)
 	}
-	_, readErr := opened.ReadObject(ctx, o.Name, w, r.progress.bytes)
+	_, readErr := opened.ReadObject(ctx, o.Name, w, nil) // counted by the first read
 	pw.CloseWithError(readErr) // nil: the upload sees the end of the body
 	var facts *tarballFacts
 	if parser != nil {
@@ -205,3 +236,7 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 	c.data = append(c.data, p...)
 	return len(p), nil
 }
+
+// maxStagedInMemory is the largest plaintext staged from memory after one
+// read; a larger object is read twice: once to check, once to stage.
+const maxStagedInMemory = 4 << 20
