@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/location"
 	"github.com/safekeep-dev/safekeep/scope"
 )
@@ -61,12 +62,7 @@ func checkPolicy(st *scheduleState) bool {
 	if st.target == nil {
 		return true // not Ready: nothing runs anyway
 	}
-	var p scope.Policy
-	if tp := st.target.Spec.Policy; tp != nil {
-		p = scope.Policy{Namespaces: tp.Namespaces, AllowHooks: tp.AllowHooks}
-	}
-	t := st.obj.Spec.Template
-	err := p.Check(scope.Namespaces{Included: t.IncludedNamespaces, Excluded: t.ExcludedNamespaces}, t.Hooks != nil && len(t.Hooks.Resources) > 0)
+	err := kit.CheckTargetPolicy(st.target, st.obj)
 	if err == nil {
 		return true
 	}

@@ -293,6 +293,34 @@ func TestRestoreDrillNotReady(t *testing.T) {
 		e.WaitEvent(t, d, v1alpha1.ReasonScheduled)
 	})
 
+	// A drill restores what its schedule backs up: when the target's
+	// policy no longer accepts the schedule's namespaces, no drill runs
+	// through the controller either.
+	t.Run("target policy refuses the schedule", func(t *testing.T) {
+		ns := e.Namespace(t)
+		e.fixtures(t, ns)
+		tgt := &v1alpha1.OffsiteTarget{}
+		if err := e.CP.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "offsite"}, tgt); err != nil {
+			t.Fatal(err)
+		}
+		tgt.Spec.Policy = &v1alpha1.TargetPolicy{Namespaces: []string{"billing-*"}}
+		if err := e.CP.Client.Update(t.Context(), tgt); err != nil {
+			t.Fatal(err)
+		}
+		e.SetTargetReady(t, tgt, metav1.ConditionTrue, v1alpha1.ReasonVerified, "ok")
+		d := e.drill(t, ns, "weekly", nil)
+		e.reconcileDrill(t, r, d)
+		got := e.getDrill(t, d)
+		wantDrillCondition(t, got, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonPolicyViolation,
+			`OffsiteTarget "offsite" refuses BackupSchedule`, "the target accepts only billing-*")
+		if got.Status.Active != nil || len(got.Status.History) != 0 {
+			t.Errorf("a drill of a schedule its target refuses ran: %+v", got.Status)
+		}
+		if note := e.WaitEvent(t, d, v1alpha1.ReasonPolicyViolation); !strings.Contains(note, "billing-*") {
+			t.Errorf("Event note %q", note)
+		}
+	})
+
 	t.Run("target not Ready", func(t *testing.T) {
 		ns := e.Namespace(t)
 		e.fixtures(t, ns)

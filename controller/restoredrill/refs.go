@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
@@ -53,6 +54,16 @@ func (r *Reconciler) resolveRefs(ctx context.Context, st *drillState) error {
 		return err
 	}
 	st.target = t
+	if err := kit.CheckTargetPolicy(t, bs); err != nil {
+		// The drill would restore backups of namespaces the target no
+		// longer accepts (or of a schedule it refuses): not through us.
+		msg := fmt.Sprintf("OffsiteTarget %q refuses BackupSchedule %s: %v; no drill runs until the schedule's template or the target's policy changes", tname, name, err)
+		if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Reason != v1alpha1.ReasonPolicyViolation || c.Message != msg {
+			st.Event(t, corev1.EventTypeWarning, v1alpha1.ReasonPolicyViolation, "%s", msg)
+		}
+		st.NotReady(v1alpha1.ReasonPolicyViolation, "%s", msg)
+		return nil
+	}
 	ids, err := r.identity(ctx, d)
 	if err != nil {
 		var re *refError
