@@ -147,4 +147,51 @@ func testTargetPolicy(t *testing.T, cp *testbed.ControlPlane, admin client.Clien
 	if err := mallory.Update(ctx, s); err != nil {
 		t.Errorf("an annotation by a user the target does not name: %v, want it admitted (the spec is unchanged)", err)
 	}
+	testDrillTargetUsers(t, admin, jane, mallory, dba, target)
+}
+
+// testDrillTargetUsers: a RestoreDrill restores what a target holds, so
+// only users the namespace's targets name may create one (every target of
+// the namespace that names users or groups: admission cannot tell which
+// one the drill's schedule uses); a namespace whose targets name nobody
+// leaves it to RBAC.
+func testDrillTargetUsers(t *testing.T, admin, jane, mallory, dba client.Client, target func(string, *v1alpha1.TargetPolicy) *v1alpha1.OffsiteTarget) {
+	ctx := t.Context()
+	drill := func(ns, name string) *v1alpha1.RestoreDrill {
+		return &v1alpha1.RestoreDrill{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: v1alpha1.RestoreDrillSpec{
+			Schedule: "@weekly", BackupScheduleRef: corev1.LocalObjectReference{Name: "schedule-1"},
+			IdentitySecretRef: v1alpha1.SecretKeyRef{Name: "drill-identity"}, Staging: "staging",
+		}}
+	}
+	if err := jane.Create(ctx, drill("team-a", "by-jane")); err != nil {
+		t.Errorf("a drill by a user the target names: %v, want it admitted", err)
+	}
+	if err := dba.Create(ctx, drill("team-a", "by-dba")); err != nil {
+		t.Errorf("a drill by a member of a group the target names: %v, want it admitted", err)
+	}
+	err := mallory.Create(ctx, drill("team-a", "by-mallory"))
+	if err == nil || !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "mallory may not use OffsiteTarget strict") ||
+		!strings.Contains(err.Error(), "a RestoreDrill needs every target of its namespace") {
+		t.Errorf("a drill by a user the target does not name: %v, want a refusal naming the target", err)
+	}
+	d := drill("team-a", "by-jane")
+	if err := admin.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.Schedule = "@daily"
+	if err := mallory.Update(ctx, d); err == nil || !strings.Contains(err.Error(), "mallory may not use OffsiteTarget strict") {
+		t.Errorf("a spec change of a drill by a user the target does not name: %v, want a refusal", err)
+	}
+	const open = "team-open"
+	if err := client.IgnoreAlreadyExists(admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: open}})); err != nil {
+		t.Fatal(err)
+	}
+	o := target("open", nil)
+	o.Namespace = open
+	if err := admin.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := mallory.Create(ctx, drill(open, "by-mallory")); err != nil {
+		t.Errorf("a drill where no target names users: %v, want it admitted", err)
+	}
 }
