@@ -183,7 +183,7 @@ func (r *runner) streamObject(ctx context.Context, opened *seal.Opened, o seal.O
 		w = io.MultiWriter(pw, parser)
 	}
 	_, readErr := opened.ReadObject(ctx, o.Name, w, nil) // counted by the first read
-	pw.CloseWithError(readErr) // nil: the upload sees the end of the body
+	pw.CloseWithError(readErr)                           // nil: the upload sees the end of the body
 	var facts *tarballFacts
 	if parser != nil {
 		facts = parser.finish(readErr)
