@@ -33,6 +33,10 @@ type Manifest struct {
 	// Repositories are those repositories, sorted by path, with the blobs
 	// that restore the volumes' snapshots and the repository password.
 	Repositories []RepositoryRecord `json:"repositories,omitempty"`
+	// NotCovered are the backup's volumes whose data is not sealed, with
+	// why, sorted by namespace, PVC, pod and volume (docs/volumes.md,
+	// "Coverage").
+	NotCovered []UncoveredVolume `json:"notCovered,omitempty"`
 }
 
 // Marshal encodes the manifest deterministically (compact JSON, struct

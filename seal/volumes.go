@@ -58,18 +58,47 @@ type Password string
 func (Password) String() string   { return "**redacted**" }
 func (Password) GoString() string { return "**redacted**" }
 
-// VolumeRecord is one pod volume of a sealed backup, in the manifest.
+// VolumeRecord is one volume of a sealed backup, in the manifest: a pod
+// volume of Velero's file-system backup, or a PVC its CSI data mover moved
+// (Method MethodDataMover: no pod nor volume name, the PVC named).
 type VolumeRecord struct {
-	Namespace    string `json:"namespace"`
-	Pod          string `json:"pod"`
-	Volume       string `json:"volume"`
-	PVC          string `json:"pvc,omitempty"`
+	Namespace string `json:"namespace"`
+	Pod       string `json:"pod,omitempty"`
+	Volume    string `json:"volume,omitempty"`
+	PVC       string `json:"pvc,omitempty"`
+	// Method is how Velero copied it: MethodFSBackup (also when empty, as
+	// in manifests written before data mover volumes were sealed) or
+	// MethodDataMover.
+	Method       string `json:"method,omitempty"`
 	SnapshotID   string `json:"snapshotID"`
 	RootObjectID string `json:"rootObjectID"`
 	Files        int64  `json:"files"`
 	Bytes        int64  `json:"bytes"`
 	// Repository is the Path of the RepositoryRecord holding the snapshot.
 	Repository string `json:"repository"`
+}
+
+// Methods of VolumeRecord.
+const (
+	// MethodFSBackup: Velero's file-system backup (a PodVolumeBackup).
+	MethodFSBackup = "FSBackup"
+	// MethodDataMover: Velero's CSI snapshot data mover (a DataUpload).
+	MethodDataMover = "DataMover"
+)
+
+// IsDataMover reports whether v was moved by Velero's CSI data mover.
+func (v VolumeRecord) IsDataMover() bool { return v.Method == MethodDataMover }
+
+// UncoveredVolume is a volume of a backup whose data is not sealed, with
+// why (docs/volumes.md, "Coverage"), in the manifest: PVC names only ever
+// go offsite inside age ciphertext.
+type UncoveredVolume struct {
+	Namespace string `json:"namespace"`
+	PVC       string `json:"pvc,omitempty"`
+	Pod       string `json:"pod,omitempty"`
+	Volume    string `json:"volume,omitempty"`
+	Reason    string `json:"reason"`
+	Message   string `json:"message,omitempty"`
 }
 
 // RepositoryRecord is a sealed kopia repository as one backup needs it, in
@@ -113,6 +142,9 @@ type VolumePlanner interface {
 type VolumePlan struct {
 	Volumes      []VolumeRecord
 	Repositories []PlannedRepository
+	// NotCovered are the backup's volumes whose data is not sealed, for
+	// the manifest.
+	NotCovered []UncoveredVolume
 }
 
 // PlannedRepository is a repository to seal: where its blobs are in the
@@ -188,12 +220,36 @@ func (m *Manifest) validateVolumes() error {
 		repos[r.Path] = true
 	}
 	for _, v := range m.Volumes {
-		if v.Namespace == "" || v.Pod == "" || v.Volume == "" || v.SnapshotID == "" || v.RootObjectID == "" {
-			return errors.New("volumes: namespace, pod, volume, snapshot and root object ID are required")
+		if err := v.validate(); err != nil {
+			return err
 		}
 		if !repos[v.Repository] {
 			return fmt.Errorf("volumes: %s/%s/%s: repository %q is not in the manifest", v.Namespace, v.Pod, v.Volume, v.Repository)
 		}
+	}
+	for _, u := range m.NotCovered {
+		if u.Namespace == "" || u.Reason == "" {
+			return errors.New("notCovered: namespace and reason are required")
+		}
+	}
+	return nil
+}
+
+func (v VolumeRecord) validate() error {
+	if v.Namespace == "" || v.SnapshotID == "" || v.RootObjectID == "" {
+		return errors.New("volumes: namespace, snapshot and root object ID are required")
+	}
+	switch v.Method {
+	case "", MethodFSBackup:
+		if v.Pod == "" || v.Volume == "" {
+			return fmt.Errorf("volumes: %s: pod and volume are required", v.Namespace)
+		}
+	case MethodDataMover:
+		if v.PVC == "" || v.Pod != "" || v.Volume != "" {
+			return fmt.Errorf("volumes: %s: a data mover volume names its PVC, and no pod or volume", v.Namespace)
+		}
+	default:
+		return fmt.Errorf("volumes: %s: unknown method %q", v.Namespace, v.Method)
 	}
 	return nil
 }

@@ -206,7 +206,11 @@ func (s *Sealer) sealPlannedVolumes(ctx context.Context, r *run, m *Manifest, do
 	if err != nil {
 		return fmt.Errorf("volumes: %w", err)
 	}
-	if plan == nil || len(plan.Volumes) == 0 {
+	if plan == nil {
+		return nil
+	}
+	m.NotCovered = plan.NotCovered
+	if len(plan.Volumes) == 0 {
 		return nil
 	}
 	tag := RecipientsTag(fingerprints(s.Recipients))
@@ -221,7 +225,7 @@ func (s *Sealer) sealPlannedVolumes(ctx context.Context, r *run, m *Manifest, do
 	for _, v := range plan.Volumes {
 		path, ok := paths[v.Repository]
 		if !ok {
-			return fmt.Errorf("volumes: %s/%s/%s: repository %q was not planned", v.Namespace, v.Pod, v.Volume, v.Repository)
+			return fmt.Errorf("volumes: %s/%s/%s/%s: repository %q was not planned", v.Namespace, v.Pod, v.Volume, v.PVC, v.Repository)
 		}
 		v.Repository = path
 		m.Volumes = append(m.Volumes, v)

@@ -89,7 +89,8 @@ func TestReadBackupAndPlan(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ReadBackup: %v", err)
 	}
-	want := volume.Volume{Namespace: "phi-app", Pod: "db-0", Volume: "data", PVC: "data-db-0", SnapshotID: first, BSL: "default"}
+	want := volume.Volume{Namespace: "phi-app", Pod: "db-0", Volume: "data", PVC: "data-db-0", Method: volume.MethodFSBackup,
+		SnapshotID: first, BSL: "default"}
 	if len(vols) != 1 || vols[0] != want {
 		t.Fatalf("volumes = %+v, want [%+v]", vols, want)
 	}

@@ -24,29 +24,29 @@ type Planner struct {
 
 var _ seal.VolumePlanner = (*Planner)(nil)
 
-// PlanVolumes reads the backup's PodVolumeBackups and plans, per namespace
-// repository, the blobs that restore their snapshots. A backup without
-// volume data has a nil plan. A volume in another location is refused.
+// PlanVolumes classifies the backup's volumes (ReadCoverage) and plans, per
+// namespace repository, the blobs that restore the snapshots of those in a
+// kopia repository: file-system backups and data mover volumes alike. A
+// backup with no volume at all has a nil plan; one with only volumes that
+// are not covered has a plan naming them, and the repository password is
+// not read. A volume in another location is refused (ErrUnsupported).
 func (p *Planner) PlanVolumes(ctx context.Context, backup string) (*seal.VolumePlan, error) {
-	vols, err := ReadBackup(ctx, p.Source, backup)
-	if err != nil || len(vols) == 0 {
+	cov, err := ReadCoverage(ctx, p.Source, backup)
+	if err != nil || (len(cov.Sealed) == 0 && len(cov.NotCovered) == 0) {
+		return nil, err
+	}
+	out := &seal.VolumePlan{NotCovered: uncoveredRecords(cov.NotCovered)}
+	if len(cov.Sealed) == 0 {
+		return out, nil
+	}
+	byNS, err := p.snapshotsByNamespace(backup, cov.Sealed)
+	if err != nil {
 		return nil, err
 	}
 	password, err := p.Password(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("repository password: %w", err)
 	}
-	byNS := make(map[string][]string)
-	for _, v := range vols {
-		if v.BSL != p.BSL {
-			return nil, fmt.Errorf("backup %s: volume %s/%s/%s is in location %q, the backup in %q: %w",
-				backup, v.Namespace, v.Pod, v.Volume, v.BSL, p.BSL, ErrUnsupported)
-		}
-		if !slices.Contains(byNS[v.Namespace], v.SnapshotID) {
-			byNS[v.Namespace] = append(byNS[v.Namespace], v.SnapshotID)
-		}
-	}
-	out := &seal.VolumePlan{}
 	snaps := make(map[string]Snapshot) // namespace/snapshot ID
 	repoOf := make(map[string]string)  // namespace -> bsl/namespace/unique ID
 	for _, ns := range slices.Sorted(maps.Keys(byNS)) {
@@ -65,12 +65,38 @@ func (p *Planner) PlanVolumes(ctx context.Context, backup string) (*seal.VolumeP
 			snaps[ns+"/"+s.ID] = s
 		}
 	}
-	for _, v := range vols {
+	for _, v := range cov.Sealed {
 		s := snaps[v.Namespace+"/"+v.SnapshotID]
 		out.Volumes = append(out.Volumes, seal.VolumeRecord{
-			Namespace: v.Namespace, Pod: v.Pod, Volume: v.Volume, PVC: v.PVC, SnapshotID: v.SnapshotID,
+			Namespace: v.Namespace, Pod: v.Pod, Volume: v.Volume, PVC: v.PVC, Method: string(v.Method), SnapshotID: v.SnapshotID,
 			RootObjectID: s.RootObjectID, Files: s.Files, Bytes: s.Bytes, Repository: repoOf[v.Namespace],
 		})
 	}
 	return out, nil
+}
+
+// snapshotsByNamespace groups the volumes' snapshot IDs by repository
+// (namespace), refusing a volume in another location than p's.
+func (p *Planner) snapshotsByNamespace(backup string, vols []Volume) (map[string][]string, error) {
+	byNS := make(map[string][]string)
+	for _, v := range vols {
+		if v.BSL != "" && v.BSL != p.BSL {
+			return nil, fmt.Errorf("backup %s: volume %s/%s/%s is in location %q, the backup in %q: %w",
+				backup, v.Namespace, v.Pod, v.Volume, v.BSL, p.BSL, ErrUnsupported)
+		}
+		if !slices.Contains(byNS[v.Namespace], v.SnapshotID) {
+			byNS[v.Namespace] = append(byNS[v.Namespace], v.SnapshotID)
+		}
+	}
+	return byNS, nil
+}
+
+// uncoveredRecords are the manifest's records of us.
+func uncoveredRecords(us []Uncovered) []seal.UncoveredVolume {
+	var out []seal.UncoveredVolume
+	for _, u := range us {
+		out = append(out, seal.UncoveredVolume{Namespace: u.Namespace, PVC: u.PVC, Pod: u.Pod, Volume: u.Volume,
+			Reason: string(u.Reason), Message: u.Message})
+	}
+	return out
 }

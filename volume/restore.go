@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/kopia/kopia/fs"
@@ -40,12 +41,24 @@ type Restored struct {
 	Skipped []string
 }
 
-// Name is namespace/pod/volume, as --volume takes it.
-func Name(v seal.VolumeRecord) string { return v.Namespace + "/" + v.Pod + "/" + v.Volume }
+// Name is namespace/pod/volume, as --volume takes it; for a volume Velero's
+// data mover moved, namespace/_pvc/<pvc> (no pod's name has a "_").
+func Name(v seal.VolumeRecord) string { return strings.Join(pathParts(v), "/") }
+
+// DataMoverDir stands for the pod in the path of a data mover volume.
+const DataMoverDir = "_pvc"
+
+func pathParts(v seal.VolumeRecord) []string {
+	if v.IsDataMover() {
+		return []string{v.Namespace, DataMoverDir, v.PVC}
+	}
+	return []string{v.Namespace, v.Pod, v.Volume}
+}
 
 // RestoreToDir writes the files of the sealed backup's volumes (those of m,
 // a verified manifest) under dir/volumes/<namespace>/<pod>/<volume>/,
-// keeping modes and times, reading the sealed blobs from offsite with the
+// (dir/volumes/<namespace>/_pvc/<pvc>/ for a data mover volume), keeping
+// modes and times, reading the sealed blobs from offsite with the
 // age identities alone (the repository password is in the manifest).
 // only, when not empty, selects one volume by Name. Symlinks whose target
 // leaves the volume's folder are not created (listed in Skipped). A blob
@@ -97,7 +110,11 @@ func restoreRepository(ctx context.Context, offsite storage.Store, rec seal.Repo
 
 func restoreVolume(ctx context.Context, r repo.DirectRepository, dir string, v seal.VolumeRecord) (Restored, error) {
 	res := Restored{Volume: v}
-	for _, part := range []string{v.Namespace, v.Pod, v.Volume} {
+	parts := pathParts(v)
+	for i, part := range parts {
+		if v.IsDataMover() && i == 1 {
+			continue // DataMoverDir
+		}
 		if err := seal.ValidateName("volume path", part); err != nil {
 			return res, err
 		}
@@ -106,7 +123,7 @@ func restoreVolume(ctx context.Context, r repo.DirectRepository, dir string, v s
 	if err != nil {
 		return res, err
 	}
-	res.Dir = filepath.Join(VolumesDir, v.Namespace, v.Pod, v.Volume)
+	res.Dir = filepath.Join(append([]string{VolumesDir}, parts...)...)
 	target := filepath.Join(dir, res.Dir)
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return res, err

@@ -134,10 +134,25 @@ type PodVolume struct {
 	Namespace, Pod, Volume, PVC, SnapshotID string
 }
 
+// MovedVolume is a PVC whose CSI snapshot Velero's data mover moved into
+// the repository of its namespace, for WriteBackupMoved.
+type MovedVolume struct {
+	Namespace, PVC, SnapshotID string
+}
+
 // WriteBackup writes the <backup>-podvolumebackups.json.gz and
 // <backup>-volumeinfo.json.gz that Velero writes beside a backup whose pod
 // volumes were backed up to location bsl.
 func WriteBackup(t testing.TB, store storage.Store, backup, bsl string, vols []PodVolume) {
+	t.Helper()
+	WriteBackupMoved(t, store, backup, bsl, vols, nil)
+}
+
+// WriteBackupMoved is WriteBackup for a backup that also moved CSI
+// snapshots with Velero's data mover: their volume info entries are those
+// Velero 1.18 writes once the DataUploads completed (pkg/backup
+// updateVolumeInfos).
+func WriteBackupMoved(t testing.TB, store storage.Store, backup, bsl string, vols []PodVolume, moved []MovedVolume) {
 	t.Helper()
 	var pvbs []velerov1.PodVolumeBackup
 	var infos []map[string]any
@@ -158,7 +173,20 @@ func WriteBackup(t testing.TB, store storage.Store, backup, bsl string, vols []P
 				"podName": v.Pod, "podNamespace": v.Namespace},
 		})
 	}
-	PutGzipJSON(t, store, "backups/"+backup+"/"+volume.PodVolumeBackupsName(backup), pvbs)
+	for i, m := range moved {
+		infos = append(infos, map[string]any{
+			"pvcName": m.PVC, "pvcNamespace": m.Namespace, "pvName": fmt.Sprintf("pvc-%s-%d", backup, i),
+			"backupMethod": "CSISnapshot", "snapshotDataMoved": true, "skipped": false, "result": "succeeded",
+			"csiSnapshotInfo": map[string]any{"snapshotHandle": "unknown", "size": 0, "driver": "hostpath.csi.k8s.io",
+				"vscName": "unknown", "operationID": "unknown"},
+			"snapshotDataMovementInfo": map[string]any{"dataMover": "velero", "uploaderType": "kopia",
+				"retainedSnapshot": fmt.Sprintf("velero-%s-%d", m.PVC, i), "snapshotHandle": m.SnapshotID,
+				"operationID": fmt.Sprintf("du-%s-%d", backup, i), "Phase": "Completed"},
+		})
+	}
+	if vols != nil {
+		PutGzipJSON(t, store, "backups/"+backup+"/"+volume.PodVolumeBackupsName(backup), pvbs)
+	}
 	PutGzipJSON(t, store, "backups/"+backup+"/"+volume.VolumeInfoName(backup), infos)
 }
 
