@@ -86,6 +86,13 @@ type SealDetails struct {
 	Recipients      []string  `json:"recipients"` // fingerprints
 	RetainUntil     time.Time `json:"retainUntil,omitzero"`
 	DurationSeconds float64   `json:"durationSeconds,omitempty"`
+	// VolumesSealed counts the backup's volumes whose data is sealed;
+	// VolumesNotCovered those whose data is not, by reason
+	// (docs/volumes.md, "Coverage"). Counts only: the log is plaintext,
+	// and PVC names go offsite only inside the encrypted manifest. Both
+	// absent when the coverage is not known.
+	VolumesSealed     int            `json:"volumesSealed,omitempty"`
+	VolumesNotCovered map[string]int `json:"volumesNotCovered,omitempty"`
 }
 
 // DeleteDetails: KindRetentionDelete.

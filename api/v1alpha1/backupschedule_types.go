@@ -175,6 +175,12 @@ type BackupScheduleStatus struct {
 	// +optional
 	LastSealTime *metav1.Time `json:"lastSealTime,omitempty"`
 
+	// LastBackupVolumes sums up the coverage of LastSealedBackup's volumes:
+	// how many are sealed offsite, and which are not (the condition
+	// VolumesCovered says the same).
+	// +optional
+	LastBackupVolumes *LastBackupVolumes `json:"lastBackupVolumes,omitempty"`
+
 	// Active is the name of the Velero backup of the run in flight, if any.
 	// +optional
 	Active string `json:"active,omitempty"`
@@ -188,7 +194,8 @@ type BackupScheduleStatus struct {
 	// +listType=atomic
 	ExcludedNamespaces []string `json:"excludedNamespaces,omitempty"`
 
-	// Conditions: Ready, Running, LastRunSucceeded, RetentionApplied.
+	// Conditions: Ready, Running, LastRunSucceeded, RetentionApplied,
+	// KeysExcluded, VolumesCovered.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -62,6 +62,13 @@ const (
 	// Unknown (NotChecked) while the target is not Ready or the listing
 	// failed. See docs/audit.md.
 	ConditionAuditTampered = "AuditTampered"
+
+	// ConditionVolumesCovered reports, on an OffsiteBackup and on its
+	// BackupSchedule (for the last sealed backup), whether the data of every
+	// volume of the backup's namespaces is sealed offsite: True
+	// (AllVolumesSealed) when it is, False (VolumesNotCovered) naming those
+	// that are not and why (status.volumes lists them).
+	ConditionVolumesCovered = "VolumesCovered"
 )
 
 // AuditTampered reasons (OffsiteTarget).
@@ -79,6 +86,21 @@ const (
 	// ReasonNotChecked (AuditTampered Unknown): the target is not Ready,
 	// or listing the versions failed.
 	ReasonNotChecked = "NotChecked"
+)
+
+// VolumesCovered reasons.
+const (
+	// ReasonAllVolumesSealed (VolumesCovered True): every volume's data is
+	// sealed offsite, or the backup has none.
+	ReasonAllVolumesSealed = "AllVolumesSealed"
+	// ReasonVolumesNotCovered (VolumesCovered False): some volumes' data is
+	// not sealed offsite: a restore from the offsite copy would not bring
+	// it back.
+	ReasonVolumesNotCovered = "VolumesNotCovered"
+	// ReasonCoverageUnknown (VolumesCovered Unknown): the backup was found
+	// already sealed and Velero no longer holds it, so its volume
+	// information could not be read.
+	ReasonCoverageUnknown = "CoverageUnknown"
 )
 
 // Reasons shared by every kind.

@@ -122,12 +122,19 @@ type OffsiteBackupStatus struct {
 	// +optional
 	RetainUntil *metav1.Time `json:"retainUntil,omitempty"`
 
+	// Volumes says, for each volume of the backup's namespaces, whether
+	// its data is sealed offsite, and why not. Unset for a backup sealed
+	// without its volume information (the source was gone).
+	// +optional
+	Volumes *VolumeCoverage `json:"volumes,omitempty"`
+
 	// LastDrill is the outcome of the last restore drill that used this
 	// backup.
 	// +optional
 	LastDrill *DrillSummary `json:"lastDrill,omitempty"`
 
-	// Conditions: Ready, Sealed, Retained, Verified, Hidden.
+	// Conditions: Ready, Sealed, Retained, Verified, Hidden, Gone,
+	// VolumesCovered.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -147,6 +154,8 @@ type OffsiteBackupStatus struct {
 // +kubebuilder:printcolumn:name="Sealed",type=date,JSONPath=`.status.sealedAt`
 // +kubebuilder:printcolumn:name="Retain Until",type=string,JSONPath=`.status.retainUntil`,priority=1
 // +kubebuilder:printcolumn:name="Drill",type=string,JSONPath=`.status.lastDrill.result`,priority=1
+// +kubebuilder:printcolumn:name="Volumes",type=integer,JSONPath=`.status.volumes.sealed`,priority=1
+// +kubebuilder:printcolumn:name="Not Covered",type=integer,JSONPath=`.status.volumes.notCovered`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Hidden",type=string,JSONPath=`.status.conditions[?(@.type=="Hidden")].status`,priority=1
 // +kubebuilder:printcolumn:name="Retained",type=string,JSONPath=`.status.conditions[?(@.type=="Retained")].reason`

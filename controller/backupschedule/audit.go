@@ -27,6 +27,9 @@ func (r *Reconciler) auditSeal(ctx context.Context, tgt *target.Target, spec job
 	if sl.Lock != nil {
 		d.RetainUntil = sl.Lock.RetainUntil
 	}
+	if res.coverage != nil {
+		d.VolumesSealed, d.VolumesNotCovered = int(res.coverage.Sealed), res.notCovered
+	}
 	rec := audit.Record{Kind: audit.KindSeal, Subject: subject, Details: d}
 	if !res.copied {
 		_, _ = r.audit.RecordOnce(ctx, tgt, rec, sl.SealedAt) // failures are kept and retried

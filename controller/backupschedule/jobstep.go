@@ -49,6 +49,7 @@ func (r *Reconciler) applySeal(ctx context.Context, st *scheduleState, j *kit.St
 	s, sl := st.obj, res.seal
 	s.Status.LastSealedBackup = j.ID
 	s.Status.LastSealTime = &metav1.Time{Time: sl.SealedAt}
+	st.setCoverage(j.ID, res.coverage)
 	how := "sealed"
 	if !res.copied {
 		how = "found already sealed"

@@ -63,16 +63,17 @@ func (r *Reconciler) syncOffsiteBackups(ctx context.Context, st *scheduleState, 
 	policy := st.retentionPolicy()
 	for name, e := range out.Entries {
 		var extra func(*v1alpha1.OffsiteBackupStatus)
+		var covered *metav1.Condition
 		if name == sealed {
-			extra = res.sealFacts
+			extra, covered = res.sealFacts, coveredCondition(res.coverage)
 		}
-		err := r.upsertOffsiteBackup(ctx, st, targetName, e.Seal, extra, retainedCondition(out, name, policy.String()), hiddenCondition(e))
+		err := r.upsertOffsiteBackup(ctx, st, targetName, e.Seal, extra, retainedCondition(out, name, policy.String()), hiddenCondition(e), covered)
 		if err != nil {
 			return err
 		}
 	}
 	if _, listed := out.Entries[sealed]; sealed != "" && !out.Listed && !listed {
-		if err := r.upsertOffsiteBackup(ctx, st, targetName, res.seal, res.sealFacts); err != nil {
+		if err := r.upsertOffsiteBackup(ctx, st, targetName, res.seal, res.sealFacts, coveredCondition(res.coverage)); err != nil {
 			return err
 		}
 	}
@@ -127,6 +128,9 @@ func (res *jobResult) sealFacts(st *v1alpha1.OffsiteBackupStatus) {
 	}
 	if res.copied {
 		st.SealDuration = &v1alpha1.Duration{Duration: res.duration.Round(time.Millisecond)}
+	}
+	if res.coverage != nil {
+		st.Volumes = res.coverage.DeepCopy()
 	}
 }
 

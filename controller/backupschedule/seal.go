@@ -54,7 +54,12 @@ type jobResult struct {
 	// plaintextBytes is the size of the Velero backup's objects.
 	plaintextBytes int64
 	duration       time.Duration
-	retention      retentionOutcome
+	// coverage is what the seal did with each volume of the backup; nil
+	// when not known.
+	coverage *v1alpha1.VolumeCoverage
+	// notCovered counts the volumes not covered by reason.
+	notCovered map[string]int
+	retention  retentionOutcome
 }
 
 // failed reports whether the job failed (and is retried with backoff).
@@ -143,6 +148,7 @@ func (r *Reconciler) sealBackup(ctx context.Context, tgt *target.Target, spec jo
 		// the source, best effort; Velero's TTL may have removed it.
 		res.plaintextBytes = sourceSize(ctx, src, spec.backup)
 	}
+	res.coverage, res.notCovered = readCoverage(ctx, src, spec.backup)
 	return nil
 }
 
