@@ -86,13 +86,19 @@ type SealDetails struct {
 	Recipients      []string  `json:"recipients"` // fingerprints
 	RetainUntil     time.Time `json:"retainUntil,omitzero"`
 	DurationSeconds float64   `json:"durationSeconds,omitempty"`
-	// VolumesSealed counts the backup's volumes whose data is sealed;
-	// VolumesNotCovered those whose data is not, by reason
-	// (docs/volumes.md, "Coverage"). Counts only: the log is plaintext,
-	// and PVC names go offsite only inside the encrypted manifest. Both
-	// absent when the coverage is not known.
-	VolumesSealed     int            `json:"volumesSealed,omitempty"`
-	VolumesNotCovered map[string]int `json:"volumesNotCovered,omitempty"`
+	// Volumes counts the backup's volumes sealed and not covered; absent
+	// when not known (entries written before coverage was recorded).
+	Volumes *VolumeCounts `json:"volumes,omitempty"`
+}
+
+// VolumeCounts is the coverage of a backup's volumes (docs/volumes.md,
+// "Coverage"): counts only, as the log is plaintext; PVC names go offsite
+// only inside the encrypted manifest.
+type VolumeCounts struct {
+	// Sealed counts the volumes whose data is sealed.
+	Sealed int `json:"sealed"`
+	// NotCovered counts those whose data is not, by reason.
+	NotCovered map[string]int `json:"notCovered,omitempty"`
 }
 
 // DeleteDetails: KindRetentionDelete.

@@ -184,6 +184,15 @@ func (b *Builder) addSeal(e audit.Entry, t time.Time) error {
 		ru := d.RetainUntil.UTC()
 		bk.RetainUntil = &ru
 	}
+	if v := d.Volumes; v != nil {
+		bk.Volumes = &VolumeCoverage{Sealed: v.Sealed, Reasons: v.NotCovered}
+		for _, n := range v.NotCovered {
+			bk.Volumes.NotCovered += max(n, 0)
+		}
+		if bk.Volumes.NotCovered > 0 {
+			acc.s.BackupsNotCovered++
+		}
+	}
 	acc.s.Backups = append(acc.s.Backups, bk)
 	acc.taken[d.Backup], acc.sealed[d.Backup] = true, true
 	acc.s.SealedBytes += d.CiphertextBytes

@@ -38,6 +38,9 @@ func (r *Report) Events() []Event {
 			if b.RetainUntil != nil {
 				d += "; retainUntil=" + b.RetainUntil.Format(time.RFC3339)
 			}
+			if b.Volumes != nil {
+				d += "; volumes=" + volumesText(b.Volumes)
+			}
 			add(Event{b.Time, b.Seq, string(audit.KindSeal), subject(b.Schedule, b.Name), b.Actor, "sealed", d})
 		}
 	}

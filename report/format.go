@@ -2,6 +2,8 @@ package report
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -120,4 +122,21 @@ func (r *Report) totals() totals {
 	}
 	t.Restores, t.Deletions, t.TargetChanges, t.Failures = len(r.Restores), len(r.Deletions), len(r.TargetChanges), len(r.Failures)
 	return t
+}
+
+// volumesText says what a backup's seal did with its volumes: "2 sealed",
+// "2 sealed, 1 not covered (CSISnapshotNotMoved 1)", or "not recorded".
+func volumesText(v *VolumeCoverage) string {
+	if v == nil {
+		return "not recorded"
+	}
+	out := fmt.Sprintf("%d sealed", v.Sealed)
+	if v.NotCovered == 0 {
+		return out
+	}
+	var reasons []string
+	for _, r := range slices.Sorted(maps.Keys(v.Reasons)) {
+		reasons = append(reasons, fmt.Sprintf("%s %d", r, v.Reasons[r]))
+	}
+	return fmt.Sprintf("%s, %d not covered (%s)", out, v.NotCovered, strings.Join(reasons, ", "))
 }

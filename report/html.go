@@ -27,6 +27,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"passFail": passFail,
 	"verdict":  verdict,
 	"lock":     lockText,
+	"volumes":  volumesText,
 	"rfc3339":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 }).Parse(htmlSource))
 

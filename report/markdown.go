@@ -91,10 +91,10 @@ func (m *mdWriter) schedules(r *Report) {
 	rows := make([][]string, 0, len(r.Schedules))
 	for _, s := range r.Schedules {
 		rows = append(rows, []string{s.Namespace, s.Name, itoa(s.BackupsTaken), itoa(s.BackupsSealed), itoa(s.BackupsFailed),
-			itoa(s.FailedAttempts), s.lastSealedText(), fmtBytes(s.SealedBytes), itoa(s.OffsiteBackups), fmtBytes(s.OffsiteBytes),
+			itoa(s.FailedAttempts), s.lastSealedText(), itoa(s.BackupsNotCovered), fmtBytes(s.SealedBytes), itoa(s.OffsiteBackups), fmtBytes(s.OffsiteBytes),
 			s.recipientList()})
 	}
-	m.table([]string{"Namespace", "Schedule", "Taken", "Sealed", "Failed", "Failed attempts", "Last sealed", "Sealed bytes",
+	m.table([]string{"Namespace", "Schedule", "Taken", "Sealed", "Failed", "Failed attempts", "Last sealed", "Volumes not covered", "Sealed bytes",
 		"Offsite backups", "Offsite bytes", "Recipients (fingerprints)"}, rows, 0)
 	for _, s := range r.Schedules {
 		if len(s.Backups) == 0 {
@@ -104,9 +104,10 @@ func (m *mdWriter) schedules(r *Report) {
 		shown, omitted := latest(s.Backups, MaxTableRows)
 		rows := make([][]string, 0, len(shown))
 		for _, b := range shown {
-			rows = append(rows, []string{fmtTime(b.Time), b.Name, itoa(b.Objects), fmtBytes(b.CiphertextBytes), b.SealDigest, b.Offsite})
+			rows = append(rows, []string{fmtTime(b.Time), b.Name, itoa(b.Objects), fmtBytes(b.CiphertextBytes), b.SealDigest, b.Offsite,
+				volumesText(b.Volumes)})
 		}
-		m.table([]string{"Sealed", "Backup", "Objects", "Ciphertext", "Seal digest", "Offsite"}, rows, omitted)
+		m.table([]string{"Sealed", "Backup", "Objects", "Ciphertext", "Seal digest", "Offsite", "Volumes"}, rows, omitted)
 	}
 }
 

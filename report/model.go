@@ -55,6 +55,9 @@ type Schedule struct {
 	FailedAttempts int `json:"failedAttempts"`
 	// RetentionDeletions counts backups retention removed in the period.
 	RetentionDeletions int `json:"retentionDeletions"`
+	// BackupsNotCovered counts the backups sealed in the period some of
+	// whose volumes' data is not sealed.
+	BackupsNotCovered int `json:"backupsNotCovered"`
 	// LastSealed is the last backup sealed in the period.
 	LastSealed *Backup `json:"lastSealed,omitempty"`
 	// SealedBytes is the ciphertext sealed in the period (from the log).
@@ -85,6 +88,21 @@ type Backup struct {
 	RetainUntil     *time.Time `json:"retainUntil,omitempty"`
 	// Offsite is what the bucket holds: see the Offsite* constants.
 	Offsite string `json:"offsite"`
+	// Volumes is the coverage of the backup's volumes its seal entry
+	// records; nil when it records none (entries written before coverage
+	// was recorded).
+	Volumes *VolumeCoverage `json:"volumes,omitempty"`
+}
+
+// VolumeCoverage counts a backup's volumes whose data is sealed and those
+// whose data is not, by reason (docs/volumes.md, "Coverage"). The log
+// holds counts only: the PVCs are named in the cluster (the OffsiteBackup's
+// status.volumes) and in the encrypted manifest.
+type VolumeCoverage struct {
+	Sealed     int `json:"sealed"`
+	NotCovered int `json:"notCovered"`
+	// Reasons counts those not covered by reason.
+	Reasons map[string]int `json:"reasons,omitempty"`
 }
 
 // Offsite states of a logged seal (Backup.Offsite).

@@ -39,7 +39,8 @@ func hostile(t *testing.T) *report.Report {
 		return audit.Entry{Seq: seq, Time: reporttest.Start.Add(time.Duration(seq) * time.Hour), Actor: "@" + evil, Kind: kind, Subject: "-" + evil, Details: raw}
 	}
 	return report.FromEntries([]audit.Entry{
-		mk(1, audit.KindSeal, audit.SealDetails{Schedule: evil, Backup: "+" + evil, SealDigest: evil, Recipients: []string{evil}}),
+		mk(1, audit.KindSeal, audit.SealDetails{Schedule: evil, Backup: "+" + evil, SealDigest: evil, Recipients: []string{evil},
+			Volumes: &audit.VolumeCounts{NotCovered: map[string]int{evil: 1}}}),
 		mk(2, audit.KindDrill, audit.DrillDetails{Namespace: evil, Drill: evil, Run: evil, Passed: false, RTOSeconds: 5,
 			Checks: []audit.CheckResult{{Name: evil, Message: evil, Objects: []string{evil}}}}),
 		mk(3, audit.KindRestore, audit.RestoreDetails{User: evil, Host: evil, Destination: evil, Schedule: evil, Backup: evil}),

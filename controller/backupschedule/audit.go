@@ -28,7 +28,7 @@ func (r *Reconciler) auditSeal(ctx context.Context, tgt *target.Target, spec job
 		d.RetainUntil = sl.Lock.RetainUntil
 	}
 	if res.coverage != nil {
-		d.VolumesSealed, d.VolumesNotCovered = int(res.coverage.Sealed), res.notCovered
+		d.Volumes = &audit.VolumeCounts{Sealed: int(res.coverage.Sealed), NotCovered: res.notCovered}
 	}
 	rec := audit.Record{Kind: audit.KindSeal, Subject: subject, Details: d}
 	if !res.copied {

@@ -37,10 +37,10 @@ func TestVolumeCoverage(t *testing.T) {
 		Data: map[string][]byte{volume.PasswordKey: []byte(volumetest.Password)}})
 	t0 := env.Clock.Now()
 	spec := v1alpha1.BackupScheduleSpec{Schedule: "0 * * * *", Template: v1alpha1.BackupTemplate{StorageLocation: "default"}}
-	s := env.Schedule(t, ns, "nightly", spec, t0.Add(-time.Hour))
+	s := env.Schedule(t, ns, "volumes", spec, t0.Add(-time.Hour))
 	r := env.reconciler(Options{})
 	startJobs(t, r)
-	backup := v1alpha1.BackupName(ns, "nightly", t0)
+	backup := v1alpha1.BackupName(ns, "volumes", t0)
 	env.reconcile(t, r, s)
 	env.completeBackup(t, backup, t0)
 
@@ -103,13 +103,13 @@ func TestVolumeCoverage(t *testing.T) {
 	wantCondition(t, got, v1alpha1.ConditionVolumesCovered, metav1.ConditionFalse, v1alpha1.ReasonVolumesNotCovered, backup, "phi-app/logs", "phi-app/uploads")
 	env.WaitEvent(t, s, v1alpha1.ReasonVolumesNotCovered)
 
-	e := audittest.WantEntry(t, auditlog.DefaultActor, env.offsite(t, "offsite"), audit.KindSeal, ns+"/nightly/"+backup, `"volumesSealed":2`)
+	e := audittest.WantEntry(t, auditlog.DefaultActor, env.offsite(t, "offsite"), audit.KindSeal, ns+"/volumes/"+backup, `"volumes":{"notCovered":`)
 	var d audit.SealDetails
 	if err := json.Unmarshal(e.Details, &d); err != nil {
 		t.Fatal(err)
 	}
-	if d.VolumesNotCovered[string(volume.ReasonCSISnapshot)] != 1 || d.VolumesNotCovered[string(volume.ReasonNotBackedUp)] != 1 {
-		t.Errorf("audit volumesNotCovered = %v", d.VolumesNotCovered)
+	if v := d.Volumes; v == nil || v.Sealed != 2 || v.NotCovered[string(volume.ReasonCSISnapshot)] != 1 || v.NotCovered[string(volume.ReasonNotBackedUp)] != 1 {
+		t.Errorf("audit volumes = %+v", v)
 	}
 	if strings.Contains(string(e.Details), "uploads") || strings.Contains(string(e.Details), "logs") {
 		t.Errorf("the plaintext audit entry names a PVC: %s", e.Details)

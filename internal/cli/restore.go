@@ -96,7 +96,7 @@ is never read: a restore key can append to the audit log, not sign seals.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.dir, "to-dir", "", "`DIR` to write the decrypted Velero files and resources/ into (no cluster; created 0700)")
 	fl.BoolVar(&f.overwrite, "overwrite", false, "with --to-dir: replace files that already exist in DIR")
-	fl.StringVar(&f.volume, "volume", "", "with --to-dir: write only this volume's files (`NAMESPACE/POD/VOLUME`); by default every sealed volume's, under DIR/volumes/")
+	fl.StringVar(&f.volume, "volume", "", "with --to-dir: write only this volume's files (`NAMESPACE/POD/VOLUME`, or NAMESPACE/_pvc/PVC for a volume Velero's data mover moved); by default every sealed volume's, under DIR/volumes/")
 	fl.StringArrayVar(&f.mappings, "namespace-mapping", nil, "restore namespace `SRC:DST` of the backup into DST through Velero (repeatable; one per namespace of the backup)")
 	fl.StringVar(&f.staging, "staging-location", "", "Velero BackupStorageLocation `NAME` to stage the backup in; required with --namespace-mapping (a staging location, not Velero's primary one)")
 	fl.StringVar(&f.veleroNS, "velero-namespace", drill.DefaultVeleroNamespace, "`NAMESPACE` Velero runs in")

@@ -45,6 +45,8 @@ const (
 	EntryCount      = Sealed + DrillRuns + Restores + Deletions + TargetChanges + Failures
 	CiphertextBytes = 1 << 20 // per backup
 	Recipients      = 3       // distinct fingerprints
+	// NotCoveredDay is the day whose backup has a volume not covered.
+	NotCoveredDay = Days - 1
 )
 
 // Start is the first day of the sample (UTC).
@@ -107,7 +109,7 @@ func Records() []Timed {
 			add(at.Add(2*time.Hour+20*time.Minute), Controller, audit.KindSeal, sub, audit.SealDetails{
 				Namespace: Namespace, Schedule: Schedule, Backup: b, Target: Target, Objects: 5,
 				CiphertextBytes: CiphertextBytes, SealDigest: Digest(day), Recipients: recips,
-				RetainUntil: at.AddDate(0, 0, 30), DurationSeconds: 12,
+				RetainUntil: at.AddDate(0, 0, 30), DurationSeconds: 12, Volumes: volumes(day),
 			})
 		}
 		add(at.Add(3*time.Hour), Controller, audit.KindDrill, Namespace+"/"+Drill, drill(day, at))
@@ -126,6 +128,16 @@ func Records() []Timed {
 	}
 	slices.SortStableFunc(out, func(a, b Timed) int { return a.Time.Compare(b.Time) })
 	return out
+}
+
+// volumes is the coverage day i's seal records: two volumes sealed; on
+// the last day, a CSI snapshot not moved too (NotCoveredDay).
+func volumes(day int) *audit.VolumeCounts {
+	v := &audit.VolumeCounts{Sealed: 2}
+	if day == NotCoveredDay {
+		v.NotCovered = map[string]int{"CSISnapshotNotMoved": 1}
+	}
+	return v
 }
 
 func drill(day int, at time.Time) audit.DrillDetails {
