@@ -49,6 +49,9 @@ func TestVolumeCoverage(t *testing.T) {
 		t.Error("HTML schedule row lacks td.not-covered[data-value=1]")
 	}
 
+	if ev := r.HIPAA[0].Evidence; !strings.Contains(ev, "1 sealed backups left some volumes' data out") {
+		t.Errorf("HIPAA data backup plan evidence %q does not count the backups with volumes not covered", ev)
+	}
 	if md := render(t, r, report.FormatMarkdown); !strings.Contains(md, "| "+want+" |") || !strings.Contains(md, "| Volumes not covered |") {
 		t.Errorf("Markdown lacks the coverage %q", want)
 	}

@@ -34,11 +34,12 @@ const (
 
 // hipaaRows builds the mapping table from the report's numbers.
 func hipaaRows(r *Report) []HIPAARow {
-	var sealed, failed, runs, passed, recipients int
+	var sealed, failed, notCovered, runs, passed, recipients int
 	fps := map[string]bool{}
 	for _, s := range r.Schedules {
 		sealed += s.BackupsSealed
 		failed += s.BackupsFailed
+		notCovered += s.BackupsNotCovered
 		for _, u := range s.Recipients {
 			fps[u.Fingerprint] = true
 		}
@@ -60,8 +61,8 @@ func hipaaRows(r *Report) []HIPAARow {
 	return []HIPAARow{
 		row("164.308(a)(7)(ii)(A)", "Data backup plan: create and maintain retrievable exact copies of ePHI",
 			sealed > 0,
-			fmt.Sprintf("%d backups sealed offsite (encrypted, signed, object-locked when configured) across %d schedules; %d backups failed.",
-				sealed, len(r.Schedules), failed),
+			fmt.Sprintf("%d backups sealed offsite (encrypted, signed, object-locked when configured) across %d schedules; %d backups failed; %d sealed backups left some volumes' data out of the offsite copy (see each backup's Volumes).",
+				sealed, len(r.Schedules), failed, notCovered),
 			SectionSchedules, SectionFailures),
 		row("164.308(a)(7)(ii)(B)", "Disaster recovery plan: procedures to restore any loss of data",
 			runs > 0 || len(r.Restores) > 0,
