@@ -66,7 +66,9 @@ func (r *runner) stageVolumes(ctx context.Context, opened *seal.Opened) (*volume
 	m := opened.Manifest
 	vs := &volumeStage{}
 	if r.opts.RestoreVolumes {
-		vs.volumes = m.Volumes
+		// Velero restores a data mover volume from a DataDownload, not a
+		// PodVolumeBackup: only pod volumes go through Velero here.
+		vs.volumes = slices.DeleteFunc(slices.Clone(m.Volumes), seal.VolumeRecord.IsDataMover)
 	}
 	pvbs := r.stagedPodVolumeBackups(vs.volumes)
 	if err := r.rewritePodVolumeBackups(ctx, m, pvbs); err != nil {
@@ -78,6 +80,9 @@ func (r *runner) stageVolumes(ctx context.Context, opened *seal.Opened) (*volume
 		return vs, nil
 	case len(m.Volumes) == 0:
 		r.pass(CheckVolumeFiles, "the backup has no volume data")
+		return vs, nil
+	case len(vs.volumes) == 0:
+		r.pass(CheckVolumeFiles, "only CSI data mover volumes, which Velero restores from DataDownloads: not restored through Velero")
 		return vs, nil
 	}
 	r.progress.step(Step{Phase: PhaseStage, Message: "staging volume data"})
