@@ -127,6 +127,22 @@ type DrillDetails struct {
 	// Workloads is what the drill's isolation changed, left out and let
 	// run; absent in entries written before drills were isolated.
 	Workloads *WorkloadChanges `json:"workloads,omitempty"`
+	// Volumes is the Level 1 check of each sealed volume; absent when the
+	// backup had none or the check did not run.
+	Volumes []VolumeCheck `json:"volumes,omitempty"`
+}
+
+// VolumeCheck is the Level 1 check of one sealed volume in a drill entry:
+// counts and a digest, never a name (the entry is plaintext in the
+// bucket).
+type VolumeCheck struct {
+	// Volume is "sha256:<hex>" of "<namespace>/<pod>/<volume>": someone
+	// holding the sealed manifest can tell which volume it is.
+	Volume string `json:"volume"`
+	// Files and Bytes were read and verified.
+	Files  int64 `json:"files"`
+	Bytes  int64 `json:"bytes"`
+	Passed bool  `json:"passed"`
 }
 
 // WorkloadChanges is what a drill's isolation did to restored objects:

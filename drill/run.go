@@ -39,6 +39,9 @@ type runner struct {
 	checks   map[string]*audit.CheckResult
 	// volumes is what stageVolumes staged.
 	volumes *volumeStage
+	// opened is the backup once it verified and decrypted: its volumes
+	// are checked whatever becomes of the Velero restore.
+	opened *seal.Opened
 }
 
 func run(ctx context.Context, opts Options) (*Result, error) {
@@ -54,7 +57,11 @@ func run(ctx context.Context, opts Options) (*Result, error) {
 		r.pass(CheckVolumeFiles, "not requested")
 	}
 	res := &Result{Schedule: opts.Schedule, Backup: opts.Backup, StartedAt: r.now()}
-	if err := r.run(ctx, res); err != nil {
+	err = r.run(ctx, res)
+	if err == nil {
+		err = r.checkVolumes(ctx, res)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("drill %s/%s: %w", opts.Schedule, opts.Backup, err)
 	}
 	res.FinishedAt = r.now()
@@ -85,7 +92,7 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 		r.stageFailed(st.findings)
 		return nil
 	}
-	res.Hidden = opened.Hidden
+	res.Hidden, r.opened = opened.Hidden, opened
 	r.pass(CheckSeal, fmt.Sprintf("signed by %s; %d objects, %d bytes of ciphertext match the seal%s", opened.KeyID, len(opened.Seal.Objects), opened.Seal.CiphertextBytes(), seal.HiddenNote(opened.Hidden)))
 	r.pass(CheckDecrypt, plural.S(len(opened.Manifest.Objects), "object")+" decrypted; every plaintext matches the manifest")
 
@@ -229,7 +236,7 @@ func (r *runner) stageFailed(fs []finding) {
 	if len(by[CheckSeal]) == 0 {
 		r.pass(CheckSeal, "signature, listing and ciphertext sizes match the seal")
 	}
-	r.notRun("the backup did not verify", CheckRestore, CheckPresence, CheckContent, CheckRTO, CheckJob)
+	r.notRun("the backup did not verify", CheckRestore, CheckPresence, CheckContent, CheckRTO, CheckJob, CheckVolumes)
 }
 
 // judgeRestore records the restore check and reports whether the restored

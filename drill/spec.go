@@ -1,9 +1,20 @@
 package drill
 
 import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/volume"
 )
+
+// MaxVolumesRecorded bounds the volumes a run's status and audit entry
+// list (failed ones first).
+const MaxVolumesRecorded = 32
 
 // IsolationFor is the Isolation a RestoreDrill's spec.workloads asks for;
 // every drill is isolated.
@@ -51,4 +62,48 @@ func AuditOf(r *v1alpha1.DrillWorkloadsReport) *audit.WorkloadChanges {
 		return out
 	}
 	return &audit.WorkloadChanges{Mode: string(r.Mode), Modified: conv(r.Modified), NotRestored: conv(r.NotRestored), Ran: conv(r.Ran)}
+}
+
+// VolumesStatus is the Level 1 check of each volume as a RestoreDrill run
+// records it: failed volumes first, at most MaxVolumesRecorded.
+func VolumesStatus(in []volume.Verified) []v1alpha1.DrillVolumeResult {
+	var out []v1alpha1.DrillVolumeResult
+	for _, v := range in {
+		r := v1alpha1.DrillVolumeResult{Namespace: v.Volume.Namespace, Pod: v.Volume.Pod, Volume: v.Volume.Volume,
+			Files: v.Files, Bytes: v.Bytes, Passed: v.OK()}
+		if !v.OK() {
+			r.Message = cutMessage(v.Findings[0].String(), 1024)
+		}
+		out = append(out, r)
+	}
+	slices.SortStableFunc(out, func(a, b v1alpha1.DrillVolumeResult) int {
+		return cmp.Compare(boolInt(a.Passed), boolInt(b.Passed))
+	})
+	return out[:min(len(out), MaxVolumesRecorded)]
+}
+
+// cutMessage cuts s to at most n bytes, on a rune boundary, marking the cut.
+func cutMessage(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n-len("...")], "") + "..."
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// AuditVolumes is a run's recorded volumes as its audit entry records
+// them: counts and a digest of each volume's name, never a name.
+func AuditVolumes(in []v1alpha1.DrillVolumeResult) []audit.VolumeCheck {
+	var out []audit.VolumeCheck
+	for _, v := range in {
+		sum := sha256.Sum256([]byte(v.Namespace + "/" + v.Pod + "/" + v.Volume))
+		out = append(out, audit.VolumeCheck{Volume: "sha256:" + hex.EncodeToString(sum[:]), Files: v.Files, Bytes: v.Bytes, Passed: v.Passed})
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/storage"
+	"github.com/safekeep-dev/safekeep/volume"
 )
 
 // Check names, in the order of DESIGN.md's "Drill verification". Every
@@ -41,10 +42,14 @@ const (
 	CheckRTO = "rto"
 	// CheckJob: the optional verification Job succeeded within its timeout.
 	CheckJob = "job"
+	// CheckVolumes: Level 1 of the backup's sealed volumes (volume.Verify):
+	// every snapshot opens from the sealed repository in memory with the
+	// manifest's root object ID, and every file reads back verified.
+	CheckVolumes = "volumes"
 )
 
 // CheckNames lists the checks in order.
-var CheckNames = []string{CheckSeal, CheckDecrypt, CheckRestore, CheckPresence, CheckContent, CheckVolumeFiles, CheckRTO, CheckJob}
+var CheckNames = []string{CheckSeal, CheckDecrypt, CheckRestore, CheckPresence, CheckContent, CheckVolumeFiles, CheckRTO, CheckJob, CheckVolumes}
 
 // MaxObjectsNamed bounds CheckResult.Objects: a failed check names its
 // first failing objects, not all of them.
@@ -181,6 +186,14 @@ type Options struct {
 	// Isolation). Drills set it; an incident restore may.
 	Isolation *Isolation
 
+	// SkipVolumes leaves out the Level 1 check of the sealed volumes
+	// (CheckVolumes then passes with "not requested"). By default every
+	// drill of a backup with sealed volumes reads and verifies every file.
+	SkipVolumes bool
+	// VolumeParallelism is how many volume files are read at once; 0
+	// means the number of CPUs (volume.VerifyOptions).
+	VolumeParallelism int
+
 	// Reader reads the restored objects, only inside the destination
 	// namespaces; nil means Client. It may be a client bound to a
 	// read-only role in the scratch namespaces.
@@ -204,6 +217,7 @@ const (
 	PhaseRestore Phase = "restore" // waiting for the Velero Restore (Done/Total: items)
 	PhaseCheck   Phase = "check"   // comparing restored objects with the tarball
 	PhaseJob     Phase = "job"     // waiting for the verification Job
+	PhaseVolumes Phase = "volumes" // reading and verifying the sealed volumes (Level 1)
 )
 
 // Step is one progress report.
@@ -239,6 +253,9 @@ type Result struct {
 	Changes *Changes
 	// Hidden lists what delete markers hid and where each was read from.
 	Hidden []seal.Hidden
+	// Volumes is the Level 1 check of each sealed volume, in the
+	// manifest's order; empty when the backup has none or it was not run.
+	Volumes []volume.Verified
 	// Checks has one entry per CheckNames, in that order.
 	Checks []audit.CheckResult
 	// Passed is true when every check passed.

@@ -237,7 +237,7 @@ func (b *Builder) addDrill(e audit.Entry, t time.Time) error {
 	}
 	run := DrillRun{
 		Time: at, Seq: e.Seq, Actor: e.Actor, Run: d.Run, Schedule: d.Schedule, Backup: d.Backup, Passed: d.Passed,
-		RTOSeconds: d.RTOSeconds, MaxRTOSeconds: d.MaxRTOSeconds, FailedChecks: failedChecks(d.Checks),
+		RTOSeconds: d.RTOSeconds, MaxRTOSeconds: d.MaxRTOSeconds, FailedChecks: failedChecks(d.Checks), Volumes: d.Volumes,
 	}
 	dr.RunList = append(dr.RunList, run)
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/internal/plural"
 )
 
 // Event is one audit entry of the period as a row: what the CSV format
@@ -48,6 +49,9 @@ func (r *Report) Events() []Event {
 		for _, run := range d.RunList {
 			det := kv("run", run.Run, "backup", subject(run.Schedule, run.Backup),
 				"rtoSeconds", run.RTOSeconds, "maxRTOSeconds", run.MaxRTOSeconds)
+			if v := volumesText(run.Volumes); v != "" {
+				det += "; volumes=" + v
+			}
 			if c := checksText(run.FailedChecks); c != "" {
 				det += "; failedChecks=" + c
 			}
@@ -128,6 +132,27 @@ func checksText(cs []audit.CheckResult) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, " | ")
+}
+
+// volumesText sums up a drill run's Level 1 volume check: "2 volumes, 1
+// failed; 3 files, 1.0 MiB verified", or "" when none was checked.
+func volumesText(vs []audit.VolumeCheck) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	var files, bytes int64
+	failed := 0
+	for _, v := range vs {
+		files, bytes = files+v.Files, bytes+v.Bytes
+		if !v.Passed {
+			failed++
+		}
+	}
+	s := plural.S(len(vs), "volume")
+	if failed > 0 {
+		s += fmt.Sprintf(", %d failed", failed)
+	}
+	return s + fmt.Sprintf("; %s, %s verified", plural.S(files, "file"), fmtBytes(bytes))
 }
 
 // mappingText is a namespace mapping for people: "phi-app → phi-restored,

@@ -22,6 +22,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"percent":  fmtPercent,
 	"subject":  subject,
 	"checks":   checksText,
+	"volumes":  volumesText,
 	"join":     strings.Join,
 	"mapping":  mappingText,
 	"passFail": passFail,

@@ -166,6 +166,10 @@ type DrillRun struct {
 	MaxRTOSeconds float64   `json:"maxRTOSeconds,omitempty"`
 	// FailedChecks are the checks that failed, with the objects named.
 	FailedChecks []audit.CheckResult `json:"failedChecks,omitempty"`
+	// Volumes is the Level 1 check of each sealed volume (files and bytes
+	// read and verified, by a digest of the volume's name); absent when
+	// the backup had none or the check did not run.
+	Volumes []audit.VolumeCheck `json:"volumes,omitempty"`
 }
 
 // Day counts a drill's runs on one UTC day.

@@ -261,3 +261,38 @@ func TestRestoreColumns(t *testing.T) {
 		t.Errorf("Markdown restore row lacks the mapping and staging location")
 	}
 }
+
+// TestDrillVolumes: a drill run's Level 1 volume check (from its audit
+// entry: counts and digests) is in the JSON, the Markdown, the HTML and
+// the CSV.
+func TestDrillVolumes(t *testing.T) {
+	det := audit.DrillDetails{Drill: "daily-restore", Run: "r1", Schedule: "nightly", Backup: "b1", Passed: false,
+		FinishedAt: reporttest.Start.Add(time.Hour),
+		Checks:     []audit.CheckResult{{Name: "volumes", Message: "1 of 2 volumes failed (damaged); 3 files, 1048576 bytes verified"}},
+		Volumes: []audit.VolumeCheck{{Volume: "sha256:" + strings.Repeat("a", 64), Files: 3, Bytes: 1 << 20, Passed: true},
+			{Volume: "sha256:" + strings.Repeat("b", 64), Passed: false}}}
+	raw, err := json.Marshal(det)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := audit.Entry{Seq: 1, Time: reporttest.Start.Add(time.Hour), Actor: "controller", Kind: audit.KindDrill, Subject: "ns/daily-restore/r1", Details: raw}
+	r := report.FromEntries([]audit.Entry{e}, report.Options{Now: reporttest.Start.Add(2 * time.Hour)})
+	const summary = "2 volumes, 1 failed; 3 files, 1.0 MiB verified"
+
+	var back report.Report
+	if err := json.Unmarshal([]byte(render(t, r, report.FormatJSON)), &back); err != nil {
+		t.Fatal(err)
+	}
+	if got := back.Drills[0].RunList[0].Volumes; len(got) != 2 || got[0].Files != 3 || got[0].Bytes != 1<<20 || got[1].Passed {
+		t.Errorf("JSON volumes %+v", got)
+	}
+	if md := render(t, r, report.FormatMarkdown); !strings.Contains(md, "| Volumes verified |") || !strings.Contains(md, "| "+summary+" |") {
+		t.Errorf("Markdown lacks the volumes column or %q:\n%s", summary, md)
+	}
+	if page := render(t, r, report.FormatHTML); !strings.Contains(page, `<td class="volumes">`+summary+`</td>`) {
+		t.Errorf("HTML lacks the volumes cell %q", summary)
+	}
+	if csv := render(t, r, report.FormatCSV); !strings.Contains(csv, "volumes="+summary) {
+		t.Errorf("CSV lacks the volumes: %s", csv)
+	}
+}

@@ -331,6 +331,10 @@ const (
 	// ReasonDrilling (Running True): a run is in flight.
 	ReasonDrilling = "Drilling"
 
+	// ReasonVolumeCheckFailed (LastDrillPassed False): a sealed volume of
+	// the backup did not verify (the volumes check); the message names the
+	// volume and the damaged object.
+	ReasonVolumeCheckFailed = "VolumeCheckFailed"
 	// ReasonDrillError (LastDrillPassed False): the run could not be
 	// carried out (staging or API failure, timeout); the message says why.
 	ReasonDrillError = "DrillError"

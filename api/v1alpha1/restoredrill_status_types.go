@@ -66,7 +66,7 @@ type ActiveDrillRun struct {
 // DrillCheckResult is the outcome of one check of a run.
 type DrillCheckResult struct {
 	// Name of the check (seal, decrypt, restore, presence, content, rto,
-	// job).
+	// job, volumes).
 	// +required
 	Name string `json:"name"`
 
@@ -140,6 +140,34 @@ type DrillKindCount struct {
 	Change string `json:"change,omitempty"`
 }
 
+// DrillVolumeResult is the Level 1 check of one sealed volume in a run.
+type DrillVolumeResult struct {
+	// Namespace, Pod and Volume name the pod volume that was backed up.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Namespace string `json:"namespace"`
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Pod string `json:"pod"`
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Volume string `json:"volume"`
+	// Files and Bytes are the volume's regular files and their size, all
+	// read and verified; 0 when it failed.
+	// +required
+	Files int64 `json:"files"`
+	// +required
+	Bytes int64 `json:"bytes"`
+	// Passed is true when the volume verified.
+	// +required
+	Passed bool `json:"passed"`
+	// Message names what failed: the finding's kind, the object (a sealed
+	// blob's key, the repository or the snapshot) and what is wrong.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+}
+
 // DrillRun is a finished run.
 type DrillRun struct {
 	// ID of the run, unique within the drill.
@@ -200,6 +228,13 @@ type DrillRun struct {
 	// +optional
 	Workloads *DrillWorkloadsReport `json:"workloads,omitempty"`
 
+	// Volumes is the Level 1 check of the sealed volumes of the backup:
+	// the files and bytes read and verified; failed volumes first, at
+	// most 32 (the volumes check's message counts them all).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Volumes []DrillVolumeResult `json:"volumes,omitempty"`
 	// AuditEntry is the audit log entry that records the run.
 	// +optional
 	AuditEntry *DrillAuditEntry `json:"auditEntry,omitempty"`

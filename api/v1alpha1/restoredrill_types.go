@@ -206,7 +206,27 @@ type DrillChecks struct {
 	// namespace and must succeed within its timeout.
 	// +optional
 	Job *DrillVerificationJob `json:"job,omitempty"`
+	// VolumeFiles says whether each run of a backup with sealed volumes
+	// opens their sealed kopia repositories in the controller's memory and
+	// reads and verifies every file of every snapshot (Level 1,
+	// docs/volumes.md): Verify, the default, or Skip.
+	// +optional
+	// +kubebuilder:default=Verify
+	VolumeFiles DrillVolumeFiles `json:"volumeFiles,omitempty"`
 }
+
+// DrillVolumeFiles says whether a run verifies the files of sealed volumes.
+// +kubebuilder:validation:Enum=Verify;Skip
+type DrillVolumeFiles string
+
+const (
+	// DrillVolumeFilesVerify: every file of every sealed volume is read
+	// and verified (the volumes check).
+	DrillVolumeFilesVerify DrillVolumeFiles = "Verify"
+	// DrillVolumeFilesSkip: sealed volumes are not read; the volumes check
+	// passes with "not requested".
+	DrillVolumeFilesSkip DrillVolumeFiles = "Skip"
+)
 
 // DrillVerificationJob is an application-level check run as a Kubernetes
 // Job inside a run's scratch namespace (for example a query against the

@@ -33,6 +33,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
+	"github.com/safekeep-dev/safekeep/drill"
 )
 
 // Defaults of a drill's spec, and intervals.
@@ -113,6 +114,9 @@ type Reconciler struct {
 	// carry carries out a run; nil means carryOut. Tests of the
 	// reconciler's bookkeeping replace it (the engine runs in e2e).
 	carry func(context.Context, drillRunSpec) *drillJobResult
+	// engine runs the drill in carryOut; nil means drill.Run. Tests of
+	// what carryOut records replace it.
+	engine func(context.Context, drill.Options) (*drill.Result, error)
 }
 
 // RBAC: drills in any namespace; what they reference (read); the records

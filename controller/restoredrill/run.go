@@ -102,7 +102,11 @@ func (r *Reconciler) carryOut(ctx context.Context, spec drillRunSpec) *drillJobR
 	opts, tgt, err := r.drillOptions(rctx, spec, timeout)
 	var result *drill.Result
 	if err == nil {
-		result, err = drill.Run(rctx, opts)
+		engine := drill.Run
+		if r.engine != nil {
+			engine = r.engine
+		}
+		result, err = engine(rctx, opts)
 	}
 	run.EndTime = &metav1.Time{Time: r.Clock.Now()}
 	switch {
@@ -191,6 +195,7 @@ func (r *Reconciler) drillOptions(ctx context.Context, spec drillRunSpec, timeou
 		Warnings:         drill.WarningsPolicy(cmp.Or(d.Spec.Checks.Warnings, v1alpha1.DrillWarningsAllow)),
 		RestoreTimeout:   timeout,
 		Isolation:        drill.IsolationFor(d.Spec.Workloads),
+		SkipVolumes:      d.Spec.Checks.VolumeFiles == v1alpha1.DrillVolumeFilesSkip,
 		Now:              r.Clock.Now,
 	}
 	if m := d.Spec.Checks.MaxRTO; m != nil {
@@ -224,6 +229,7 @@ func fillRun(run *v1alpha1.DrillRun, res *drill.Result) {
 	slices.Sort(run.ScratchNamespaces)
 	run.Checks = checkResults(res.Checks)
 	run.Workloads = res.Changes.Status()
+	run.Volumes = drill.VolumesStatus(res.Volumes)
 	if res.Passed {
 		run.Result = v1alpha1.DrillRunPassed
 		run.Message = "every check passed: " + plural.S(len(res.Namespaces), "namespace") + " restored and verified"
@@ -297,6 +303,7 @@ func (r *Reconciler) auditRun(ctx context.Context, tgt *target.Target, d *v1alph
 			det.Checks = append(det.Checks, audit.CheckResult{Name: c.Name, Passed: c.Passed, Message: c.Message, Objects: c.FailedObjects}.WithoutNames())
 		}
 		det.Workloads = drill.AuditOf(run.Workloads)
+		det.Volumes = drill.AuditVolumes(run.Volumes)
 		rec.Details = det
 	}
 	seq, hash, err := r.Audit.RecordDrill(ctx, tgt, rec)

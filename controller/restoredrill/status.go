@@ -99,9 +99,22 @@ func runReason(run *v1alpha1.DrillRun) string {
 	case v1alpha1.DrillRunPassed:
 		return v1alpha1.ReasonDrillPassed
 	case v1alpha1.DrillRunFailed:
+		if volumesFailed(run) {
+			return v1alpha1.ReasonVolumeCheckFailed
+		}
 		return v1alpha1.ReasonDrillFailed
 	}
 	return v1alpha1.ReasonDrillError
+}
+
+// volumesFailed reports whether a sealed volume of the run did not verify.
+func volumesFailed(run *v1alpha1.DrillRun) bool {
+	for _, v := range run.Volumes {
+		if !v.Passed {
+			return true
+		}
+	}
+	return false
 }
 
 // historyLimit is spec.historyLimit or its default.
