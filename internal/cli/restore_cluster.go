@@ -68,6 +68,9 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 		Labels:           map[string]string{LabelIncidentRestore: staged},
 		RestoreTimeout:   f.timeout,
 		Isolation:        f.isolation(),
+		// Level 1 is a drill's proof; an incident restore wants its data
+		// back, and its audit entry would name the failed volumes.
+		SkipVolumes: true,
 	}
 	// Volumes are restored through Velero when the pods may run (not
 	// with --isolated alone, which keeps them from running).
