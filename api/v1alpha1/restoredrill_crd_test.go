@@ -35,7 +35,7 @@ func validDrill(name string) *v1.RestoreDrill {
 					Image: "postgres:17", Command: []string{"psql", "-c", "select 1"},
 					Timeout: &v1.Duration{Duration: 5 * time.Minute},
 				},
-				VolumeFiles: v1.DrillVolumeFilesSkip,
+				Volumes: v1.DrillVolumesSkip,
 			},
 			Workloads: v1.DrillWorkloads{
 				Mode: v1.DrillWorkloadsIsolated, Run: []v1.DrillRunnableKind{"StatefulSet", "Pod"}, AllowDNS: true,
@@ -81,7 +81,7 @@ func TestRestoreDrillCRD(t *testing.T) {
 		s := minimal.Spec
 		if s.Backup != v1.DrillBackupLatest || s.ScratchNamespacePrefix != "drill-" || s.HistoryLimit != 10 ||
 			s.IdentitySecretRef.Key != "identity" || s.Checks.Warnings != v1.DrillWarningsAllow || s.Cleanup.Policy != v1.DrillCleanupAlways ||
-			s.Workloads.Mode != v1.DrillWorkloadsInert || s.Workloads.PodSecurity != "restricted" || s.Checks.VolumeFiles != v1.DrillVolumeFilesVerify {
+			s.Workloads.Mode != v1.DrillWorkloadsInert || s.Workloads.PodSecurity != "restricted" || s.Checks.Volumes != v1.DrillVolumesVerify {
 			t.Errorf("defaults not applied: %+v", s)
 		}
 		now := metav1.NewTime(time.Date(2026, 5, 3, 4, 0, 0, 0, time.UTC))
@@ -123,7 +123,7 @@ func TestRestoreDrillCRD(t *testing.T) {
 		{"deadline zero", func(s *v1.RestoreDrillSpec) { s.StartingDeadlineSeconds = ptr.To[int64](0) }, "spec.startingDeadlineSeconds"},
 		{"no schedule ref", func(s *v1.RestoreDrillSpec) { s.BackupScheduleRef.Name = "" }, "backupScheduleRef.name is required"},
 		{"backup choice", func(s *v1.RestoreDrillSpec) { s.Backup = "newest" }, "spec.backup"},
-		{"volume files", func(s *v1.RestoreDrillSpec) { s.Checks.VolumeFiles = "Sometimes" }, "spec.checks.volumeFiles"},
+		{"volume files", func(s *v1.RestoreDrillSpec) { s.Checks.Volumes = "Sometimes" }, "spec.checks.volumes"},
 		{"no identity secret", func(s *v1.RestoreDrillSpec) { s.IdentitySecretRef.Name = "" }, "spec.identitySecretRef.name"},
 		{"identity key with a slash", func(s *v1.RestoreDrillSpec) { s.IdentitySecretRef.Key = "a/b" }, "spec.identitySecretRef.key"},
 		{"no staging", func(s *v1.RestoreDrillSpec) { s.Staging = "" }, "spec.staging"},

@@ -206,26 +206,26 @@ type DrillChecks struct {
 	// namespace and must succeed within its timeout.
 	// +optional
 	Job *DrillVerificationJob `json:"job,omitempty"`
-	// VolumeFiles says whether each run of a backup with sealed volumes
+	// Volumes says whether each run of a backup with sealed volumes
 	// opens their sealed kopia repositories in the controller's memory and
 	// reads and verifies every file of every snapshot (Level 1,
 	// docs/volumes.md): Verify, the default, or Skip.
 	// +optional
 	// +kubebuilder:default=Verify
-	VolumeFiles DrillVolumeFiles `json:"volumeFiles,omitempty"`
+	Volumes DrillVolumesCheck `json:"volumes,omitempty"`
 }
 
-// DrillVolumeFiles says whether a run verifies the files of sealed volumes.
+// DrillVolumesCheck says whether a run verifies the files of sealed volumes.
 // +kubebuilder:validation:Enum=Verify;Skip
-type DrillVolumeFiles string
+type DrillVolumesCheck string
 
 const (
-	// DrillVolumeFilesVerify: every file of every sealed volume is read
+	// DrillVolumesVerify: every file of every sealed volume is read
 	// and verified (the volumes check).
-	DrillVolumeFilesVerify DrillVolumeFiles = "Verify"
-	// DrillVolumeFilesSkip: sealed volumes are not read; the volumes check
+	DrillVolumesVerify DrillVolumesCheck = "Verify"
+	// DrillVolumesSkip: sealed volumes are not read; the volumes check
 	// passes with "not requested".
-	DrillVolumeFilesSkip DrillVolumeFiles = "Skip"
+	DrillVolumesSkip DrillVolumesCheck = "Skip"
 )
 
 // DrillVerificationJob is an application-level check run as a Kubernetes

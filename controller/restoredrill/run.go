@@ -195,7 +195,7 @@ func (r *Reconciler) drillOptions(ctx context.Context, spec drillRunSpec, timeou
 		Warnings:         drill.WarningsPolicy(cmp.Or(d.Spec.Checks.Warnings, v1alpha1.DrillWarningsAllow)),
 		RestoreTimeout:   timeout,
 		Isolation:        drill.IsolationFor(d.Spec.Workloads),
-		SkipVolumes:      d.Spec.Checks.VolumeFiles == v1alpha1.DrillVolumeFilesSkip,
+		SkipVolumes:      d.Spec.Checks.Volumes == v1alpha1.DrillVolumesSkip,
 		Now:              r.Clock.Now,
 	}
 	if m := d.Spec.Checks.MaxRTO; m != nil {

@@ -27,7 +27,7 @@ import (
 // the drill's status (files and bytes per volume, the damaged one named),
 // fails the run with reason VolumeCheckFailed, and goes into the audit
 // entry as counts and digests, with no volume or blob name; with
-// spec.checks.volumeFiles Skip the engine is told to leave it out.
+// spec.checks.volumes Skip the engine is told to leave it out.
 func TestRestoreDrillRecordsVolumes(t *testing.T) {
 	e := newDrillEnv(t, day0)
 	ns := e.Namespace(t)
@@ -88,8 +88,8 @@ func TestRestoreDrillRecordsVolumes(t *testing.T) {
 	r.engine, r.Audit = engine, auditlog.New("", e.Rec)
 
 	d := e.drill(t, ns, "volumes", nil)
-	if got := e.getDrill(t, d).Spec.Checks.VolumeFiles; got != v1alpha1.DrillVolumeFilesVerify {
-		t.Errorf("spec.checks.volumeFiles defaults to %q, want Verify", got)
+	if got := e.getDrill(t, d).Spec.Checks.Volumes; got != v1alpha1.DrillVolumesVerify {
+		t.Errorf("spec.checks.volumes defaults to %q, want Verify", got)
 	}
 	run := e.runNow(t, r, d, day0.Add(10*time.Minute))
 	if run.Result != v1alpha1.DrillRunFailed {
@@ -141,13 +141,13 @@ func TestRestoreDrillRecordsVolumes(t *testing.T) {
 
 	// Skip: the engine is told, and the run passes without volumes.
 	d = e.getDrill(t, d)
-	d.Spec.Checks.VolumeFiles = v1alpha1.DrillVolumeFilesSkip
+	d.Spec.Checks.Volumes = v1alpha1.DrillVolumesSkip
 	if err := e.CP.Client.Update(t.Context(), d); err != nil {
 		t.Fatal(err)
 	}
 	run = e.runNow(t, r, d, day0.Add(20*time.Minute))
 	if run.Result != v1alpha1.DrillRunPassed || len(run.Volumes) != 0 {
-		t.Errorf("run with volumeFiles Skip: %+v", run)
+		t.Errorf("run with checks.volumes Skip: %+v", run)
 	}
 	mu.Lock()
 	defer mu.Unlock()
