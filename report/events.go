@@ -49,7 +49,7 @@ func (r *Report) Events() []Event {
 		for _, run := range d.RunList {
 			det := kv("run", run.Run, "backup", subject(run.Schedule, run.Backup),
 				"rtoSeconds", run.RTOSeconds, "maxRTOSeconds", run.MaxRTOSeconds)
-			if v := volumesText(run.Volumes); v != "" {
+			if v := drillVolumesText(run.Volumes); v != "" {
 				det += "; volumes=" + v
 			}
 			if c := checksText(run.FailedChecks); c != "" {
@@ -134,9 +134,9 @@ func checksText(cs []audit.CheckResult) string {
 	return strings.Join(parts, " | ")
 }
 
-// volumesText sums up a drill run's Level 1 volume check: "2 volumes, 1
+// drillVolumesText sums up a drill run's Level 1 volume check: "2 volumes, 1
 // failed; 3 files, 1.0 MiB verified", or "" when none was checked.
-func volumesText(vs []audit.VolumeCheck) string {
+func drillVolumesText(vs []audit.VolumeCheck) string {
 	if len(vs) == 0 {
 		return ""
 	}

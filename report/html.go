@@ -15,21 +15,21 @@ var htmlSource string
 // context (text, attribute, SVG), so nothing read from the bucket can add
 // markup or script.
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"time":     fmtTime,
-	"timePtr":  fmtTimePtr,
-	"bytes":    fmtBytes,
-	"seconds":  fmtSeconds,
-	"percent":  fmtPercent,
-	"subject":  subject,
-	"checks":   checksText,
-	"volumes":  volumesText,
-	"join":     strings.Join,
-	"mapping":  mappingText,
-	"passFail": passFail,
-	"verdict":  verdict,
-	"lock":     lockText,
-	"volumes":  volumesText,
-	"rfc3339":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"time":         fmtTime,
+	"timePtr":      fmtTimePtr,
+	"bytes":        fmtBytes,
+	"seconds":      fmtSeconds,
+	"percent":      fmtPercent,
+	"subject":      subject,
+	"checks":       checksText,
+	"volumes":      volumesText,
+	"join":         strings.Join,
+	"mapping":      mappingText,
+	"passFail":     passFail,
+	"verdict":      verdict,
+	"lock":         lockText,
+	"drillVolumes": drillVolumesText,
+	"rfc3339":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 }).Parse(htmlSource))
 
 // WriteHTML writes r as one self-contained HTML file: inline CSS, charts as

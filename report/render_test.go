@@ -289,7 +289,7 @@ func TestDrillVolumes(t *testing.T) {
 	if md := render(t, r, report.FormatMarkdown); !strings.Contains(md, "| Volumes verified |") || !strings.Contains(md, "| "+summary+" |") {
 		t.Errorf("Markdown lacks the volumes column or %q:\n%s", summary, md)
 	}
-	if page := render(t, r, report.FormatHTML); !strings.Contains(page, `<td class="volumes">`+summary+`</td>`) {
+	if page := render(t, r, report.FormatHTML); !strings.Contains(page, `<td class="drill-volumes">`+summary+`</td>`) {
 		t.Errorf("HTML lacks the volumes cell %q", summary)
 	}
 	if csv := render(t, r, report.FormatCSV); !strings.Contains(csv, "volumes="+summary) {
