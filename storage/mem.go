@@ -137,7 +137,8 @@ func (s *memStore) Put(ctx context.Context, key string, r io.Reader, opts PutOpt
 		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, ErrLocked)
 	}
 	o := &memObject{data: data, lockMode: opts.LockMode, retainUntil: opts.RetainUntil,
-		info: ObjectInfo{Key: obj, Size: int64(len(data)), ETag: s.etag(data, opts.Size), LastModified: s.b.opts.Now()}}
+		info: ObjectInfo{Key: obj, Size: int64(len(data)), ETag: s.etag(data, opts.Size), LastModified: s.b.opts.Now(),
+			LockMode: opts.LockMode, RetainUntil: opts.RetainUntil}}
 	s.b.objects[obj] = o
 	return s.rel(o.info), nil
 }

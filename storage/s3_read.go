@@ -137,10 +137,13 @@ func isNoLockConfig(err error) bool {
 
 // info converts minio-go's ObjectInfo, making the key relative.
 func (s *S3) info(oi minio.ObjectInfo) ObjectInfo {
+	mode, until := lockOf(oi.Metadata)
 	return ObjectInfo{
 		Key:          strings.TrimPrefix(oi.Key, s.prefix),
 		Size:         oi.Size,
 		ETag:         oi.ETag,
 		LastModified: oi.LastModified,
+		LockMode:     mode,
+		RetainUntil:  until,
 	}
 }

@@ -47,6 +47,10 @@ type ObjectInfo struct {
 	Size         int64
 	ETag         string
 	LastModified time.Time
+	// LockMode and RetainUntil are the object's object-lock retention, as
+	// Stat and Get report it (List need not); zero when it has none.
+	LockMode    LockMode
+	RetainUntil time.Time
 }
 
 // PutOptions tune Put. The zero value means: size unknown is not implied
@@ -100,6 +104,10 @@ type Store interface {
 	// Versioning reports whether the bucket keeps versions (S3 versioning
 	// Enabled or Suspended), where Delete only adds a delete marker.
 	Versioning(ctx context.Context) (bool, error)
+	// ExtendLock makes key's object-lock retention last until at least
+	// until, keeping the mode it has (mode when it has none); it never
+	// shortens one. A missing key is ErrNotFound.
+	ExtendLock(ctx context.Context, key string, mode LockMode, until time.Time) error
 	// ObjectLockEnabled reports whether the bucket has object lock enabled.
 	ObjectLockEnabled(ctx context.Context) (bool, error)
 	// String names the store for messages (endpoint, bucket, prefix; never credentials).

@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("VersionsLocked", func(t *testing.T) { testVersionsLocked(t, newStore) })
 	t.Run("VersionsExpire", func(t *testing.T) { testVersionsExpire(t, newStore) })
 	t.Run("ComplianceLock", func(t *testing.T) { testComplianceLock(t, newStore) })
+	t.Run("ExtendLock", func(t *testing.T) { testExtendLock(t, newStore) })
 }
 
 // fresh returns a store on the Plain bucket under a prefix of its own.
