@@ -127,6 +127,9 @@ type VolumeBlob struct {
 	SHA256       string `json:"sha256"`
 	CipherSize   int64  `json:"cipherSize"`
 	CipherSHA256 string `json:"cipherSHA256"`
+	// Reused says an earlier seal sealed the blob and this one adopted it,
+	// extending its object lock to this seal's retention.
+	Reused bool `json:"reused,omitempty"`
 }
 
 // VolumePlanner finds the volume data of a Velero backup: which kopia

@@ -103,9 +103,13 @@ func (r *run) sealVolumeBlob(ctx context.Context, path, srcPrefix string, pb Pla
 	vb.Key = VolumeBlobKey(path, pb.ID, vb.SHA256)
 	info, err := r.offsite.Stat(ctx, vb.Key)
 	if err == nil {
-		return r.adoptVolumeBlob(ctx, path, vb, info, open)
-	}
-	if !errors.Is(err, storage.ErrNotFound) {
+		adopted, err := r.adoptVolumeBlob(ctx, path, vb, info, open)
+		if !errors.Is(err, errBlobGone) {
+			return adopted, err
+		}
+		// Retention deleted it (no retained seal needed it) after the
+		// Stat: seal it again.
+	} else if !errors.Is(err, storage.ErrNotFound) {
 		return vb, err
 	}
 	body, err := open(ctx)
@@ -188,11 +192,37 @@ func (r *run) adoptVolumeBlob(ctx context.Context, path string, vb VolumeBlob, i
 		found = slices.DeleteFunc(found, func(rc volumeReceipt) bool { return rc.SHA256 != c.SHA256 })
 	}
 	if len(found) != 1 {
+		if _, err := r.offsite.Stat(ctx, vb.Key); errors.Is(err, storage.ErrNotFound) {
+			return vb, errBlobGone // deleted with its receipts meanwhile
+		}
 		return vb, permanent(fmt.Errorf("%w: %w: %s is offsite but no trusted sealer wrote it (no receipt for it); delete it first",
 			ErrSealConflict, ErrUntrusted, vb.Key))
 	}
-	vb.CipherSize, vb.CipherSHA256 = found[0].Size, found[0].SHA256
-	return vb, nil
+	vb.CipherSize, vb.CipherSHA256, vb.Reused = found[0].Size, found[0].SHA256, true
+	return vb, r.extendVolumeLock(ctx, vb.Key)
+}
+
+// errBlobGone: a volume blob found offsite was deleted (by retention,
+// which deletes a blob no retained seal needs) before this seal adopted it.
+var errBlobGone = errors.New("volume blob deleted while adopted")
+
+// extendVolumeLock makes an adopted volume blob's object lock last at least
+// as long as this seal's new writes (docs/volumes.md, "Retention"): the
+// seal lists it, so it must stay locked as long as the seal is. The lock
+// extended also keeps retention from deleting it from now on; a blob
+// retention deleted first is errBlobGone, and sealed again.
+func (r *run) extendVolumeLock(ctx context.Context, key string) error {
+	if r.lock == nil {
+		return nil
+	}
+	err := r.offsite.ExtendLock(ctx, key, r.lock.Mode, r.putRetain)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errBlobGone
+	}
+	if err != nil {
+		return fmt.Errorf("volume blob %s: %w", key, err)
+	}
+	return nil
 }
 
 // sealPlannedVolumes asks the planner for the backup's volume data, seals
