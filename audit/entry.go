@@ -34,6 +34,9 @@ const (
 	// KindRecover: objects of a sealed backup that delete markers hid were
 	// made current again (RecoverDetails).
 	KindRecover Kind = "recover"
+	// KindVolumeDelete: retention deleted sealed volume blobs that no
+	// retained seal needs any more (VolumeDeleteDetails).
+	KindVolumeDelete Kind = "volume-delete"
 )
 
 // Entry is one audit record. Hash is "sha256:<hex>" of the canonical JSON
@@ -107,6 +110,23 @@ type DeleteDetails struct {
 	Schedule  string `json:"schedule"`
 	Backup    string `json:"backup"`
 	// Reason is why: "retention" with the policy that removed it.
+	Reason string `json:"reason"`
+}
+
+// VolumeDeleteDetails: KindVolumeDelete. Counts only: the blobs' names
+// are content addresses in the bucket, of no use to a reader of the log.
+type VolumeDeleteDetails struct {
+	Namespace string `json:"namespace,omitempty"`
+	// Schedule is the schedule whose retention pass deleted them; Target
+	// the OffsiteTarget.
+	Schedule string `json:"schedule"`
+	Target   string `json:"target"`
+	// Blobs and Bytes count the volume blobs deleted and their ciphertext;
+	// Receipts the receipts deleted with them.
+	Blobs    int   `json:"blobs"`
+	Bytes    int64 `json:"bytes"`
+	Receipts int   `json:"receipts"`
+	// Reason is why: no retained seal lists them.
 	Reason string `json:"reason"`
 }
 

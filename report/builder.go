@@ -128,6 +128,8 @@ func (b *Builder) Add(e audit.Entry) {
 		err = b.addFailure(e, t)
 	case audit.KindRecover:
 		err = b.addRecover(e, t)
+	case audit.KindVolumeDelete:
+		err = b.addVolumeDelete(e, t)
 	default:
 		err = fmt.Errorf("unknown kind %q", e.Kind)
 	}
@@ -419,5 +421,17 @@ func (b *Builder) addRecover(e audit.Entry, t time.Time) error {
 			MarkerTime: o.MarkerTime.UTC(), Version: o.Version, Action: o.Action, Error: o.Error,
 		})
 	}
+	return nil
+}
+
+func (b *Builder) addVolumeDelete(e audit.Entry, t time.Time) error {
+	var d audit.VolumeDeleteDetails
+	if err := details(e, &d); err != nil {
+		return err
+	}
+	b.rep.VolumeDeletions = append(b.rep.VolumeDeletions, VolumeDeletion{
+		Time: t, Seq: e.Seq, Actor: e.Actor, Namespace: d.Namespace, Schedule: d.Schedule, Target: d.Target,
+		Blobs: d.Blobs, Bytes: d.Bytes, Receipts: d.Receipts,
+	})
 	return nil
 }

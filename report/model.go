@@ -22,11 +22,14 @@ type Report struct {
 	// credential.
 	Target string `json:"target,omitempty"`
 
-	Schedules     []Schedule     `json:"schedules"`
-	Drills        []Drill        `json:"drills"`
-	Restores      []Restore      `json:"restores"`
-	Deletions     []Deletion     `json:"retentionDeletions"`
-	TargetChanges []TargetChange `json:"targetChanges"`
+	Schedules []Schedule `json:"schedules"`
+	Drills    []Drill    `json:"drills"`
+	Restores  []Restore  `json:"restores"`
+	Deletions []Deletion `json:"retentionDeletions"`
+	// VolumeDeletions are retention's deletions of sealed volume blobs no
+	// retained seal needed (KindVolumeDelete entries), counted.
+	VolumeDeletions []VolumeDeletion `json:"volumeDeletions,omitempty"`
+	TargetChanges   []TargetChange   `json:"targetChanges"`
 	// Failures are failed attempts (KindFailure entries) of any operation.
 	Failures []Failure `json:"failures"`
 	// Recoveries are objects brought back from under delete markers
@@ -368,4 +371,18 @@ type HIPAARow struct {
 	// Status is "evidence" when the period holds supporting evidence,
 	// "gap" when it holds none or shows a problem.
 	Status string `json:"status"`
+}
+
+// VolumeDeletion is one KindVolumeDelete entry: volume blobs retention
+// deleted once no retained seal listed them.
+type VolumeDeletion struct {
+	Time      time.Time `json:"time"`
+	Seq       uint64    `json:"seq"`
+	Actor     string    `json:"actor"`
+	Namespace string    `json:"namespace,omitempty"`
+	Schedule  string    `json:"schedule"`
+	Target    string    `json:"target"`
+	Blobs     int       `json:"blobs"`
+	Bytes     int64     `json:"bytes"`
+	Receipts  int       `json:"receipts"`
 }

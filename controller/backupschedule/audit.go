@@ -10,6 +10,7 @@ import (
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
+	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/target"
 )
 
@@ -53,6 +54,22 @@ func (r *Reconciler) auditDelete(ctx context.Context, tgt *target.Target, spec j
 		Kind: audit.KindRetentionDelete, Subject: ns + "/" + spec.schedule + "/" + backup,
 		Details: audit.DeleteDetails{Namespace: ns, Schedule: spec.schedule, Backup: backup, Reason: reason},
 	}, r.Clock.Now().Add(-deleteRecordWindow)) // failures are kept and retried
+}
+
+// auditVolumeDelete records the volume blobs a retention pass deleted,
+// counted (their names say nothing to a reader of the log). It comes after
+// the deletion: which blobs go is known only then, and none of them was
+// needed by a retained seal.
+func (r *Reconciler) auditVolumeDelete(ctx context.Context, tgt *target.Target, spec jobSpec, gc seal.VolumeGC) {
+	if gc.Deleted == 0 && gc.Receipts == 0 {
+		return
+	}
+	ns := spec.target.Namespace
+	_, _ = r.audit.Record(ctx, tgt, audit.Record{
+		Kind: audit.KindVolumeDelete, Subject: ns + "/" + spec.target.Name + "/volumes",
+		Details: audit.VolumeDeleteDetails{Namespace: ns, Schedule: spec.schedule, Target: spec.target.Name,
+			Blobs: gc.Deleted, Bytes: gc.DeletedBytes, Receipts: gc.Receipts, Reason: "retention: no retained seal needs them"},
+	}) // failures are kept and retried
 }
 
 // auditRetention records a retention pass's failure.

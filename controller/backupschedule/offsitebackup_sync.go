@@ -84,6 +84,7 @@ func (r *Reconciler) syncOffsiteBackups(ctx context.Context, st *scheduleState, 
 		st.countUntrusted(out.Untrusted)
 		st.countHidden(targetName, out.TargetHidden)
 	}
+	st.countVolumeDeletes(targetName, out.Volumes)
 	if len(out.Deleted) > 0 {
 		slices.Sort(out.Deleted)
 		st.Event(nil, corev1.EventTypeNormal, v1alpha1.ReasonRetentionApplied,
@@ -94,11 +95,11 @@ func (r *Reconciler) syncOffsiteBackups(ctx context.Context, st *scheduleState, 
 		st.setCondition(v1alpha1.ConditionRetentionApplied, metav1.ConditionFalse, v1alpha1.ReasonRetentionFailed,
 			fmt.Sprintf("retention (%s) is retried: %v", policy, out.Err))
 		st.retryRetention(r.jobs, st.Now.Add(retentionRetryInterval))
-	case len(out.Waiting) > 0 || out.Leftovers > 0:
+	case len(out.Waiting) > 0 || out.Leftovers > 0 || out.Volumes.Locked > 0:
 		next := out.nextRetry(st.Now)
 		st.setCondition(v1alpha1.ConditionRetentionApplied, metav1.ConditionTrue, v1alpha1.ReasonWaitingForLock,
-			fmt.Sprintf("retention (%s) keeps %d; %d dropped backups and %d incomplete copies wait for their object lock, next try at %s",
-				policy, len(out.Kept), len(out.Waiting), out.Leftovers, next.UTC().Format(time.RFC3339)))
+			fmt.Sprintf("retention (%s) keeps %d; %d dropped backups, %d incomplete copies and %d unneeded volume blobs wait for their object lock, next try at %s",
+				policy, len(out.Kept), len(out.Waiting), out.Leftovers, out.Volumes.Locked, next.UTC().Format(time.RFC3339)))
 		st.retryRetention(r.jobs, next)
 	default:
 		st.setCondition(v1alpha1.ConditionRetentionApplied, metav1.ConditionTrue, v1alpha1.ReasonRetentionApplied,
@@ -106,6 +107,21 @@ func (r *Reconciler) syncOffsiteBackups(ctx context.Context, st *scheduleState, 
 		r.jobs.SetNotBefore(st.Key, time.Time{})
 	}
 	return nil
+}
+
+// countVolumeDeletes queues the volume blobs the pass deleted on the
+// target's metrics and, when there are any, a Normal Event counting them.
+func (st *scheduleState) countVolumeDeletes(target string, gc seal.VolumeGC) {
+	if gc.Deleted == 0 {
+		return
+	}
+	ns := st.Key.Namespace
+	st.After(func() {
+		kit.VolumeBlobsDeleted.WithLabelValues(ns, target).Add(float64(gc.Deleted))
+		kit.VolumeBytesDeleted.WithLabelValues(ns, target).Add(float64(gc.DeletedBytes))
+	})
+	st.Event(nil, corev1.EventTypeNormal, v1alpha1.ReasonRetentionApplied,
+		"deleted %d sealed volume blobs (%d bytes) that no retained seal needs", gc.Deleted, gc.DeletedBytes)
 }
 
 // countUntrusted queues the number of untrusted seals the pass found and,

@@ -47,6 +47,10 @@ type retentionOutcome struct {
 	// Leftovers counts incomplete folders (no seal.json, no seal in
 	// progress) that could not be removed yet.
 	Leftovers int
+	// Volumes is what the pass did to the target's sealed volume blobs
+	// once its seals were deleted: those no retained seal (of any
+	// schedule) needs are deleted once their lock allows.
+	Volumes seal.VolumeGC
 	// Err is set when the pass could not decide or delete something; what
 	// it did before stays valid.
 	Err error
@@ -65,7 +69,7 @@ func (o *retentionOutcome) nextRetry(now time.Time) time.Time {
 			at = until
 		}
 	}
-	if o.Leftovers > 0 && (at.IsZero() || now.Add(lockRetryInterval).Before(at)) {
+	if (o.Leftovers > 0 || o.Volumes.Locked > 0) && (at.IsZero() || now.Add(lockRetryInterval).Before(at)) {
 		at = now.Add(lockRetryInterval)
 	}
 	return at
@@ -93,6 +97,9 @@ func retentionPolicy(p *v1alpha1.RetentionPolicy, loc *time.Location) retention.
 // active's, the backup being sealed now, and those recorded as sealed
 // (recorded: the schedule's OffsiteBackups): a sealed backup whose
 // seal.json disappeared is evidence, never cleaned up (syncGoneRecords).
+//
+// Then it deletes the target's volume blobs no retained seal needs
+// (seal.CollectVolumeBlobs).
 //
 // Each deletion is recorded (record) before it starts, so a
 // crash mid-deletion cannot lose the record; the record must not repeat
@@ -156,6 +163,11 @@ func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto
 		} else if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// Last, when the seals that go are gone: a blob one of them shared
+	// with a retained seal stays.
+	if out.Volumes, err = seal.CollectVolumeBlobs(ctx, offsite, trusted, now); err != nil {
+		errs = append(errs, err)
 	}
 	out.Err = errors.Join(errs...)
 	return out
@@ -227,7 +239,7 @@ func deleteBackup(ctx context.Context, offsite storage.Store, schedule, backup s
 // an abandoned run's (ended while the controller was down, the Velero
 // backup gone), or a seal running elsewhere (the CLI) that may still be
 // writing: a day is longer than any seal.
-const abandonedSealAfter = 24 * time.Hour
+const abandonedSealAfter = seal.AbandonedAfter
 
 // cleanIncomplete removes an incomplete backup folder (callers skip the
 // run in flight's) unless a seal may still be in progress there: its

@@ -119,6 +119,7 @@ func (r *Reconciler) runJob(ctx context.Context, spec jobSpec) *jobResult {
 	record := func(backup string) { r.auditDelete(ctx, tgt, spec, backup) }
 	res.retention = applyRetention(ctx, tgt.Store, trusted, bind, spec.schedule, spec.active, spec.policy, r.Clock.Now(), record, recorded)
 	r.auditRetention(ctx, tgt, spec, res.retention)
+	r.auditVolumeDelete(ctx, tgt, spec, res.retention.Volumes)
 	return res
 }
 

@@ -16,11 +16,28 @@ var HiddenObjects = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Help: "Sealed objects (seal.json and manifests included) of an OffsiteTarget's trusted seals whose current version is a delete marker, as of the last retention pass over the bucket.",
 }, []string{"namespace", "target"})
 
+// VolumeBlobsDeleted and VolumeBytesDeleted count what retention deleted of
+// an OffsiteTarget's sealed volume blobs: those no retained seal needed
+// (docs/volumes.md). Schedules' retention passes add to them.
+var (
+	VolumeBlobsDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "safekeep_retention_volume_blobs_deleted_total",
+		Help: "Sealed volume blobs of an OffsiteTarget that retention deleted once no retained seal needed them.",
+	}, []string{"namespace", "target"})
+
+	VolumeBytesDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "safekeep_retention_volume_bytes_deleted_total",
+		Help: "Ciphertext bytes of the sealed volume blobs of an OffsiteTarget that retention deleted.",
+	}, []string{"namespace", "target"})
+)
+
 func init() {
-	metrics.Registry.MustRegister(HiddenObjects)
+	metrics.Registry.MustRegister(HiddenObjects, VolumeBlobsDeleted, VolumeBytesDeleted)
 }
 
 // ForgetTarget drops the series of a deleted OffsiteTarget kept here.
 func ForgetTarget(namespace, name string) {
 	HiddenObjects.DeleteLabelValues(namespace, name)
+	VolumeBlobsDeleted.DeleteLabelValues(namespace, name)
+	VolumeBytesDeleted.DeleteLabelValues(namespace, name)
 }
