@@ -97,7 +97,7 @@ func versionsOf(ctx context.Context, offsite storage.Store, prefix string) (map[
 	return out, nil
 }
 
-// recoverHidden finds, for each sealed object and the manifest whose
+// recoverHidden finds, for each sealed object, volume blob and the manifest whose
 // current version is a delete marker or an overwrite (overwritten), the
 // newest version under it whose ciphertext size and SHA-256 are the seal's.
 // It returns a view of offsite where those keys read (Get, Stat, List) as
@@ -105,12 +105,18 @@ func versionsOf(ctx context.Context, offsite storage.Store, prefix string) (map[
 // matching version stay missing (or mismatched) in the view.
 func recoverHidden(ctx context.Context, offsite storage.Store, sl *Seal) (storage.Store, []Hidden, error) {
 	all, err := versionsOf(ctx, offsite, BackupPrefix(sl.Schedule, sl.Backup))
+	if err == nil && all != nil {
+		err = addVolumeVersions(ctx, offsite, sl, all)
+	}
 	if err != nil || len(all) == 0 {
 		return offsite, nil, err
 	}
 	want := map[string]Object{ManifestKey(sl.Schedule, sl.Backup): {Name: ManifestObject, Size: sl.Manifest.Size, SHA256: sl.Manifest.SHA256}}
 	for _, o := range sl.Objects {
 		want[ObjectKey(sl.Schedule, sl.Backup, o.Name)] = o
+	}
+	for _, o := range sl.VolumeBlobs { // named by their key
+		want[o.Name] = o
 	}
 	var pins []storage.Version
 	var found []Hidden

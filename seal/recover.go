@@ -65,6 +65,13 @@ func Recover(ctx context.Context, offsite storage.Store, schedule, backup string
 	if rerr != nil {
 		return nil, rep, rerr
 	}
+	if rep != nil {
+		vreceipts, rerr := hiddenVolumeReceipts(ctx, offsite, rep.Seal, vo.pinned())
+		if rerr != nil {
+			return nil, rep, rerr
+		}
+		receipts = append(receipts, vreceipts...)
+	}
 	out := make([]Recovery, 0, len(rep.Hidden)+len(receipts))
 	for _, h := range append(slices.Clone(rep.Hidden), receipts...) {
 		r := Recovery{Hidden: h, Action: ActionNone}
