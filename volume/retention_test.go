@@ -40,8 +40,10 @@ func twoBackupsSharing(t *testing.T, b *sealtest.Bed) (*seal.Seal, *seal.Seal) {
 		{Namespace: "phi-app", Pod: "db-0", Volume: "data", SnapshotID: first},
 		{Namespace: "phi-app", Pod: "scanner-0", Volume: "cache", SnapshotID: second},
 	})
-	sl1 := sealShortLock(t, b, "b1", 4*time.Second)
-	sl2 := sealShortLock(t, b, "b2", 9*time.Second)
+	// Long enough for a seal under -race on a busy machine: every put must
+	// come before its retain-until.
+	sl1 := sealShortLock(t, b, "b1", 30*time.Second)
+	sl2 := sealShortLock(t, b, "b2", 45*time.Second)
 	if !sl1.Lock.RetainUntil.Before(sl2.Lock.RetainUntil) {
 		t.Fatalf("b1 locked until %v, b2 until %v: want b1 first", sl1.Lock.RetainUntil, sl2.Lock.RetainUntil)
 	}
