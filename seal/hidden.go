@@ -157,6 +157,24 @@ func recoverHidden(ctx context.Context, offsite storage.Store, sl *Seal) (storag
 // accepts: an overwrite of a sealed object. A key with one version is left
 // to the reader, which reports a mismatch as before.
 func overwritten(ctx context.Context, offsite storage.Store, versions []storage.Version, ok func(Blob) bool) (storage.Version, bool, error) {
+	cur, maybe := overwriteOf(versions)
+	if !maybe {
+		return storage.Version{}, false, nil
+	}
+	b, err := hashVersion(ctx, offsite, cur)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Version{}, false, nil // replaced meanwhile: the reader sees what is there
+	}
+	if err != nil {
+		return storage.Version{}, false, err
+	}
+	return cur, !ok(b), nil
+}
+
+// overwriteOf returns the current version of a key among versions when it
+// holds bytes and older versions hold bytes too: it may be an overwrite,
+// which the caller checks.
+func overwriteOf(versions []storage.Version) (storage.Version, bool) {
 	var cur *storage.Version
 	held := 0
 	for i, v := range versions {
@@ -168,16 +186,9 @@ func overwritten(ctx context.Context, offsite storage.Store, versions []storage.
 		}
 	}
 	if cur == nil || cur.DeleteMarker || held < 2 {
-		return storage.Version{}, false, nil
+		return storage.Version{}, false
 	}
-	b, err := hashVersion(ctx, offsite, *cur)
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.Version{}, false, nil // replaced meanwhile: the reader sees what is there
-	}
-	if err != nil {
-		return storage.Version{}, false, err
-	}
-	return *cur, !ok(b), nil
+	return *cur, true
 }
 
 // matchingVersion reads the versions that hold bytes, newest first, and
@@ -248,16 +259,53 @@ func hiddenSeal(ctx context.Context, offsite storage.Store, schedule, backup str
 		return nil, "", fmt.Errorf("%w: backup %s/%s: %s; only a pinned signing key can vouch for a version under it",
 			ErrNotSealed, schedule, backup, h)
 	}
+	sl, keyID, err := verifiedUnder(ctx, offsite, schedule, backup, all[key], &h, opts)
+	if err != nil || sl == nil {
+		return nil, "", cmp.Or(err, fmt.Errorf("%w: backup %s/%s: %s", ErrNotSealed, schedule, backup, h))
+	}
+	return sl, keyID, nil
+}
+
+// replacedSeal recovers seal.json when its current version, which did not
+// verify (bad says why), was put over older ones: an attacker's overwrite,
+// which object lock does not refuse on a versioned bucket. The newest older
+// version that verifies against a pinned key is used, as under a delete
+// marker; when none does (or nothing is pinned, or there is no older
+// version) the error is bad.
+func replacedSeal(ctx context.Context, offsite storage.Store, schedule, backup string, opts VerifyOptions, bad error) (*Seal, string, error) {
+	if len(opts.pinned()) == 0 {
+		return nil, "", bad
+	}
+	key := SealKey(schedule, backup)
+	all, err := versionsOf(ctx, offsite, key)
+	if err != nil {
+		return nil, "", err
+	}
+	cur, ok := overwriteOf(all[key])
+	if !ok {
+		return nil, "", bad
+	}
+	h := Hidden{Key: key, Object: SealObject, MarkerID: cur.VersionID, MarkerAt: cur.LastModified, Overwritten: true}
+	sl, keyID, err := verifiedUnder(ctx, offsite, schedule, backup, all[key], &h, opts)
+	if err != nil || sl == nil {
+		return nil, "", cmp.Or(err, bad)
+	}
+	return sl, keyID, nil
+}
+
+// verifiedUnder is the newest version of seal.json among vs that verifies
+// as loadSeal's would, marked as recovered through h; nil when none does.
+func verifiedUnder(ctx context.Context, offsite storage.Store, schedule, backup string, vs []storage.Version, h *Hidden, opts VerifyOptions) (*Seal, string, error) {
 	var keyID string
-	sl, err := sealUnder(ctx, offsite, all[key], &h, func(data []byte) (*Seal, error) {
+	sl, err := sealUnder(ctx, offsite, vs, h, func(data []byte) (*Seal, error) {
 		sl, id, err := checkSeal(ctx, offsite, schedule, backup, data, opts)
 		keyID = id
 		return sl, err
 	})
 	if err != nil || sl == nil {
-		return nil, "", cmp.Or(err, fmt.Errorf("%w: backup %s/%s: %s", ErrNotSealed, schedule, backup, h))
+		return nil, "", err
 	}
-	sl.hidden = &h
+	sl.hidden = h
 	return sl, keyID, nil
 }
 

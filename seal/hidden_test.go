@@ -195,23 +195,8 @@ func listed(t *testing.T, st storage.Store, keys []crypto.VerifyKey, schedule, b
 // backup whose only seal was forged looked recoverable.
 func TestListTrustedHiddenForgedSeal(t *testing.T) {
 	b := sealtest.NewVersionedBed(t)
-	ctx := t.Context()
 	pinned := []crypto.VerifyKey{b.Signer.Public()}
-
-	// The attacker seals in a folder of their own with their key, and
-	// copies the seal.json over the real one, which they then delete.
-	evil := b.Sealer()
-	evil.Signer = sealtest.NewSigner(t)
-	evil.Offsite = sealtest.OpenStore(t, b.S3.Config(b.OffsiteBucket, "evil/safekeep/v1"))
-	forge := func(name string) []byte {
-		t.Helper()
-		b.VeleroBackup(t, name, "Completed", 1<<10)
-		sl, err := evil.Seal(ctx, "s", name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sl.Raw
-	}
+	forge := forger(t, b)
 
 	// A genuine seal under a forged version and a marker: recovered from
 	// the genuine one, the forged one refused.
@@ -234,6 +219,101 @@ func TestListTrustedHiddenForgedSeal(t *testing.T) {
 	}
 	if len(e.Hidden.Refused) != 1 {
 		t.Errorf("hidden forged seal: refused %v, want its one version", e.Hidden.Refused)
+	}
+}
+
+// forger returns a function that seals a backup of the given name with an
+// attacker's key in a folder of the attacker's own, and returns its
+// seal.json: what an attacker copies over a real one.
+func forger(t *testing.T, b *sealtest.Bed) func(name string) []byte {
+	evil := b.Sealer()
+	evil.Signer = sealtest.NewSigner(t)
+	evil.Offsite = sealtest.OpenStore(t, b.S3.Config(b.OffsiteBucket, "evil/safekeep/v1"))
+	return func(name string) []byte {
+		t.Helper()
+		b.VeleroBackup(t, name, "Completed", 1<<10)
+		sl, err := evil.Seal(t.Context(), "s", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sl.Raw
+	}
+}
+
+// TestOverwrittenSealRecovered: an attacker's new version of seal.json put
+// over the genuine one (no delete marker: signed by their key, or garbage)
+// does not unseal the backup: listing finds it recoverable from the genuine
+// version, naming the overwrite; verify and open read the genuine version;
+// recover makes it current again. A seal.json whose every version is
+// forged stays untrusted. Before, the backup was reported untrusted or
+// invalid.
+func TestOverwrittenSealRecovered(t *testing.T) {
+	b := sealtest.NewVersionedBed(t)
+	ctx := t.Context()
+	opts := seal.VerifyOptions{TrustedKeys: []crypto.VerifyKey{b.Signer.Public()}, Identities: b.Identities}
+	forge := forger(t, b)
+	for _, tc := range []struct {
+		name   string
+		forged func(name string) []byte
+	}{
+		{"signed", forge},
+		{"garbage", func(string) []byte { return []byte("not a seal") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "over-" + tc.name
+			sl, objs := sealLocked(t, b, "s", name)
+			key := seal.SealKey("s", name)
+			genuine := sealtest.Versions(t, b.Offsite, key)[0].VersionID
+			sealtest.Put(t, b.Offsite, key, tc.forged(name))
+			forged := sealtest.Versions(t, b.Offsite, key)[0].VersionID
+
+			e := listed(t, b.Offsite, opts.TrustedKeys, "s", name)
+			if !e.Recoverable() || e.Seal == nil || !e.Hidden.Overwritten || e.Hidden.MarkerID != forged || e.Hidden.VersionID != genuine {
+				t.Fatalf("ListTrusted entry %s, hidden %+v: want recoverable from %s, overwritten by %s", e.State, e.Hidden, genuine, forged)
+			}
+			if hs := e.HiddenObjects(); len(hs) != 1 || hs[0].Key != key {
+				t.Errorf("HiddenObjects = %+v, want the overwritten seal.json", hs)
+			}
+			rep, err := seal.Verify(ctx, b.Offsite, "s", name, opts)
+			if err != nil {
+				t.Fatalf("Verify with seal.json overwritten: %v", err)
+			}
+			if len(rep.Hidden) != 1 || !rep.Hidden[0].Overwritten || rep.Hidden[0].VersionID != genuine ||
+				!strings.Contains(rep.Hidden[0].String(), "overwritten with other bytes (version "+forged+")") {
+				t.Fatalf("Hidden = %+v, want seal.json overwritten by %s, recovered from %s", rep.Hidden, forged, genuine)
+			}
+			opened, err := seal.Open(ctx, b.Offsite, "s", name, opts)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			for _, o := range opened.Manifest.Objects {
+				var buf bytes.Buffer
+				if _, err := opened.ReadObject(ctx, o.Name, &buf, nil); err != nil || !bytes.Equal(buf.Bytes(), objs[o.Name]) {
+					t.Fatalf("ReadObject(%s): %v, or bytes differ from Velero's", o.Name, err)
+				}
+			}
+			recs, after, err := seal.Recover(ctx, b.Offsite, "s", name, seal.RecoverOptions{VerifyOptions: opts})
+			if err != nil || len(recs) != 1 || recs[0].Err != nil || len(after.Hidden) != 0 {
+				t.Fatalf("Recover: %+v, %v; after: %+v", recs, err, after)
+			}
+			if got := sealtest.Get(t, b.Offsite, key); !bytes.Equal(got, sl.Raw) {
+				t.Errorf("after recover the current seal.json is not the genuine version %s", genuine)
+			}
+			if e := listed(t, b.Offsite, opts.TrustedKeys, "s", name); e.State != seal.StateSealed {
+				t.Errorf("after recover the entry is %s, want sealed", e.State)
+			}
+		})
+	}
+
+	// Every version forged: nothing to recover, never trusted.
+	key := seal.SealKey("s", "fake")
+	sealtest.Put(t, b.Offsite, key, forge("fake"))
+	sealtest.Put(t, b.Offsite, key, forge("fake"))
+	if e := listed(t, b.Offsite, opts.TrustedKeys, "s", "fake"); e.State != seal.StateUntrusted || e.Recoverable() {
+		t.Errorf("only forged versions: state %s, recoverable %v; want untrusted", e.State, e.Recoverable())
+	}
+	if _, err := seal.Verify(ctx, b.Offsite, "s", "fake", opts); !errors.Is(err, seal.ErrUntrusted) {
+		t.Errorf("Verify of only forged versions: %v, want ErrUntrusted", err)
 	}
 }
 

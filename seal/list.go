@@ -76,6 +76,9 @@ func (e Entry) HiddenObjects() []Hidden {
 		}
 	}
 	var out []Hidden
+	if e.Hidden != nil && e.Hidden.Overwritten {
+		out = append(out, *e.Hidden)
+	}
 	for _, m := range e.Markers {
 		name, ok := sealed[m.Key]
 		switch {
@@ -140,6 +143,9 @@ func list(ctx context.Context, offsite storage.Store, vouch func(*Seal) error) (
 			e, err = hiddenEntry(ctx, offsite, e, vs, vouch)
 		} else if f.sealed {
 			e, err = sealedEntry(ctx, offsite, e)
+			if vs := sealVersions.overwritten[SealKey(e.Schedule, e.Backup)]; err == nil && len(vs) > 0 && vouch != nil {
+				e, err = overwrittenEntry(ctx, offsite, e, vs, vouch)
+			}
 		}
 		if err != nil {
 			return nil, err
@@ -226,13 +232,16 @@ func sealedEntry(ctx context.Context, offsite storage.Store, e Entry) (Entry, er
 type markerSet struct {
 	hidden  map[string][]storage.Version
 	markers []storage.Version
+	// overwritten are the versions of each seal.json whose current version
+	// holds bytes over older ones (overwriteOf).
+	overwritten map[string][]storage.Version
 }
 
 // listCurrent yields the current objects under BackupsDir. On a versioned
 // bucket it lists versions instead, in the same one pass, and fills the
 // markerSet it returns.
 func listCurrent(ctx context.Context, offsite storage.Store) (iter.Seq2[storage.ObjectInfo, error], *markerSet, error) {
-	found := &markerSet{hidden: map[string][]storage.Version{}}
+	found := &markerSet{hidden: map[string][]storage.Version{}, overwritten: map[string][]storage.Version{}}
 	on, err := offsite.Versioning(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("versioning of %s: %w", offsite, err)
@@ -248,6 +257,8 @@ func listCurrent(ctx context.Context, offsite storage.Store) (iter.Seq2[storage.
 			for k, vs := range seals {
 				if _, ok := storage.Hidden(vs); ok {
 					found.hidden[k] = vs
+				} else if _, ok := overwriteOf(vs); ok {
+					found.overwritten[k] = vs
 				}
 			}
 		}()
@@ -279,6 +290,31 @@ func hiddenEntry(ctx context.Context, offsite storage.Store, e Entry, vs []stora
 	if vouch == nil {
 		return e, nil
 	}
+	return vouchedUnder(ctx, offsite, e, vs, vouch)
+}
+
+// overwrittenEntry is e when its current seal.json is one vouch accepts;
+// otherwise, when an older version parses as e's seal and vouch accepts it,
+// e hidden behind the current version (Hidden.Overwritten), recoverable
+// from that version as from under a delete marker.
+func overwrittenEntry(ctx context.Context, offsite storage.Store, e Entry, vs []storage.Version, vouch func(*Seal) error) (Entry, error) {
+	if e.State == StateSealed && vouch(e.Seal) == nil {
+		return e, nil
+	}
+	cur, _ := overwriteOf(vs)
+	o := Entry{Schedule: e.Schedule, Backup: e.Backup, State: StateHidden, Markers: e.Markers,
+		Hidden: &Hidden{Key: cur.Key, Object: SealObject, MarkerID: cur.VersionID, MarkerAt: cur.LastModified, Overwritten: true}}
+	o, err := vouchedUnder(ctx, offsite, o, vs, vouch)
+	if err != nil || o.Seal == nil {
+		return e, err // nothing older verifies: ListTrusted says why the current one does not
+	}
+	return o, nil
+}
+
+// vouchedUnder sets e's seal to the newest version of seal.json among vs
+// that parses as e's seal and that vouch accepts, recording it in e.Hidden.
+func vouchedUnder(ctx context.Context, offsite storage.Store, e Entry, vs []storage.Version, vouch func(*Seal) error) (Entry, error) {
+	h := e.Hidden
 	sl, err := sealUnder(ctx, offsite, vs, h, func(data []byte) (*Seal, error) {
 		sl, err := ParseSeal(data)
 		if err == nil && (sl.Schedule != e.Schedule || sl.Backup != e.Backup) {

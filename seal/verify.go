@@ -129,7 +129,11 @@ func loadSeal(ctx context.Context, offsite storage.Store, schedule, backup strin
 	if err != nil {
 		return nil, "", err
 	}
-	return checkSeal(ctx, offsite, schedule, backup, data, opts)
+	sl, keyID, err := checkSeal(ctx, offsite, schedule, backup, data, opts)
+	if err != nil {
+		return replacedSeal(ctx, offsite, schedule, backup, opts, err)
+	}
+	return sl, keyID, nil
 }
 
 // checkSeal parses seal.json's bytes and verifies its signature.
