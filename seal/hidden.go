@@ -46,11 +46,7 @@ func (h Hidden) Recovered() bool { return h.VersionID != "" }
 // String says what happened, for output: "KEY: hidden by a delete marker
 // at TIME; recovered from version ID".
 func (h Hidden) String() string {
-	what := "hidden by a delete marker"
-	if h.Overwritten {
-		what = "overwritten with other bytes (version " + h.MarkerID + ")"
-	}
-	s := fmt.Sprintf("%s: %s at %s; ", h.Key, what, h.MarkerAt.UTC().Format(time.RFC3339))
+	s := fmt.Sprintf("%s: %s at %s; ", h.Key, h.How(), h.MarkerAt.UTC().Format(time.RFC3339))
 	switch {
 	case h.Recovered():
 		s += "recovered from version " + h.VersionID
@@ -63,6 +59,15 @@ func (h Hidden) String() string {
 		s += fmt.Sprintf(" (refused %d version(s) whose bytes do not match: %s)", len(h.Refused), strings.Join(h.Refused, ", "))
 	}
 	return s
+}
+
+// How says what hides the sealed version: "hidden by a delete marker", or
+// "overwritten with other bytes (version ID)".
+func (h Hidden) How() string {
+	if h.Overwritten {
+		return "overwritten with other bytes (version " + h.MarkerID + ")"
+	}
+	return "hidden by a delete marker"
 }
 
 // HiddenNote is a clause for a one-line summary, "; N object(s) hidden by

@@ -154,8 +154,8 @@ func printBackups(s Streams, off *offsite, entries []seal.Entry) error {
 		case e.Err != nil:
 			reason = oneLine(e.Err)
 		case e.Recoverable():
-			reason = fmt.Sprintf("seal.json hidden by a delete marker at %s; recoverable from version %s (safekeep recover)",
-				e.Hidden.MarkerAt.UTC().Format(time.RFC3339), e.Hidden.VersionID)
+			reason = fmt.Sprintf("seal.json %s at %s; recoverable from version %s (safekeep recover)",
+				e.Hidden.How(), e.Hidden.MarkerAt.UTC().Format(time.RFC3339), e.Hidden.VersionID)
 		case e.Hidden != nil:
 			reason = "seal.json hidden by a delete marker; no version under it verifies with a trusted key"
 		}

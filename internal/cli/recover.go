@@ -150,11 +150,11 @@ func printRecoveries(out *printer, schedule, backup string, recs []seal.Recovery
 			failed = true
 			out.printf("%s/%s: FAIL %s hidden at %s: %s: %s\n", schedule, backup, r.Key, at, r.Action, oneLine(r.Err))
 		case dryRun:
-			out.printf("%s/%s: would bring back %s (hidden by a delete marker at %s) from version %s: delete the marker(s) and newer versions by ID, or copy it back if that is refused\n",
-				schedule, backup, r.Key, at, r.VersionID)
+			out.printf("%s/%s: would bring back %s (%s at %s) from version %s: delete the marker(s) and newer versions by ID, or copy it back if that is refused\n",
+				schedule, backup, r.Key, r.How(), at, r.VersionID)
 		default:
-			out.printf("%s/%s: recovered %s (hidden by a delete marker at %s) from version %s: %s%s\n",
-				schedule, backup, r.Key, at, r.VersionID, r.Action, removedNote(r.Removed))
+			out.printf("%s/%s: recovered %s (%s at %s) from version %s: %s%s\n",
+				schedule, backup, r.Key, r.How(), at, r.VersionID, r.Action, removedNote(r.Removed))
 		}
 	}
 	return failed

@@ -21,18 +21,7 @@ import (
 // versions and say so, recover --dry-run changes nothing, recover clears
 // the markers and writes an audit entry, and the audit log stays intact.
 func TestRecoverFlow(t *testing.T) {
-	b := newBed(t, testbed.S3Versioned())
-	k := keygenStep(t, b)
-	b.putBackup(t, "b1", "Completed")
-	bsl := b.writeBSL(t)
-	target := b.writeTarget(t, "target.yaml", offsiteBucket, true, k.recipient)
-	doc, err := os.ReadFile(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target = b.write(t, "target.yaml", string(doc)+"  auditKeys: [\""+k.verifyKey+"\"]\n")
-	b.ok(t, "seal", "--source", bsl, "--backup", "b1", "--target-file", target, "--signing-key", k.signing)
-	st := sealtest.OpenStore(t, b.s3.Config(offsiteBucket, "cluster-a/safekeep/v1"))
+	b, k, target, st := sealedVersioned(t)
 
 	var hidden []string
 	for info, err := range st.List(t.Context(), seal.BackupPrefix("manual", "b1")) {
@@ -141,5 +130,59 @@ func TestRecoverFlow(t *testing.T) {
 	}
 	if out := b.ok(t, "recover", "--target-file", target, "--backup", "manual/b1", "--verify-key", k.verifyKeyFile); !strings.Contains(out, "nothing hidden") {
 		t.Errorf("a second recover finds something:\n%s", out)
+	}
+}
+
+// sealedVersioned seals backup manual/b1 with the CLI on a versioned,
+// object-locked bucket, and returns the bed, the keys, the target file
+// (its signing key trusted for audit entries too) and the target's store.
+func sealedVersioned(t *testing.T) (*bed, keys, string, storage.Store) {
+	b := newBed(t, testbed.S3Versioned())
+	k := keygenStep(t, b)
+	b.putBackup(t, "b1", "Completed")
+	bsl := b.writeBSL(t)
+	target := b.writeTarget(t, "target.yaml", offsiteBucket, true, k.recipient)
+	doc, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target = b.write(t, "target.yaml", string(doc)+"  auditKeys: [\""+k.verifyKey+"\"]\n")
+	b.ok(t, "seal", "--source", bsl, "--backup", "b1", "--target-file", target, "--signing-key", k.signing)
+	return b, k, target, sealtest.OpenStore(t, b.s3.Config(offsiteBucket, "cluster-a/safekeep/v1"))
+}
+
+// TestRecoverOverwrittenSeal: an attacker puts other bytes over seal.json
+// as a new version (no delete marker). backups --all offers the genuine
+// version, verify and restore read it, and recover --backup makes it
+// current again. Before, the backup was only reported invalid.
+func TestRecoverOverwrittenSeal(t *testing.T) {
+	b, k, target, st := sealedVersioned(t)
+	key := seal.SealKey("manual", "b1")
+	genuine := sealtest.Get(t, st, key)
+	sealtest.Put(t, st, key, []byte("{}"))
+	over := "overwritten with other bytes (version " + sealtest.Versions(t, st, key)[0].VersionID + ")"
+
+	if r := b.run(t, "backups", "--target-file", target, "--all", "--verify-key", k.verifyKeyFile); r.code != 0 ||
+		!strings.Contains(r.out, "seal.json "+over) || !strings.Contains(r.out, "recoverable from version") {
+		t.Errorf("backups --all: exit %d, want b1 recoverable from under the overwrite:\n%s%s", r.code, r.out, r.err)
+	}
+	if out := b.ok(t, "verify", "--target-file", target, "--backup", "manual/b1", "--identity", k.identity, "--verify-key", k.verifyKeyFile); !strings.Contains(out, key+": "+over) || !strings.Contains(out, "intact") {
+		t.Errorf("verify does not read the genuine seal.json under the overwrite:\n%s", out)
+	}
+	dir := filepath.Join(b.dir, "restored")
+	b.ok(t, "restore", "--target-file", target, "--backup", "manual/b1", "--identity", k.identity, "--verify-key", k.verifyKeyFile, "--to-dir", dir)
+	for name, want := range b.backups["b1"] {
+		if got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name))); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("restored %s differs from Velero's bytes (%v)", name, err)
+		}
+	}
+	if out := b.ok(t, "recover", "--target-file", target, "--backup", "manual/b1", "--verify-key", k.verifyKeyFile, "--signing-key", k.signing); !strings.Contains(out, "manual/b1: recovered "+key+" ("+over) {
+		t.Errorf("recover does not bring back the genuine seal.json:\n%s", out)
+	}
+	if !bytes.Equal(sealtest.Get(t, st, key), genuine) {
+		t.Error("after recover the current seal.json is not the genuine one")
+	}
+	if out := b.ok(t, "backups", "--target-file", target, "--verify-key", k.verifyKeyFile); !strings.Contains(out, "b1") {
+		t.Errorf("after recover, backups does not list b1:\n%s", out)
 	}
 }
