@@ -438,7 +438,7 @@ spec:
 			t.Fatalf("restore: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
 		}
 		t.Logf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
-		for _, want := range []string{"restored and verified", "content   ok", "presence  ok", drillSource + " -> " + dest} {
+		for _, want := range []string{"restored and verified", "content      ok", "presence     ok", drillSource + " -> " + dest} {
 			if !strings.Contains(stdout, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, stdout)
 			}

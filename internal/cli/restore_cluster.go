@@ -122,12 +122,16 @@ func printResult(out *printer, res *drill.Result) {
 	if res.Changes != nil {
 		out.printf("isolation: %s\n", res.Changes.Summary())
 	}
+	width := 0 // the longest check name, so the verdicts line up
+	for _, ch := range res.Checks {
+		width = max(width, len(ch.Name))
+	}
 	for _, ch := range res.Checks {
 		status := "ok"
 		if !ch.Passed {
 			status = "FAIL"
 		}
-		out.printf("%-9s %-5s %s\n", ch.Name, status, ch.Message)
+		out.printf("%-*s %-5s %s\n", width, ch.Name, status, ch.Message)
 		if !ch.Passed {
 			for _, o := range ch.Objects {
 				out.printf("  %s\n", o)
