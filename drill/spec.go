@@ -2,8 +2,6 @@ package drill
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"slices"
 	"strings"
 
@@ -102,8 +100,7 @@ func boolInt(b bool) int {
 func AuditVolumes(in []v1alpha1.DrillVolumeResult) []audit.VolumeCheck {
 	var out []audit.VolumeCheck
 	for _, v := range in {
-		sum := sha256.Sum256([]byte(v.Namespace + "/" + v.Pod + "/" + v.Volume))
-		out = append(out, audit.VolumeCheck{Volume: "sha256:" + hex.EncodeToString(sum[:]), Files: v.Files, Bytes: v.Bytes, Passed: v.Passed})
+		out = append(out, audit.VolumeCheck{Volume: audit.NameDigest(v.Namespace + "/" + v.Pod + "/" + v.Volume), Files: v.Files, Bytes: v.Bytes, Passed: v.Passed})
 	}
 	return out
 }
