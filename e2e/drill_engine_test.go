@@ -303,10 +303,10 @@ func testDrillDamage(t *testing.T, d *drillBed) {
 		names          string // an object the first failed check names
 		says           string // in the first failed check's message
 	}{
-		{"bit flip", "flip", nil, []string{"seal", "decrypt", "restore", "presence", "content", "rto", "job"}, tar, "does not match its seal"},
-		{"deleted object", "gone", nil, []string{"seal", "decrypt", "restore", "presence", "content", "rto", "job"}, seal.VeleroBackupJSON, "missing"},
-		{"altered seal", "badseal", nil, []string{"seal", "decrypt", "restore", "presence", "content", "rto", "job"}, "seal.json", "signature"},
-		{"wrong identity", drillSchedule, otherIDs, []string{"decrypt", "restore", "presence", "content", "rto", "job"}, "manifest.json.age", "identity"},
+		{"bit flip", "flip", nil, []string{"seal", "decrypt", "restore", "presence", "content", "rto", "job", "volumes"}, tar, "does not match its seal"},
+		{"deleted object", "gone", nil, []string{"seal", "decrypt", "restore", "presence", "content", "rto", "job", "volumes"}, seal.VeleroBackupJSON, "missing"},
+		{"altered seal", "badseal", nil, []string{"seal", "decrypt", "restore", "presence", "content", "rto", "job", "volumes"}, "seal.json", "signature"},
+		{"wrong identity", drillSchedule, otherIDs, []string{"decrypt", "restore", "presence", "content", "rto", "job", "volumes"}, "manifest.json.age", "identity"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -33,6 +33,10 @@ func (n *Node) LocalVolume(tb TB, ctx context.Context, ns, name, dir string) *co
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			StorageClassName: ptr.To(localStorageClass),
 			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			// Named from the start, so the Node's provisioner (in namespaces
+			// it schedules in) leaves this claim to us rather than racing
+			// to bind it to a volume of its own.
+			VolumeName: localPVName(ns, name),
 		},
 	}
 	if err := n.cp.Client.Create(ctx, pvc); err != nil {
@@ -43,6 +47,9 @@ func (n *Node) LocalVolume(tb TB, ctx context.Context, ns, name, dir string) *co
 	}
 	return pvc
 }
+
+// localPVName is the name of the spec.local PV of the claim ns/name.
+func localPVName(ns, name string) string { return "local-" + ns + "-" + name }
 
 // bindLocal creates a spec.local PV on dir for pvc and binds the two.
 func (n *Node) bindLocal(ctx context.Context, pvc *corev1.PersistentVolumeClaim, dir string) error {
@@ -56,7 +63,7 @@ func (n *Node) bindLocal(ctx context.Context, pvc *corev1.PersistentVolumeClaim,
 		class = *pvc.Spec.StorageClassName
 	}
 	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: "local-" + pvc.Namespace + "-" + pvc.Name},
+		ObjectMeta: metav1.ObjectMeta{Name: localPVName(pvc.Namespace, pvc.Name)},
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: size},
 			AccessModes:                   pvc.Spec.AccessModes,
