@@ -514,7 +514,7 @@ spec:
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 			t.Fatalf("exit: %v, want 1\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
 		}
-		if !strings.Contains(stdout, "decrypt   FAIL") || !strings.Contains(stderr, "checks failed") {
+		if !strings.Contains(stdout, "decrypt      FAIL") || !strings.Contains(stderr, "checks failed") {
 			t.Errorf("want the decrypt check failed:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
 		}
 		if !strings.Contains(stderr, "no audit entry written") {
