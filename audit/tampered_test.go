@@ -22,14 +22,7 @@ func TestTamperedVersions(t *testing.T) {
 	ctx := t.Context()
 	signer := sealtest.NewSigner(t)
 	l := audit.New(st, signer, audit.Options{NoLock: true, SegmentSize: 2})
-	var last *audit.Entry
-	for i := range 5 {
-		e, err := l.Append(ctx, sealRecord(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = e
-	}
+	last := audittest.AppendRecords(t, l, 5, sealRecord)
 	if found, err := audit.FindTampered(ctx, st); err != nil || len(found) != 0 {
 		t.Fatalf("FindTampered of an untouched log = %v, %v; want none", found, err)
 	}

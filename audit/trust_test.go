@@ -56,14 +56,7 @@ func TestAnchorCatchesHiddenEntries(t *testing.T) {
 	b := audittest.NewBed(t)
 	ctx := t.Context()
 	l := audit.New(b.Plain, b.Signer, audit.Options{NoLock: true})
-	var last *audit.Entry
-	for i := range 5 {
-		e, err := l.Append(ctx, sealRecord(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = e
-	}
+	last := audittest.AppendRecords(t, l, 5, sealRecord)
 	anchor, err := audit.ParseAnchor(audit.Anchor{Seq: last.Seq, Hash: last.Hash}.String())
 	if err != nil {
 		t.Fatal(err)

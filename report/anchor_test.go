@@ -21,14 +21,7 @@ func TestReportAnchor(t *testing.T) {
 	ctx := t.Context()
 	signer := sealtest.NewSigner(t)
 	l := audit.New(st, signer, audit.Options{NoLock: true})
-	var last *audit.Entry
-	for i := range 3 {
-		e, err := l.Append(ctx, audittest.Record(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		last = e
-	}
+	last := audittest.AppendRecords(t, l, 3, audittest.Record)
 	head := audit.Anchor{Seq: last.Seq, Hash: last.Hash}
 	build := func(a *audit.Anchor) *report.Report {
 		t.Helper()

@@ -59,6 +59,22 @@ func VersionedStore(tb testing.TB) storage.Store {
 	return OpenStore(tb, s3.Config("locked", "site/safekeep/v1"))
 }
 
+// AppendRecords appends record(0) ... record(n-1) to l with Append, as a
+// writer of the log does, and returns the head entry. WriteLog is the quick
+// way to a big log.
+func AppendRecords(tb testing.TB, l *audit.Log, n int, record func(i int) audit.Record) *audit.Entry {
+	tb.Helper()
+	var last *audit.Entry
+	for i := range n {
+		e, err := l.Append(tb.Context(), record(i))
+		if err != nil {
+			tb.Fatalf("append record %d: %v", i, err)
+		}
+		last = e
+	}
+	return last
+}
+
 // OpenStore opens cfg's store with the default retry policy.
 func OpenStore(tb testing.TB, cfg storage.Config) storage.Store {
 	tb.Helper()

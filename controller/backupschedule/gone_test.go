@@ -35,18 +35,9 @@ func TestGoneSealAlerts(t *testing.T) {
 	s := env.Schedule(t, ns, "vanish", v1alpha1.BackupScheduleSpec{Schedule: "0 * * * *"}, t0.Add(-time.Hour))
 	r := env.reconciler(Options{Audit: auditlog.New("", env.Rec)})
 	startJobs(t, r)
-	run := func(when time.Time) string {
-		t.Helper()
-		env.Clock.SetTime(when)
-		env.reconcile(t, r, s)
-		name := v1alpha1.BackupName(ns, "vanish", when)
-		env.completeBackup(t, name, when)
-		runToSeal(t, env, r, s)
-		return name
-	}
 	gauge := func() float64 { return metricValue(t, goneBackups.WithLabelValues(ns, "vanish")) }
 
-	first := run(t0)
+	first := env.sealRunAt(t, r, s, t0)
 	sealKey := seal.SealKey("vanish", first)
 	body, _, err := offsite.Get(ctx, sealKey)
 	if err != nil {
@@ -60,7 +51,7 @@ func TestGoneSealAlerts(t *testing.T) {
 	if err := offsite.Delete(ctx, sealKey); err != nil {
 		t.Fatal(err)
 	}
-	run(t0.Add(time.Hour))
+	env.sealRunAt(t, r, s, t0.Add(time.Hour))
 	ob := env.offsiteBackup(t, ns, first) // kept: evidence, not a clean-up
 	c := meta.FindStatusCondition(ob.Status.Conditions, v1alpha1.ConditionGone)
 	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonSealGone || !strings.Contains(c.Message, "retention did not delete it") {
@@ -71,7 +62,7 @@ func TestGoneSealAlerts(t *testing.T) {
 	if got := gauge(); got != 1 {
 		t.Errorf("gone gauge = %v, want 1", got)
 	}
-	run(t0.Add(2 * time.Hour)) // still gone: no second entry, and nothing cleaned up
+	env.sealRunAt(t, r, s, t0.Add(2*time.Hour)) // still gone: no second entry, and nothing cleaned up
 	if _, err := offsite.Stat(ctx, seal.ObjectKey("vanish", first, first+".tar.gz")); err != nil {
 		t.Errorf("the gone backup's archive: %v, want it kept as evidence", err)
 	}
@@ -82,7 +73,7 @@ func TestGoneSealAlerts(t *testing.T) {
 	if _, err := offsite.Put(ctx, sealKey, bytes.NewReader(raw), storage.PutOptions{Size: int64(len(raw))}); err != nil {
 		t.Fatal(err)
 	}
-	run(t0.Add(3 * time.Hour))
+	env.sealRunAt(t, r, s, t0.Add(3*time.Hour))
 	c = meta.FindStatusCondition(env.offsiteBackup(t, ns, first).Status.Conditions, v1alpha1.ConditionGone)
 	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonSealPresent {
 		t.Errorf("Gone after the seal is back = %+v, want False/SealPresent", c)

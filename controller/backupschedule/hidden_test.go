@@ -33,18 +33,9 @@ func TestHiddenObjects(t *testing.T) {
 	s := env.Schedule(t, ns, "attacked", v1alpha1.BackupScheduleSpec{Schedule: "0 * * * *"}, t0.Add(-time.Hour))
 	r := env.reconciler(Options{})
 	startJobs(t, r)
-	run := func(when time.Time) string {
-		t.Helper()
-		env.Clock.SetTime(when)
-		env.reconcile(t, r, s)
-		name := v1alpha1.BackupName(ns, "attacked", when)
-		env.completeBackup(t, name, when)
-		runToSeal(t, env, r, s)
-		return name
-	}
 	hiddenGauge := func() float64 { return metricValue(t, kit.HiddenObjects.WithLabelValues(ns, "offsite")) }
 
-	first := run(t0)
+	first := env.sealRunAt(t, r, s, t0)
 	wantHidden(t, env.offsiteBackup(t, ns, first), metav1.ConditionFalse, v1alpha1.ReasonNothingHidden)
 	if got := hiddenGauge(); got != 0 {
 		t.Errorf("hidden objects before the attack = %v, want 0", got)
@@ -54,7 +45,7 @@ func TestHiddenObjects(t *testing.T) {
 	for _, key := range []string{seal.SealKey("attacked", first), seal.ObjectKey("attacked", first, archive)} {
 		sealtest.Hide(t, offsite, key)
 	}
-	second := run(t0.Add(time.Hour))
+	second := env.sealRunAt(t, r, s, t0.Add(time.Hour))
 	ob := env.offsiteBackup(t, ns, first) // still there: the attack unsealed nothing
 	wantHidden(t, ob, metav1.ConditionTrue, v1alpha1.ReasonDeleteMarkers, "2 sealed object(s)", "seal.json", archive,
 		"safekeep recover --backup attacked/"+first)
@@ -71,7 +62,7 @@ func TestHiddenObjects(t *testing.T) {
 	if err != nil || len(recs) != 2 {
 		t.Fatalf("recover: %d recoveries, %v", len(recs), err)
 	}
-	run(t0.Add(2 * time.Hour))
+	env.sealRunAt(t, r, s, t0.Add(2*time.Hour))
 	wantHidden(t, env.offsiteBackup(t, ns, first), metav1.ConditionFalse, v1alpha1.ReasonNothingHidden)
 	if got := hiddenGauge(); got != 0 {
 		t.Errorf("hidden objects after recover = %v, want 0", got)

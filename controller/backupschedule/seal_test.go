@@ -75,19 +75,7 @@ func newSealEnvOn(t *testing.T, bed *sealtest.Bed) *sealEnv {
 // its credentials and signing key Secrets, marked Ready.
 func (e *sealEnv) target(t *testing.T, ns, bucket string, lock *v1alpha1.ObjectLock) *v1alpha1.OffsiteTarget {
 	t.Helper()
-	pem, err := e.bed.Signer.MarshalPEM()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []*corev1.Secret{
-		{ObjectMeta: metav1.ObjectMeta{Name: "offsite-credentials", Namespace: ns},
-			Data: map[string][]byte{"AWS_ACCESS_KEY_ID": []byte(e.bed.S3.AccessKey), "AWS_SECRET_ACCESS_KEY": []byte(e.bed.S3.SecretKey)}},
-		{ObjectMeta: metav1.ObjectMeta{Name: "signing", Namespace: ns}, Data: map[string][]byte{"signing.key": pem}},
-	} {
-		if err := e.CP.Client.Create(t.Context(), s); client.IgnoreAlreadyExists(err) != nil {
-			t.Fatal(err)
-		}
-	}
+	e.TargetSecrets(t, ns, "offsite-credentials", "signing", e.bed.S3, e.bed.Signer)
 	return e.ReadyTarget(t, ns, "offsite", v1alpha1.OffsiteTargetSpec{
 		S3: v1alpha1.S3Location{Endpoint: e.bed.S3.Endpoint, Bucket: bucket, Prefix: "cluster-a", Region: "us-east-1",
 			CredentialsSecretRef: &corev1.LocalObjectReference{Name: "offsite-credentials"}},
@@ -141,6 +129,19 @@ func runToSeal(t *testing.T, e *sealEnv, r *Reconciler, s *v1alpha1.BackupSchedu
 	waitWake(t, r, s)
 	e.reconcile(t, r, s)
 	return e.get(t, s)
+}
+
+// sealRunAt moves the clock to when, has s start its run, completes the
+// run's Velero backup and reconciles until it is sealed; it returns the
+// backup's name.
+func (e *sealEnv) sealRunAt(t *testing.T, r *Reconciler, s *v1alpha1.BackupSchedule, when time.Time) string {
+	t.Helper()
+	e.Clock.SetTime(when)
+	e.reconcile(t, r, s)
+	name := v1alpha1.BackupName(s.Namespace, s.Name, when)
+	e.completeBackup(t, name, when)
+	runToSeal(t, e, r, s)
+	return name
 }
 
 func (e *sealEnv) offsiteBackup(t *testing.T, ns, name string) *v1alpha1.OffsiteBackup {
@@ -368,13 +369,7 @@ func TestRetentionDeletes(t *testing.T) {
 	startJobs(t, r)
 	var names []string
 	for i := range 2 {
-		when := t0.Add(time.Duration(i) * time.Hour)
-		env.Clock.SetTime(when)
-		env.reconcile(t, r, s)
-		name := v1alpha1.BackupName(ns, "keep1", when)
-		names = append(names, name)
-		env.completeBackup(t, name, when)
-		runToSeal(t, env, r, s)
+		names = append(names, env.sealRunAt(t, r, s, t0.Add(time.Duration(i)*time.Hour)))
 	}
 	if keys := sealtest.Keys(sealtest.Snapshot(t, offsite, seal.BackupPrefix("keep1", names[0]))); len(keys) != 0 {
 		t.Errorf("the dropped backup is still offsite: %v", keys)

@@ -18,9 +18,7 @@ import (
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/audit/audittest"
 	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
-	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/seal/sealtest"
-	"github.com/safekeep-dev/safekeep/target"
 )
 
 // A drill deleted while a run is in flight leaves an entry in the audit
@@ -80,23 +78,7 @@ func (e *drillEnv) auditedTarget(t *testing.T, ns, name string) {
 	t.Helper()
 	ctx := t.Context()
 	e.s3.CreateBucket(t, "offsite", false)
-	key, err := crypto.GenerateSigningKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pem, err := key.MarshalPEM()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sec := range []*corev1.Secret{
-		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "offsite-creds"},
-			Data: map[string][]byte{target.KeyAccessKeyID: []byte(e.s3.AccessKey), target.KeySecretAccessKey: []byte(e.s3.SecretKey)}},
-		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "signing"}, Data: map[string][]byte{target.KeySigningKey: pem}},
-	} {
-		if err := e.CP.Client.Create(ctx, sec); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.TargetSecrets(t, ns, "offsite-creds", "signing", e.s3, sealtest.NewSigner(t))
 	tgt := &v1alpha1.OffsiteTarget{}
 	if err := e.CP.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, tgt); err != nil {
 		t.Fatal(err)

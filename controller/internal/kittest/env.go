@@ -26,7 +26,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
+	"github.com/safekeep-dev/safekeep/target"
 )
 
 // VeleroNS is the Velero namespace of the test bed.
@@ -114,6 +116,26 @@ func (e *Env) ReadyTarget(t *testing.T, ns, name string, spec v1alpha1.OffsiteTa
 	}
 	e.SetTargetReady(t, tgt, metav1.ConditionTrue, v1alpha1.ReasonVerified, "all checks passed")
 	return tgt
+}
+
+// TargetSecrets creates in ns (when not there yet) the Secrets an
+// OffsiteTarget on s3 names: creds with the server's static keys and
+// signing with key's PEM.
+func (e *Env) TargetSecrets(t *testing.T, ns, creds, signing string, s3 *testbed.S3Server, key crypto.SigningKey) {
+	t.Helper()
+	pem, err := key.MarshalPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: creds},
+			Data: map[string][]byte{target.KeyAccessKeyID: []byte(s3.AccessKey), target.KeySecretAccessKey: []byte(s3.SecretKey)}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: signing}, Data: map[string][]byte{target.KeySigningKey: pem}},
+	} {
+		if err := e.CP.Client.Create(t.Context(), s); client.IgnoreAlreadyExists(err) != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // SetTargetReady sets the target's Ready condition.
