@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"math"
 	"path/filepath"
 	"regexp"
@@ -159,21 +158,8 @@ func TestEvidence(t *testing.T) {
 	skc.env = append(slices.Clone(sk.env), "KUBECONFIG="+cp.Kubeconfig)
 	byName := []string{"--target", "offsite", "-n", ctlNamespace}
 	pin := []string{"--verify-key", verifyKey.String()}
-	targetFile := writeFile(t, dir, "target.yaml", fmt.Sprintf(`apiVersion: safekeep.dev/v1alpha1
-kind: OffsiteTarget
-metadata:
-  name: offsite
-spec:
-  s3:
-    endpoint: %s
-    bucket: %s
-    prefix: %s
-    region: us-east-1
-  recipients: [%q, %q]
-  objectLock: {mode: Governance, retainDays: 1}
-  signingKeySecretRef: {name: safekeep-signing}
-  signingPublicKey: %q
-`, s3.Endpoint, evBucket, evPrefix, recipient, breakGlass, verifyKey.String()))
+	targetFile := targetManifest{endpoint: s3.Endpoint, bucket: evBucket, prefix: evPrefix, recipients: []string{recipient, breakGlass},
+		locked: true, signingPublicKey: verifyKey.String()}.write(t, dir)
 
 	var head audit.Report
 	t.Run("audit verify passes with the three entries", func(t *testing.T) {

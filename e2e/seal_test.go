@@ -229,21 +229,8 @@ spec:
     s3ForcePathStyle: "true"
     s3Url: %s
 `, veleroBucket, b.s3.Endpoint))
-	target := writeFile(t, dir, "target.yaml", fmt.Sprintf(`apiVersion: safekeep.dev/v1alpha1
-kind: OffsiteTarget
-metadata:
-  name: offsite
-spec:
-  s3:
-    endpoint: %s
-    bucket: %s
-    prefix: %s
-    region: us-east-1
-  recipients: [%q]
-  objectLock: {mode: Governance, retainDays: 1}
-  signingKeySecretRef: {name: safekeep-signing}
-  signingPublicKey: %q
-`, b.s3.Endpoint, bucket, prefix, recipient, verifyKey))
+	target := targetManifest{endpoint: b.s3.Endpoint, bucket: bucket, prefix: prefix, recipients: []string{recipient},
+		locked: true, signingPublicKey: verifyKey}.write(t, dir)
 
 	return &sealKit{sk: sk, identity: identity, signingKey: signingKey, bsl: bsl, target: target}
 }

@@ -1,0 +1,45 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// targetManifest is the OffsiteTarget a test hands the CLI with --target-file,
+// written as a user would: named offsite, in region us-east-1, its signing
+// key in Secret safekeep-signing and its public key pinned.
+type targetManifest struct {
+	endpoint, bucket, prefix string
+	recipients               []string
+	// locked asks for Governance object lock for one day.
+	locked           bool
+	signingPublicKey string
+}
+
+// write writes the target as target.yaml under dir and returns its path.
+func (f targetManifest) write(t *testing.T, dir string) string {
+	t.Helper()
+	quoted := make([]string, len(f.recipients))
+	for i, r := range f.recipients {
+		quoted[i] = fmt.Sprintf("%q", r)
+	}
+	lock := ""
+	if f.locked {
+		lock = "  objectLock: {mode: Governance, retainDays: 1}\n"
+	}
+	return writeFile(t, dir, "target.yaml", fmt.Sprintf(`apiVersion: safekeep.dev/v1alpha1
+kind: OffsiteTarget
+metadata:
+  name: offsite
+spec:
+  s3:
+    endpoint: %s
+    bucket: %s
+    prefix: %s
+    region: us-east-1
+  recipients: [%s]
+%s  signingKeySecretRef: {name: safekeep-signing}
+  signingPublicKey: %q
+`, f.endpoint, f.bucket, f.prefix, strings.Join(quoted, ", "), lock, f.signingPublicKey))
+}
