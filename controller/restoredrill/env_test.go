@@ -21,10 +21,26 @@ import (
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 )
 
-// day0 is tomorrow, 00:00 UTC: the fake clock starts there, after the
-// API server stamps the objects' creation (a creation time after the
-// clock's now would miss nothing).
-var day0 = time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+// day0 is the next full hour: the fake clock starts there, after the API
+// server stamps the objects' creation (a creation time after the clock's
+// now would miss nothing). drillAt, four hours later, is the drills' daily
+// time: no fire falls between the real creation and day0, whatever the
+// hour the tests run at (a fixed 04:00 was due at once when they ran
+// between midnight and 04:00 UTC).
+var (
+	day0      = time.Now().UTC().Truncate(time.Hour).Add(time.Hour)
+	drillAt   = day0.Add(4 * time.Hour)
+	drillCron = fmt.Sprintf("0 %d * * *", drillAt.Hour())
+)
+
+// lastDrillTime is the latest daily drill time at or before now.
+func lastDrillTime(now time.Time) time.Time {
+	days := now.Sub(drillAt) / (24 * time.Hour)
+	if now.Before(drillAt) {
+		days--
+	}
+	return drillAt.Add(days * 24 * time.Hour)
+}
 
 // drillEnv is a scheduleEnv with what drills reference: a Ready target, a
 // BackupSchedule with sealed OffsiteBackups, an identity Secret, and
@@ -117,7 +133,7 @@ func (e *drillEnv) drill(t *testing.T, ns, name string, mutate func(*v1alpha1.Re
 	d := &v1alpha1.RestoreDrill{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: v1alpha1.RestoreDrillSpec{
-			Schedule:          "0 4 * * *",
+			Schedule:          drillCron,
 			BackupScheduleRef: corev1.LocalObjectReference{Name: "nightly"},
 			IdentitySecretRef: v1alpha1.SecretKeyRef{Name: "drill-identity"},
 			Staging:           "staging",
@@ -348,10 +364,10 @@ func TestRestoreDrillSchedule(t *testing.T) {
 	res := e.reconcileDrill(t, r, d)
 	waitJob(t, r, d) // the first sweep of what earlier runs left
 	got := e.getDrill(t, d)
-	wantDrillCondition(t, got, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonScheduled, day0.Add(4*time.Hour).Format(time.RFC3339))
+	wantDrillCondition(t, got, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonScheduled, drillAt.Format(time.RFC3339))
 	wantDrillCondition(t, got, v1alpha1.ConditionLastDrillPassed, metav1.ConditionUnknown, v1alpha1.ReasonNeverDrilled)
-	if n := got.Status.NextScheduleTime; n == nil || !n.Equal(&metav1.Time{Time: day0.Add(4 * time.Hour)}) {
-		t.Fatalf("nextScheduleTime %v, want 04:00", n)
+	if n := got.Status.NextScheduleTime; n == nil || !n.Equal(&metav1.Time{Time: drillAt}) {
+		t.Fatalf("nextScheduleTime %v, want %s", n, drillAt)
 	}
 	if res.RequeueAfter != 4*time.Hour {
 		t.Errorf("requeue after %s, want 4h", res.RequeueAfter)
@@ -360,7 +376,7 @@ func TestRestoreDrillSchedule(t *testing.T) {
 	for day := range 3 {
 		e.Clock.Step(24 * time.Hour)
 		if day == 0 {
-			e.Clock.SetTime(day0.Add(4*time.Hour + 5*time.Second))
+			e.Clock.SetTime(drillAt.Add(5 * time.Second))
 		}
 		e.reconcileDrill(t, r, d)
 		got = e.getDrill(t, d)
@@ -368,7 +384,7 @@ func TestRestoreDrillSchedule(t *testing.T) {
 		if a == nil {
 			t.Fatalf("day %d: no run started: %+v", day, got.Status)
 		}
-		if want := e.Clock.Now().UTC().Truncate(24 * time.Hour).Add(4 * time.Hour); a.ID != v1alpha1.DrillRunID(want, v1alpha1.TriggerSchedule) {
+		if want := lastDrillTime(e.Clock.Now()); a.ID != v1alpha1.DrillRunID(want, v1alpha1.TriggerSchedule) {
 			t.Errorf("run ID %s, want the scheduled time's %s", a.ID, v1alpha1.DrillRunID(want, v1alpha1.TriggerSchedule))
 		}
 		wantDrillCondition(t, got, v1alpha1.ConditionRunning, metav1.ConditionTrue, v1alpha1.ReasonDrilling)
