@@ -26,14 +26,11 @@ const auditBenchEntries = 100_000
 // auditTarget is the target for verifying or reading the log.
 const auditTarget = 30 * time.Second
 
-// BenchmarkAuditLog writes a log of 100,000 entries (and its 100
-// checkpoint segments) into VersityGW on loopback (not measured:
-// concurrent PUTs), then measures audit.Verify and audit.Read of the whole
-// log, and the listing of the entry objects alone (shard by shard), with GOMAXPROCS 1 in
-// this process (the server runs apart, as it would), printing wall time,
-// CPU time and peak heap of each, and the server's CPU time. Run with
-// -benchtime 1x.
-func BenchmarkAuditLog(b *testing.B) {
+// benchAuditLog writes the benchmarks' log (auditBenchEntries entries, or
+// AUDIT_BENCH_ENTRIES) into the plain bucket of a new VersityGW bed, and
+// returns the bed, the number of entries and the head entry.
+func benchAuditLog(b *testing.B) (*audittest.Bed, int, *audit.Entry) {
+	b.Helper()
 	n := auditBenchEntries
 	if s := os.Getenv("AUDIT_BENCH_ENTRIES"); s != "" {
 		var err error
@@ -42,10 +39,22 @@ func BenchmarkAuditLog(b *testing.B) {
 		}
 	}
 	bed := audittest.NewBed(b)
-	st := bed.Plain
 	start := time.Now()
-	head := audittest.WriteLog(b, st, bed.Signer, n, audittest.WriteOptions{Concurrency: 64})
+	head := audittest.WriteLog(b, bed.Plain, bed.Signer, n, audittest.WriteOptions{Concurrency: 64})
 	b.Logf("setup: wrote %d entries (%d objects) in %s", n, 2*n, time.Since(start).Round(time.Second))
+	return bed, n, head
+}
+
+// BenchmarkAuditLog writes a log of 100,000 entries (and its 100
+// checkpoint segments) into VersityGW on loopback (not measured:
+// concurrent PUTs), then measures audit.Verify and audit.Read of the whole
+// log, and the listing of the entry objects alone (shard by shard), with GOMAXPROCS 1 in
+// this process (the server runs apart, as it would), printing wall time,
+// CPU time and peak heap of each, and the server's CPU time. Run with
+// -benchtime 1x.
+func BenchmarkAuditLog(b *testing.B) {
+	bed, n, head := benchAuditLog(b)
+	st := bed.Plain
 	conc := 0 // the default
 	if s := os.Getenv("AUDIT_BENCH_CONCURRENCY"); s != "" {
 		conc, _ = strconv.Atoi(s)

@@ -3,10 +3,8 @@ package bench
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/safekeep-dev/safekeep/audit/audittest"
 	"github.com/safekeep-dev/safekeep/report"
@@ -20,18 +18,8 @@ import (
 // time and peak heap of each, and the target (30 s) for the whole.
 // Run with -benchtime 1x.
 func BenchmarkAuditReport(b *testing.B) {
-	n := auditBenchEntries
-	if s := os.Getenv("AUDIT_BENCH_ENTRIES"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil {
-			b.Fatalf("AUDIT_BENCH_ENTRIES: %v", err)
-		}
-	}
-	bed := audittest.NewBed(b)
+	bed, n, _ := benchAuditLog(b)
 	st := bed.Plain
-	start := time.Now()
-	audittest.WriteLog(b, st, bed.Signer, n, audittest.WriteOptions{Concurrency: 64})
-	b.Logf("setup: wrote %d entries (%d objects) in %s", n, 2*n, time.Since(start).Round(time.Second))
 	ctx := b.Context()
 	srv := serverPID(b, strings.TrimPrefix(bed.S3.Endpoint, "http://"))
 	dir := b.TempDir()

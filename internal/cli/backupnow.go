@@ -80,7 +80,7 @@ func runBackupNow(ctx context.Context, opts *options, f *backupNowFlags, name st
 	}
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	s := &v1alpha1.BackupSchedule{}
-	asked, err := askRun(ctx, c, "backup now", "BackupSchedule", key, s, func() error { return runnable(s) })
+	asked, err := askRun(ctx, c, "backup now", "BackupSchedule", key, s, func() error { return runnable(s.Spec.Suspend, s.Status.Conditions) })
 	if err != nil {
 		return err
 	}
@@ -101,17 +101,6 @@ func runBackupNow(ctx context.Context, opts *options, f *backupNowFlags, name st
 	_, err = fmt.Fprintf(opts.streams.Out, "sealed %s/%s: OffsiteBackup %s/%s, %d objects, %s encrypted, seal %s\n",
 		f.veleroNamespace, backup, ns, ob.Name, ob.Status.Objects, bytesIEC(ob.Status.CiphertextBytes), ob.Status.SealDigest)
 	return err
-}
-
-// runnable refuses a schedule the controller would not run.
-func runnable(s *v1alpha1.BackupSchedule) error {
-	if s.Spec.Suspend {
-		return errors.New("is suspended (spec.suspend): resume it to run it")
-	}
-	if c := meta.FindStatusCondition(s.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionFalse {
-		return fmt.Errorf("is not Ready (%s): %s", c.Reason, c.Message)
-	}
-	return nil
 }
 
 // runWatch follows one run asked for with `backup now`.
@@ -208,7 +197,7 @@ func (w *runWatch) notStarted(s *v1alpha1.BackupSchedule) error {
 		}
 		return errRunPending
 	}
-	if err := runnable(s); err != nil {
+	if err := runnable(s.Spec.Suspend, s.Status.Conditions); err != nil {
 		return fmt.Errorf("the controller did not start the run: BackupSchedule %s %w", w.key, err)
 	}
 	if s.Status.Active == w.backup {

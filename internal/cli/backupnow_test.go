@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"os/exec"
 	"path/filepath"
@@ -104,11 +103,7 @@ func TestBackupNow(t *testing.T) {
 
 	run := func(args ...string) result {
 		t.Helper()
-		var out, errb bytes.Buffer
-		args = append(args, "--kubeconfig", cp.Kubeconfig, "--poll-interval", "100ms")
-		code := Run(ctx, args, Streams{Out: &out, Err: &errb})
-		t.Logf("safekeep %s\nexit %d\n%s%s", strings.Join(args, " "), code, out.String(), errb.String())
-		return result{code: code, out: out.String(), err: errb.String()}
+		return runCLI(t, ctx, append(args, "--kubeconfig", cp.Kubeconfig, "--poll-interval", "100ms")...)
 	}
 	lastLine := func(s string) string {
 		lines := strings.Split(strings.TrimSpace(s), "\n")

@@ -2,15 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -72,7 +69,7 @@ func runDrillRun(ctx context.Context, opts *options, f *drillRunFlags, name stri
 	}
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	d := &v1alpha1.RestoreDrill{}
-	asked, err := askRun(ctx, c, "drill run", "RestoreDrill", key, d, func() error { return drillRunnable(d) })
+	asked, err := askRun(ctx, c, "drill run", "RestoreDrill", key, d, func() error { return runnable(d.Spec.Suspend, d.Status.Conditions) })
 	if err != nil {
 		return err
 	}
@@ -91,17 +88,6 @@ func runDrillRun(ctx context.Context, opts *options, f *drillRunFlags, name stri
 	}
 	if run.Result != v1alpha1.DrillRunPassed {
 		return fmt.Errorf("drill run: run %s %s: %s", run.ID, strings.ToLower(string(run.Result)), run.Message)
-	}
-	return nil
-}
-
-// drillRunnable refuses a drill the controller would not run.
-func drillRunnable(d *v1alpha1.RestoreDrill) error {
-	if d.Spec.Suspend {
-		return errors.New("is suspended (spec.suspend): resume it to run it")
-	}
-	if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionFalse {
-		return fmt.Errorf("is not Ready (%s): %s", c.Reason, c.Message)
 	}
 	return nil
 }
@@ -153,7 +139,7 @@ func (w *drillWatch) look(ctx context.Context) (*v1alpha1.DrillRun, error) {
 		w.status.set("waiting for the controller to start the run")
 		return nil, errRunPending
 	}
-	if err := drillRunnable(d); err != nil {
+	if err := runnable(d.Spec.Suspend, d.Status.Conditions); err != nil {
 		return nil, fmt.Errorf("the controller did not start the run: RestoreDrill %s %w", w.key, err)
 	}
 	return nil, fmt.Errorf("the controller took the request but run %s is neither in flight nor recorded: see 'kubectl describe restoredrill -n %s %s'",

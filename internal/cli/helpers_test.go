@@ -74,13 +74,20 @@ func (b *bed) setCredentials(t *testing.T, access, secret string) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
 }
 
-// run executes the CLI in-process with ctx.
-func (b *bed) runCtx(t *testing.T, ctx context.Context, args ...string) result {
+// runCLI executes the CLI in-process with ctx and logs what it printed.
+func runCLI(t *testing.T, ctx context.Context, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := Run(ctx, args, Streams{Out: &out, Err: &errb})
 	r := result{code: code, out: out.String(), err: errb.String()}
 	t.Logf("safekeep %s\nexit %d\n%s%s", strings.Join(args, " "), code, r.out, r.err)
+	return r
+}
+
+// runCtx executes the CLI in-process with ctx.
+func (b *bed) runCtx(t *testing.T, ctx context.Context, args ...string) result {
+	t.Helper()
+	r := runCLI(t, ctx, args...)
 	b.outputs.WriteString(r.out)
 	b.outputs.WriteString(r.err)
 	return r

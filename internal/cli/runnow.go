@@ -7,6 +7,8 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -43,6 +45,18 @@ func (f *runFlags) client() (client.Client, string, error) {
 		return nil, "", usagef("--timeout and --poll-interval must be positive")
 	}
 	return kubeClient(f.kubeconfig, f.kubeContext, f.namespace)
+}
+
+// runnable refuses a BackupSchedule or RestoreDrill the controller would
+// not run: suspended (spec.suspend), or not Ready (its conditions).
+func runnable(suspend bool, conditions []metav1.Condition) error {
+	if suspend {
+		return errors.New("is suspended (spec.suspend): resume it to run it")
+	}
+	if c := meta.FindStatusCondition(conditions, v1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionFalse {
+		return fmt.Errorf("is not Ready (%s): %s", c.Reason, c.Message)
+	}
+	return nil
 }
 
 // askRun reads obj (a BackupSchedule or RestoreDrill named key), lets
