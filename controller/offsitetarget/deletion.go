@@ -73,10 +73,7 @@ func (r *Reconciler) deleting(ctx context.Context, obj *v1alpha1.OffsiteTarget) 
 		r.warnUnrecorded(obj, why)
 		log.Info("offsite target deletion not recorded in its audit log", "why", why)
 	case !r.deletionKept(obj.UID):
-		rec := audit.Record{Kind: audit.KindTargetChange, Subject: obj.Namespace + "/" + obj.Name, Details: audit.TargetDetails{
-			Namespace: obj.Namespace, Target: obj.Name, Change: "deleted", Bucket: obj.Spec.S3.Bucket,
-			Endpoint: tg.Object.Spec.S3.Endpoint, UsedBy: r.schedulesUsing(ctx, obj), ChangedBy: target.DeletedBy(obj),
-		}}
+		rec := target.DeletionRecord(obj, tg.Object.Spec.S3.Endpoint, r.schedulesUsing(ctx, obj))
 		if _, err := r.Audit.Record(ctx, tg, rec); err != nil {
 			r.keepDeletion(obj.UID) // the Auditor keeps the entry; Retry writes it
 			return ctrl.Result{RequeueAfter: deletionAuditRetry}, nil

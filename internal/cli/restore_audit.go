@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -48,34 +49,22 @@ func recordRestore(ctx context.Context, opts *options, f *restoreFlags, off *off
 	})
 }
 
-// appendAudit appends rec to the target's audit log, signed with the key
-// auditSigner finds, and prints its sequence number; a missing key or a
-// failed write is said on stderr and changes no outcome.
+// errNoAuditKey: no key to sign a CLI's audit entry was given or found.
+var errNoAuditKey = errors.New("no restore key")
+
+// appendAudit appends rec to the target's audit log (writeAudit) and
+// prints its sequence number; a missing key or a failed write is said on
+// stderr and changes no outcome.
 func appendAudit(ctx context.Context, opts *options, keyPath string, off *offsite, rec audit.Record) {
 	warn := func(format string, args ...any) {
 		_, _ = fmt.Fprintf(opts.streams.Err, "safekeep: "+format+"\n", args...) // nowhere else to report it
 	}
-	signer, ok, err := auditSigner(keyPath)
-	if err == nil && !ok {
-		signer, ok, err = clusterAuditKey(ctx, off)
-	}
-	if err != nil {
-		warn("%s %s", noAuditEntry, oneLine(err))
-		return
-	}
-	if !ok {
+	e, err := writeAudit(ctx, keyPath, off, rec)
+	switch {
+	case errors.Is(err, errNoAuditKey):
 		warn("%s no restore key (give --signing-key FILE or set %s, or name an audit key Secret in the target's spec.auditKeySecretRef)", noAuditEntry, SigningKeyEnv)
 		return
-	}
-	trusted, err := auditTrusted(off, signer.Public())
-	if err != nil {
-		warn("%s %s", noAuditEntry, oneLine(err))
-		return
-	}
-	lopts := target.AuditOptionsOf(off.target)
-	lopts.TrustedKeys = trusted
-	e, err := audit.New(off.store, signer, lopts).Append(ctx, rec)
-	if err != nil {
+	case err != nil:
 		warn("%s %s", noAuditEntry, oneLine(err))
 		return
 	}
@@ -84,6 +73,30 @@ func appendAudit(ctx context.Context, opts *options, keyPath string, off *offsit
 	if out.err != nil {
 		warn("audit entry %d recorded, but: %s", e.Seq, oneLine(out.err))
 	}
+}
+
+// writeAudit appends rec to the target's audit log, signed with the key
+// auditSigner finds (else, in cluster mode, the target's audit key
+// Secret), which the target must trust for audit entries. It fails with
+// errNoAuditKey when there is no key.
+func writeAudit(ctx context.Context, keyPath string, off *offsite, rec audit.Record) (*audit.Entry, error) {
+	signer, ok, err := auditSigner(keyPath)
+	if err == nil && !ok {
+		signer, ok, err = clusterAuditKey(ctx, off)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errNoAuditKey
+	}
+	trusted, err := auditTrusted(off, signer.Public())
+	if err != nil {
+		return nil, err
+	}
+	lopts := target.AuditOptionsOf(off.target)
+	lopts.TrustedKeys = trusted
+	return audit.New(off.store, signer, lopts).Append(ctx, rec)
 }
 
 // auditTrusted returns the keys the target trusts for audit entries, after

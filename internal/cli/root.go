@@ -156,6 +156,7 @@ AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or the shared-credentials file
 		newBackup(opts),
 		newDrill(opts),
 		newAudit(opts),
+		newTargetCmd(opts),
 	)
 	return root
 }
