@@ -68,19 +68,10 @@ func runRecover(cmd *cobra.Command, opts *options, f *recoverFlags) error {
 	if f.all == (f.backup != "") {
 		return usagef("recover: give exactly one of --backup SCHEDULE/NAME and --all")
 	}
-	vopts, err := f.verifyOptions()
+	vopts, off, _, err := f.open(cmd.Context())
 	if err != nil {
 		return prefixed("recover", err)
 	}
-	off, err := f.target.open(cmd.Context())
-	if err != nil {
-		return prefixed("recover", err)
-	}
-	kt, err := f.pin.trust(off)
-	if err != nil {
-		return prefixed("recover", err)
-	}
-	kt.apply(&vopts, off)
 	backups, err := f.backups(cmd.Context(), off)
 	if err != nil {
 		return prefixed("recover", err)

@@ -183,15 +183,7 @@ func parseMappings(values []string) (map[string]string, error) {
 func runRestoreToDir(cmd *cobra.Command, opts *options, f *restoreFlags) error {
 	schedule, backup, _ := parseBackupRef("backup", f.backup)
 	what := "restore " + schedule + "/" + backup
-	vo, err := f.verifyOptions()
-	if err != nil {
-		return prefixed(what, err)
-	}
-	off, err := f.target.open(cmd.Context())
-	if err != nil {
-		return prefixed(what, err)
-	}
-	kt, err := f.pin.trust(off)
+	vo, off, kt, err := f.open(cmd.Context())
 	if err != nil {
 		return prefixed(what, err)
 	}

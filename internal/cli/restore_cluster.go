@@ -32,15 +32,7 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 	ctx := cmd.Context()
 	schedule, backup, _ := parseBackupRef("backup", f.backup)
 	what := "restore " + schedule + "/" + backup
-	vo, err := f.verifyOptions()
-	if err != nil {
-		return prefixed(what, err)
-	}
-	off, err := f.target.open(ctx)
-	if err != nil {
-		return prefixed(what, err)
-	}
-	kt, err := f.pin.trust(off)
+	vo, off, kt, err := f.open(ctx)
 	if err != nil {
 		return prefixed(what, err)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -62,19 +63,10 @@ func runVerify(cmd *cobra.Command, opts *options, f *checkFlags) error {
 		return err
 	}
 	what := "verify " + schedule + "/" + backup
-	vopts, err := f.verifyOptions()
+	vopts, off, kt, err := f.open(cmd.Context())
 	if err != nil {
 		return prefixed(what, err)
 	}
-	off, err := f.target.open(cmd.Context())
-	if err != nil {
-		return prefixed(what, err)
-	}
-	kt, err := f.pin.trust(off)
-	if err != nil {
-		return prefixed(what, err)
-	}
-	kt.apply(&vopts, off)
 	out := &printer{w: opts.streams.Out}
 	out.printf("verifying %s/%s in %s\n", schedule, backup, off.where())
 	progress := newProgress(opts.streams.Err, "verifying "+schedule+"/"+backup)
@@ -99,6 +91,25 @@ func runVerify(cmd *cobra.Command, opts *options, f *checkFlags) error {
 	}
 	out.printf("intact: %s/%s\n", schedule, backup)
 	return out.err
+}
+
+// open loads the identities, opens the target and works out the keys its
+// seals are trusted from; the options returned hold both.
+func (f *checkFlags) open(ctx context.Context) (seal.VerifyOptions, *offsite, keyTrust, error) {
+	vo, err := f.verifyOptions()
+	if err != nil {
+		return vo, nil, keyTrust{}, err
+	}
+	off, err := f.target.open(ctx)
+	if err != nil {
+		return vo, nil, keyTrust{}, err
+	}
+	kt, err := f.pin.trust(off)
+	if err != nil {
+		return vo, nil, keyTrust{}, err
+	}
+	kt.apply(&vo, off)
+	return vo, off, kt, nil
 }
 
 func (f *checkFlags) verifyOptions() (seal.VerifyOptions, error) {
