@@ -414,20 +414,8 @@ func testIncidentRestoreCLI(t *testing.T, d *drillBed) {
 		t.Fatal(err)
 	}
 	signingKey := writeFile(t, dir, "signing.key", string(pem))
-	target := writeFile(t, dir, "target.yaml", `apiVersion: safekeep.dev/v1alpha1
-kind: OffsiteTarget
-metadata:
-  name: offsite
-spec:
-  s3:
-    endpoint: `+d.s3.Endpoint+`
-    bucket: `+drillOffsite+`
-    prefix: drills
-    region: us-east-1
-  recipients: ["`+d.recipients[0].Text+`"]
-  signingKeySecretRef: {name: safekeep-signing}
-  signingPublicKey: "`+d.signer.Public().String()+`"
-`)
+	target := targetManifest{endpoint: d.s3.Endpoint, bucket: drillOffsite, prefix: "drills", recipients: []string{d.recipients[0].Text},
+		signingPublicKey: d.signer.Public().String()}.write(t, dir)
 	ref := drillSchedule + "/" + drillBackup
 	dest := "incident-restored"
 

@@ -143,18 +143,8 @@ func TestSecretLeaks(t *testing.T) {
 		t.Fatalf("backup now printed no sealed backup:\n%s", out)
 	}
 	ref := slSchedule + "/" + m[1]
-	targetFile := writeFile(t, dir, "target.yaml", fmt.Sprintf(`apiVersion: safekeep.dev/v1alpha1
-kind: OffsiteTarget
-metadata:
-  name: offsite
-spec:
-  s3: {endpoint: %q, bucket: %s, prefix: %s, region: us-east-1}
-  recipients: [%q, %q]
-  signingKeySecretRef: {name: %s}
-  signingPublicKey: %q
-  auditKeys: [%q, %q]
-`, s3.Endpoint, slBucket, slPrefix, recipient, breakGlassRecipient, sample.SigningSecret,
-		tgt.Spec.SigningPublicKey, auditKeys[0], auditKeys[1]))
+	targetFile := targetManifest{endpoint: s3.Endpoint, bucket: slBucket, prefix: slPrefix, recipients: []string{recipient, breakGlassRecipient},
+		signingPublicKey: tgt.Spec.SigningPublicKey, auditKeys: auditKeys}.write(t, dir)
 	run("verify", "--target-file", targetFile, "--backup", ref, "--identity", breakGlass)
 	run("restore", "--target-file", targetFile, "--backup", ref, "--identity", breakGlass,
 		"--to-dir", filepath.Join(dir, "restored"), "--signing-key", restoreKey)

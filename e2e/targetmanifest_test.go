@@ -15,18 +15,19 @@ type targetManifest struct {
 	// locked asks for Governance object lock for one day.
 	locked           bool
 	signingPublicKey string
+	// auditKeys, when set, are the keys trusted for audit entries.
+	auditKeys []string
 }
 
 // write writes the target as target.yaml under dir and returns its path.
 func (f targetManifest) write(t *testing.T, dir string) string {
 	t.Helper()
-	quoted := make([]string, len(f.recipients))
-	for i, r := range f.recipients {
-		quoted[i] = fmt.Sprintf("%q", r)
-	}
-	lock := ""
+	lock, audit := "", ""
 	if f.locked {
 		lock = "  objectLock: {mode: Governance, retainDays: 1}\n"
+	}
+	if len(f.auditKeys) > 0 {
+		audit = "  auditKeys: [" + quotedList(f.auditKeys) + "]\n"
 	}
 	return writeFile(t, dir, "target.yaml", fmt.Sprintf(`apiVersion: safekeep.dev/v1alpha1
 kind: OffsiteTarget
@@ -41,5 +42,14 @@ spec:
   recipients: [%s]
 %s  signingKeySecretRef: {name: safekeep-signing}
   signingPublicKey: %q
-`, f.endpoint, f.bucket, f.prefix, strings.Join(quoted, ", "), lock, f.signingPublicKey))
+%s`, f.endpoint, f.bucket, f.prefix, quotedList(f.recipients), lock, f.signingPublicKey, audit))
+}
+
+// quotedList is ss as the items of a YAML flow sequence.
+func quotedList(ss []string) string {
+	quoted := make([]string, len(ss))
+	for i, s := range ss {
+		quoted[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(quoted, ", ")
 }
