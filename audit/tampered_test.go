@@ -18,10 +18,8 @@ import (
 // verifies (the hidden entry is read from its version); the writes the log
 // never makes are found, each named, from the one listing of versions.
 func TestTamperedVersions(t *testing.T) {
-	st := audittest.VersionedStore(t)
+	st, l := audittest.NewVersionedLog(t, audit.Options{SegmentSize: 2})
 	ctx := t.Context()
-	signer := sealtest.NewSigner(t)
-	l := audit.New(st, signer, audit.Options{NoLock: true, SegmentSize: 2})
 	last := audittest.AppendRecords(t, l, 5, sealRecord)
 	if found, err := audit.FindTampered(ctx, st); err != nil || len(found) != 0 {
 		t.Fatalf("FindTampered of an untouched log = %v, %v; want none", found, err)

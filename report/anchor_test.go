@@ -17,10 +17,8 @@ import (
 // checked against an anchor past the head it says the anchor is not
 // reached. The head it records is the anchor for the next report.
 func TestReportAnchor(t *testing.T) {
-	st := audittest.VersionedStore(t)
+	st, l := audittest.NewVersionedLog(t, audit.Options{})
 	ctx := t.Context()
-	signer := sealtest.NewSigner(t)
-	l := audit.New(st, signer, audit.Options{NoLock: true})
 	last := audittest.AppendRecords(t, l, 3, audittest.Record)
 	head := audit.Anchor{Seq: last.Seq, Hash: last.Hash}
 	build := func(a *audit.Anchor) *report.Report {

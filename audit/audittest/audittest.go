@@ -75,6 +75,19 @@ func AppendRecords(tb testing.TB, l *audit.Log, n int, record func(i int) audit.
 	return last
 }
 
+// NewVersionedLog is a log writer (a new signing key, no object lock, opts
+// otherwise) on a VersionedStore, and the store.
+func NewVersionedLog(tb testing.TB, opts audit.Options) (storage.Store, *audit.Log) {
+	tb.Helper()
+	st := VersionedStore(tb)
+	k, err := crypto.GenerateSigningKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	opts.NoLock = true
+	return st, audit.New(st, k, opts)
+}
+
 // OpenStore opens cfg's store with the default retry policy.
 func OpenStore(tb testing.TB, cfg storage.Config) storage.Store {
 	tb.Helper()

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,7 +28,7 @@ import (
 func TestBackupNow(t *testing.T) {
 	root := testbed.RepoRoot(t)
 	cp := testbed.StartControlPlane(t, testbed.WithCRDs(filepath.Join(root, "deploy", "crd")))
-	cp.InstallCRDs(t, veleroCRDs(t, root)...)
+	cp.InstallCRDs(t, testbed.VeleroV1CRDPath(t))
 	ctx := t.Context()
 	for _, ns := range []string{"velero", "apps"} {
 		if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
@@ -178,16 +177,4 @@ func TestBackupNow(t *testing.T) {
 			t.Errorf("no progress shown: %q", r.err)
 		}
 	})
-}
-
-// veleroCRDs returns the folder of Velero's v1 CRDs in the module cache.
-func veleroCRDs(t *testing.T, root string) []string {
-	t.Helper()
-	cmd := exec.CommandContext(t.Context(), "go", "list", "-m", "-f", "{{.Dir}}", "github.com/vmware-tanzu/velero")
-	cmd.Dir = root
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("find the velero module: %v", err)
-	}
-	return []string{filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "v1", "bases")}
 }

@@ -173,6 +173,14 @@ func VeleroCRDPaths(tb TB) []string {
 	}
 }
 
+// VeleroV1CRDPath is the first of VeleroCRDPaths: the folder of Velero's v1
+// CRDs (Backup, Restore, BackupStorageLocation...), without the v2alpha1
+// data mover ones.
+func VeleroV1CRDPath(tb TB) string {
+	tb.Helper()
+	return VeleroCRDPaths(tb)[0]
+}
+
 // sharedCredentials renders s3's credentials in AWS shared-credentials format.
 func sharedCredentials(s3 *S3Server) []byte {
 	return fmt.Appendf(nil, "[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n", s3.AccessKey, s3.SecretKey)

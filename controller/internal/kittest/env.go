@@ -6,9 +6,7 @@ package kittest
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,7 +45,7 @@ func NewEnv(t *testing.T, start time.Time) *Env {
 	t.Helper()
 	root := testbed.RepoRoot(t)
 	cp := testbed.StartControlPlane(t, testbed.WithCRDs(filepath.Join(root, "deploy", "crd")))
-	cp.InstallCRDs(t, VeleroCRDs(t, root)...)
+	cp.InstallCRDs(t, testbed.VeleroV1CRDPath(t))
 	ctx := t.Context()
 	// Velero's namespace with its default location, and the namespace the
 	// tests' schedules back up: a schedule naming what does not exist is
@@ -75,20 +73,6 @@ func NewEnv(t *testing.T, start time.Time) *Env {
 	}
 	t.Cleanup(b.Shutdown)
 	return &Env{CP: cp, Clock: clocktesting.NewFakeClock(start), Rec: b.NewRecorder(cp.Scheme, "safekeep-test")}
-}
-
-// VeleroCRDs returns Velero's CRD folders from the module cache (as
-// testbed.StartVelero installs them).
-func VeleroCRDs(t *testing.T, root string) []string {
-	t.Helper()
-	cmd := exec.CommandContext(t.Context(), "go", "list", "-m", "-f", "{{.Dir}}", "github.com/vmware-tanzu/velero")
-	cmd.Dir = root
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("find the velero module: %v", err)
-	}
-	dir := strings.TrimSpace(string(out))
-	return []string{filepath.Join(dir, "config", "crd", "v1", "bases")}
 }
 
 // Namespace creates a fresh namespace for one test.
