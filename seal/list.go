@@ -109,6 +109,32 @@ func List(ctx context.Context, offsite storage.Store) ([]Entry, error) {
 // version under a marker over seal.json may be recovered from (nil: none
 // may).
 func list(ctx context.Context, offsite storage.Store, vouch func(*Seal) error) ([]Entry, error) {
+	folders, err := scan(ctx, offsite)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, len(folders))
+	for i, f := range folders {
+		if out[i], err = f.vouched(ctx, offsite, vouch); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// scanned is one backup folder as the listing found it, its current
+// seal.json read, before any older version of seal.json is vouched for.
+type scanned struct {
+	entry Entry
+	// hidden are the versions of seal.json when its current version is a
+	// delete marker; overwritten, when it holds bytes over older ones.
+	hidden, overwritten []storage.Version
+}
+
+// scan lists the backup folders once (one listing; each current seal.json
+// read once), sorted by schedule then backup name. What it returns can be
+// vouched for more than once (scanned.vouched) without listing again.
+func scan(ctx context.Context, offsite storage.Store) ([]scanned, error) {
 	current, sealVersions, err := listCurrent(ctx, offsite)
 	if err != nil {
 		return nil, err
@@ -136,29 +162,40 @@ func list(ctx context.Context, offsite storage.Store, vouch func(*Seal) error) (
 			f.entry.Markers = append(f.entry.Markers, m)
 		}
 	}
-	out := make([]Entry, 0, len(folders))
+	out := make([]scanned, 0, len(folders))
 	for _, f := range folders {
-		e := f.entry
-		if vs := sealVersions.hidden[SealKey(e.Schedule, e.Backup)]; !f.sealed && len(vs) > 0 {
-			e, err = hiddenEntry(ctx, offsite, e, vs, vouch)
+		s := scanned{entry: f.entry}
+		key := SealKey(s.entry.Schedule, s.entry.Backup)
+		if vs := sealVersions.hidden[key]; !f.sealed && len(vs) > 0 {
+			s.hidden = vs
 		} else if f.sealed {
-			e, err = sealedEntry(ctx, offsite, e)
-			if vs := sealVersions.overwritten[SealKey(e.Schedule, e.Backup)]; err == nil && len(vs) > 0 && vouch != nil {
-				e, err = overwrittenEntry(ctx, offsite, e, vs, vouch)
+			if s.entry, err = sealedEntry(ctx, offsite, s.entry); err != nil {
+				return nil, err
 			}
+			s.overwritten = sealVersions.overwritten[key]
 		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
+		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b Entry) int {
-		if c := strings.Compare(a.Schedule, b.Schedule); c != 0 {
+	slices.SortFunc(out, func(a, b scanned) int {
+		if c := strings.Compare(a.entry.Schedule, b.entry.Schedule); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Backup, b.Backup)
+		return strings.Compare(a.entry.Backup, b.entry.Backup)
 	})
 	return out, nil
+}
+
+// vouched is s's entry once vouch (nil: none) is asked about the versions
+// of its seal.json under a delete marker or an overwrite. It reads those
+// versions, never lists.
+func (s scanned) vouched(ctx context.Context, offsite storage.Store, vouch func(*Seal) error) (Entry, error) {
+	switch {
+	case len(s.hidden) > 0:
+		return hiddenEntry(ctx, offsite, s.entry, s.hidden, vouch)
+	case len(s.overwritten) > 0 && vouch != nil:
+		return overwrittenEntry(ctx, offsite, s.entry, s.overwritten, vouch)
+	}
+	return s.entry, nil
 }
 
 // folder is one backup folder List found.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/safekeep-dev/safekeep/crypto"
@@ -80,29 +81,143 @@ const StateUntrusted EntryState = "untrusted"
 // bind refuses seals of another place or cluster the same way (copied
 // folders; clusters sharing a bucket and a key).
 func ListTrusted(ctx context.Context, offsite storage.Store, keys []crypto.VerifyKey, bind Binding) ([]Entry, error) {
+	l, err := ScanTrusted(ctx, offsite, keys)
+	if err != nil {
+		return nil, err
+	}
+	return l.Bound(ctx, bind)
+}
+
+// Listing is one read of a bucket's backup folders (one listing, each
+// seal.json read once) with their seals checked against trusted keys, from
+// which a retention pass takes both what its schedule's retention acts on
+// (Bound) and what keeps volume blobs (CollectVolumeBlobs), so the bucket
+// is listed once per pass. It also records the seals the pass deletes
+// (Drop). Not safe for concurrent use.
+type Listing struct {
+	offsite storage.Store
+	keys    []crypto.VerifyKey
+	folders []scanned
+	// all are the folders' entries with seals checked against keys only
+	// (Binding{}): of any place or cluster.
+	all []Entry
+	// vouched are the seals any view of the listing vouched for, and
+	// every version of a seal.json with several that verifies against the
+	// keys, by "<schedule>/<backup>": what keeps volume blobs.
+	vouched map[string][]*Seal
+	// dropped are the folders whose seal.json was deleted since.
+	dropped map[string]bool
+}
+
+// ScanTrusted lists the bucket's backup folders once and checks each seal
+// against keys, as ListTrusted(ctx, offsite, keys, Binding{}) does.
+func ScanTrusted(ctx context.Context, offsite storage.Store, keys []crypto.VerifyKey) (*Listing, error) {
 	if len(keys) == 0 {
 		return nil, ErrNoTrustedKey
 	}
-	check := func(sl *Seal) error {
-		if err := sl.Trusted(keys); err != nil {
+	folders, err := scan(ctx, offsite)
+	if err != nil {
+		return nil, err
+	}
+	l := &Listing{offsite: offsite, keys: keys, folders: folders, vouched: map[string][]*Seal{}, dropped: map[string]bool{}}
+	check := l.check(Binding{})
+	l.all = make([]Entry, len(folders))
+	for i, f := range folders {
+		if l.all[i], err = l.entry(ctx, f, check); err != nil {
+			return nil, err
+		}
+		if err := l.vouchVersions(ctx, f); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// errNextVersion makes sealUnder read on.
+var errNextVersion = errors.New("read the next version")
+
+// vouchVersions records every version of f's seal.json, under a delete
+// marker or an overwrite, that parses as f's seal and verifies against the
+// keys, whatever place or cluster it names: each keeps its volume blobs
+// (neededVolumeBlobs), since whichever of them a reader takes must
+// restore. Only a seal.json with more than one version is read again: on
+// a bucket nobody tampered with there is none.
+func (l *Listing) vouchVersions(ctx context.Context, f scanned) error {
+	vs := f.hidden
+	if len(vs) == 0 {
+		vs = f.overwritten
+	}
+	if len(vs) == 0 {
+		return nil
+	}
+	e := f.entry
+	id := e.Schedule + "/" + e.Backup
+	_, err := sealUnder(ctx, l.offsite, vs, &Hidden{}, func(data []byte) (*Seal, error) {
+		sl, err := ParseSeal(data)
+		if err == nil && sl.Schedule == e.Schedule && sl.Backup == e.Backup && sl.Trusted(l.keys) == nil {
+			l.vouched[id] = append(l.vouched[id], sl)
+		}
+		return nil, errNextVersion
+	})
+	if err != nil {
+		return fmt.Errorf("read seal of %s/%s: %w", e.Schedule, e.Backup, err)
+	}
+	return nil
+}
+
+// Bound returns the listing's entries as ListTrusted(ctx, offsite, keys,
+// bind) would: a seal that verifies against the keys but names another
+// place or cluster is StateUntrusted, and for a hidden or overwritten
+// seal.json the newest older version that also passes bind is looked for
+// again (reading versions, not listing).
+func (l *Listing) Bound(ctx context.Context, bind Binding) ([]Entry, error) {
+	out := slices.Clone(l.all)
+	if bind == (Binding{}) {
+		return out, nil
+	}
+	check := l.check(bind)
+	for i, e := range out {
+		if !(e.Restorable() || e.Recoverable()) || bind.Check(e.Seal) == nil {
+			continue // the same under bind: a version that fails the keys fails bind's check too
+		}
+		var err error
+		if out[i], err = l.entry(ctx, l.folders[i], check); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Drop records that the seal.json of schedule/backup was deleted after the
+// listing: its seals keep no volume blob any more.
+func (l *Listing) Drop(schedule, backup string) { l.dropped[schedule+"/"+backup] = true }
+
+// check is what a seal must pass to count: a trusted key's signature, and bind.
+func (l *Listing) check(bind Binding) func(*Seal) error {
+	return func(sl *Seal) error {
+		if err := sl.Trusted(l.keys); err != nil {
 			return err
 		}
 		return bind.Check(sl)
 	}
-	entries, err := list(ctx, offsite, check)
+}
+
+// entry is f's entry under check, and records the seal it vouches for.
+func (l *Listing) entry(ctx context.Context, f scanned, check func(*Seal) error) (Entry, error) {
+	e, err := f.vouched(ctx, l.offsite, check)
 	if err != nil {
-		return nil, err
+		return e, err
 	}
-	for i := range entries {
-		e := &entries[i]
-		if e.State != StateSealed {
-			continue
-		}
+	if e.State == StateSealed {
 		if err := check(e.Seal); err != nil {
 			e.State, e.Err = StateUntrusted, err
 		}
 	}
-	return entries, nil
+	if e.Restorable() || e.Recoverable() {
+		id := e.Schedule + "/" + e.Backup
+		l.vouched[id] = append(l.vouched[id], e.Seal)
+	}
+	return e, nil
 }
 
 // ErrMisplaced: a seal names another bucket and prefix, or another cluster,

@@ -41,57 +41,48 @@ type VolumeGC struct {
 }
 
 // CollectVolumeBlobs deletes the sealed volume blobs (docs/volumes.md,
-// "Retention") that no retained seal needs, with their receipts. A seal is
-// retained while its seal.json is in the bucket (or hidden under a delete
-// marker with a version that verifies: recoverable); only seals signed by
-// one of trusted count, of any schedule, cluster or place: an unverified
-// seal.json neither keeps a blob nor frees one, so a forged seal can make
-// nothing go. A blob is deleted only when a receipt signed by a trusted
-// key shows a trusted sealer wrote it, every version by its ID (no delete
-// marker is left), and only once its object lock allows (Locked until
-// then: sealing extends a reused blob's lock to the new seal's).
+// "Retention") that no retained seal needs, with their receipts. The
+// retained seals are those l vouched for (see Listing), less those
+// dropped since: a seal is retained while its seal.json is in the bucket
+// (or hidden under a delete marker or a forged version, with a version
+// that verifies: recoverable); only seals signed by one of l's keys count,
+// of any schedule, cluster or place: an unverified seal.json neither keeps
+// a blob nor frees one, so a forged seal can make nothing go. A blob is
+// deleted only when a receipt signed by a trusted key shows a trusted
+// sealer wrote it, every version by its ID (no delete marker is left), and
+// only once its object lock allows (Locked until then: sealing extends a
+// reused blob's lock to the new seal's).
 //
 // It deletes nothing when the bucket cannot be listed or a seal of the
 // bucket is in progress (InProgress), since that seal's blobs are in no
 // seal.json yet. Other failures are joined in the error; what it did is
 // counted.
-func CollectVolumeBlobs(ctx context.Context, offsite storage.Store, trusted []crypto.VerifyKey, now time.Time) (VolumeGC, error) {
+func CollectVolumeBlobs(ctx context.Context, l *Listing, now time.Time) (VolumeGC, error) {
 	var gc VolumeGC
-	entries, err := ListTrusted(ctx, offsite, trusted, Binding{})
-	if err != nil {
-		return gc, fmt.Errorf("volume retention: %w", err)
-	}
-	needed := map[string]bool{}
-	for _, e := range entries {
-		if e.State == StateIncomplete {
-			running, err := sealRunning(ctx, offsite, e, now)
-			if err != nil {
-				return gc, fmt.Errorf("volume retention: %w", err)
-			}
-			if running {
-				gc.InProgress = e.Schedule + "/" + e.Backup
-				return gc, nil
-			}
-			continue
-		}
-		sl := e.Seal
-		if !e.Restorable() && !e.Recoverable() {
-			if sl, err = overwrittenSeal(ctx, offsite, e, trusted); err != nil {
-				return gc, fmt.Errorf("volume retention: %w", err)
-			}
-		}
-		if sl != nil {
-			for _, o := range sl.VolumeBlobs {
-				needed[o.Name] = true
-			}
-		}
-	}
+	offsite := l.offsite
+	needed := l.neededVolumeBlobs()
 	gc.Needed = len(needed)
+	// The versions listing is also the test for skipping the rest: nothing
+	// can be skipped before it. A target with no volume data answers it
+	// with one empty page, and then nothing more is read. Without it, no
+	// seal referencing volume blobs would not mean none is there: a seal
+	// this pass (or one cut short) deleted, a seal cut short before its
+	// seal.json, or a blob hidden under a delete marker by someone holding
+	// the bucket's credentials leaves unneeded blobs of PHI that only a
+	// listing of versions shows (a listing of current objects does not
+	// show a key whose current version is a marker): skipping would keep
+	// them past retention.
 	found, err := listVolumeVersions(ctx, offsite)
 	if err != nil {
 		return gc, fmt.Errorf("volume retention: %w", err)
 	}
-	c := collector{offsite: offsite, trusted: trusted, found: found, gc: &gc, gone: map[string]bool{}, receipts: map[string]bool{}}
+	if len(found.keys) == 0 {
+		return gc, nil
+	}
+	if gc.InProgress, err = l.sealInProgress(ctx, now); err != nil || gc.InProgress != "" {
+		return gc, err
+	}
+	c := collector{offsite: offsite, trusted: l.keys, found: found, gc: &gc, gone: map[string]bool{}, receipts: map[string]bool{}}
 	for key, vk := range found.keys {
 		if vk.kind == volumeBlobKind && !needed[key] {
 			c.collectBlob(ctx, key, vk)
@@ -104,36 +95,67 @@ func CollectVolumeBlobs(ctx context.Context, offsite storage.Store, trusted []cr
 	return gc, nil
 }
 
+// neededVolumeBlobs are the keys of the volume blobs the retained seals
+// list: every seal l vouched for (current, or any version of a seal.json
+// with several, that verifies against l's keys, whatever place or cluster
+// it names) of a folder not dropped since. A seal that verifies under one
+// view but not another (another place's seal, signed by a trusted key,
+// copied over this one's seal.json) keeps its blobs too: erring towards
+// keeping, never towards deleting.
+func (l *Listing) neededVolumeBlobs() map[string]bool {
+	needed := map[string]bool{}
+	for id, seals := range l.vouched {
+		if l.dropped[id] {
+			continue
+		}
+		for _, sl := range seals {
+			for _, o := range sl.VolumeBlobs {
+				needed[o.Name] = true
+			}
+		}
+	}
+	return needed
+}
+
+// sealInProgress names ("<schedule>/<backup>") a seal of the bucket in
+// progress, among the listing's incomplete folders, or "" when none is.
+func (l *Listing) sealInProgress(ctx context.Context, now time.Time) (string, error) {
+	for _, e := range l.all {
+		if e.State != StateIncomplete {
+			continue
+		}
+		running, err := sealRunning(ctx, l.offsite, e, now)
+		if err != nil {
+			return "", fmt.Errorf("volume retention: %w", err)
+		}
+		if running {
+			return e.Schedule + "/" + e.Backup, nil
+		}
+	}
+	return "", nil
+}
+
 // sealRunning reports whether the incomplete entry e is a seal in progress:
-// its marker is there and younger than AbandonedAfter (or of unknown age).
+// its marker is there and younger than AbandonedAfter (or of unknown age),
+// or it is gone because the seal completed after the listing: its
+// seal.json, which the listing did not see, names blobs the pass would
+// otherwise take for unneeded.
 func sealRunning(ctx context.Context, offsite storage.Store, e Entry, now time.Time) (bool, error) {
 	info, err := offsite.Stat(ctx, PendingKey(e.Schedule, e.Backup))
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return false, nil
+		_, err := offsite.Stat(ctx, SealKey(e.Schedule, e.Backup))
+		if errors.Is(err, storage.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("check seal completed %s/%s: %w", e.Schedule, e.Backup, err)
+		}
+		return true, nil
 	case err != nil:
 		return false, fmt.Errorf("check seal in progress %s/%s: %w", e.Schedule, e.Backup, err)
 	}
 	return info.LastModified.IsZero() || now.Sub(info.LastModified) < AbandonedAfter, nil
-}
-
-// overwrittenSeal returns, for an entry whose current seal.json does not
-// verify (untrusted, invalid, hidden with nothing verifying under the
-// marker), the newest older version of it that verifies against trusted:
-// on a versioned bucket, whoever holds the bucket's credentials can put a
-// forged version on top of a retained seal, which must not free the blobs
-// that seal needs. Nil when none does (always, without versions).
-func overwrittenSeal(ctx context.Context, offsite storage.Store, e Entry, trusted []crypto.VerifyKey) (*Seal, error) {
-	if e.State != StateUntrusted && e.State != StateInvalid && e.State != StateHidden {
-		return nil, nil
-	}
-	vs, err := storage.Versions(ctx, offsite, SealKey(e.Schedule, e.Backup))
-	if err != nil {
-		return nil, fmt.Errorf("versions of the seal of %s/%s: %w", e.Schedule, e.Backup, err)
-	}
-	o, err := vouchedUnder(ctx, offsite, Entry{Schedule: e.Schedule, Backup: e.Backup, Hidden: &Hidden{}}, vs,
-		func(sl *Seal) error { return sl.Trusted(trusted) })
-	return o.Seal, err
 }
 
 // Kinds of keys under VolumesDir.

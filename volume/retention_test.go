@@ -2,6 +2,7 @@ package volume_test
 
 import (
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -62,11 +63,22 @@ func deleteSeal(t *testing.T, b *sealtest.Bed, sl *seal.Seal) {
 
 func collect(t *testing.T, b *sealtest.Bed, trusted ...crypto.VerifyKey) seal.VolumeGC {
 	t.Helper()
-	gc, err := seal.CollectVolumeBlobs(t.Context(), b.Offsite, trusted, time.Now())
+	gc, err := collectAt(t, b, time.Now(), trusted...)
 	if err != nil {
 		t.Fatalf("CollectVolumeBlobs: %v", err)
 	}
 	return gc
+}
+
+// collectAt lists the bucket's seals and collects its volume blobs, as a
+// retention pass that deleted no seal does.
+func collectAt(t *testing.T, b *sealtest.Bed, now time.Time, trusted ...crypto.VerifyKey) (seal.VolumeGC, error) {
+	t.Helper()
+	l, err := seal.ScanTrusted(t.Context(), b.Offsite, trusted)
+	if err != nil {
+		return seal.VolumeGC{}, err
+	}
+	return seal.CollectVolumeBlobs(t.Context(), l, now)
 }
 
 func names(objs []seal.Object) []string {
@@ -179,7 +191,7 @@ func TestVolumeRetentionDeletesNothingUnsure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := seal.CollectVolumeBlobs(ctx, b.Offsite, nil, time.Now()); !errors.Is(err, seal.ErrNoTrustedKey) {
+	if _, err := collectAt(t, b, time.Now()); !errors.Is(err, seal.ErrNoTrustedKey) {
 		t.Fatalf("with no trusted key: %v, want ErrNoTrustedKey", err)
 	}
 	other := sealtest.NewSigner(t).Public()
@@ -194,7 +206,7 @@ func TestVolumeRetentionDeletesNothingUnsure(t *testing.T) {
 	if gc := collect(t, b, pub); gc.InProgress != "nightly/b1" || gc.Deleted != 0 {
 		t.Fatalf("with a seal in progress: %+v, want none deleted", gc)
 	}
-	gc, err := seal.CollectVolumeBlobs(ctx, b.Offsite, []crypto.VerifyKey{pub}, time.Now().Add(seal.AbandonedAfter+time.Minute))
+	gc, err := collectAt(t, b, time.Now().Add(seal.AbandonedAfter+time.Minute), pub)
 	if err != nil || gc.Deleted != len(sl.VolumeBlobs) {
 		t.Fatalf("once the marker is abandoned: %+v, %v; want every blob deleted", gc, err)
 	}
@@ -209,19 +221,48 @@ func TestVolumeRetentionDeletesNothingUnsure(t *testing.T) {
 }
 
 // TestVolumeRetentionVersioned: on a versioned bucket a forged version put
-// over a retained seal's seal.json frees none of its blobs, a needed blob
-// hidden by a delete marker stays, and blobs are deleted by version ID,
-// leaving no delete marker.
+// over a retained seal's seal.json frees none of its blobs, nor does a
+// version signed by a trusted key but sealed for another place put over
+// that (whichever version a reader takes must restore: what is kept is a
+// superset of what every verifying version lists, with the bucket's
+// binding or without); a needed blob hidden by a delete marker stays, and
+// blobs are deleted by version ID, leaving no delete marker. Once no seal
+// references any blob, the pass still finds and deletes the one hidden
+// under a marker: nothing is skipped on the strength of an empty listing
+// of current objects.
 func TestVolumeRetentionVersioned(t *testing.T) {
 	b := sealtest.NewVersionedBed(t)
 	pub := b.Signer.Public()
 	sl1, sl2 := twoBackupsSharing(t, b)
 	forge(t, b, sl2, "nightly", "b2", nil) // a new version on top of b2's seal.json
+	misplaced(t, b, sl2, sl1.VolumeBlobs)  // and a trusted one of another place on top
 	hidden := sl2.VolumeBlobs[len(sl2.VolumeBlobs)-1].Name
 	sealtest.Hide(t, b.Offsite, hidden)
 	time.Sleep(time.Until(sl2.Lock.RetainUntil) + time.Second)
-	if gc := collect(t, b, pub); gc.Deleted != 0 || gc.Needed != len(sl2.VolumeBlobs) {
-		t.Fatalf("with b2's seal.json overwritten by a forged version: %+v, want every blob of b2 needed", gc)
+	bind := seal.Binding{Place: seal.PlaceOf(b.OffsiteBucket, "cluster-a"), Cluster: "cluster-a"}
+	for _, how := range []struct {
+		name string
+		bind *seal.Binding
+	}{{"without binding", nil}, {"bound", &bind}} {
+		l, err := seal.ScanTrusted(t.Context(), b.Offsite, []crypto.VerifyKey{pub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if how.bind != nil {
+			entries, err := l.Bound(t.Context(), *how.bind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := entry(entries, "nightly", "b2"); !e.Recoverable() || len(e.Seal.VolumeBlobs) != len(sl2.VolumeBlobs) {
+				t.Fatalf("bound: b2 is %s, recoverable %v: want recovered from its own seal", e.State, e.Recoverable())
+			}
+		}
+		gc, err := seal.CollectVolumeBlobs(t.Context(), l, time.Now())
+		if err != nil || gc.Deleted != 0 || gc.Needed != len(sl2.VolumeBlobs) {
+			t.Fatalf("%s, with b2's seal.json overwritten by a forged and a misplaced version: %+v, %v; want every blob of b2 needed",
+				how.name, gc, err)
+		}
+		wantSuperset(t, b, pub)
 	}
 	if vs := sealtest.Versions(t, b.Offsite, hidden); len(vs) != 2 {
 		t.Fatalf("hidden needed blob: %d versions, want its own and the marker", len(vs))
@@ -237,5 +278,109 @@ func TestVolumeRetentionVersioned(t *testing.T) {
 		if vs := sealtest.Versions(t, b.Offsite, k); len(vs) != 0 {
 			t.Errorf("%s: %d versions left (markers included)", k, len(vs))
 		}
+	}
+}
+
+// misplaced puts over like's seal.json a version signed by the bed's
+// (trusted) key but sealed for another bucket, listing blobs: another
+// target's genuine seal of a backup of the same name, copied here by
+// someone who can write to the bucket.
+func misplaced(t *testing.T, b *sealtest.Bed, like *seal.Seal, blobs []seal.Object) {
+	t.Helper()
+	doc := like.Document
+	doc.Target, doc.VolumeBlobs = &seal.Place{Bucket: "elsewhere"}, blobs
+	raw, err := seal.MarshalSeal(doc, b.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealtest.Put(t, b.Offsite, seal.SealKey(like.Schedule, like.Backup), raw)
+}
+
+func entry(entries []seal.Entry, schedule, backup string) seal.Entry {
+	for _, e := range entries {
+		if e.Schedule == schedule && e.Backup == backup {
+			return e
+		}
+	}
+	return seal.Entry{}
+}
+
+// wantSuperset fails the test unless every volume blob listed by any
+// version of any seal.json in the bucket that verifies against trusted
+// (read here version by version, not through the listing under test) is
+// still there, a version holding its bytes.
+func wantSuperset(t *testing.T, b *sealtest.Bed, trusted crypto.VerifyKey) {
+	t.Helper()
+	ctx := t.Context()
+	for v, err := range b.Offsite.ListVersions(ctx, seal.BackupsDir) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(v.Key, "/"+seal.SealObject) || v.DeleteMarker {
+			continue
+		}
+		rc, _, err := b.Offsite.GetVersion(ctx, v.Key, v.VersionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		_ = rc.Close() // read-only
+		if err != nil {
+			t.Fatal(err)
+		}
+		sl, err := seal.ParseSeal(data)
+		if err != nil || sl.Trusted([]crypto.VerifyKey{trusted}) != nil {
+			continue
+		}
+		for _, o := range sl.VolumeBlobs {
+			held := slices.ContainsFunc(sealtest.Versions(t, b.Offsite, o.Name), func(v storage.Version) bool { return !v.DeleteMarker })
+			if !held {
+				t.Errorf("%s, listed by %s version %s (verifies), is gone", o.Name, v.Key, v.VersionID)
+			}
+		}
+	}
+}
+
+// TestVolumeRetentionSealCompletedAfterListing: a seal in progress when the
+// pass listed the bucket (its folder incomplete, its marker there) that
+// completes before the pass collects (seal.json written, marker removed)
+// holds every deletion off: its blobs are in a seal.json the listing did
+// not see. Taking the missing marker for an abandoned run deleted them.
+func TestVolumeRetentionSealCompletedAfterListing(t *testing.T) {
+	b := sealtest.NewBed(t, false)
+	ctx := t.Context()
+	pub := b.Signer.Public()
+	b.VeleroBackup(t, "b1", "Completed", 1<<10)
+	twoSnapshots(t, b)
+	sl, err := volumeSealer(b).Seal(ctx, "nightly", "b1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := seal.SealKey("nightly", "b1")
+	raw := sealtest.Get(t, b.Offsite, key)
+	if _, err := storage.PurgeKey(ctx, b.Offsite, key); err != nil {
+		t.Fatal(err)
+	}
+	sealtest.Put(t, b.Offsite, seal.PendingKey("nightly", "b1"), []byte("{}"))
+	l, err := seal.ScanTrusted(ctx, b.Offsite, []crypto.VerifyKey{pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The seal completes: seal.json written, then its marker removed.
+	sealtest.Put(t, b.Offsite, key, raw)
+	if _, err := storage.PurgeKey(ctx, b.Offsite, seal.PendingKey("nightly", "b1")); err != nil {
+		t.Fatal(err)
+	}
+	gc, err := seal.CollectVolumeBlobs(ctx, l, time.Now())
+	if err != nil || gc.Deleted != 0 || gc.InProgress != "nightly/b1" {
+		t.Fatalf("seal completed after the listing: %+v, %v; want nothing deleted, nightly/b1 in progress", gc, err)
+	}
+	for _, o := range sl.VolumeBlobs {
+		if _, ok := stat(t, b.Offsite, o.Name); !ok {
+			t.Errorf("%s of the completed seal deleted", o.Name)
+		}
+	}
+	if gc := collect(t, b, pub); gc.Deleted != 0 || gc.Needed != len(sl.VolumeBlobs) {
+		t.Fatalf("next pass: %+v, want every blob needed", gc)
 	}
 }

@@ -99,7 +99,8 @@ func retentionPolicy(p *v1alpha1.RetentionPolicy, loc *time.Location) retention.
 // seal.json disappeared is evidence, never cleaned up (syncGoneRecords).
 //
 // Then it deletes the target's volume blobs no retained seal needs
-// (seal.CollectVolumeBlobs).
+// (seal.CollectVolumeBlobs), from the same listing of seals less those it
+// deleted.
 //
 // Each deletion is recorded (record) before it starts, so a
 // crash mid-deletion cannot lose the record; the record must not repeat
@@ -111,7 +112,13 @@ func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto
 		Kept:    map[string][]retention.Reason{},
 		Waiting: map[string]time.Time{},
 	}
-	entries, err := seal.ListTrusted(ctx, offsite, trusted, bind)
+	// One listing serves the pass: the schedule's retention and the volume
+	// blobs' reference counting (seal.Listing).
+	listing, err := seal.ScanTrusted(ctx, offsite, trusted)
+	var entries []seal.Entry
+	if err == nil {
+		entries, err = listing.Bound(ctx, bind)
+	}
 	if err != nil {
 		out.Err = fmt.Errorf("list offsite backups: %w", err)
 		return out
@@ -151,6 +158,7 @@ func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto
 		}
 		// seal.json is gone: the backup is no longer restorable, whatever
 		// is left of it is an incomplete folder, removed by later passes.
+		listing.Drop(schedule, d.ID)
 		delete(out.Entries, d.ID)
 		out.Deleted = append(out.Deleted, d.ID)
 	}
@@ -166,7 +174,7 @@ func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto
 	}
 	// Last, when the seals that go are gone: a blob one of them shared
 	// with a retained seal stays.
-	if out.Volumes, err = seal.CollectVolumeBlobs(ctx, offsite, trusted, now); err != nil {
+	if out.Volumes, err = seal.CollectVolumeBlobs(ctx, listing, now); err != nil {
 		errs = append(errs, err)
 	}
 	out.Err = errors.Join(errs...)

@@ -99,6 +99,7 @@ type FaultProxy struct {
 	rng      *rand.Rand
 	rules    []FaultRule
 	injected map[FaultKind]int
+	ops      map[S3Op]int64
 }
 
 // StartFaultProxy starts a fault-injecting proxy to upstream
@@ -120,6 +121,7 @@ func StartFaultProxy(tb TB, upstream string, opts FaultOptions) *FaultProxy {
 		rng:       rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)), //nolint:gosec // a repeatable test schedule, not a secret
 		rules:     opts.Rules,
 		injected:  map[FaultKind]int{},
+		ops:       map[S3Op]int64{},
 	}
 	srv := httptest.NewServer(p)
 	tb.Cleanup(func() {
@@ -156,6 +158,16 @@ func (p *FaultProxy) Injected() map[FaultKind]int {
 	return out
 }
 
+// Ops returns how many requests of each op the proxy has received, and
+// starts counting again from zero: a test measures what a step costs.
+func (p *FaultProxy) Ops() map[S3Op]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.ops
+	p.ops = map[S3Op]int64{}
+	return out
+}
+
 // Requests returns how many requests the proxy has received.
 func (p *FaultProxy) Requests() int64 { return p.seen.Load() }
 
@@ -169,6 +181,9 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := opOf(r)
+	p.mu.Lock()
+	p.ops[op]++
+	p.mu.Unlock()
 	kind, half := p.pick(op)
 	switch kind {
 	case "":
