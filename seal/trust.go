@@ -177,7 +177,7 @@ func (l *Listing) Bound(ctx context.Context, bind Binding) ([]Entry, error) {
 	}
 	check := l.check(bind)
 	for i, e := range out {
-		if !(e.Restorable() || e.Recoverable()) || bind.Check(e.Seal) == nil {
+		if !e.Restorable() && !e.Recoverable() || bind.Check(e.Seal) == nil {
 			continue // the same under bind: a version that fails the keys fails bind's check too
 		}
 		var err error

@@ -179,18 +179,26 @@ func TestVolumeRetentionIsReferenceCounted(t *testing.T) {
 	}
 }
 
-// TestVolumeRetentionDeletesNothingUnsure: no trusted key, a seal in
-// progress, and a blob no trusted receipt vouches for: nothing is deleted.
-func TestVolumeRetentionDeletesNothingUnsure(t *testing.T) {
+// sealedOnPlainBucket seals nightly/b1 with a volume, on a bucket without
+// object lock or versions.
+func sealedOnPlainBucket(t *testing.T) (*sealtest.Bed, *seal.Seal) {
+	t.Helper()
 	b := sealtest.NewBed(t, false)
-	ctx := t.Context()
-	pub := b.Signer.Public()
 	b.VeleroBackup(t, "b1", "Completed", 1<<10)
 	twoSnapshots(t, b)
-	sl, err := volumeSealer(b).Seal(ctx, "nightly", "b1")
+	sl, err := volumeSealer(b).Seal(t.Context(), "nightly", "b1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b, sl
+}
+
+// TestVolumeRetentionDeletesNothingUnsure: no trusted key, a seal in
+// progress, and a blob no trusted receipt vouches for: nothing is deleted.
+func TestVolumeRetentionDeletesNothingUnsure(t *testing.T) {
+	b, sl := sealedOnPlainBucket(t)
+	ctx := t.Context()
+	pub := b.Signer.Public()
 	if _, err := collectAt(t, b, time.Now()); !errors.Is(err, seal.ErrNoTrustedKey) {
 		t.Fatalf("with no trusted key: %v, want ErrNoTrustedKey", err)
 	}
@@ -347,15 +355,9 @@ func wantSuperset(t *testing.T, b *sealtest.Bed, trusted crypto.VerifyKey) {
 // holds every deletion off: its blobs are in a seal.json the listing did
 // not see. Taking the missing marker for an abandoned run deleted them.
 func TestVolumeRetentionSealCompletedAfterListing(t *testing.T) {
-	b := sealtest.NewBed(t, false)
+	b, sl := sealedOnPlainBucket(t)
 	ctx := t.Context()
 	pub := b.Signer.Public()
-	b.VeleroBackup(t, "b1", "Completed", 1<<10)
-	twoSnapshots(t, b)
-	sl, err := volumeSealer(b).Seal(ctx, "nightly", "b1")
-	if err != nil {
-		t.Fatal(err)
-	}
 	key := seal.SealKey("nightly", "b1")
 	raw := sealtest.Get(t, b.Offsite, key)
 	if _, err := storage.PurgeKey(ctx, b.Offsite, key); err != nil {
