@@ -12,6 +12,7 @@ import (
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/object"
 
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/seal"
@@ -54,7 +55,7 @@ func SnapshotDigests(ctx context.Context, offsite storage.Store, m *seal.Manifes
 
 func repositoryDigests(ctx context.Context, offsite storage.Store, rec seal.RepositoryRecord, ids []crypto.Identity,
 	vols []seal.VolumeRecord, out map[string]Digests) error {
-	r, err := openRepo(ctx, newSealedSource(offsite, rec, ids), string(rec.Password))
+	r, err := openRepo(ctx, newSealedSource(offsite, rec, ids, 1), string(rec.Password))
 	if err != nil {
 		return err
 	}
@@ -69,40 +70,57 @@ func repositoryDigests(ctx context.Context, offsite storage.Store, rec seal.Repo
 	return nil
 }
 
-func snapshotDigests(ctx context.Context, r repo.Repository, v seal.VolumeRecord) (Digests, error) {
+func snapshotDigests(ctx context.Context, r repo.DirectRepository, v seal.VolumeRecord) (Digests, error) {
 	root, err := snapshotRoot(ctx, r, v)
 	if err != nil {
 		return nil, err
 	}
 	out := Digests{}
+	var files []namedFile
 	dir, ok := root.(fs.Directory)
 	if !ok { // a snapshot of a single file
 		f, ok := root.(fs.File)
 		if !ok {
 			return out, nil
 		}
-		d, err := kopiaFileDigest(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		out[root.Name()] = d
-		return out, nil
+		files = append(files, namedFile{root.Name(), f})
+	} else if err := walkKopia(ctx, dir, "", &files); err != nil {
+		return nil, err
 	}
-	return out, walkKopia(ctx, dir, "", out)
+	sortByPack(ctx, r, files, func(f namedFile) object.ID { return objectIDOf(f.file) })
+	for _, f := range files {
+		d, err := kopiaFileDigest(ctx, f.file)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.path, err)
+		}
+		out[f.path] = d
+	}
+	return out, nil
 }
 
-func walkKopia(ctx context.Context, dir fs.Directory, prefix string, out Digests) error {
+// namedFile is a file of a snapshot and its path in it.
+type namedFile struct {
+	path string
+	file fs.File
+}
+
+// objectIDOf is a snapshot entry's object.
+func objectIDOf(e fs.Entry) object.ID {
+	if h, ok := e.(object.HasObjectID); ok {
+		return h.ObjectID()
+	}
+	return object.EmptyID
+}
+
+// walkKopia lists the files under dir, to be read in pack order.
+func walkKopia(ctx context.Context, dir fs.Directory, prefix string, out *[]namedFile) error {
 	return fs.IterateEntries(ctx, dir, func(ctx context.Context, e fs.Entry) error {
 		p := path.Join(prefix, e.Name())
 		switch e := e.(type) {
 		case fs.Directory:
 			return walkKopia(ctx, e, p, out)
 		case fs.File:
-			d, err := kopiaFileDigest(ctx, e)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p, err)
-			}
-			out[p] = d
+			*out = append(*out, namedFile{p, e})
 		}
 		return nil
 	})

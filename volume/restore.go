@@ -92,7 +92,7 @@ func RestoreToDir(ctx context.Context, offsite storage.Store, m *seal.Manifest, 
 
 func restoreRepository(ctx context.Context, offsite storage.Store, rec seal.RepositoryRecord, ids []crypto.Identity,
 	dir string, vols []seal.VolumeRecord) ([]Restored, error) {
-	r, err := openRepo(ctx, newSealedSource(offsite, rec, ids), string(rec.Password))
+	r, err := openRepo(ctx, newSealedSource(offsite, rec, ids, restoreParallel), string(rec.Password))
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +107,9 @@ func restoreRepository(ctx context.Context, offsite storage.Store, rec seal.Repo
 	}
 	return out, nil
 }
+
+// restoreParallel is how many files RestoreToDir writes at once.
+const restoreParallel = 2
 
 func restoreVolume(ctx context.Context, r repo.DirectRepository, dir string, v seal.VolumeRecord) (Restored, error) {
 	res := Restored{Volume: v}
@@ -136,8 +139,9 @@ func restoreVolume(ctx context.Context, r repo.DirectRepository, dir string, v s
 		return res, err
 	}
 	// Whole files at every depth: never kopia's shallow placeholders.
-	opts := restore.Options{Parallel: 2, RestoreDirEntryAtDepth: math.MaxInt32}
-	if _, err := restore.Entry(ctx, r, out, root, opts); err != nil {
+	opts := restore.Options{Parallel: restoreParallel, RestoreDirEntryAtDepth: math.MaxInt32}
+	ordered := &packOrderedOutput{confinedOutput: out, r: r, parallel: restoreParallel}
+	if _, err := restore.Entry(ctx, r, ordered, root, opts); err != nil {
 		return res, fmt.Errorf("restore snapshot %s: %w", v.SnapshotID, err)
 	}
 	res.Skipped, res.Files, res.Bytes, res.Symlinks = out.skipped, out.files, out.bytes, out.symlinks

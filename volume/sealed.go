@@ -30,7 +30,9 @@ var ErrDamaged = errors.New("sealed volume blob damaged")
 // untrusted bucket), and each blob is read from the offsite bucket,
 // checked against its ciphertext digest, decrypted in memory with the age
 // identities and checked against its plaintext digest. Nothing decrypted is
-// written to disk; a bounded memory cache keeps recent blobs.
+// written to disk; a bounded memory cache keeps recent blobs (see
+// sealedCacheBytes), and readers take objects in pack order (packorder.go)
+// so that each blob is fetched about once.
 type sealedSource struct {
 	offsite storage.Store
 	rec     seal.RepositoryRecord
@@ -48,12 +50,30 @@ type sealedSource struct {
 	damaged map[string]bool
 }
 
-func newSealedSource(offsite storage.Store, rec seal.RepositoryRecord, ids []crypto.Identity) *sealedSource {
-	s := &sealedSource{offsite: offsite, rec: rec, ids: ids, blobs: make(map[blob.ID]seal.VolumeBlob, len(rec.Blobs)), cache: newLRU(defaultCacheBytes)}
+// newSealedSource reads rec's blobs for readers that read at most
+// parallelism objects at once.
+func newSealedSource(offsite storage.Store, rec seal.RepositoryRecord, ids []crypto.Identity, parallelism int) *sealedSource {
+	s := &sealedSource{offsite: offsite, rec: rec, ids: ids, blobs: make(map[blob.ID]seal.VolumeBlob, len(rec.Blobs))}
+	var largest int64
 	for _, b := range rec.Blobs {
 		s.blobs[blob.ID(b.ID)] = b
+		largest = max(largest, b.Size)
 	}
+	s.cache = newLRU(sealedCacheBytes(parallelism, largest))
 	return s
+}
+
+// maxSealedCacheBytes is the hard bound of a sealedSource's cache.
+const maxSealedCacheBytes = 256 << 20
+
+// sealedCacheBytes sizes the cache of decrypted blobs: each of parallelism
+// readers keeps one pack open, and the next one comes in while the last
+// reader finishes the one before (packs are about 20 MiB, kopia's default).
+// Smaller than that, readers in pack order still evict packs that are
+// being read, and fetch them again.
+func sealedCacheBytes(parallelism int, largest int64) int {
+	want := int64(max(parallelism, 1)+1) * largest
+	return int(min(max(want, defaultCacheBytes), maxSealedCacheBytes))
 }
 
 func (s *sealedSource) name() string { return s.rec.Path + " in " + s.offsite.String() }
@@ -84,9 +104,7 @@ func (s *sealedSource) get(ctx context.Context, id blob.ID) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(data) <= maxCachedBlob {
-			s.cache.put(string(id), data)
-		}
+		s.cache.put(string(id), data)
 		return data, nil
 	})
 	if err != nil {
@@ -143,7 +161,9 @@ func (s *sealedSource) readOnce(ctx context.Context, b seal.VolumeBlob) ([]byte,
 		return nil, fmt.Errorf("read %s: %w", b.Key, err)
 	}
 	defer func() { _ = rc.Close() }() // read-only: a close error loses nothing
-	cipher, err := io.ReadAll(io.LimitReader(rc, b.CipherSize+1))
+	// Sizes come from the manifest: read into buffers of that size, not
+	// io.ReadAll's doubling ones (garbage the size of each pack again).
+	cipher, err := readExactly(rc, b.CipherSize)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", b.Key, err)
 	}
@@ -154,7 +174,7 @@ func (s *sealedSource) readOnce(ctx context.Context, b seal.VolumeBlob) ([]byte,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrDamaged, b.Key, err)
 	}
-	plain, err := io.ReadAll(io.LimitReader(r, b.Size+1))
+	plain, err := readExactly(r, b.Size)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrDamaged, b.Key, err)
 	}
@@ -163,6 +183,28 @@ func (s *sealedSource) readOnce(ctx context.Context, b seal.VolumeBlob) ([]byte,
 	}
 	return plain, nil
 }
+
+// readExactly reads r to its end into a buffer of size bytes. A shorter r
+// returns what it had; a longer one returns size+1 bytes (either way the
+// caller's size check fails).
+func readExactly(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > maxBlobSize {
+		return nil, fmt.Errorf("blob of %d bytes: larger than kopia writes", size)
+	}
+	buf := make([]byte, size+1)
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return buf[:n], nil
+	case err != nil:
+		return nil, err
+	}
+	return buf, nil // one byte more than size: r is longer
+}
+
+// maxBlobSize bounds the buffer a manifest's size can ask for: kopia's
+// packs are at most 120 MiB (its maxValidPackSize), index blobs smaller.
+const maxBlobSize = 1 << 30
 
 func hexSHA(data []byte) string {
 	h := sha256.Sum256(data)

@@ -42,7 +42,7 @@ func StageRepository(ctx context.Context, offsite storage.Store, rec seal.Reposi
 			return StagedRepository{}, fmt.Errorf("%w: repository %s: blob ID %q cannot be staged", seal.ErrBadManifest, rec.Path, b.ID)
 		}
 	}
-	src := newSealedSource(offsite, rec, ids)
+	src := newSealedSource(offsite, rec, ids, stageConcurrency)
 	prefix := RepositoryPrefix(rec.Namespace)
 	var n, size atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/manifest"
+	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot"
 	"github.com/kopia/kopia/snapshot/snapshotfs"
 
@@ -85,7 +87,8 @@ type VerifyOptions struct {
 // m (a manifest that seal.Open verified) in memory, through the sealed
 // blobs the manifest lists (each read from offsite, checked against its
 // digests and decrypted with ids; nothing decrypted is written to disk,
-// and recent blobs stay in a memory cache bounded to 64 MiB), checks each
+// and recent blobs stay in a memory cache bounded to 256 MiB, files being
+// read in pack order), checks each
 // volume's snapshot root object ID against the manifest, and reads and
 // verifies every file of every snapshot, as `kopia snapshot verify
 // --verify-files-percent=100` does. It returns one Verified per volume, in
@@ -123,7 +126,7 @@ func Verify(ctx context.Context, offsite storage.Store, m *seal.Manifest, ids []
 		if len(these) == 0 {
 			continue
 		}
-		if err := verifyRepository(ctx, newSealedSource(offsite, rec, ids), rec, these, opts); err != nil {
+		if err := verifyRepository(ctx, newSealedSource(offsite, rec, ids, opts.Parallelism), rec, these, opts); err != nil {
 			return nil, err
 		}
 	}
@@ -235,15 +238,13 @@ func verifyVolume(ctx context.Context, r repo.DirectRepository, src *sealedSourc
 	ver := snapshotfs.NewVerifier(ctx, r, snapshotfs.VerifierOptions{
 		VerifyFilesPercent: 100, Parallelism: opts.Parallelism, MaxErrors: MaxFindings, BlobMap: blobMap,
 	})
-	res, err := ver.InParallel(ctx, func(tw *snapshotfs.TreeWalker) error {
-		return tw.Process(ctx, root, ".")
-	})
-	if err != nil || res.ErrorCount > 0 {
+	errs, err := verifyInPackOrder(ctx, r, ver, root, opts.Parallelism)
+	if err != nil || len(errs) > 0 {
 		if err == nil {
-			err = errors.Join(res.Errors...)
+			err = errors.Join(errs...)
 		}
 		var found []Finding
-		for _, e := range res.Errors {
+		for _, e := range errs {
 			found = append(found, Finding{Kind: FindingContent, Object: rec.SnapshotID, Message: oneLine(e)})
 		}
 		if len(found) == 0 {
@@ -282,6 +283,62 @@ func (v *Verified) fail(ctx context.Context, src *sealedSource, err error, found
 	v.Files, v.Bytes = 0, 0
 	v.Findings = append(v.Findings, found...)
 	return nil
+}
+
+// verifyInPackOrder is the verifier's InParallel with the files read in
+// pack order (sortByPack) once the walk has found them all: the walk reads
+// only folders, small metadata packs.
+func verifyInPackOrder(ctx context.Context, r repo.DirectRepository, ver *snapshotfs.Verifier, root fs.Entry, parallelism int) ([]error, error) {
+	type file struct {
+		oid  object.ID
+		path string
+		size int64
+	}
+	var (
+		mu    sync.Mutex
+		files []file
+	)
+	tw, err := snapshotfs.NewTreeWalker(ctx, snapshotfs.TreeWalkerOptions{Parallelism: parallelism, MaxErrors: MaxFindings,
+		EntryCallback: func(_ context.Context, e fs.Entry, oid object.ID, path string) error {
+			if !e.IsDir() {
+				mu.Lock()
+				files = append(files, file{oid: oid, path: path, size: e.Size()})
+				mu.Unlock()
+			}
+			return nil
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("walk snapshot: %w", err)
+	}
+	defer tw.Close(ctx)
+	if err := tw.Process(ctx, root, "."); err != nil {
+		tw.ReportError(ctx, "tree walker enqueue", err)
+	}
+	sortByPack(ctx, r, files, func(f file) object.ID { return f.oid })
+	work := make(chan file)
+	var wg sync.WaitGroup
+	for range parallelism {
+		wg.Go(func() {
+			for f := range work {
+				if tw.TooManyErrors() || ctx.Err() != nil {
+					continue
+				}
+				if err := ver.VerifyFile(ctx, f.oid, f.path, f.size); err != nil {
+					tw.ReportError(ctx, f.path, err)
+				}
+			}
+		})
+	}
+	for _, f := range files {
+		work <- f
+	}
+	close(work)
+	wg.Wait()
+	errs, _ := tw.GetErrors()
+	if err := tw.Err(); err != nil {
+		return errs, fmt.Errorf("verify snapshot: %w", err)
+	}
+	return errs, ctx.Err()
 }
 
 // countFiles counts the regular files under root and their bytes, as the
