@@ -128,8 +128,22 @@ func (f *checkFlags) verifyOptions() (seal.VerifyOptions, error) {
 // error stays in w.err.
 func printChecks(w *printer, rep *seal.Report, kt keyTrust, decrypt bool) {
 	w.printf("%-10s ok    signed by %s\n", "signature", kt.explain(rep.KeyID))
+	var volumeBlobs []seal.Object
+	if rep.Seal != nil {
+		volumeBlobs = rep.Seal.VolumeBlobs
+	}
+	isVolumeBlob := make(map[string]bool, len(volumeBlobs))
+	var volumeBytes int64
+	for _, o := range volumeBlobs {
+		isVolumeBlob[o.Name] = true
+		volumeBytes += o.Size
+	}
 	count := map[string]int{}
 	for _, p := range rep.Problems {
+		if isVolumeBlob[p.Object] {
+			count["volumes"]++
+			continue
+		}
 		count[checkOf(p)]++
 	}
 	line := func(check, status, format string, args ...any) {
@@ -154,6 +168,17 @@ func printChecks(w *printer, rep *seal.Report, kt keyTrust, decrypt bool) {
 		line("plaintext", "skip", "not checked: the manifest is unusable")
 	default:
 		line("plaintext", "ok", "%s decrypted: sizes and SHA-256 match the manifest", bytesIEC(rep.PlaintextBytes))
+	}
+	switch n := count["volumes"]; {
+	case len(volumeBlobs) == 0:
+	case n > 0:
+		line("volumes", "FAIL", "%d of %s have problems; %d checked out", n, plural.S(len(volumeBlobs), "volume blob"), rep.VolumeBlobs)
+	case decrypt && rep.Decrypted:
+		line("volumes", "ok", "%s checked, %s ciphertext: present, sizes and SHA-256 match the seal; decrypted, they match the manifest",
+			plural.S(rep.VolumeBlobs, "volume blob"), bytesIEC(volumeBytes))
+	default:
+		line("volumes", "ok", "%s checked, %s ciphertext: present, sizes and SHA-256 match the seal",
+			plural.S(rep.VolumeBlobs, "volume blob"), bytesIEC(volumeBytes))
 	}
 	for _, key := range rep.Extra {
 		w.printf("  %s: not in the seal: ignored (someone added it to the bucket)\n", oneLine(errors.New(key)))
