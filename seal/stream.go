@@ -1,7 +1,6 @@
 package seal
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -11,13 +10,10 @@ import (
 )
 
 // bufSize is the size of copy buffers: large reads and writes cut
-// per-call overhead. Memory per object in flight is about two of these.
+// per-call overhead. Memory per object in flight is about one of these.
 const bufSize = 1 << 20
 
-var (
-	bufPool   = sync.Pool{New: func() any { return new([bufSize]byte) }}
-	bufioPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
-)
+var bufPool = sync.Pool{New: func() any { return new([bufSize]byte) }}
 
 // hashingReader hashes and counts what is read through it.
 type hashingReader struct {
