@@ -9,6 +9,7 @@ import (
 	iofs "io/fs"
 	"path"
 	"slices"
+	"sync"
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/repo"
@@ -55,13 +56,14 @@ func SnapshotDigests(ctx context.Context, offsite storage.Store, m *seal.Manifes
 
 func repositoryDigests(ctx context.Context, offsite storage.Store, rec seal.RepositoryRecord, ids []crypto.Identity,
 	vols []seal.VolumeRecord, out map[string]Digests) error {
-	r, err := openRepo(ctx, newSealedSource(offsite, rec, ids, 1), string(rec.Password))
+	src := newSealedSource(offsite, rec, ids, digestParallel)
+	r, err := openRepo(ctx, src, string(rec.Password))
 	if err != nil {
 		return err
 	}
 	defer func() { _ = r.Close(ctx) }() // read-only: nothing to flush
 	for _, v := range vols {
-		d, err := snapshotDigests(ctx, r, v)
+		d, err := snapshotDigests(ctx, r, src, v)
 		if err != nil {
 			return fmt.Errorf("volume %s: %w", Name(v), err)
 		}
@@ -70,7 +72,10 @@ func repositoryDigests(ctx context.Context, offsite storage.Store, rec seal.Repo
 	return nil
 }
 
-func snapshotDigests(ctx context.Context, r repo.DirectRepository, v seal.VolumeRecord) (Digests, error) {
+// digestParallel is how many files SnapshotDigests reads at once.
+const digestParallel = 2
+
+func snapshotDigests(ctx context.Context, r repo.DirectRepository, src prefetcher, v seal.VolumeRecord) (Digests, error) {
 	root, err := snapshotRoot(ctx, r, v)
 	if err != nil {
 		return nil, err
@@ -87,13 +92,20 @@ func snapshotDigests(ctx context.Context, r repo.DirectRepository, v seal.Volume
 	} else if err := walkKopia(ctx, dir, "", &files); err != nil {
 		return nil, err
 	}
-	sortByPack(ctx, r, files, func(f namedFile) object.ID { return objectIDOf(f.file) })
-	for _, f := range files {
-		d, err := kopiaFileDigest(ctx, f.file)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f.path, err)
-		}
-		out[f.path] = d
+	var mu sync.Mutex
+	err = readInPackOrder(ctx, r, src, files, func(f namedFile) object.ID { return objectIDOf(f.file) }, digestParallel,
+		func(ctx context.Context, f namedFile) error {
+			d, err := kopiaFileDigest(ctx, f.file)
+			if err != nil {
+				return fmt.Errorf("%s: %w", f.path, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			out[f.path] = d
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

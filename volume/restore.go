@@ -92,14 +92,15 @@ func RestoreToDir(ctx context.Context, offsite storage.Store, m *seal.Manifest, 
 
 func restoreRepository(ctx context.Context, offsite storage.Store, rec seal.RepositoryRecord, ids []crypto.Identity,
 	dir string, vols []seal.VolumeRecord) ([]Restored, error) {
-	r, err := openRepo(ctx, newSealedSource(offsite, rec, ids, restoreParallel), string(rec.Password))
+	src := newSealedSource(offsite, rec, ids, restoreParallel)
+	r, err := openRepo(ctx, src, string(rec.Password))
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = r.Close(ctx) }() // read-only: nothing to flush
 	var out []Restored
 	for _, v := range vols {
-		res, err := restoreVolume(ctx, r, dir, v)
+		res, err := restoreVolume(ctx, r, src, dir, v)
 		if err != nil {
 			return nil, fmt.Errorf("volume %s: %w", Name(v), err)
 		}
@@ -111,7 +112,7 @@ func restoreRepository(ctx context.Context, offsite storage.Store, rec seal.Repo
 // restoreParallel is how many files RestoreToDir writes at once.
 const restoreParallel = 2
 
-func restoreVolume(ctx context.Context, r repo.DirectRepository, dir string, v seal.VolumeRecord) (Restored, error) {
+func restoreVolume(ctx context.Context, r repo.DirectRepository, src prefetcher, dir string, v seal.VolumeRecord) (Restored, error) {
 	res := Restored{Volume: v}
 	parts := pathParts(v)
 	for i, part := range parts {
@@ -140,7 +141,7 @@ func restoreVolume(ctx context.Context, r repo.DirectRepository, dir string, v s
 	}
 	// Whole files at every depth: never kopia's shallow placeholders.
 	opts := restore.Options{Parallel: restoreParallel, RestoreDirEntryAtDepth: math.MaxInt32}
-	ordered := &packOrderedOutput{confinedOutput: out, r: r, parallel: restoreParallel}
+	ordered := &packOrderedOutput{confinedOutput: out, r: r, src: src, parallel: restoreParallel}
 	if _, err := restore.Entry(ctx, r, ordered, root, opts); err != nil {
 		return res, fmt.Errorf("restore snapshot %s: %w", v.SnapshotID, err)
 	}

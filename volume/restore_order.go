@@ -8,7 +8,6 @@ import (
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot/restore"
-	"golang.org/x/sync/errgroup"
 )
 
 // packOrderedOutput holds back kopia's restore walk's file writes until
@@ -18,6 +17,7 @@ import (
 type packOrderedOutput struct {
 	*confinedOutput
 	r        repo.DirectRepository
+	src      prefetcher
 	parallel int
 
 	mu    sync.Mutex
@@ -46,13 +46,9 @@ func (o *packOrderedOutput) FinishDirectory(_ context.Context, relativePath stri
 
 // Close writes what the walk held back; kopia calls it once, at the end.
 func (o *packOrderedOutput) Close(ctx context.Context) error {
-	sortByPack(ctx, o.r, o.files, func(f namedFile) object.ID { return objectIDOf(f.file) })
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(o.parallel, 1))
-	for _, f := range o.files {
-		g.Go(func() error { return o.confinedOutput.WriteFile(gctx, f.path, f.file, nil) })
-	}
-	if err := g.Wait(); err != nil {
+	err := readInPackOrder(ctx, o.r, o.src, o.files, func(f namedFile) object.ID { return objectIDOf(f.file) }, o.parallel,
+		func(ctx context.Context, f namedFile) error { return o.confinedOutput.WriteFile(ctx, f.path, f.file, nil) })
+	if err != nil {
 		return err
 	}
 	for _, d := range o.dirs {

@@ -113,6 +113,12 @@ func (s *sealedSource) get(ctx context.Context, id blob.ID) ([]byte, error) {
 	return v.([]byte), nil
 }
 
+// prefetch reads id into the cache; a failure is left for the reader that
+// needs the blob to meet (and report) again.
+func (s *sealedSource) prefetch(ctx context.Context, id blob.ID) {
+	_, _ = s.get(ctx, id) //nolint:errcheck // see above
+}
+
 // read reads, checks and decrypts one sealed blob, reading it again when
 // the failure may be passing (seal.RetryRead). A blob that is missing,
 // fails the bucket's checksum on every read, or does not match the

@@ -238,7 +238,7 @@ func verifyVolume(ctx context.Context, r repo.DirectRepository, src *sealedSourc
 	ver := snapshotfs.NewVerifier(ctx, r, snapshotfs.VerifierOptions{
 		VerifyFilesPercent: 100, Parallelism: opts.Parallelism, MaxErrors: MaxFindings, BlobMap: blobMap,
 	})
-	errs, err := verifyInPackOrder(ctx, r, ver, root, opts.Parallelism)
+	errs, err := verifyInPackOrder(ctx, r, src, ver, root, opts.Parallelism)
 	if err != nil || len(errs) > 0 {
 		if err == nil {
 			err = errors.Join(errs...)
@@ -288,7 +288,7 @@ func (v *Verified) fail(ctx context.Context, src *sealedSource, err error, found
 // verifyInPackOrder is the verifier's InParallel with the files read in
 // pack order (sortByPack) once the walk has found them all: the walk reads
 // only folders, small metadata packs.
-func verifyInPackOrder(ctx context.Context, r repo.DirectRepository, ver *snapshotfs.Verifier, root fs.Entry, parallelism int) ([]error, error) {
+func verifyInPackOrder(ctx context.Context, r repo.DirectRepository, src prefetcher, ver *snapshotfs.Verifier, root fs.Entry, parallelism int) ([]error, error) {
 	type file struct {
 		oid  object.ID
 		path string
@@ -314,26 +314,15 @@ func verifyInPackOrder(ctx context.Context, r repo.DirectRepository, ver *snapsh
 	if err := tw.Process(ctx, root, "."); err != nil {
 		tw.ReportError(ctx, "tree walker enqueue", err)
 	}
-	sortByPack(ctx, r, files, func(f file) object.ID { return f.oid })
-	work := make(chan file)
-	var wg sync.WaitGroup
-	for range parallelism {
-		wg.Go(func() {
-			for f := range work {
-				if tw.TooManyErrors() || ctx.Err() != nil {
-					continue
-				}
-				if err := ver.VerifyFile(ctx, f.oid, f.path, f.size); err != nil {
-					tw.ReportError(ctx, f.path, err)
-				}
-			}
-		})
-	}
-	for _, f := range files {
-		work <- f
-	}
-	close(work)
-	wg.Wait()
+	_ = readInPackOrder(ctx, r, src, files, func(f file) object.ID { return f.oid }, parallelism, func(ctx context.Context, f file) error {
+		if tw.TooManyErrors() || ctx.Err() != nil {
+			return nil
+		}
+		if err := ver.VerifyFile(ctx, f.oid, f.path, f.size); err != nil {
+			tw.ReportError(ctx, f.path, err)
+		}
+		return nil // every file is read, up to MaxFindings errors
+	})
 	errs, _ := tw.GetErrors()
 	if err := tw.Err(); err != nil {
 		return errs, fmt.Errorf("verify snapshot: %w", err)
