@@ -47,7 +47,9 @@ func (o *packOrderedOutput) FinishDirectory(_ context.Context, relativePath stri
 // Close writes what the walk held back; kopia calls it once, at the end.
 func (o *packOrderedOutput) Close(ctx context.Context) error {
 	err := readInPackOrder(ctx, o.r, o.src, o.files, func(f namedFile) object.ID { return objectIDOf(f.file) }, o.parallel,
-		func(ctx context.Context, f namedFile) error { return o.confinedOutput.WriteFile(ctx, f.path, f.file, nil) })
+		func(ctx context.Context, f namedFile) error {
+			return o.confinedOutput.WriteFile(ctx, f.path, f.file, nil)
+		})
 	if err != nil {
 		return err
 	}
