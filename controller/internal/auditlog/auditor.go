@@ -127,28 +127,32 @@ func (a *Auditor) RecordOnce(ctx context.Context, t *target.Target, rec audit.Re
 	if a == nil {
 		return nil, nil
 	}
-	return a.recordIf(ctx, t, rec, "", a.recordedSince(t, rec, since))
+	return a.recordIf(ctx, t, rec, "", a.recordedSince(t, rec, since, rec.Kind))
 }
 
 // RecordDrillOnce is RecordOnce for a drill run's entry: RecordDrill's
 // result, and a deferred entry's seq and hash reach the drill's status.
+// Any entry of the run counts, its verdict (KindDrill) or a failure: a
+// controller killed while cleaning up after recording the verdict leaves
+// the run active, and the next one must not record it again as
+// interrupted.
 func (a *Auditor) RecordDrillOnce(ctx context.Context, t *target.Target, rec audit.Record, since time.Time) (uint64, string, error) {
 	if a == nil {
 		return 0, "", nil
 	}
-	e, err := a.recordIf(ctx, t, rec, OwnerRestoreDrill, a.recordedSince(t, rec, since))
+	e, err := a.recordIf(ctx, t, rec, OwnerRestoreDrill, a.recordedSince(t, rec, since, audit.KindDrill, audit.KindFailure))
 	if err != nil || e == nil {
 		return 0, "", err
 	}
 	return e.Seq, e.Hash, nil
 }
 
-// recordedSince is RecordOnce's test: an entry of rec's kind and subject
-// kept, or in t's log no earlier than since.
-func (a *Auditor) recordedSince(t *target.Target, rec audit.Record, since time.Time) func(context.Context, []*pending) (*audit.Entry, bool) {
+// recordedSince is RecordOnce's test: an entry of rec's subject and one
+// of kinds kept, or in t's log no earlier than since.
+func (a *Auditor) recordedSince(t *target.Target, rec audit.Record, since time.Time, kinds ...audit.Kind) func(context.Context, []*pending) (*audit.Entry, bool) {
 	return func(ctx context.Context, kept []*pending) (*audit.Entry, bool) {
 		for _, q := range kept {
-			if q.rec.Kind == rec.Kind && q.rec.Subject == rec.Subject {
+			if slices.Contains(kinds, q.rec.Kind) && q.rec.Subject == rec.Subject {
 				return nil, true
 			}
 		}
@@ -156,7 +160,7 @@ func (a *Auditor) recordedSince(t *target.Target, rec audit.Record, since time.T
 		if err != nil {
 			return nil, false
 		}
-		e, err := l.Find(ctx, since, func(e *audit.Entry) bool { return e.Kind == rec.Kind && e.Subject == rec.Subject })
+		e, err := l.Find(ctx, since, func(e *audit.Entry) bool { return slices.Contains(kinds, e.Kind) && e.Subject == rec.Subject })
 		return e, err == nil && e != nil
 	}
 }
