@@ -103,6 +103,11 @@ func (s *Sealer) Seal(ctx context.Context, schedule, backup string) (*Seal, erro
 		return nil, err
 	}
 	if existing, err := s.existingSeal(ctx, pub, schedule, backup); existing != nil || err != nil {
+		if existing != nil {
+			// A run killed between seal.json and its marker's removal
+			// left the marker: nothing can resume it any more.
+			s.dropPending(ctx, schedule, backup)
+		}
 		return existing, err
 	}
 	sl, err := s.seal(ctx, pub, schedule, backup)
