@@ -20,6 +20,14 @@ import (
 // from a deleted Restore (it deletes the Restore's files then).
 const restoreReleaseTimeout = 30 * time.Second
 
+// restoreEndTimeout bounds the wait for a Restore Velero is running to end
+// before anything of its run is deleted.
+const restoreEndTimeout = time.Minute
+
+// ErrRestoreRunning: a run's Velero Restore is still running, so nothing
+// of the run is deleted yet; a later cleanup deletes it.
+var ErrRestoreRunning = errors.New("velero restore still running")
+
 func cleanup(ctx context.Context, o CleanupOptions) error {
 	if o.Client == nil {
 		return fmt.Errorf("%w: Client required", ErrInvalidOptions)
@@ -27,15 +35,27 @@ func cleanup(ctx context.Context, o CleanupOptions) error {
 	if o.VeleroNamespace == "" {
 		o.VeleroNamespace = DefaultVeleroNamespace
 	}
-	var errs []error
-	if len(o.Labels) > 0 {
-		errs = append(errs, deleteNamespaces(ctx, o.Client, o.Labels))
-	}
 	if o.Restore != "" {
+		// Velero goes on with a Restore it runs even once the Restore is
+		// deleted, waits for a deleted scratch namespace to go, then
+		// creates it again (without the drill's labels) and restores the
+		// rest into it, and uploads the Restore's logs after the staging
+		// location was purged.
+		if err := waitRestoreEnded(ctx, o.Client, o.VeleroNamespace, o.Restore); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	if o.Restore != "" {
+		// Before the namespaces: a Restore Velero has not started yet
+		// never starts once deleted.
 		errs = append(errs, deleteRestore(ctx, o.Client, o.VeleroNamespace, o.Restore))
 		if o.Staging != nil {
 			errs = append(errs, deletePrefix(ctx, o.Staging, "restores/"+o.Restore+"/", ""))
 		}
+	}
+	if len(o.Labels) > 0 {
+		errs = append(errs, deleteNamespaces(ctx, o.Client, o.Labels))
 	}
 	if o.Modifiers != "" {
 		errs = append(errs, deleteStaged(ctx, o.Client, &corev1.ConfigMap{}, o.VeleroNamespace, o.Modifiers))
@@ -99,6 +119,40 @@ func deleteRestore(ctx context.Context, c client.Client, ns, name string) error 
 		return fmt.Errorf("restore %s is still there %s after its deletion (Velero removes its finalizer): %w", key, restoreReleaseTimeout, err)
 	}
 	return nil
+}
+
+// waitRestoreEnded waits, bounded, until Velero no longer runs Restore
+// ns/name: it is gone, not started, or in a final phase. Else it returns
+// an error wrapping ErrRestoreRunning.
+func waitRestoreEnded(ctx context.Context, c client.Client, ns, name string) error {
+	key := client.ObjectKey{Namespace: ns, Name: name}
+	phase := velerov1.RestorePhase("")
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, restoreEndTimeout, true, func(ctx context.Context) (bool, error) {
+		rs := &velerov1.Restore{}
+		if err := c.Get(ctx, key, rs); apierrors.IsNotFound(err) {
+			return true, nil
+		} else if err != nil {
+			return false, fmt.Errorf("read restore %s: %w", key, err)
+		}
+		phase = rs.Status.Phase
+		return !restoreRunning(phase), nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: restore %s is %s; nothing of its run is deleted before it ends: %w", ErrRestoreRunning, key, phase, err)
+	}
+	return nil
+}
+
+// restoreRunning says whether Velero is working on a Restore in phase p.
+// New (not started) is not: deleted first (cleanup), it never starts.
+func restoreRunning(p velerov1.RestorePhase) bool {
+	switch p {
+	case velerov1.RestorePhaseInProgress, velerov1.RestorePhaseWaitingForPluginOperations,
+		velerov1.RestorePhaseWaitingForPluginOperationsPartiallyFailed,
+		velerov1.RestorePhaseFinalizing, velerov1.RestorePhaseFinalizingPartiallyFailed:
+		return true
+	}
+	return false
 }
 
 // deleteStaged deletes Velero object ns/name if it carries LabelStaged.
