@@ -81,12 +81,13 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$pkg || exit 1; done; done
 
-# make chaos: SIGKILLs of the controller (e2e TestChaos); make test runs 20.
+# make chaos: SIGKILLs of the controller (e2e TestChaos), every third in a restore
+# drill; make test runs 20.
 CHAOS_KILLS ?= 100
 CHAOS_SEED ?= 1
 
 .PHONY: chaos
-chaos: tools ## SIGKILL the controller CHAOS_KILLS times (default 100, seed CHAOS_SEED) at random points of its runs on the real stack; check the invariants after each restart.
+chaos: tools ## SIGKILL the controller CHAOS_KILLS times (default 100, seed CHAOS_SEED) at random points of its runs and drills on the real stack; check the invariants after each restart.
 	SAFEKEEP_CHAOS_KILLS=$(CHAOS_KILLS) SAFEKEEP_CHAOS_SEED=$(CHAOS_SEED) $(GO) test -race -count=1 -timeout 90m -run '^TestChaos$$' -v ./e2e/
 
 .PHONY: bench

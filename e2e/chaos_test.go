@@ -54,21 +54,33 @@ const (
 // a random delay (while Velero backs up, while it seals, writes the audit
 // entry, or applies retention, which keeps 2; audit writes are held 100ms
 // at the proxy so that kills land in them, and are counted), then
-// restarted. After each
-// restart the run completes, and: the audit chain verifies; no backup has
-// two seal entries; every sealed copy offsite verifies (no seal.json for
-// an incomplete copy); every run's backup was sealed exactly once. The
-// seed and count come from SAFEKEEP_CHAOS_SEED and SAFEKEEP_CHAOS_KILLS.
-// Last, durable audit: with the bucket refusing audit writes a run is
-// sealed, the controller killed, the bucket let through again, and the
-// next controller writes the kept entries, each once. Then two replicas
-// with leader election: the leader is killed mid-run, the other completes
-// the seal.
+// restarted. After each restart the run completes, and: the audit chain
+// verifies; no backup has two seal entries; every sealed copy offsite
+// verifies (no seal.json for an incomplete copy); every run's backup was
+// sealed exactly once; no seal marker (sealing.json) is left.
+//
+// Every chaosDrillEvery-th kill lands in a RestoreDrill run instead
+// (staging, Velero's Restore, the checks, the cleanup; the workload has
+// chaosConfigMaps ConfigMaps so that the Restore takes seconds): after the
+// restart the run is recorded once in the audit log (as interrupted when
+// it had no verdict), nothing of it is left (scratch namespaces, staged
+// Backup, Restore, modifiers, anything in the staging bucket), and the
+// next drill passes.
+//
+// The seed and count come from SAFEKEEP_CHAOS_SEED and
+// SAFEKEEP_CHAOS_KILLS. Last, durable audit: with the bucket refusing
+// audit writes a run is sealed, the controller killed, the bucket let
+// through again, and the next controller writes the kept entries, each
+// once. Then two replicas with leader election: the leader is killed
+// mid-seal, the other completes the seal; a third replica joins, the
+// leader is killed while Velero restores a drill's backup, the other
+// records the run as interrupted, cleans up, and the next scheduled drill
+// passes.
 func TestChaos(t *testing.T) {
 	kills, seed := envInt(t, chaosKillsEnv, chaosKills), envInt(t, chaosSeedEnv, chaosSeed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0)) //nolint:gosec // reproducible timing, not a secret
 	ctx := t.Context()
-	b := startBed(t, bedSpec{buckets: map[string]bool{chaosBucket: false}, crds: true})
+	b := startBed(t, bedSpec{buckets: map[string]bool{chaosBucket: false}, staging: []string{chaosStaging}, crds: true})
 	s3, c := b.s3, b.cp.Client
 	dir := t.TempDir()
 	bin := buildController(t, dir)
@@ -80,6 +92,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	createWorkload(t, c, chaosWorkload, "PHI-MARKER-"+randomHex(t, 8))
+	addChaosFiller(t, c, chaosWorkload)
 	gate := startAuditGate(t, s3.Endpoint)
 	for _, o := range (sample.Offsite{
 		Namespace: chaosNamespace, Name: "offsite", Endpoint: gate.url, Bucket: chaosBucket, Prefix: chaosPrefix,
@@ -107,11 +120,19 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	chk := &chaosChecker{offsite: offsite, keys: []crypto.VerifyKey{signer.Public()}}
+	drills := newChaosDrills(t, c, s3.Minio(t), chk, readFile(t, dir+"/identity.txt"))
 
 	ctl := startController(t, bin, kubeconfig)
+	restart := func() *controllerProcess { return startController(t, bin, kubeconfig) }
 	start, phases, auditKills := time.Now(), map[string]int{}, 0
 	var runs []string
 	for i := range kills {
+		if i%chaosDrillEvery == chaosDrillEvery-1 { // a sealed backup exists by then
+			delay := time.Duration(rng.Int64N(int64(chaosDrillMaxDelay)))
+			phase := drills.killDrill(t, &ctl, restart, delay, runs)
+			phases[phase]++
+			continue
+		}
 		requested := time.Now().UTC().Truncate(time.Second).Add(time.Second) // distinct per run: names the Backup
 		time.Sleep(time.Until(requested))
 		runNow(t, c, sched, requested)
@@ -129,7 +150,7 @@ func TestChaos(t *testing.T) {
 			phase += ", mid audit write"
 		}
 		<-ctl.done
-		ctl = startController(t, bin, kubeconfig)
+		ctl = restart()
 		waitRunEnded(t, c, sched, runs[len(runs)-1])
 		if err := chk.check(ctx, runs); err != nil {
 			t.Fatalf("after kill %d (%s after the run was asked for, %s): %v", i+1, delay.Round(time.Millisecond), phase, err)
@@ -192,32 +213,31 @@ func TestChaos(t *testing.T) {
 		phase = runPhase(ctx, c, sched)
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := leader.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-leader.done
 	offset := time.Since(killAt)
-	waitFor(t, "the standby replica to lead", time.Minute, func(context.Context) (bool, error) { return leads(t, standby), nil })
+	killLeader(t, leader, standby)
 	waitRunEnded(t, c, sched, runs[len(runs)-1])
 	if err := chk.check(ctx, runs); err != nil {
 		t.Fatalf("after the leader was killed while %s: %v", phase, err)
 	}
 	t.Logf("leader killed while %s, %s after the run was asked for; the standby completed it", phase, offset.Round(time.Millisecond))
-	ctl = standby
+	// The leader killed mid-drill, while Velero's Restore runs.
+	ctl = drills.leaderKillMidDrill(t, standby, func() *controllerProcess { return startController(t, bin, kubeconfig, "--leader-elect") }, runs)
 	if strings.Contains(ctl.log.String(), "audit entry not kept in the cluster") {
 		t.Errorf("the controller could not keep audit entries in its outbox (RBAC?)")
 	}
-	t.Logf("chaos: %d SIGKILLs survived (seed %d) in %s; killed while %v, %d of them mid audit write; %d audit entries, 0 lost, 0 duplicated; %d sealed, 0 half-seals",
-		kills, seed, time.Since(start).Round(time.Second), phases, auditKills, chk.entries, chk.sealed)
+	t.Logf("chaos: %d SIGKILLs survived (seed %d) in %s; killed while %v, %d of them mid audit write; %d audit entries, 0 lost, 0 duplicated; %d sealed, 0 half-seals, 0 seal markers left; drills: %d interrupted, %d passed, nothing left",
+		kills, seed, time.Since(start).Round(time.Second), phases, auditKills, chk.entries, chk.sealed, drills.interrupted, drills.passed)
 }
 
 // chaosChecker checks the invariants of the offsite bucket after a restart.
 type chaosChecker struct {
 	offsite storage.Store
 	keys    []crypto.VerifyKey
-	// entries, sealed and deletes are the figures of the last check.
+	// entries, sealed, deletes and drillEntries (the seqs of each drill
+	// run's entries, by subject) are the figures of the last check.
 	entries, sealed int
 	deletes         map[string]int
+	drillEntries    map[string][]uint64
 }
 
 // check verifies the audit chain and every sealed copy, and that each run
@@ -229,9 +249,17 @@ func (k *chaosChecker) check(ctx context.Context, runs []string) error {
 	}
 	k.entries = rep.Entries
 	seals, deletes := map[string]int{}, map[string]int{}
+	k.drillEntries = map[string][]uint64{}
 	for e, err := range audit.Read(ctx, k.offsite, audit.ReadOptions{}) {
 		if err != nil {
 			return err
+		}
+		if drillRun := chaosNamespace + "/" + chaosDrill + "/"; strings.HasPrefix(e.Subject, drillRun) && (e.Kind == audit.KindDrill || e.Kind == audit.KindFailure) {
+			k.drillEntries[e.Subject] = append(k.drillEntries[e.Subject], e.Seq)
+			if n := len(k.drillEntries[e.Subject]); n > 1 {
+				return fmt.Errorf("drill run %s has %d audit entries: %v", e.Subject, n, k.drillEntries[e.Subject])
+			}
+			continue
 		}
 		var d struct{ Backup string }
 		if err := json.Unmarshal(e.Details, &d); err != nil {
@@ -269,6 +297,20 @@ func (k *chaosChecker) check(ctx context.Context, runs []string) error {
 	}
 	if k.sealed > chaosKeepBackups {
 		return fmt.Errorf("%d sealed copies offsite, retention keeps %d", k.sealed, chaosKeepBackups)
+	}
+	return k.noSealMarkers(ctx)
+}
+
+// noSealMarkers checks that no seal marker (sealing.json) is left: every
+// run checked has ended, so none can be resumed.
+func (k *chaosChecker) noSealMarkers(ctx context.Context) error {
+	for info, err := range k.offsite.List(ctx, "backups/") {
+		if err != nil {
+			return err
+		}
+		if strings.HasSuffix(info.Key, "/sealing.json") {
+			return fmt.Errorf("seal marker %s left after its run ended", info.Key)
+		}
 	}
 	return nil
 }
@@ -328,11 +370,12 @@ func startAuditGate(t *testing.T, upstream string) *auditGate {
 
 func (g *auditGate) refuse(on bool) { g.refused.Store(on) }
 
-// runNow asks for a run at requested, as `safekeep backup now` does.
-func runNow(t *testing.T, c client.Client, s *v1alpha1.BackupSchedule, requested time.Time) {
+// runNow asks for a run of a BackupSchedule or RestoreDrill at requested,
+// as `safekeep backup now` and `safekeep drill run` do.
+func runNow(t *testing.T, c client.Client, s client.Object, requested time.Time) {
 	t.Helper()
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationRunNow, requested.Format(time.RFC3339))
-	if err := c.Patch(t.Context(), s.DeepCopy(), client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
+	if err := c.Patch(t.Context(), s.DeepCopyObject().(client.Object), client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
 		t.Fatalf("run now: %v", err)
 	}
 }

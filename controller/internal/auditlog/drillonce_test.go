@@ -4,14 +4,9 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
-	"github.com/safekeep-dev/safekeep/internal/testbed"
-	"github.com/safekeep-dev/safekeep/seal/sealtest"
-	"github.com/safekeep-dev/safekeep/target"
 )
 
 // A run whose verdict is in the log (the controller was killed while it
@@ -20,14 +15,8 @@ import (
 // verdict or a failure, and returns it. VersityGW.
 func TestRecordDrillOnceFindsVerdict(t *testing.T) {
 	ctx := t.Context()
-	s3 := testbed.StartS3(t)
-	s3.CreateBucket(t, "offsite", false)
-	st := sealtest.OpenStore(t, s3.Config("offsite", "site/safekeep/v1"))
-	tgt := &target.Target{
-		Object: &v1alpha1.OffsiteTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "phi", Name: "offsite"},
-			Spec: v1alpha1.OffsiteTargetSpec{S3: v1alpha1.S3Location{Bucket: "offsite", Prefix: "site"}}},
-		Store: st, Signer: sealtest.NewSigner(t), HasSigner: true,
-	}
+	tgt := newSiteTarget(t)
+	st := tgt.Store
 	started := time.Now().Add(-time.Minute)
 	subject := "phi/weekly/20261204010000-m"
 	seq, hash, err := auditlog.New("", nil).RecordDrill(ctx, tgt, audit.Record{Kind: audit.KindDrill, Subject: subject,

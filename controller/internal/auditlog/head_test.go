@@ -17,13 +17,7 @@ import (
 // head is only an anchor for the place it was written to. VersityGW.
 func TestHeadFollowsWrites(t *testing.T) {
 	ctx := t.Context()
-	s3 := testbed.StartS3(t)
-	s3.CreateBucket(t, "offsite", false)
-	tgt := &target.Target{
-		Object: &v1alpha1.OffsiteTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "phi", Name: "offsite"},
-			Spec: v1alpha1.OffsiteTargetSpec{S3: v1alpha1.S3Location{Bucket: "offsite", Prefix: "site"}}},
-		Store: sealtest.OpenStore(t, s3.Config("offsite", "site/safekeep/v1")), Signer: sealtest.NewSigner(t), HasSigner: true,
-	}
+	tgt := newSiteTarget(t)
 	a := auditlog.New("", nil)
 	var mu sync.Mutex
 	var told []string
@@ -69,5 +63,18 @@ func TestHeadFollowsWrites(t *testing.T) {
 	}
 	if elsewhere := h; !auditlog.NewerHead(&v1alpha1.AuditHead{Bucket: "offsite", Prefix: "elsewhere", Seq: 99}, elsewhere) {
 		t.Error("a status head of another place is kept over this place's")
+	}
+}
+
+// newSiteTarget is OffsiteTarget phi/offsite: bucket offsite, prefix site,
+// on a VersityGW of its own, with a signing key.
+func newSiteTarget(t *testing.T) *target.Target {
+	t.Helper()
+	s3 := testbed.StartS3(t)
+	s3.CreateBucket(t, "offsite", false)
+	return &target.Target{
+		Object: &v1alpha1.OffsiteTarget{ObjectMeta: metav1.ObjectMeta{Namespace: "phi", Name: "offsite"},
+			Spec: v1alpha1.OffsiteTargetSpec{S3: v1alpha1.S3Location{Bucket: "offsite", Prefix: "site"}}},
+		Store: sealtest.OpenStore(t, s3.Config("offsite", "site/safekeep/v1")), Signer: sealtest.NewSigner(t), HasSigner: true,
 	}
 }
