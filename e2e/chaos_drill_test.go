@@ -250,6 +250,7 @@ func (d *chaosDrills) killDrill(t *testing.T, ctl **controllerProcess, restart f
 	if err := d.check(ctx, runs, run); err != nil {
 		t.Fatalf("after a kill %s after the drill was asked for (%s): %v", delay.Round(time.Millisecond), phase, err)
 	}
+	t.Logf("drill kill %s after the run was asked for (%s): run %s recorded %s, cleaned up", delay.Round(time.Millisecond), phase, run.ID, run.Result)
 	next := d.waitEnded(t, d.ask(t))
 	if err := d.check(ctx, runs, next); err != nil || next.Result != v1alpha1.DrillRunPassed {
 		t.Fatalf("the drill after a kill %s (%s): %s %s: %v", delay.Round(time.Millisecond), phase, next.Result, next.Message, err)
