@@ -221,11 +221,15 @@ func (d *chaosDrills) noLeftovers(ctx context.Context) error {
 			return fmt.Errorf("%d staged %T left", n, list)
 		}
 	}
+	var left []string
 	for o := range d.staging.ListObjects(ctx, chaosStaging, minio.ListObjectsOptions{Recursive: true}) {
 		if o.Err != nil {
 			return o.Err
 		}
-		return fmt.Errorf("staging bucket holds %s after cleanup", o.Key)
+		left = append(left, o.Key)
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("staging bucket holds %v after cleanup", left)
 	}
 	return nil
 }
