@@ -7,6 +7,7 @@ import (
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	velerov2alpha1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v2alpha1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -60,12 +61,13 @@ func WithCRDs(paths ...string) ControlPlaneOption {
 }
 
 // NewScheme returns a scheme with client-go's built-in types, Velero's
-// velero.io/v1 and Safekeep's safekeep.dev/v1alpha1.
+// velero.io/v1 and v2alpha1 (DataUploads, DataDownloads) and Safekeep's safekeep.dev/v1alpha1.
 func NewScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		clientgoscheme.AddToScheme,
 		velerov1.AddToScheme,
+		velerov2alpha1.AddToScheme,
 		safekeepv1alpha1.AddToScheme,
 	} {
 		if err := add(s); err != nil {

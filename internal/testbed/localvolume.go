@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,8 +19,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// localStorageClass is the storage class of the test bed's local volumes.
-const localStorageClass = "local"
+const (
+	// localStorageClass is the storage class of the test bed's local volumes.
+	localStorageClass = "local"
+	// pvcProtectionFinalizer is what kube-apiserver's
+	// StorageObjectInUseProtection admission adds to every PVC; the
+	// kube-controller-manager (which the test bed does not run) removes it.
+	pvcProtectionFinalizer = "kubernetes.io/pvc-protection"
+)
 
 // LocalVolume creates PVC name in namespace ns bound to a new spec.local PV
 // (node affinity to the Node) whose folder is dir, as a PV controller would
@@ -42,7 +49,7 @@ func (n *Node) LocalVolume(tb TB, ctx context.Context, ns, name, dir string) *co
 	if err := n.cp.Client.Create(ctx, pvc); err != nil {
 		tb.Fatalf("testbed: create PVC %s/%s: %v", ns, name, err)
 	}
-	if err := n.bindLocal(ctx, pvc, dir); err != nil {
+	if err := n.bindVolume(ctx, pvc, dir); err != nil {
 		tb.Fatalf("testbed: %v", err)
 	}
 	return pvc
@@ -51,8 +58,10 @@ func (n *Node) LocalVolume(tb TB, ctx context.Context, ns, name, dir string) *co
 // localPVName is the name of the spec.local PV of the claim ns/name.
 func localPVName(ns, name string) string { return "local-" + ns + "-" + name }
 
-// bindLocal creates a spec.local PV on dir for pvc and binds the two.
-func (n *Node) bindLocal(ctx context.Context, pvc *corev1.PersistentVolumeClaim, dir string) error {
+// bindVolume creates a PV on dir for pvc and binds the two: a CSI volume
+// of CSIDriver (its handle dir) for a PVC of CSIStorageClass, else a
+// spec.local volume.
+func (n *Node) bindVolume(ctx context.Context, pvc *corev1.PersistentVolumeClaim, dir string) error {
 	c := n.cp.Client
 	size := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
 	if size.IsZero() {
@@ -69,7 +78,7 @@ func (n *Node) bindLocal(ctx context.Context, pvc *corev1.PersistentVolumeClaim,
 			AccessModes:                   pvc.Spec.AccessModes,
 			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
 			StorageClassName:              class,
-			PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: dir}},
+			PersistentVolumeSource:        volumeSource(class, dir),
 			ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: pvc.Namespace, Name: pvc.Name, UID: pvc.UID},
 			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
 				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{n.Name}}},
@@ -113,6 +122,14 @@ func (n *Node) bindLocal(ctx context.Context, pvc *corev1.PersistentVolumeClaim,
 	return nil
 }
 
+// volumeSource is the source of a PV of class on dir.
+func volumeSource(class, dir string) corev1.PersistentVolumeSource {
+	if class == CSIStorageClass {
+		return corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: CSIDriver, VolumeHandle: dir}}
+	}
+	return corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: dir}}
+}
+
 // ScheduleIn makes the Node also schedule pods and provision PVCs (as in
 // namespaces labelled NodeLabel) in the namespaces labelled with every one
 // of nsLabels: for restores into namespaces whose labels the test does not
@@ -153,15 +170,7 @@ func (k *nodeKubelet) provisionAndSchedule(ctx context.Context) error {
 			return err
 		}
 		for i := range pvcs.Items {
-			pvc := &pvcs.Items[i]
-			if pvc.Spec.VolumeName != "" || pvc.DeletionTimestamp != nil {
-				continue
-			}
-			dir := filepath.Join(k.n.dir("volumes"), pvc.Namespace+"-"+pvc.Name+"-"+string(pvc.UID))
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return err
-			}
-			if err := k.n.bindLocal(ctx, pvc, dir); err != nil {
+			if err := k.provision(ctx, &pvcs.Items[i]); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -184,6 +193,101 @@ func (k *nodeKubelet) provisionAndSchedule(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// provision gives a Pending PVC with no volume a new one: an empty folder,
+// or a copy of the snapshot its dataSource names (a VolumeSnapshot, once
+// ReadyToUse). As dynamic provisioners do, it leaves alone a claim with a
+// selector: what Velero's data mover restores into (the DataDownload's
+// exposer binds it). A claim bound by name whose PV names it without a
+// UID (Velero's rebind of a restored volume) is bound as the PV
+// controller would; a claim being deleted loses its protection finalizer
+// once no running pod mounts it.
+func (k *nodeKubelet) provision(ctx context.Context, pvc *corev1.PersistentVolumeClaim) error {
+	switch {
+	case pvc.DeletionTimestamp != nil:
+		return k.unprotect(ctx, pvc)
+	case pvc.Spec.VolumeName != "":
+		return k.rebind(ctx, pvc)
+	case pvc.Spec.Selector != nil:
+		return nil
+	}
+	dir := filepath.Join(k.n.dir("volumes"), pvc.Namespace+"-"+pvc.Name+"-"+string(pvc.UID))
+	if ds := pvc.Spec.DataSource; ds != nil {
+		if ds.Kind != volumeSnapshotGVK.Kind || ptr.Deref(ds.APIGroup, "") != volumeSnapshotGVK.Group {
+			return fmt.Errorf("PVC %s/%s: dataSource %s is not a VolumeSnapshot, the only kind this provisioner restores", pvc.Namespace, pvc.Name, ds.Kind)
+		}
+		handle, err := k.snapshotHandle(ctx, pvc.Namespace, ds.Name)
+		if err != nil || handle == "" {
+			return err
+		}
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			if err := copyTree(handle, dir+".part"); err != nil {
+				return fmt.Errorf("PVC %s/%s from snapshot %s: %w", pvc.Namespace, pvc.Name, ds.Name, err)
+			}
+			if err := os.Rename(dir+".part", dir); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return k.n.bindVolume(ctx, pvc, dir)
+}
+
+// rebind binds a claim that names its volume to a PV that names the claim
+// with no UID yet (kube.ResetPVBinding leaves it so).
+func (k *nodeKubelet) rebind(ctx context.Context, pvc *corev1.PersistentVolumeClaim) error {
+	if pvc.Status.Phase == corev1.ClaimBound {
+		return nil
+	}
+	pv := &corev1.PersistentVolume{}
+	if err := k.c.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, pv); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	ref := pv.Spec.ClaimRef
+	if ref == nil || ref.UID != "" || ref.Namespace != pvc.Namespace || ref.Name != pvc.Name {
+		return nil // LocalVolume's own binding, or not for this claim
+	}
+	ref.UID = pvc.UID
+	if err := k.c.Update(ctx, pv); err != nil {
+		return fmt.Errorf("bind PV %s: %w", pv.Name, err)
+	}
+	pv.Status.Phase = corev1.VolumeBound
+	if err := k.c.Status().Update(ctx, pv); err != nil {
+		return fmt.Errorf("bind PV %s: %w", pv.Name, err)
+	}
+	pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, AccessModes: pv.Spec.AccessModes, Capacity: pv.Spec.Capacity}
+	if err := k.c.Status().Update(ctx, pvc); err != nil {
+		return fmt.Errorf("PVC %s/%s Bound: %w", pvc.Namespace, pvc.Name, err)
+	}
+	return nil
+}
+
+// unprotect removes the PVC protection finalizer of a claim being deleted
+// once no pod on the node that mounts it is still running.
+func (k *nodeKubelet) unprotect(ctx context.Context, pvc *corev1.PersistentVolumeClaim) error {
+	i := slices.Index(pvc.Finalizers, pvcProtectionFinalizer)
+	if i < 0 {
+		return nil
+	}
+	var pods corev1.PodList
+	if err := k.c.List(ctx, &pods, client.InNamespace(pvc.Namespace)); err != nil {
+		return err
+	}
+	for _, pod := range pods.Items {
+		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		if slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool {
+			return v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == pvc.Name
+		}) {
+			return nil
+		}
+	}
+	pvc.Finalizers = slices.Delete(pvc.Finalizers, i, i+1)
+	return client.IgnoreNotFound(k.c.Update(ctx, pvc))
 }
 
 // startJobs and finishJobs run the Velero namespace's Jobs on the node.

@@ -25,6 +25,7 @@ import (
 // node-agent globs for.
 const (
 	localVolumePlugin = "kubernetes.io~local-volume"
+	csiVolumePlugin   = "kubernetes.io~csi"
 	emptyDirPlugin    = "kubernetes.io~empty-dir"
 	// restoreWait is the init container Velero adds to a restored pod with
 	// file-system restores (restorehelper.WaitInitContainer); it ends once
@@ -77,7 +78,9 @@ type nodeKubelet struct {
 	// schedule selects the namespaces whose unscheduled pods and unbound
 	// PVCs the node takes: NodeLabel=<node>, and what ScheduleIn adds.
 	schedule []labels.Selector
-	runs     []NodeRun
+	// csi: the Node is a CSI node too (EnableCSI): it snapshots.
+	csi  bool
+	runs []NodeRun
 	// procs are the processes started, by pod UID; a finished one stays
 	// until its pod is gone, so it is never started twice.
 	procs map[types.UID]*podProcess
@@ -116,6 +119,14 @@ func (k *nodeKubelet) tick(ctx context.Context) error {
 	var errs []error
 	if err := k.startJobs(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	k.mu.Lock()
+	csi := k.csi
+	k.mu.Unlock()
+	if csi {
+		if err := k.snapshot(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := k.provisionAndSchedule(ctx); err != nil {
 		errs = append(errs, err)
@@ -174,20 +185,21 @@ func (k *nodeKubelet) syncPod(ctx context.Context, pod *corev1.Pod) error {
 		return err // nil, nil: a volume is not ready yet
 	}
 	if argv, ok := veleroArgs(pod); ok {
-		return k.runVelero(ctx, pod, argv)
+		return k.runVelero(ctx, pod, argv, vols)
 	}
 	return k.runWorkload(ctx, pod, vols)
 }
 
 // veleroArgs returns velero's arguments when pod is one the kubelet runs
-// for real: one container, running /velero pod-volume or repo-maintenance.
+// for real: one container, running /velero pod-volume, data-mover or
+// repo-maintenance.
 func veleroArgs(pod *corev1.Pod) ([]string, bool) {
 	if len(pod.Spec.Containers) != 1 {
 		return nil, false
 	}
 	c := pod.Spec.Containers[0]
 	argv := append(slices.Clone(c.Command), c.Args...)
-	if len(argv) < 2 || argv[0] != "/velero" || (argv[1] != "pod-volume" && argv[1] != "repo-maintenance") {
+	if len(argv) < 2 || argv[0] != "/velero" || !slices.Contains([]string{"pod-volume", "data-mover", "repo-maintenance"}, argv[1]) {
 		return nil, false
 	}
 	return argv[1:], true
@@ -205,11 +217,15 @@ func (k *nodeKubelet) mount(ctx context.Context, pod *corev1.Pod) (map[string]st
 			if err != nil || pv == nil {
 				return nil, err
 			}
-			if pv.Spec.Local == nil {
-				return nil, fmt.Errorf("volume %s: PV %s is not a spec.local volume, the only kind this kubelet mounts", v.Name, pv.Name)
+			dir, err := volumeDir(pv)
+			if err != nil {
+				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
 			}
 			path := filepath.Join(root, localVolumePlugin, pv.Name)
-			if err := symlinkOnce(pv.Spec.Local.Path, path); err != nil {
+			if pv.Spec.CSI != nil {
+				path = filepath.Join(root, csiVolumePlugin, pv.Name, "mount")
+			}
+			if err := symlinkOnce(dir, path); err != nil {
 				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
 			}
 			vols[v.Name] = path
@@ -355,12 +371,12 @@ func restoreWaiting(pod *corev1.Pod, vols map[string]string) (bool, error) {
 
 // runVelero starts the pod's velero process once, marks the pod Running,
 // and records its end in the pod's status.
-func (k *nodeKubelet) runVelero(ctx context.Context, pod *corev1.Pod, argv []string) error {
+func (k *nodeKubelet) runVelero(ctx context.Context, pod *corev1.Pod, argv []string, vols map[string]string) error {
 	k.mu.Lock()
 	p := k.procs[pod.UID]
 	k.mu.Unlock()
 	if p == nil {
-		args, env, err := k.n.containerCommand(pod, argv)
+		args, env, err := k.n.containerCommand(pod, argv, vols)
 		if err != nil {
 			return k.failPod(ctx, pod, err)
 		}
@@ -432,21 +448,22 @@ func (k *nodeKubelet) failPod(ctx context.Context, pod *corev1.Pod, why error) e
 	return k.c.Status().Update(ctx, pod)
 }
 
-// containerCommand returns velero's arguments, each hostPath mount's path
-// given as the host folder (symlinks resolved, as a bind mount does), and
-// the container's environment (literal values and the pod's own fields).
-func (n *Node) containerCommand(pod *corev1.Pod, argv []string) ([]string, []string, error) {
+// containerCommand returns velero's arguments, each mount's path given as
+// the host folder of its volume (vols, from mount: a hostPath's folder, a
+// PVC's volume; symlinks resolved, as a bind mount does), and the
+// container's environment (literal values and the pod's own fields).
+func (n *Node) containerCommand(pod *corev1.Pod, argv []string, vols map[string]string) ([]string, []string, error) {
 	c := pod.Spec.Containers[0]
 	hostPaths := map[string]string{}
 	for _, v := range pod.Spec.Volumes {
-		if v.HostPath != nil {
-			hostPaths[v.Name] = v.HostPath.Path
+		if v.HostPath != nil || v.PersistentVolumeClaim != nil {
+			hostPaths[v.Name] = vols[v.Name]
 		}
 	}
 	args := slices.Clone(argv)
 	for _, m := range c.VolumeMounts {
 		hp, ok := hostPaths[m.Name]
-		if !ok {
+		if !ok || hp == "" {
 			continue
 		}
 		real, err := filepath.EvalSymlinks(hp)

@@ -78,8 +78,14 @@ type Velero struct {
 // (its profiler is off, and bin/velero, checked to be built from
 // tools/velero, has controller-runtime's :8080 metrics server off), so
 // several servers can run at once, in parallel test packages.
-func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
+//
+// Options change the server's flags (VeleroFeatures).
+func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string, opts ...VeleroOption) *Velero {
 	tb.Helper()
+	var o veleroOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	skipShort(tb)
 	ctx := tb.Context()
 	start := time.Now()
@@ -128,6 +134,9 @@ func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
 		"--client-burst", "1000",
 		"--log-format", "text",
 	}
+	if len(o.features) > 0 {
+		args = append(args, "--features", strings.Join(o.features, ","))
+	}
 	env := ChildEnv(
 		"AWS_SHARED_CREDENTIALS_FILE="+credentials,
 		"AWS_CONFIG_FILE="+os.DevNull,
@@ -147,6 +156,19 @@ func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string) *Velero {
 	v.WaitLocation(tb, ctx, v.Location)
 	tb.Logf("testbed: velero up, location %s Available, in %s", v.Location, time.Since(start).Round(time.Millisecond))
 	return v
+}
+
+// VeleroOption is an option of StartVelero.
+type VeleroOption func(*veleroOptions)
+
+type veleroOptions struct {
+	features []string
+}
+
+// VeleroFeatures turns on Velero server features (--features): EnableCSI
+// for CSI snapshots and their data mover (with Node.EnableCSI).
+func VeleroFeatures(features ...string) VeleroOption {
+	return func(o *veleroOptions) { o.features = append(o.features, features...) }
 }
 
 // VeleroCRDPaths returns Velero's CRD folders in the module cache, as the
