@@ -26,6 +26,8 @@ const (
 	// StorageObjectInUseProtection admission adds to every PVC; the
 	// kube-controller-manager (which the test bed does not run) removes it.
 	pvcProtectionFinalizer = "kubernetes.io/pvc-protection"
+	// pvProtectionFinalizer is its PV twin.
+	pvProtectionFinalizer = "kubernetes.io/pv-protection"
 )
 
 // LocalVolume creates PVC name in namespace ns bound to a new spec.local PV
@@ -288,6 +290,69 @@ func (k *nodeKubelet) unprotect(ctx context.Context, pvc *corev1.PersistentVolum
 	}
 	pvc.Finalizers = slices.Delete(pvc.Finalizers, i, i+1)
 	return client.IgnoreNotFound(k.c.Update(ctx, pvc))
+}
+
+// releaseVolumes does what the kube-controller-manager does for PVs: a
+// PV whose claim is gone is deleted when its reclaim policy is Delete (and
+// its folder with it, when the provisioner made it), and a PV being
+// deleted loses its protection finalizer once no claim uses it.
+func (k *nodeKubelet) releaseVolumes(ctx context.Context) error {
+	var pvs corev1.PersistentVolumeList
+	if err := k.c.List(ctx, &pvs); err != nil {
+		return err
+	}
+	var errs []error
+	for i := range pvs.Items {
+		pv := &pvs.Items[i]
+		inUse, err := k.claimed(ctx, pv)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if inUse {
+			continue
+		}
+		if pv.DeletionTimestamp == nil && pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete {
+			if dir, err := volumeDir(pv); err == nil && filepath.Dir(dir) == k.n.dir("volumes") {
+				if err := os.RemoveAll(dir); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
+			if err := k.c.Delete(ctx, pv); client.IgnoreNotFound(err) != nil {
+				errs = append(errs, fmt.Errorf("delete PV %s: %w", pv.Name, err))
+			}
+			continue
+		}
+		j := slices.Index(pv.Finalizers, pvProtectionFinalizer)
+		if pv.DeletionTimestamp == nil || j < 0 {
+			continue
+		}
+		pv.Finalizers = slices.Delete(pv.Finalizers, j, j+1)
+		if err := k.c.Update(ctx, pv); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("release PV %s: %w", pv.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// claimed reports whether a claim still holds pv: the claim its claimRef
+// names exists (with that UID, when the reference has one; one without is
+// being rebound) and is not being deleted. A PV with no claimRef is held.
+func (k *nodeKubelet) claimed(ctx context.Context, pv *corev1.PersistentVolume) (bool, error) {
+	ref := pv.Spec.ClaimRef
+	if ref == nil {
+		return pv.DeletionTimestamp == nil, nil
+	}
+	pvc := &corev1.PersistentVolumeClaim{}
+	err := k.c.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, pvc)
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return pvc.DeletionTimestamp == nil && (ref.UID == "" || ref.UID == pvc.UID), nil
 }
 
 // startJobs and finishJobs run the Velero namespace's Jobs on the node.

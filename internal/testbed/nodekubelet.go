@@ -127,6 +127,9 @@ func (k *nodeKubelet) tick(ctx context.Context) error {
 		if err := k.snapshot(ctx); err != nil {
 			errs = append(errs, err)
 		}
+		if err := k.releaseVolumes(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := k.provisionAndSchedule(ctx); err != nil {
 		errs = append(errs, err)
