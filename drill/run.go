@@ -325,10 +325,13 @@ func (r *runner) notRun(why string, names ...string) {
 }
 
 // namespacesOf lists the backup's namespaces: those of its resource list
-// and of its tarball.
+// and of its tarball, less Velero's namespace of the DataUploads.
 func namespacesOf(m *seal.Manifest, facts *tarballFacts) []string {
 	set := maps.Clone(facts.namespaces)
-	for _, items := range m.Resources {
+	for key, items := range m.Resources {
+		if gvk, err := parseGVK(key); err == nil && gvk.Group+"/"+gvk.Kind == dataUploadKind {
+			continue
+		}
 		for _, it := range items {
 			if ns, _, ok := strings.Cut(it, "/"); ok {
 				set[ns] = true

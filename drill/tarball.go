@@ -66,8 +66,8 @@ func newTarballFacts() *tarballFacts {
 func (f *tarballFacts) add(it restore.Item) error {
 	f.items++
 	f.counts[it.Resource]++
-	if it.Namespace == "" {
-		return nil
+	if it.Namespace == "" || it.Resource == dataUploadResource {
+		return nil // a DataUpload is in Velero's namespace, not the workload's
 	}
 	f.namespaces[it.Namespace] = true
 	switch it.Resource {

@@ -155,14 +155,17 @@ type Options struct {
 	// Velero (a Level 2 volume drill): the repository blobs are staged
 	// under kopia/<namespace>/ of the staging location, with a Ready
 	// BackupRepository and the staged PodVolumeBackups, so that Velero's
-	// node-agent restores the pods' volumes; then CheckVolumeFiles reads
-	// them through VolumeFiles. The pods must run: Isolation nil or
+	// node-agent restores the pods' volumes (and, from the DataUploads in
+	// the staged tarball, CSI data mover volumes through DataDownloads:
+	// Velero's server needs its EnableCSI feature); then CheckVolumeFiles
+	// reads them through VolumeFiles. The pods must run: Isolation nil or
 	// WorkloadsIsolated.
 	RestoreVolumes bool
 	// VolumeFiles reads the restored volumes for CheckVolumeFiles; nil
 	// (an incident restore with no access to the volumes) checks only
-	// that Velero completed a PodVolumeRestore of each, and says that the
-	// files were not compared.
+	// that Velero completed a PodVolumeRestore (or, for a data mover
+	// volume, a DataDownload) of each, and says that the files were not
+	// compared.
 	VolumeFiles VolumeFiles
 
 	// RestorePVs is the Restore's spec.restorePVs; nil leaves Velero's

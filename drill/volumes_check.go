@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	velerov2alpha1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v2alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/internal/plural"
@@ -20,9 +21,20 @@ import (
 )
 
 // VolumeFiles opens what Velero restored into one pod volume: the pod's
-// destination namespace and name, and the volume's name. An error fails
-// CheckVolumeFiles for that volume.
+// destination namespace and name, and the volume's name; for a CSI data
+// mover volume, pod is volume.DataMoverDir and volume the PVC's name (as
+// in restore --to-dir's paths). An error fails CheckVolumeFiles for that
+// volume.
 type VolumeFiles func(ctx context.Context, namespace, pod, volume string) (fs.FS, error)
+
+// restoredName is how VolumeFiles names v: its pod and volume, or
+// volume.DataMoverDir and its PVC.
+func restoredName(v seal.VolumeRecord) (pod, vol string) {
+	if v.IsDataMover() {
+		return volume.DataMoverDir, v.PVC
+	}
+	return v.Pod, v.Volume
+}
 
 // veleroDoneDir is the folder Velero's node-agent writes into a restored
 // volume (a done file named by the Restore's UID): not the backup's.
@@ -61,7 +73,8 @@ func (r *runner) checkVolumeFiles(ctx context.Context, m *seal.Manifest, mapping
 	t := &volumeTally{}
 	for _, v := range vs.volumes {
 		t.volumes++
-		fsys, err := r.opts.VolumeFiles(ctx, mapping[v.Namespace], v.Pod, v.Volume)
+		pod, vol := restoredName(v)
+		fsys, err := r.opts.VolumeFiles(ctx, mapping[v.Namespace], pod, vol)
 		if err == nil {
 			var got volume.Digests
 			if got, err = volume.DigestsOf(fsys); err == nil {
@@ -128,30 +141,59 @@ func (r *runner) judgeVolumes(t *volumeTally) {
 }
 
 // checkPodVolumeRestores is CheckVolumeFiles without a reader of the
-// restored volumes (an incident restore from a laptop): every staged
-// volume must have a Completed PodVolumeRestore of the Restore; the
-// message says that files were not compared.
+// restored volumes (an incident restore from a laptop): every staged pod
+// volume must have a Completed PodVolumeRestore of the Restore, and every
+// CSI data mover volume a Completed DataDownload into its PVC; the message
+// says that files were not compared.
 func (r *runner) checkPodVolumeRestores(ctx context.Context, vs *volumeStage, mapping map[string]string) error {
-	var list velerov1.PodVolumeRestoreList
-	err := r.opts.Client.List(ctx, &list, client.InNamespace(r.opts.VeleroNamespace),
-		client.MatchingLabels{velerov1.RestoreNameLabel: veleroLabelValue(r.opts.StagedName)})
-	if err != nil {
-		return fmt.Errorf("list PodVolumeRestores: %w", err)
+	var pvrs velerov1.PodVolumeRestoreList
+	var dds velerov2alpha1.DataDownloadList
+	byRestore := client.MatchingLabels{velerov1.RestoreNameLabel: veleroLabelValue(r.opts.StagedName)}
+	moved, pod := volumeKinds(vs.volumes)
+	if pod {
+		if err := r.opts.Client.List(ctx, &pvrs, client.InNamespace(r.opts.VeleroNamespace), byRestore); err != nil {
+			return fmt.Errorf("list PodVolumeRestores: %w", err)
+		}
+	}
+	if moved {
+		if err := r.opts.Client.List(ctx, &dds, client.InNamespace(r.opts.VeleroNamespace), byRestore); err != nil {
+			return fmt.Errorf("list DataDownloads: %w", err)
+		}
 	}
 	done := 0
 	for _, v := range vs.volumes {
-		if slices.ContainsFunc(list.Items, func(p velerov1.PodVolumeRestore) bool {
-			return p.Spec.Pod.Namespace == mapping[v.Namespace] && p.Spec.Pod.Name == v.Pod && p.Spec.Volume == v.Volume &&
+		ns := mapping[v.Namespace]
+		if v.IsDataMover() && slices.ContainsFunc(dds.Items, func(d velerov2alpha1.DataDownload) bool {
+			return d.Spec.TargetVolume.Namespace == ns && d.Spec.TargetVolume.PVC == v.PVC && d.Status.Phase == velerov2alpha1.DataDownloadPhaseCompleted
+		}) || !v.IsDataMover() && slices.ContainsFunc(pvrs.Items, func(p velerov1.PodVolumeRestore) bool {
+			return p.Spec.Pod.Namespace == ns && p.Spec.Pod.Name == v.Pod && p.Spec.Volume == v.Volume &&
 				p.Status.Phase == velerov1.PodVolumeRestorePhaseCompleted
 		}) {
 			done++
 		}
 	}
+	what := "PodVolumeRestores"
+	switch {
+	case moved && pod:
+		what = "PodVolumeRestores and DataDownloads"
+	case moved:
+		what = "DataDownloads"
+	}
 	if done < len(vs.volumes) {
-		r.fail(CheckVolumeFiles, fmt.Sprintf("%d of %s have no Completed PodVolumeRestore", len(vs.volumes)-done, plural.S(len(vs.volumes), "volume")), nil)
+		r.fail(CheckVolumeFiles, fmt.Sprintf("%d of %s have no Completed %s", len(vs.volumes)-done, plural.S(len(vs.volumes), "volume"), what), nil)
 		return nil
 	}
-	r.pass(CheckVolumeFiles, fmt.Sprintf("%s restored by Velero (PodVolumeRestores Completed); files not compared: no reader of the restored volumes",
-		plural.S(len(vs.volumes), "volume")))
+	r.pass(CheckVolumeFiles, fmt.Sprintf("%s restored by Velero (%s Completed); files not compared: no reader of the restored volumes",
+		plural.S(len(vs.volumes), "volume"), what))
 	return nil
+}
+
+// volumeKinds reports whether vols hold CSI data mover volumes (Velero
+// restores them with DataDownloads) and pod volumes (PodVolumeRestores).
+func volumeKinds(vols []seal.VolumeRecord) (moved, pod bool) {
+	for _, v := range vols {
+		moved = moved || v.IsDataMover()
+		pod = pod || !v.IsDataMover()
+	}
+	return moved, pod
 }

@@ -57,6 +57,10 @@ type volumeStage struct {
 // each repository, it claims the staging location's repository of the
 // namespace with a Ready BackupRepository, stages the sealed blobs (each
 // checked before it is written), and creates the staged PodVolumeBackups.
+// A CSI data mover volume needs no staged object: Velero's restore reads
+// its DataUpload from the staged tarball, takes the staged Backup's
+// location for the DataDownload, and node-agent reads the snapshot from
+// the staged repository of its namespace.
 // Whatever the options, the staged copy of <b>-podvolumebackups.json.gz
 // is rewritten to list only the staged PodVolumeBackups (none without
 // RestoreVolumes): Velero's backup sync creates PodVolumeBackups from it,
@@ -66,9 +70,7 @@ func (r *runner) stageVolumes(ctx context.Context, opened *seal.Opened) (*volume
 	m := opened.Manifest
 	vs := &volumeStage{}
 	if r.opts.RestoreVolumes {
-		// Velero restores a data mover volume from a DataDownload, not a
-		// PodVolumeBackup: only pod volumes go through Velero here.
-		vs.volumes = slices.DeleteFunc(slices.Clone(m.Volumes), seal.VolumeRecord.IsDataMover)
+		vs.volumes = slices.Clone(m.Volumes)
 	}
 	pvbs := r.stagedPodVolumeBackups(vs.volumes)
 	if err := r.rewritePodVolumeBackups(ctx, m, pvbs); err != nil {
@@ -80,9 +82,6 @@ func (r *runner) stageVolumes(ctx context.Context, opened *seal.Opened) (*volume
 		return vs, nil
 	case len(m.Volumes) == 0:
 		r.pass(CheckVolumeFiles, "the backup has no volume data")
-		return vs, nil
-	case len(vs.volumes) == 0:
-		r.pass(CheckVolumeFiles, "only CSI data mover volumes, which Velero restores from DataDownloads: not restored through Velero")
 		return vs, nil
 	}
 	r.progress.step(Step{Phase: PhaseStage, Message: "staging volume data"})
@@ -184,6 +183,9 @@ func (r *runner) stagedPodVolumeBackups(vols []seal.VolumeRecord) []*velerov1.Po
 	o := r.opts
 	var out []*velerov1.PodVolumeBackup
 	for _, v := range vols {
+		if v.IsDataMover() {
+			continue // restored from its DataUpload (see stageVolumes)
+		}
 		labels := r.stagedLabels()
 		labels[velerov1.BackupNameLabel] = veleroLabelValue(o.StagedName)
 		pvb := &velerov1.PodVolumeBackup{

@@ -57,6 +57,9 @@ type bedSpec struct {
 	// node starts a Node with Velero's node-agent (file-system backups of
 	// pod volumes); it needs root: the test is skipped, saying so, without.
 	node bool
+	// csi makes the Node a CSI node (Node.EnableCSI) and runs Velero with
+	// the EnableCSI feature: CSI snapshots and their data mover. With node.
+	csi bool
 }
 
 // startBed starts VersityGW, the control plane and the real Velero server
@@ -91,13 +94,20 @@ func startBed(t *testing.T, spec bedSpec) *bed {
 		opts = append(opts, testbed.WithCRDs(spec.crdPaths...))
 	}
 	cp := testbed.StartControlPlane(t, opts...)
-	v := testbed.StartVelero(t, cp, s3, veleroBucket)
+	var vopts []testbed.VeleroOption
+	if spec.csi {
+		vopts = append(vopts, testbed.VeleroFeatures("EnableCSI"))
+	}
+	v := testbed.StartVelero(t, cp, s3, veleroBucket, vopts...)
 	for _, name := range spec.staging {
 		v.AddLocation(t, t.Context(), name, name, "")
 	}
 	b := &bed{s3: s3, cp: cp, velero: v}
 	if spec.node {
 		b.node = testbed.StartNode(t, cp, v)
+		if spec.csi {
+			b.node.EnableCSI(t)
+		}
 	}
 	t.Logf("test bed up in %s", time.Since(start).Round(time.Millisecond))
 	return b

@@ -92,57 +92,15 @@ func TestVolumeFSBackup(t *testing.T) {
 		t.Fatalf("Velero's kopia repository for %s holds %d blobs, want the repository's and the snapshot's", fsNamespace, len(repo))
 	}
 
-	secret := &corev1.Secret{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: b.velero.Namespace, Name: "velero-repo-credentials"}, secret); err != nil {
-		t.Fatalf("Velero's repository password: %v", err)
-	}
-	dir := t.TempDir()
-	password := writeFile(t, dir, "repository-password", string(secret.Data["repository-password"]))
-	kit := newSealKit(t, b, fsBucket, fsPrefix)
-	kit.sk.ok(t, "seal", "--source", kit.bsl, "--backup", fsBackup, "--target-file", kit.target,
-		"--schedule", fsSchedule, "--signing-key", kit.signingKey, "--repository-password-file", password)
-	offsite := readObjects(t, mc, fsBucket, "")
-	volumeBlobs := 0
-	for key := range offsite {
-		if strings.HasPrefix(key, fsPrefix+"/safekeep/v1/volumes/default/"+fsNamespace+"/") && strings.Contains(key, "/blobs/") {
-			volumeBlobs++
-		}
-	}
-	if volumeBlobs < 5 {
-		t.Fatalf("offsite holds %d volume blobs of %s, want the repository's and the snapshot's; keys: %v", volumeBlobs, fsNamespace, slices.Sorted(maps.Keys(offsite)))
-	}
-	ref := fsSchedule + "/" + fsBackup
-
-	t.Run("key-less verify checks the volume blobs", func(t *testing.T) {
-		if out := kit.sk.ok(t, "verify", "--target-file", kit.target, "--backup", ref); !strings.Contains(out, "intact: "+ref) {
-			t.Errorf("verify says:\n%s\nwant intact: %s", out, ref)
-		}
-		kit.sk.ok(t, "verify", "--target-file", kit.target, "--backup", ref, "--identity", kit.identity)
+	kit, offsite := sealVolumes(t, b, fsBucket, fsPrefix, fsSchedule, fsBackup, fsNamespace)
+	t.Run("verify, and restore --to-dir writes the volume's files byte for byte", func(t *testing.T) {
+		testVolumeToDir(t, kit, fsSchedule+"/"+fsBackup, fsNamespace+"/"+fsPod+"/"+fsVolume, files)
 	})
 
-	t.Run("restore --to-dir writes the volume's files byte for byte", func(t *testing.T) {
-		out := filepath.Join(t.TempDir(), "restored")
-		said := kit.sk.ok(t, "restore", "--target-file", kit.target, "--backup", ref, "--identity", kit.identity, "--to-dir", out)
-		if want := "volumes/" + fsNamespace + "/" + fsPod + "/" + fsVolume; !strings.Contains(said, want) {
-			t.Errorf("restore says:\n%s\nwant it to name %s", said, want)
-		}
-		got := readVolume(t, filepath.Join(out, "volumes", fsNamespace, fsPod, fsVolume))
-		if !maps.EqualFunc(got, files, volumeFile.equal) {
-			for name, want := range files {
-				if g, ok := got[name]; !ok || !g.equal(want) {
-					t.Errorf("restored %s: present %v, %d bytes mode %v; want %d bytes mode %v", name, ok, len(g.body), g.mode, len(want.body), want.mode)
-				}
-			}
-			for name := range got {
-				if _, ok := files[name]; !ok {
-					t.Errorf("restored %s, which the volume did not hold", name)
-				}
-			}
-		}
-	})
-
-	t.Run("level 2 drill restores the volume through Velero", func(t *testing.T) { testLevel2Drill(t, b, kit, files) })
-	t.Run("restore --namespace-mapping restores the volume through Velero", func(t *testing.T) { testLevel2RestoreCLI(t, b, kit, files) })
+	lc := level2Case{name: "fs", kit: kit, bucket: fsBucket, prefix: fsPrefix, schedule: fsSchedule, backup: fsBackup,
+		source: fsNamespace, claim: "records", files: files, restoredBy: "PodVolumeRestores"}
+	t.Run("level 2 drill restores the volume through Velero", func(t *testing.T) { testLevel2Drill(t, b, lc) })
+	t.Run("restore --namespace-mapping restores the volume through Velero", func(t *testing.T) { testLevel2RestoreCLI(t, b, lc) })
 
 	t.Run("no offsite object shows the PHI marker", func(t *testing.T) {
 		for key, body := range offsite {
@@ -151,6 +109,59 @@ func TestVolumeFSBackup(t *testing.T) {
 			}
 		}
 	})
+}
+
+// sealVolumes seals backup of Velero's bucket with its volume data into
+// bucket/prefix with `safekeep seal` (Velero's repository password read
+// from its Secret), checks that offsite holds at least 5 volume blobs of
+// namespace ns, and returns the kit and every offsite object.
+func sealVolumes(t *testing.T, b *bed, bucket, prefix, schedule, backup, ns string) (*sealKit, map[string][]byte) {
+	t.Helper()
+	secret := &corev1.Secret{}
+	if err := b.cp.Client.Get(t.Context(), client.ObjectKey{Namespace: b.velero.Namespace, Name: "velero-repo-credentials"}, secret); err != nil {
+		t.Fatalf("Velero's repository password: %v", err)
+	}
+	password := writeFile(t, t.TempDir(), "repository-password", string(secret.Data["repository-password"]))
+	kit := newSealKit(t, b, bucket, prefix)
+	kit.sk.ok(t, "seal", "--source", kit.bsl, "--backup", backup, "--target-file", kit.target,
+		"--schedule", schedule, "--signing-key", kit.signingKey, "--repository-password-file", password)
+	offsite := readObjects(t, b.s3.Minio(t), bucket, "")
+	volumeBlobs := 0
+	for key := range offsite {
+		if strings.HasPrefix(key, prefix+"/safekeep/v1/volumes/default/"+ns+"/") && strings.Contains(key, "/blobs/") {
+			volumeBlobs++
+		}
+	}
+	if volumeBlobs < 5 {
+		t.Fatalf("offsite holds %d volume blobs of %s, want the repository's and the snapshot's; keys: %v", volumeBlobs, ns, slices.Sorted(maps.Keys(offsite)))
+	}
+	return kit, offsite
+}
+
+// testVolumeToDir: key-less and keyed verify pass, and `restore --to-dir`
+// writes the volume named path (namespace/pod/volume, or
+// namespace/_pvc/pvc) under volumes/ with files' bytes and modes.
+func testVolumeToDir(t *testing.T, kit *sealKit, ref, path string, files map[string]volumeFile) {
+	if out := kit.sk.ok(t, "verify", "--target-file", kit.target, "--backup", ref); !strings.Contains(out, "intact: "+ref) {
+		t.Errorf("verify says:\n%s\nwant intact: %s", out, ref)
+	}
+	kit.sk.ok(t, "verify", "--target-file", kit.target, "--backup", ref, "--identity", kit.identity)
+	out := filepath.Join(t.TempDir(), "restored")
+	said := kit.sk.ok(t, "restore", "--target-file", kit.target, "--backup", ref, "--identity", kit.identity, "--to-dir", out)
+	if want := "volumes/" + path; !strings.Contains(said, want) {
+		t.Errorf("restore says:\n%s\nwant it to name %s", said, want)
+	}
+	got := readVolume(t, filepath.Join(out, "volumes", filepath.FromSlash(path)))
+	for name, want := range files {
+		if g, ok := got[name]; !ok || !g.equal(want) {
+			t.Errorf("restored %s: present %v, %d bytes mode %v; want %d bytes mode %v", name, ok, len(g.body), g.mode, len(want.body), want.mode)
+		}
+	}
+	for name := range got {
+		if _, ok := files[name]; !ok {
+			t.Errorf("restored %s, which the volume did not hold", name)
+		}
+	}
 }
 
 // volumeFile is a file of a volume: its content and permission bits.

@@ -11,13 +11,16 @@ import (
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	velerov2alpha1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v2alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/drill"
+	"github.com/safekeep-dev/safekeep/internal/testbed"
 	"github.com/safekeep-dev/safekeep/seal/sealtest"
+	"github.com/safekeep-dev/safekeep/volume"
 )
 
 // l2Staging is the staging location (and its bucket) of the Level 2 tests.
@@ -27,23 +30,41 @@ const l2Staging = "staging-volumes"
 // scheduler (Node.ScheduleIn): the value says which test.
 const l2Label = "e2e.safekeep.dev/level2"
 
+// level2Case is a sealed backup with volume data that the Level 2 tests
+// restore through Velero.
+type level2Case struct {
+	name                     string // in staged names, labels and namespaces
+	kit                      *sealKit
+	bucket, prefix           string // the offsite target's
+	schedule, backup, source string // source: the backed-up namespace
+	claim                    string // the PVC whose restored files are read back
+	files                    map[string]volumeFile
+	// restoredBy is what restore --namespace-mapping says Velero
+	// completed: "PodVolumeRestores" or "DataDownloads".
+	restoredBy string
+}
+
 // testLevel2Drill: a Level 2 drill of the sealed backup (drill.Run with
 // RestoreVolumes) stages the repository blobs, a Ready BackupRepository and
-// the renamed PodVolumeBackups in the staging location, Velero's Restore
-// has node-agent restore the volume into a scratch namespace, and every
-// restored file's digest matches the snapshot's; cleanup leaves nothing.
-func testLevel2Drill(t *testing.T, b *bed, kit *sealKit, files map[string]volumeFile) {
+// what Velero's restore of the volume needs in the staging location
+// (renamed PodVolumeBackups for pod volumes; a data mover volume's
+// DataUpload is in the staged tarball), Velero's Restore has node-agent
+// restore the volume into a scratch namespace (a PodVolumeRestore or a
+// DataDownload), and every restored file's digest matches the snapshot's;
+// cleanup leaves nothing.
+func testLevel2Drill(t *testing.T, b *bed, lc level2Case) {
 	ctx := t.Context()
 	c := b.cp.Client
-	labels := map[string]string{l2Label: "drill"}
+	labels := map[string]string{l2Label: "drill-" + lc.name}
 	b.node.ScheduleIn(labels)
 	staging := sealtest.OpenStore(t, b.s3.Config(l2Staging, ""))
+	staged := "l2-drill-" + lc.name
 	opts := drill.Options{
-		Offsite: sealtest.OpenStore(t, b.s3.Config(fsBucket, fsPrefix+"/safekeep/v1")), Identities: readIdentities(t, kit.identity),
-		TrustedKeys: []crypto.VerifyKey{readSigner(t, kit.signingKey).Public()},
-		Schedule:    fsSchedule, Backup: fsBackup,
-		Client: c, VeleroNamespace: b.velero.Namespace, StagingLocation: l2Staging, Staging: staging, StagedName: "l2-drill-1",
-		MapNamespace:     func(src string) string { return "l2-drill-" + src },
+		Offsite: sealtest.OpenStore(t, b.s3.Config(lc.bucket, lc.prefix+"/safekeep/v1")), Identities: readIdentities(t, lc.kit.identity),
+		TrustedKeys: []crypto.VerifyKey{readSigner(t, lc.kit.signingKey).Public()},
+		Schedule:    lc.schedule, Backup: lc.backup,
+		Client: c, VeleroNamespace: b.velero.Namespace, StagingLocation: l2Staging, Staging: staging, StagedName: staged,
+		MapNamespace:     func(src string) string { return staged + "-" + src },
 		CreateNamespaces: true, Labels: labels,
 		RestoreVolumes: true, VolumeFiles: restoredVolumeFiles(c),
 		RestoreTimeout: 3 * time.Minute,
@@ -59,13 +80,17 @@ func testLevel2Drill(t *testing.T, b *bed, kit *sealKit, files map[string]volume
 		t.Errorf("the Level 2 drill failed: %v", res.Failed())
 	}
 	ch, _ := res.Check(drill.CheckVolumeFiles)
-	want := fmt.Sprintf("%d files", len(files))
+	want := fmt.Sprintf("%d files", len(lc.files))
 	if !ch.Passed || !strings.Contains(ch.Message, want) || !strings.Contains(ch.Message, "match the snapshots") {
 		t.Errorf("volume-files check %+v, want passed on %s", ch, want)
 	}
-	// Independently of the check: the restored volume holds the files.
-	dest := res.Namespaces[fsNamespace]
-	if got := readVolume(t, restoredVolumeDir(t, c, dest)); !maps.EqualFunc(got, files, func(a, b volumeFile) bool { return string(a.body) == string(b.body) }) {
+	// Independently of the check: Velero's node-agent restored the volume,
+	// and it holds the files.
+	if n := completedRestores(t, c, b.velero.Namespace, staged, lc.restoredBy); n != 1 {
+		t.Errorf("%d Completed %s of Restore %s, want 1", n, lc.restoredBy, staged)
+	}
+	dest := res.Namespaces[lc.source]
+	if got := readVolume(t, restoredVolumeDir(t, c, dest, lc.claim)); !maps.EqualFunc(got, lc.files, func(a, b volumeFile) bool { return string(a.body) == string(b.body) }) {
 		t.Errorf("restored volume in %s holds other files than the backup's", dest)
 	}
 
@@ -77,33 +102,33 @@ func testLevel2Drill(t *testing.T, b *bed, kit *sealKit, files map[string]volume
 			t.Errorf("staging location still holds %v", sealtest.Keys(left))
 		}
 	}
-	expectNoStaged(t, c, b.velero.Namespace, "l2-drill-1")
+	expectNoStaged(t, c, b.velero.Namespace, staged)
 }
 
 // testLevel2RestoreCLI: `safekeep restore --namespace-mapping` restores the
 // volume through Velero as a Level 2 drill does, into an existing
 // namespace, and removes the staged copy.
-func testLevel2RestoreCLI(t *testing.T, b *bed, kit *sealKit, files map[string]volumeFile) {
+func testLevel2RestoreCLI(t *testing.T, b *bed, lc level2Case) {
 	ctx := t.Context()
 	c := b.cp.Client
-	labels := map[string]string{l2Label: "cli"}
+	labels := map[string]string{l2Label: "cli-" + lc.name}
 	b.node.ScheduleIn(labels)
-	const dest = "l2-incident"
+	dest := "l2-incident-" + lc.name
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: dest, Labels: labels}}); err != nil {
 		t.Fatal(err)
 	}
 	sk := newCLI(t, b.s3)
 	sk.env = append(sk.env, "KUBECONFIG="+b.cp.Kubeconfig)
-	stdout, stderr, err := sk.run(t, "restore", "--target-file", kit.target, "--backup", fsSchedule+"/"+fsBackup, "--identity", kit.identity,
-		"--namespace-mapping", fsNamespace+":"+dest, "--staging-location", l2Staging, "--signing-key", kit.signingKey, "--restore-timeout", "3m")
+	stdout, stderr, err := sk.run(t, "restore", "--target-file", lc.kit.target, "--backup", lc.schedule+"/"+lc.backup, "--identity", lc.kit.identity,
+		"--namespace-mapping", lc.source+":"+dest, "--staging-location", l2Staging, "--signing-key", lc.kit.signingKey, "--restore-timeout", "3m")
 	t.Logf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	if err != nil {
 		t.Fatalf("restore: %v", err)
 	}
-	if !strings.Contains(stdout, "restored and verified") || !strings.Contains(stdout, "PodVolumeRestores Completed") {
-		t.Errorf("restore says:\n%s\nwant the volume restored by Velero", stdout)
+	if !strings.Contains(stdout, "restored and verified") || !strings.Contains(stdout, lc.restoredBy+" Completed") {
+		t.Errorf("restore says:\n%s\nwant the volume restored by Velero (%s Completed)", stdout, lc.restoredBy)
 	}
-	if got := readVolume(t, restoredVolumeDir(t, c, dest)); !maps.EqualFunc(got, files, func(a, b volumeFile) bool { return string(a.body) == string(b.body) }) {
+	if got := readVolume(t, restoredVolumeDir(t, c, dest, lc.claim)); !maps.EqualFunc(got, lc.files, func(a, b volumeFile) bool { return string(a.body) == string(b.body) }) {
 		t.Errorf("restored volume in %s holds other files than the backup's", dest)
 	}
 	if left := sealtest.Snapshot(t, sealtest.OpenStore(t, b.s3.Config(l2Staging, "")), "kopia/"); len(left) > 0 {
@@ -113,6 +138,39 @@ func testLevel2RestoreCLI(t *testing.T, b *bed, kit *sealKit, files map[string]v
 	if err := c.List(ctx, &pvbs, client.InNamespace(b.velero.Namespace), client.HasLabels{drill.LabelStaged}); err != nil || len(pvbs.Items) > 0 {
 		t.Errorf("staged PodVolumeBackups left: %d (%v)", len(pvbs.Items), err)
 	}
+}
+
+// completedRestores counts the Completed PodVolumeRestores or
+// DataDownloads (kind) of Restore name.
+func completedRestores(t *testing.T, c client.Client, ns, name, kind string) int {
+	t.Helper()
+	n := 0
+	byRestore := client.MatchingLabels{velerov1.RestoreNameLabel: name}
+	switch kind {
+	case "PodVolumeRestores":
+		var list velerov1.PodVolumeRestoreList
+		if err := c.List(t.Context(), &list, client.InNamespace(ns), byRestore); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range list.Items {
+			if p.Status.Phase == velerov1.PodVolumeRestorePhaseCompleted {
+				n++
+			}
+		}
+	case "DataDownloads":
+		var list velerov2alpha1.DataDownloadList
+		if err := c.List(t.Context(), &list, client.InNamespace(ns), byRestore); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range list.Items {
+			if d.Status.Phase == velerov2alpha1.DataDownloadPhaseCompleted {
+				n++
+			}
+		}
+	default:
+		t.Fatalf("no restores of kind %s", kind)
+	}
+	return n
 }
 
 // expectNoStaged fails when a PodVolumeBackup or BackupRepository of the
@@ -131,15 +189,23 @@ func expectNoStaged(t *testing.T, c client.Client, ns, staged string) {
 }
 
 // restoredVolumeFiles reads a restored pod's volume where the Node's
-// kubelet keeps it: the folder of the local PV bound to its PVC.
+// kubelet keeps it: the folder of the PV bound to its PVC (named as such
+// for a data mover volume).
 func restoredVolumeFiles(c client.Client) drill.VolumeFiles {
-	return func(ctx context.Context, namespace, pod, volume string) (fs.FS, error) {
+	return func(ctx context.Context, namespace, pod, vol string) (fs.FS, error) {
+		if pod == volume.DataMoverDir {
+			dir, err := localPVDir(ctx, c, namespace, vol)
+			if err != nil {
+				return nil, err
+			}
+			return os.DirFS(dir), nil
+		}
 		p := &corev1.Pod{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: pod}, p); err != nil {
 			return nil, err
 		}
 		for _, v := range p.Spec.Volumes {
-			if v.Name == volume && v.PersistentVolumeClaim != nil {
+			if v.Name == vol && v.PersistentVolumeClaim != nil {
 				dir, err := localPVDir(ctx, c, namespace, v.PersistentVolumeClaim.ClaimName)
 				if err != nil {
 					return nil, err
@@ -147,7 +213,7 @@ func restoredVolumeFiles(c client.Client) drill.VolumeFiles {
 				return os.DirFS(dir), nil
 			}
 		}
-		return nil, fmt.Errorf("pod %s/%s has no PVC volume %s", namespace, pod, volume)
+		return nil, fmt.Errorf("pod %s/%s has no PVC volume %s", namespace, pod, vol)
 	}
 }
 
@@ -160,16 +226,13 @@ func localPVDir(ctx context.Context, c client.Client, namespace, claim string) (
 	if err := c.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, pv); err != nil {
 		return "", err
 	}
-	if pv.Spec.Local == nil {
-		return "", fmt.Errorf("PV %s is not a local volume", pv.Name)
-	}
-	return pv.Spec.Local.Path, nil
+	return testbed.VolumeDir(pv)
 }
 
-// restoredVolumeDir is the folder of the restored pod's volume in ns.
-func restoredVolumeDir(t *testing.T, c client.Client, ns string) string {
+// restoredVolumeDir is the folder of the restored PVC claim in ns.
+func restoredVolumeDir(t *testing.T, c client.Client, ns, claim string) string {
 	t.Helper()
-	dir, err := localPVDir(t.Context(), c, ns, "records")
+	dir, err := localPVDir(t.Context(), c, ns, claim)
 	if err != nil {
 		t.Fatalf("restored volume in %s: %v", ns, err)
 	}

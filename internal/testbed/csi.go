@@ -144,9 +144,9 @@ func (n *Node) CSIVolume(tb TB, ctx context.Context, ns, name, dir string) *core
 	return pvc
 }
 
-// volumeDir is the folder of a PV the kubelet mounts: a spec.local path,
-// or a CSIDriver volume's handle.
-func volumeDir(pv *corev1.PersistentVolume) (string, error) {
+// VolumeDir is the folder of a PV the Node's kubelet mounts: a spec.local
+// path, or a CSIDriver volume's handle.
+func VolumeDir(pv *corev1.PersistentVolume) (string, error) {
 	switch {
 	case pv.Spec.Local != nil:
 		return pv.Spec.Local.Path, nil

@@ -90,7 +90,7 @@ func TestNodeDataMover(t *testing.T) {
 	if err := cp.Client.Get(ctx, client.ObjectKey{Name: pvc.Spec.VolumeName}, pv); err != nil {
 		t.Fatalf("restored PVC %s names no PV: %v", pvc.Name, err)
 	}
-	dir, err := volumeDir(pv)
+	dir, err := VolumeDir(pv)
 	if err != nil {
 		t.Fatal(err)
 	}

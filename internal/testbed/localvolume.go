@@ -313,7 +313,7 @@ func (k *nodeKubelet) releaseVolumes(ctx context.Context) error {
 			continue
 		}
 		if pv.DeletionTimestamp == nil && pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete {
-			if dir, err := volumeDir(pv); err == nil && filepath.Dir(dir) == k.n.dir("volumes") {
+			if dir, err := VolumeDir(pv); err == nil && filepath.Dir(dir) == k.n.dir("volumes") {
 				if err := os.RemoveAll(dir); err != nil {
 					errs = append(errs, err)
 					continue

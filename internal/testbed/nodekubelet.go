@@ -220,7 +220,7 @@ func (k *nodeKubelet) mount(ctx context.Context, pod *corev1.Pod) (map[string]st
 			if err != nil || pv == nil {
 				return nil, err
 			}
-			dir, err := volumeDir(pv)
+			dir, err := VolumeDir(pv)
 			if err != nil {
 				return nil, fmt.Errorf("volume %s: %w", v.Name, err)
 			}
