@@ -21,7 +21,7 @@ func TestDataUploadsAreNotANamespace(t *testing.T) {
 		restore.Item{Resource: "datauploads.velero.io", Namespace: "velero", Name: "scans-1-x7k2p", JSON: []byte(`{}`)},
 	)
 	m := &seal.Manifest{Resources: map[string][]string{
-		"v1/PersistentVolumeClaim":       {"phi-scans/scans"},
+		"v1/PersistentVolumeClaim":      {"phi-scans/scans"},
 		"velero.io/v2alpha1/DataUpload": {"velero/scans-1-x7k2p"},
 	}}
 	if got := namespacesOf(m, f); !slices.Equal(got, []string{"phi-scans"}) {
