@@ -82,7 +82,8 @@ func TestVolumeDataMover(t *testing.T) {
 	}
 	// The volume info is Velero's own: the moved snapshot's entry names the
 	// DataUpload's snapshot.
-	if got := movedSnapshots(t, readObjects(t, b.s3.Minio(t), veleroBucket, "backups/"+dmBackup+"/")["backups/"+dmBackup+"/"+volume.VolumeInfoName(dmBackup)]); !slices.Equal(got, []string{dus.Items[0].Status.SnapshotID}) {
+	infoKey := "backups/" + dmBackup + "/" + volume.VolumeInfoName(dmBackup)
+	if got := movedSnapshots(t, readObjects(t, b.s3.Minio(t), veleroBucket, "backups/"+dmBackup+"/")[infoKey]); !slices.Equal(got, []string{dus.Items[0].Status.SnapshotID}) {
 		t.Fatalf("Velero's volume info names moved snapshots %v, want the DataUpload's %s", got, dus.Items[0].Status.SnapshotID)
 	}
 
