@@ -62,12 +62,18 @@ func newTarballFacts() *tarballFacts {
 	}
 }
 
+// inWorkloadNamespace reports whether it is namespaced and in a namespace
+// of the backed-up workload: a DataUpload is in Velero's.
+func inWorkloadNamespace(it restore.Item) bool {
+	return it.Namespace != "" && it.Resource != dataUploadResource
+}
+
 // add records one item of the tarball.
 func (f *tarballFacts) add(it restore.Item) error {
 	f.items++
 	f.counts[it.Resource]++
-	if it.Namespace == "" || it.Resource == dataUploadResource {
-		return nil // a DataUpload is in Velero's namespace, not the workload's
+	if !inWorkloadNamespace(it) {
+		return nil
 	}
 	f.namespaces[it.Namespace] = true
 	switch it.Resource {

@@ -215,27 +215,39 @@ func (k *nodeKubelet) provision(ctx context.Context, pvc *corev1.PersistentVolum
 		return nil
 	}
 	dir := filepath.Join(k.n.dir("volumes"), pvc.Namespace+"-"+pvc.Name+"-"+string(pvc.UID))
-	if ds := pvc.Spec.DataSource; ds != nil {
-		if ds.Kind != volumeSnapshotGVK.Kind || ptr.Deref(ds.APIGroup, "") != volumeSnapshotGVK.Group {
-			return fmt.Errorf("PVC %s/%s: dataSource %s is not a VolumeSnapshot, the only kind this provisioner restores", pvc.Namespace, pvc.Name, ds.Kind)
-		}
-		handle, err := k.snapshotHandle(ctx, pvc.Namespace, ds.Name)
-		if err != nil || handle == "" {
+	if pvc.Spec.DataSource != nil {
+		ready, err := k.restoreSnapshot(ctx, pvc, dir)
+		if err != nil || !ready {
 			return err
-		}
-		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			if err := copyTree(handle, dir+".part"); err != nil {
-				return fmt.Errorf("PVC %s/%s from snapshot %s: %w", pvc.Namespace, pvc.Name, ds.Name, err)
-			}
-			if err := os.Rename(dir+".part", dir); err != nil {
-				return err
-			}
 		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	return k.n.bindVolume(ctx, pvc, dir)
+}
+
+// restoreSnapshot fills dir (once) with a copy of the snapshot the PVC's
+// dataSource names; false while the snapshot is not ReadyToUse.
+func (k *nodeKubelet) restoreSnapshot(ctx context.Context, pvc *corev1.PersistentVolumeClaim, dir string) (bool, error) {
+	ds := pvc.Spec.DataSource
+	if ds.Kind != volumeSnapshotGVK.Kind || ptr.Deref(ds.APIGroup, "") != volumeSnapshotGVK.Group {
+		return false, fmt.Errorf("PVC %s/%s: dataSource %s is not a VolumeSnapshot, the only kind this provisioner restores", pvc.Namespace, pvc.Name, ds.Kind)
+	}
+	handle, err := k.snapshotHandle(ctx, pvc.Namespace, ds.Name)
+	if err != nil || handle == "" {
+		return false, err
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return true, err // restored before (or unreadable)
+	}
+	if err := os.RemoveAll(dir + ".part"); err != nil { // a copy cut short
+		return false, err
+	}
+	if err := copyTree(handle, dir+".part"); err != nil {
+		return false, fmt.Errorf("PVC %s/%s from snapshot %s: %w", pvc.Namespace, pvc.Name, ds.Name, err)
+	}
+	return true, os.Rename(dir+".part", dir)
 }
 
 // rebind binds a claim that names its volume to a PV that names the claim
