@@ -126,22 +126,7 @@ func snapshotCRDPaths(tb TB) []string {
 // PVC: LocalVolume's CSI twin, for volumes Velero snapshots.
 func (n *Node) CSIVolume(tb TB, ctx context.Context, ns, name, dir string) *corev1.PersistentVolumeClaim {
 	tb.Helper()
-	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			StorageClassName: ptr.To(CSIStorageClass),
-			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
-			VolumeName:       localPVName(ns, name), // see LocalVolume
-		},
-	}
-	if err := n.cp.Client.Create(ctx, pvc); err != nil {
-		tb.Fatalf("testbed: create PVC %s/%s: %v", ns, name, err)
-	}
-	if err := n.bindVolume(ctx, pvc, dir); err != nil {
-		tb.Fatalf("testbed: %v", err)
-	}
-	return pvc
+	return n.boundVolume(tb, ctx, ns, name, dir, CSIStorageClass)
 }
 
 // VolumeDir is the folder of a PV the Node's kubelet mounts: a spec.local

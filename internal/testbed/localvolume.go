@@ -36,11 +36,18 @@ const (
 // dir's files; Velero backs them up from there.
 func (n *Node) LocalVolume(tb TB, ctx context.Context, ns, name, dir string) *corev1.PersistentVolumeClaim {
 	tb.Helper()
+	return n.boundVolume(tb, ctx, ns, name, dir, localStorageClass)
+}
+
+// boundVolume creates PVC name in namespace ns of class bound to a new PV
+// (bindVolume) whose folder is dir.
+func (n *Node) boundVolume(tb TB, ctx context.Context, ns, name, dir, class string) *corev1.PersistentVolumeClaim {
+	tb.Helper()
 	pvc := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			StorageClassName: ptr.To(localStorageClass),
+			StorageClassName: ptr.To(class),
 			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
 			// Named from the start, so the Node's provisioner (in namespaces
 			// it schedules in) leaves this claim to us rather than racing
