@@ -135,6 +135,8 @@ func (r *run) encryptPut(ctx context.Context, key string, commit func(Blob) erro
 	werr := <-done
 
 	switch {
+	case errors.Is(perr, storage.ErrStoredWrong):
+		return Blob{}, Blob{}, r.storedWrong(ctx, key, perr)
 	case perr != nil:
 		if werr != nil && !errors.Is(werr, errUploadEnded) && !errors.Is(werr, io.ErrClosedPipe) && !errors.Is(perr, storage.ErrExists) {
 			return Blob{}, Blob{}, fmt.Errorf("%w (reading: %w)", perr, werr)
@@ -172,8 +174,8 @@ func (r *run) offsiteDigest(ctx context.Context, key string, plainSize int64) (B
 	switch {
 	case b.Size == want:
 	case b.Size == info.Size, b.Size > want && info.Size > want:
-		return Blob{}, permanent(fmt.Errorf("%w: %s is already offsite with another size (%s bytes), this seal would write %d: it holds other content",
-			ErrSealConflict, key, sizeOrMore(b.Size, want), want))
+		return Blob{}, permanent(fmt.Errorf("%w: %s is already offsite with another size (%s bytes), this seal would write %d: it holds other content; %s",
+			ErrSealConflict, key, sizeOrMore(b.Size, want), want, r.lockAdvice(ctx, key)))
 	default:
 		return Blob{}, fmt.Errorf("read %s: %w: %d bytes arrived, the answer said %d", key, io.ErrUnexpectedEOF, b.Size, info.Size)
 	}

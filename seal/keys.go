@@ -103,6 +103,9 @@ func verifyKeyOf(k crypto.SigningKey) (pub crypto.VerifyKey, err error) {
 func putSmall(ctx context.Context, st storage.Store, key string, data []byte, opts storage.PutOptions) error {
 	opts.Size = int64(len(data))
 	_, err := st.Put(ctx, key, bytes.NewReader(data), opts)
+	if errors.Is(err, storage.ErrStoredWrong) {
+		return storage.RemoveStoredWrong(ctx, st, key, err)
+	}
 	return err
 }
 

@@ -62,8 +62,8 @@ func (r *run) receiptFor(ctx context.Context, name string) func(Blob) error {
 func (r *run) checkReceipt(ctx context.Context, key, name string, c Blob) error {
 	data, err := getSmall(ctx, r.offsite, ReceiptKey(r.schedule, r.backup, c.SHA256), maxKeyFile)
 	if errors.Is(err, storage.ErrNotFound) {
-		return permanent(fmt.Errorf("%w: %w: %s is offsite but no trusted sealer wrote it (no receipt for SHA-256 %s); delete the incomplete copy first",
-			ErrSealConflict, ErrUntrusted, key, c.SHA256))
+		return permanent(fmt.Errorf("%w: %w: %s is offsite but no trusted sealer wrote it (no receipt for SHA-256 %s); %s",
+			ErrSealConflict, ErrUntrusted, key, c.SHA256, r.lockAdvice(ctx, key)))
 	}
 	if err != nil {
 		return err

@@ -178,7 +178,13 @@ func (s *Sealer) writeSeal(ctx context.Context, r *run, pub crypto.VerifyKey, do
 		return nil, err
 	}
 	key := SealKey(doc.Schedule, doc.Backup)
-	err = retry(ctx, func() error { return putSmall(ctx, s.Offsite, key, raw, r.putOptions(0)) })
+	err = retry(ctx, func() error {
+		err := putSmall(ctx, s.Offsite, key, raw, r.putOptions(0))
+		if errors.Is(err, storage.ErrStoredWrong) { // putSmall could not remove it
+			err = r.lockedWrong(key, err)
+		}
+		return err
+	})
 	if errors.Is(err, storage.ErrExists) { // a concurrent sealer finished first
 		s.dropPending(ctx, doc.Schedule, doc.Backup)
 		existing, err := s.existingSeal(ctx, pub, doc.Schedule, doc.Backup)

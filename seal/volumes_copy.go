@@ -167,8 +167,8 @@ func (r *run) adoptVolumeBlob(ctx context.Context, path string, vb VolumeBlob, i
 	}
 	vb.SHA256 = plain.SHA256
 	if want := crypto.CiphertextSize(r.headerLen, vb.Size); info.Size != want {
-		return vb, permanent(fmt.Errorf("%w: %s is already offsite with %d bytes, this seal would write %d: it holds other content",
-			ErrSealConflict, vb.Key, info.Size, want))
+		return vb, permanent(fmt.Errorf("%w: %s is already offsite with %d bytes, this seal would write %d: it holds other content; %s",
+			ErrSealConflict, vb.Key, info.Size, want, r.lockAdvice(ctx, vb.Key)))
 	}
 	var found []volumeReceipt
 	for o, err := range r.offsite.List(ctx, path+"receipts/"+vb.ID+".") {
@@ -195,8 +195,8 @@ func (r *run) adoptVolumeBlob(ctx context.Context, path string, vb VolumeBlob, i
 		if _, err := r.offsite.Stat(ctx, vb.Key); errors.Is(err, storage.ErrNotFound) {
 			return vb, errBlobGone // deleted with its receipts meanwhile
 		}
-		return vb, permanent(fmt.Errorf("%w: %w: %s is offsite but no trusted sealer wrote it (no receipt for it); delete it first",
-			ErrSealConflict, ErrUntrusted, vb.Key))
+		return vb, permanent(fmt.Errorf("%w: %w: %s is offsite but no trusted sealer wrote it (no receipt for it); %s",
+			ErrSealConflict, ErrUntrusted, vb.Key, r.lockAdvice(ctx, vb.Key)))
 	}
 	vb.CipherSize, vb.CipherSHA256, vb.Reused = found[0].Size, found[0].SHA256, true
 	return vb, r.extendVolumeLock(ctx, vb.Key)

@@ -124,11 +124,11 @@ var retryableCodes = map[string]bool{
 // count as permanent.
 func IsPermanent(err error) bool {
 	switch {
-	case err == nil, errors.Is(err, ErrCorrupt): // ErrCorrupt: maybe damaged in transit
+	case err == nil, errors.Is(err, ErrCorrupt), errors.Is(err, ErrRemovedWrong): // ErrCorrupt: maybe damaged in transit
 		return false
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrExists), errors.Is(err, ErrLocked),
 		errors.Is(err, ErrAccessDenied), errors.Is(err, ErrBucketMissing),
-		errors.Is(err, context.Canceled), errors.Is(err, errBodySize):
+		errors.Is(err, context.Canceled), errors.Is(err, errBodySize), errors.Is(err, ErrStoredWrong):
 		return true
 	}
 	var resp minio.ErrorResponse

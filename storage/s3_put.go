@@ -44,7 +44,12 @@ const emptyCRC32C = "AAAAAA=="
 //
 // With opts.IfAbsent the put is a conditional create (If-None-Match: *, on
 // the final request of a multipart upload) and fails with ErrExists when the
-// key is taken. ObjectInfo.LastModified is zero: S3 does not return it on
+// key is taken.
+//
+// Once the server accepted it, a HEAD checks what it stored: another size,
+// or a full-object CRC32C that is not the body's, is ErrStoredWrong (a
+// server that skipped its checksum check kept a body cut or changed on the
+// way). ObjectInfo.LastModified is zero: S3 does not return it on
 // PUT.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (ObjectInfo, error) {
 	obj, err := s.object(key)
@@ -54,6 +59,8 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) 
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
 	}
+	sent := newCRCReader(r)
+	r = sent
 	if opts.Size >= 0 {
 		r = &sizedReader{r: r, left: opts.Size, size: opts.Size}
 	}
@@ -68,6 +75,9 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) 
 			return ObjectInfo{}, fmt.Errorf("put %s: %w (the connection broke; the key exists now)", key, ErrExists)
 		}
 		return ObjectInfo{}, s.wrapErr("put", key, err, opts.IfAbsent)
+	}
+	if err := s.checkStored(ctx, key, sent, opts.IfAbsent); err != nil {
+		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, err)
 	}
 	return ObjectInfo{Key: key, Size: info.Size, ETag: info.ETag}, nil
 }

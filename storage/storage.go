@@ -74,7 +74,10 @@ type PutOptions struct {
 
 // Store is a bucket (plus prefix).
 type Store interface {
-	// Put streams r to key. The caller keeps ownership of r.
+	// Put streams r to key. The caller keeps ownership of r. An S3 store
+	// then checks what the server stored (size, and checksum when it
+	// reports one): an object other than the one sent is ErrStoredWrong,
+	// and stays there.
 	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (ObjectInfo, error)
 	// Get opens key for reading; the caller must Close the reader.
 	Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, error)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 )
 
 // FaultKind is a way the network or an S3 server fails a request.
@@ -43,6 +45,14 @@ const (
 	// the server as a whole request of half the client's Content-Length
 	// and body: an object cut short unless the server checks the body.
 	FaultBadLength FaultKind = "content-length"
+	// FaultStoreShort plays a server that skips its checksum checks: a PUT
+	// of a whole object (not a part, a subresource or a copy) is answered 200 while the server is
+	// given, through FaultOptions.Direct, only the first half of its
+	// payload, with the same object lock. Needs Direct; not in FaultKinds.
+	FaultStoreShort FaultKind = "stored-short"
+	// FaultStoreFlipped is FaultStoreShort storing the whole payload with
+	// one bit flipped: the size right, the bytes not.
+	FaultStoreFlipped FaultKind = "stored-flipped"
 )
 
 // FaultKinds lists every kind, in a fixed order.
@@ -66,6 +76,8 @@ type FaultRule struct {
 	Kind FaultKind
 	Ops  []S3Op
 	Rate float64
+	// Under, when set, limits the rule to requests whose path contains it.
+	Under string
 }
 
 // FaultOptions configure StartFaultProxy.
@@ -79,6 +91,8 @@ type FaultOptions struct {
 	// Stall is the longest a stalled request is held; 0 means 5s. Clients
 	// must time out before it.
 	Stall time.Duration
+	// Direct writes to the server around the proxy, for FaultStoreShort.
+	Direct *minio.Client
 }
 
 // FaultProxy is a loopback reverse proxy in front of an S3 server that
@@ -94,6 +108,7 @@ type FaultProxy struct {
 	stall     time.Duration
 	failFirst int64
 	seen      atomic.Int64
+	direct    *minio.Client
 
 	mu       sync.Mutex
 	rng      *rand.Rand
@@ -118,6 +133,7 @@ func StartFaultProxy(tb TB, upstream string, opts FaultOptions) *FaultProxy {
 		transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true},
 		stall:     opts.Stall,
 		failFirst: int64(opts.FailFirst),
+		direct:    opts.Direct,
 		rng:       rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)), //nolint:gosec // a repeatable test schedule, not a secret
 		rules:     opts.Rules,
 		injected:  map[FaultKind]int{},
@@ -184,7 +200,7 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.ops[op]++
 	p.mu.Unlock()
-	kind, half := p.pick(op)
+	kind, half := p.pick(op, r.URL.Path, r.URL.RawQuery != "" || r.Header.Get("X-Amz-Copy-Source") != "")
 	switch kind {
 	case "":
 		p.forward(w, r, nil)
@@ -198,6 +214,10 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.stallRequest(w, r)
 	case FaultReset, FaultTruncate:
 		p.cut(w, r, op, kind == FaultReset)
+	case FaultStoreShort:
+		p.storeWrong(w, r, halve)
+	case FaultStoreFlipped:
+		p.storeWrong(w, r, flipLast)
 	case FaultBadLength:
 		if op == OpPut {
 			p.shortPut(w, r)
@@ -213,11 +233,11 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // pick draws whether this request fails, and how: the first rule that fires.
-func (p *FaultProxy) pick(op S3Op) (FaultKind, bool) {
+func (p *FaultProxy) pick(op S3Op, path string, subPut bool) (FaultKind, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, rule := range p.rules {
-		if !applies(rule, op) || p.rng.Float64() >= rule.Rate {
+		if !applies(rule, op, subPut) || !strings.Contains(path, rule.Under) || p.rng.Float64() >= rule.Rate {
 			continue
 		}
 		p.injected[rule.Kind]++
@@ -233,7 +253,7 @@ func (p *FaultProxy) count(k FaultKind) {
 }
 
 // applies reports whether rule covers op, and its kind can happen to it.
-func applies(rule FaultRule, op S3Op) bool {
+func applies(rule FaultRule, op S3Op, subPut bool) bool {
 	if len(rule.Ops) > 0 && !contains(rule.Ops, op) {
 		return false
 	}
@@ -242,6 +262,8 @@ func applies(rule FaultRule, op S3Op) bool {
 		return op == OpGet || op == OpList || op == OpPut
 	case FaultBadLength:
 		return op == OpGet || op == OpList || op == OpPut
+	case FaultStoreShort, FaultStoreFlipped:
+		return op == OpPut && !subPut
 	}
 	return true
 }
