@@ -33,14 +33,19 @@ func (a *Auditor) flush(ctx context.Context, t *target.Target, tk string, p *pen
 		queue = append(queue, p)
 	}
 	l, err := a.logOf(t)
-	if err == nil && a.outbox != nil {
-		var kept []*pending
-		kept, err = a.outbox.list(ctx, t.Object.Namespace, t.Object.Name)
-		queue = merge(queue, kept, p)
-	}
 	if err != nil {
 		a.keepInMemory(tk, queue)
 		return nil, err
+	}
+	if a.outbox != nil {
+		kept, err := a.outbox.list(ctx, t.Object.Namespace, t.Object.Name)
+		if err != nil {
+			// What the outbox keeps stays there for a flush that can list
+			// it (and finds it in the log if it got there): the entries
+			// this process holds still go to the bucket now.
+			logf.FromContext(ctx).Error(err, "audit outbox not listed; writing this process's entries only", "target", t.Object.Name)
+		}
+		queue = merge(queue, kept, p)
 	}
 	var got *audit.Entry
 	moved := false

@@ -30,7 +30,7 @@ func TestOutboxRefusedHeldInMemory(t *testing.T) {
 	}
 	ctx := t.Context()
 	cp, s3, st, tgt := startOutboxBed(t)
-	refused := clientWithoutCreate(t, cp)
+	refused := clientWithVerbs(t, cp, "outbox-refused", "get", "list", "delete")
 	rec := events.NewFakeRecorder(10)
 	a := auditlog.New("", rec)
 	a.UseOutbox(&auditlog.Outbox{Client: refused, Reader: refused, Namespace: outboxNS})
@@ -71,14 +71,13 @@ func TestOutboxRefusedHeldInMemory(t *testing.T) {
 	}
 }
 
-// clientWithoutCreate is a client of a user that may get, list and
-// delete the outbox's ConfigMaps but not create them.
-func clientWithoutCreate(t *testing.T, cp *testbed.ControlPlane) client.Client {
+// clientWithVerbs is a client of user, who may do only verbs to the
+// outbox's ConfigMaps.
+func clientWithVerbs(t *testing.T, cp *testbed.ControlPlane, user string, verbs ...string) client.Client {
 	t.Helper()
-	const user = "outbox-refused"
 	role := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: outboxNS},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "delete"}}},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: verbs}},
 	}
 	binding := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: outboxNS},
