@@ -63,12 +63,30 @@ const (
 	// failed. See docs/audit.md.
 	ConditionAuditTampered = "AuditTampered"
 
+	// ConditionAuditEvidenceDurable reports, on an OffsiteTarget, whether
+	// every audit entry the controller recorded for it is in the bucket or
+	// kept in the cluster (the audit outbox): True (Durable) when it is,
+	// False (InMemory) when some are held only in the controller's memory,
+	// the bucket and the API server having refused them: a restart loses
+	// them (safekeep_audit_entries_in_memory counts them).
+	ConditionAuditEvidenceDurable = "AuditEvidenceDurable"
+
 	// ConditionVolumesCovered reports, on an OffsiteBackup and on its
 	// BackupSchedule (for the last sealed backup), whether the data of every
 	// volume of the backup's namespaces is sealed offsite: True
 	// (AllVolumesSealed) when it is, False (VolumesNotCovered) naming those
 	// that are not and why (status.volumes lists them).
 	ConditionVolumesCovered = "VolumesCovered"
+)
+
+// AuditEvidenceDurable reasons (OffsiteTarget).
+const (
+	// ReasonDurable (AuditEvidenceDurable True): no entry is held only in
+	// memory.
+	ReasonDurable = "Durable"
+	// ReasonInMemory (AuditEvidenceDurable False; also Warning Events
+	// AuditEvidenceInMemory): entries held only in the controller's memory.
+	ReasonInMemory = "InMemory"
 )
 
 // AuditTampered reasons (OffsiteTarget).

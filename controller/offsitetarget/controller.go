@@ -137,6 +137,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	r.checkAuditVersions(ctx, obj, v)
 	r.remember(v.resolved)
 	r.auditTarget(ctx, obj, v)
+	r.checkEvidence(obj)
 	r.recordHead(obj, v)
 	return ctrl.Result{}, nil
 }

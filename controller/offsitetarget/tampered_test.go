@@ -56,18 +56,24 @@ func TestAuditTampered(t *testing.T) {
 // waitTampered waits until the target's AuditTampered condition has status.
 func waitTampered(t *testing.T, b *targetBed, key client.ObjectKey, status metav1.ConditionStatus) metav1.Condition {
 	t.Helper()
+	return waitCondition(t, b, key, v1alpha1.ConditionAuditTampered, status)
+}
+
+// waitCondition waits until the target's condition of type typ has status.
+func waitCondition(t *testing.T, b *targetBed, key client.ObjectKey, typ string, status metav1.ConditionStatus) metav1.Condition {
+	t.Helper()
 	deadline := time.Now().Add(targetWaitTimeout)
 	for {
 		obj := &v1alpha1.OffsiteTarget{}
 		if err := b.c.Get(t.Context(), key, obj); err != nil {
 			t.Fatal(err)
 		}
-		c := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionAuditTampered)
+		c := meta.FindStatusCondition(obj.Status.Conditions, typ)
 		if c != nil && c.Status == status {
 			return *c
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("AuditTampered = %+v, want %s", c, status)
+			t.Fatalf("%s = %+v, want %s", typ, c, status)
 		}
 		time.Sleep(targetPollInterval)
 	}

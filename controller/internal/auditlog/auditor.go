@@ -203,6 +203,7 @@ func (a *Auditor) recordIf(ctx context.Context, t *target.Target, rec audit.Reco
 		a.failed(ctx, t, rec, err)
 		if refused != nil {
 			a.heldInMemory(t, rec, refused)
+			a.headMoved(ctx, t) // the target's AuditEvidenceDurable condition follows
 		}
 		return nil, err
 	}
