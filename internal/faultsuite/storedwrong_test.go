@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 	"github.com/safekeep-dev/safekeep/seal"
-	"github.com/safekeep-dev/safekeep/seal/sealtest"
 	"github.com/safekeep-dev/safekeep/storage"
 )
 
@@ -30,16 +28,7 @@ func TestStoredWrong(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs VersityGW")
 	}
-	b := sealtest.NewBed(t, true)
-	proxy := testbed.StartFaultProxy(t, b.S3.Endpoint, testbed.FaultOptions{Seed: faultSeed, Direct: b.S3.Minio(t)})
-	cfg := b.S3.Config(b.OffsiteBucket, "cluster-a/safekeep/v1")
-	cfg.Endpoint, cfg.ResponseTimeout = proxy.Endpoint, 2*time.Second
-	s3, err := storage.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer := b.Sealer()
-	sealer.Offsite = storage.WithRetry(s3, storage.RetryPolicy{Attempts: 5, Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond})
+	b, proxy, sealer := putFaultBed(t, true)
 	pin := b.Signer.Public()
 	put := []testbed.S3Op{testbed.OpPut}
 	newRun := func(name string) *run {

@@ -23,16 +23,7 @@ func TestTruncatedPuts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs VersityGW")
 	}
-	b := sealtest.NewBed(t, true)
-	proxy := testbed.StartFaultProxy(t, b.S3.Endpoint, testbed.FaultOptions{Seed: faultSeed})
-	cfg := b.S3.Config(b.OffsiteBucket, "cluster-a/safekeep/v1")
-	cfg.Endpoint, cfg.ResponseTimeout = proxy.Endpoint, 2*time.Second
-	s3, err := storage.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer := b.Sealer()
-	sealer.Offsite = storage.WithRetry(s3, storage.RetryPolicy{Attempts: 5, Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond})
+	b, proxy, sealer := putFaultBed(t, false)
 	sealer.Lock = &seal.Lock{Mode: storage.LockGovernance, RetainDays: 1}
 	pin := b.Signer.Public()
 	const backups = 4
@@ -62,4 +53,26 @@ func TestTruncatedPuts(t *testing.T) {
 	if got[testbed.FaultTruncate] == 0 || got[testbed.FaultBadLength] == 0 {
 		t.Fatal("no PUT cut of some kind: the test proves nothing for it")
 	}
+}
+
+// putFaultBed is a bed whose offsite bucket (object lock enabled) a
+// sealer reaches through a fault proxy; with direct the proxy may store
+// objects around itself (FaultStoreShort, FaultStoreFlipped).
+func putFaultBed(t *testing.T, direct bool) (*sealtest.Bed, *testbed.FaultProxy, *seal.Sealer) {
+	t.Helper()
+	b := sealtest.NewBed(t, true)
+	opts := testbed.FaultOptions{Seed: faultSeed}
+	if direct {
+		opts.Direct = b.S3.Minio(t)
+	}
+	proxy := testbed.StartFaultProxy(t, b.S3.Endpoint, opts)
+	cfg := b.S3.Config(b.OffsiteBucket, "cluster-a/safekeep/v1")
+	cfg.Endpoint, cfg.ResponseTimeout = proxy.Endpoint, 2*time.Second
+	s3, err := storage.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer := b.Sealer()
+	sealer.Offsite = storage.WithRetry(s3, storage.RetryPolicy{Attempts: 5, Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond})
+	return b, proxy, sealer
 }
