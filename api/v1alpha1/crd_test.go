@@ -147,6 +147,8 @@ func TestCRDs(t *testing.T) {
 		{"TZ prefix", func(s *v1.BackupSchedule) { s.Spec.Schedule = "TZ=Europe/Berlin 0 * * * *" }, "set spec.timeZone instead"},
 		{"time zone Local", func(s *v1.BackupSchedule) { s.Spec.TimeZone = "Local" }, "not Local"},
 		{"time zone with a space", func(s *v1.BackupSchedule) { s.Spec.TimeZone = "America/New York" }, "spec.timeZone"},
+		{"time zone path climbing", func(s *v1.BackupSchedule) { s.Spec.TimeZone = "../../etc/passwd" }, "spec.timeZone"},
+		{"time zone too long", func(s *v1.BackupSchedule) { s.Spec.TimeZone = strings.Repeat("A", 65) }, "spec.timeZone"},
 		{"deadline zero", func(s *v1.BackupSchedule) { s.Spec.StartingDeadlineSeconds = ptr.To[int64](0) }, "spec.startingDeadlineSeconds"},
 		{"no target name", func(s *v1.BackupSchedule) { s.Spec.OffsiteTargetRef.Name = "" }, "offsiteTargetRef.name is required"},
 		{"negative keepDaily", func(s *v1.BackupSchedule) { s.Spec.Retention.KeepDaily = -1 }, "spec.retention.keepDaily"},
@@ -171,6 +173,8 @@ func TestCRDs(t *testing.T) {
 			}
 		})
 	}
+
+	t.Logf("bad BackupSchedule specs refused by the API server: %d", len(scheduleCases))
 
 	backupCases := []struct {
 		name    string

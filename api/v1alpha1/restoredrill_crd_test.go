@@ -120,6 +120,7 @@ func TestRestoreDrillCRD(t *testing.T) {
 		{"schedule empty", func(s *v1.RestoreDrillSpec) { s.Schedule = "" }, "spec.schedule"},
 		{"TZ prefix", func(s *v1.RestoreDrillSpec) { s.Schedule = "TZ=UTC 0 4 * * *" }, "set spec.timeZone instead"},
 		{"time zone Local", func(s *v1.RestoreDrillSpec) { s.TimeZone = "Local" }, "not Local"},
+		{"time zone with a space", func(s *v1.RestoreDrillSpec) { s.TimeZone = "Europe/Isle of Man" }, "spec.timeZone"},
 		{"deadline zero", func(s *v1.RestoreDrillSpec) { s.StartingDeadlineSeconds = ptr.To[int64](0) }, "spec.startingDeadlineSeconds"},
 		{"no schedule ref", func(s *v1.RestoreDrillSpec) { s.BackupScheduleRef.Name = "" }, "backupScheduleRef.name is required"},
 		{"backup choice", func(s *v1.RestoreDrillSpec) { s.Backup = "newest" }, "spec.backup"},
@@ -160,6 +161,8 @@ func TestRestoreDrillCRD(t *testing.T) {
 			}
 		})
 	}
+
+	t.Logf("bad RestoreDrill specs refused by the API server: %d", len(cases))
 
 	t.Run("status rejects an unknown result", func(t *testing.T) {
 		d := validDrill("bad-status")

@@ -370,6 +370,12 @@ func TestBadScheduleInputs(t *testing.T) {
 			reason: v1alpha1.ReasonInvalidSchedule, words: []string{"@every is not supported"}, terminal: true},
 		{name: "unknown time zone", spec: v1alpha1.BackupScheduleSpec{Schedule: "0 * * * *", TimeZone: "Mars/Olympus_Mons"}, target: "ready",
 			reason: v1alpha1.ReasonInvalidTimeZone, words: []string{"spec.timeZone", "Mars/Olympus_Mons", "IANA"}, terminal: true},
+		{name: "time zone with a typo", spec: v1alpha1.BackupScheduleSpec{Schedule: "0 * * * *", TimeZone: "America/New_Yrok"}, target: "ready",
+			reason: v1alpha1.ReasonInvalidTimeZone, words: []string{"spec.timeZone", "America/New_Yrok", "IANA"}, terminal: true},
+		{name: "day of month 32", spec: v1alpha1.BackupScheduleSpec{Schedule: "0 2 32 * *"}, target: "ready",
+			reason: v1alpha1.ReasonInvalidSchedule, words: []string{"spec.schedule", `"0 2 32 * *"`}, terminal: true},
+		{name: "@reboot", spec: v1alpha1.BackupScheduleSpec{Schedule: "@reboot"}, target: "ready",
+			reason: v1alpha1.ReasonInvalidSchedule, words: []string{"spec.schedule", "@reboot"}, terminal: true},
 		{name: "missing target", spec: v1alpha1.BackupScheduleSpec{Schedule: "0 * * * *"},
 			reason: v1alpha1.ReasonTargetNotFound, words: []string{`OffsiteTarget "offsite"`, "does not exist"}},
 		{name: "target not Ready", spec: v1alpha1.BackupScheduleSpec{Schedule: "0 * * * *"}, target: "failing",
@@ -409,6 +415,8 @@ func TestBadScheduleInputs(t *testing.T) {
 			}
 		})
 	}
+
+	t.Logf("bad schedule inputs on the real API server: %d, each a False Ready condition naming the field", len(tests))
 
 	t.Run("the target turning Ready starts the missed run", func(t *testing.T) {
 		ns := env.Namespace(t)

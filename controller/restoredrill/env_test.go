@@ -239,8 +239,10 @@ func TestRestoreDrillNotReady(t *testing.T) {
 		reason string
 		words  []string
 	}{
-		{"bad cron", func(s *v1alpha1.RestoreDrillSpec) { s.Schedule = "61 * * * *" }, nil, v1alpha1.ReasonInvalidSchedule, nil},
-		{"unknown zone", func(s *v1alpha1.RestoreDrillSpec) { s.TimeZone = "Mars/Olympus" }, nil, v1alpha1.ReasonInvalidTimeZone, nil},
+		{"bad cron", func(s *v1alpha1.RestoreDrillSpec) { s.Schedule = "61 * * * *" }, nil, v1alpha1.ReasonInvalidSchedule, []string{"spec.schedule", `"61 * * * *"`}},
+		{"@every", func(s *v1alpha1.RestoreDrillSpec) { s.Schedule = "@every 1h" }, nil, v1alpha1.ReasonInvalidSchedule, []string{"@every is not supported"}},
+		{"unknown zone", func(s *v1alpha1.RestoreDrillSpec) { s.TimeZone = "Mars/Olympus" }, nil, v1alpha1.ReasonInvalidTimeZone, []string{"spec.timeZone", "Mars/Olympus"}},
+		{"zone with a typo", func(s *v1alpha1.RestoreDrillSpec) { s.TimeZone = "Europe/Berlln" }, nil, v1alpha1.ReasonInvalidTimeZone, []string{"spec.timeZone", "Europe/Berlln"}},
 		{"no schedule", func(s *v1alpha1.RestoreDrillSpec) { s.BackupScheduleRef.Name = "weekly" }, nil, v1alpha1.ReasonScheduleNotFound, []string{"weekly"}},
 		{"no secret", func(s *v1alpha1.RestoreDrillSpec) { s.IdentitySecretRef.Name = "nope" }, nil, v1alpha1.ReasonIdentityMissing, []string{"nope"}},
 		{"no key", func(s *v1alpha1.RestoreDrillSpec) { s.IdentitySecretRef.Key = "other" }, nil, v1alpha1.ReasonIdentityMissing, []string{`"other"`}},
@@ -270,6 +272,8 @@ func TestRestoreDrillNotReady(t *testing.T) {
 			}
 		})
 	}
+
+	t.Logf("bad RestoreDrill inputs on the real API server: %d, each a False Ready condition naming what is wrong", len(tests))
 
 	t.Run("identity not a recipient of the target", func(t *testing.T) {
 		ns := e.Namespace(t)
