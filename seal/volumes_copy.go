@@ -66,16 +66,56 @@ func (r *run) sealVolumes(ctx context.Context, plan *VolumePlan, recipientsTag s
 		if err := g.Wait(); err != nil {
 			return nil, nil, err
 		}
-		slices.SortFunc(blobs, func(a, b VolumeBlob) int { return cmp.Compare(a.ID, b.ID) })
 		recs = append(recs, RepositoryRecord{Path: path, BSL: pr.BSL, Namespace: pr.Namespace, UniqueID: pr.UniqueID,
 			Recipients: recipientsTag, Password: pr.Password, Blobs: blobs})
-		for _, b := range blobs {
+	}
+	if err := r.resealCollected(ctx, plan, recs); err != nil {
+		return nil, nil, err
+	}
+	for _, rec := range recs {
+		slices.SortFunc(rec.Blobs, func(a, b VolumeBlob) int { return cmp.Compare(a.ID, b.ID) })
+		for _, b := range rec.Blobs {
 			objs = append(objs, Object{Name: b.Key, Size: b.CipherSize, SHA256: b.CipherSHA256})
 		}
 	}
 	slices.SortFunc(recs, func(a, b RepositoryRecord) int { return cmp.Compare(a.Path, b.Path) })
 	slices.SortFunc(objs, func(a, b Object) int { return cmp.Compare(a.Name, b.Name) })
 	return recs, objs, nil
+}
+
+// resealCollected: without object lock, when a volume retention pass was
+// collecting while this seal reused blobs (awaitCollecting), it seals
+// again each blob (recs[i] is plan.Repositories[i]'s) that the pass
+// deleted, or whose receipt it deleted, before seal.json lists it. With
+// object lock the extended lock keeps the pass from deleting it.
+func (r *run) resealCollected(ctx context.Context, plan *VolumePlan, recs []RepositoryRecord) error {
+	if r.lock != nil || len(recs) == 0 {
+		return nil
+	}
+	collecting, err := r.awaitCollecting(ctx)
+	if err != nil || !collecting {
+		return err
+	}
+	for i, pr := range plan.Repositories {
+		rec := &recs[i]
+		for j, pb := range pr.Blobs {
+			held, err := r.volumeBlobHeld(ctx, rec.Path, rec.Blobs[j])
+			if err != nil {
+				return err
+			}
+			if held {
+				continue
+			}
+			err = retry(ctx, func() (err error) {
+				rec.Blobs[j], err = r.sealVolumeBlob(ctx, rec.Path, pr.Prefix, pb)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // sealVolumeBlob seals one kopia blob of the repository at srcPrefix in

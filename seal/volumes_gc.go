@@ -38,6 +38,8 @@ type VolumeGC struct {
 	// made the pass delete nothing: the blobs it adopts or uploads are in
 	// no seal.json yet. Empty when the pass ran.
 	InProgress string
+	// Deferred counts blobs left for the next pass: CollectWindow ended.
+	Deferred int
 }
 
 // CollectVolumeBlobs deletes the sealed volume blobs (docs/volumes.md,
@@ -53,10 +55,14 @@ type VolumeGC struct {
 // only once its object lock allows (Locked until then: sealing extends a
 // reused blob's lock to the new seal's).
 //
-// It deletes nothing when the bucket cannot be listed or a seal of the
-// bucket is in progress (InProgress), since that seal's blobs are in no
-// seal.json yet. Other failures are joined in the error; what it did is
-// counted.
+// Before deleting anything it puts a notice that it is collecting, then
+// lists backups/ again: it deletes nothing when the bucket cannot be
+// listed or a seal of the bucket is in progress (InProgress), since that
+// seal's blobs are in no seal.json yet, and a seal.json written since l
+// keeps its blobs. A seal that began after that look sees the notice
+// (volumes_collecting.go). Blobs are deleted for CollectWindow at most
+// (Deferred after). Other failures are joined in the error; what it did
+// is counted.
 func CollectVolumeBlobs(ctx context.Context, l *Listing, now time.Time) (VolumeGC, error) {
 	var gc VolumeGC
 	offsite := l.offsite
@@ -76,13 +82,26 @@ func CollectVolumeBlobs(ctx context.Context, l *Listing, now time.Time) (VolumeG
 	if err != nil {
 		return gc, fmt.Errorf("volume retention: %w", err)
 	}
-	if len(found.keys) == 0 {
+	if !found.anyToDelete(needed) {
 		return gc, nil
 	}
-	if gc.InProgress, err = l.sealInProgress(ctx, now); err != nil || gc.InProgress != "" {
+	// Before any delete: the notice, then a look for seals begun or
+	// completed since the listing (volumes_collecting.go).
+	if err := postCollecting(ctx, offsite); err != nil {
 		return gc, err
 	}
-	c := collector{offsite: offsite, trusted: l.keys, found: found, gc: &gc, gone: map[string]bool{}, receipts: map[string]bool{}}
+	defer dropCollecting(offsite)
+	running, since, err := l.sealedSince(ctx, now)
+	if err != nil || running != "" {
+		gc.InProgress = running
+		return gc, err
+	}
+	for _, k := range since {
+		needed[k] = true
+	}
+	gc.Needed = len(needed)
+	c := collector{offsite: offsite, trusted: l.keys, found: found, gc: &gc, gone: map[string]bool{}, receipts: map[string]bool{},
+		until: time.Now().Add(CollectWindow)}
 	for key, vk := range found.keys {
 		if vk.kind == volumeBlobKind && !needed[key] {
 			c.collectBlob(ctx, key, vk)
@@ -115,47 +134,6 @@ func (l *Listing) neededVolumeBlobs() map[string]bool {
 		}
 	}
 	return needed
-}
-
-// sealInProgress names ("<schedule>/<backup>") a seal of the bucket in
-// progress, among the listing's incomplete folders, or "" when none is.
-func (l *Listing) sealInProgress(ctx context.Context, now time.Time) (string, error) {
-	for _, e := range l.all {
-		if e.State != StateIncomplete {
-			continue
-		}
-		running, err := sealRunning(ctx, l.offsite, e, now)
-		if err != nil {
-			return "", fmt.Errorf("volume retention: %w", err)
-		}
-		if running {
-			return e.Schedule + "/" + e.Backup, nil
-		}
-	}
-	return "", nil
-}
-
-// sealRunning reports whether the incomplete entry e is a seal in progress:
-// its marker is there and younger than AbandonedAfter (or of unknown age),
-// or it is gone because the seal completed after the listing: its
-// seal.json, which the listing did not see, names blobs the pass would
-// otherwise take for unneeded.
-func sealRunning(ctx context.Context, offsite storage.Store, e Entry, now time.Time) (bool, error) {
-	info, err := offsite.Stat(ctx, PendingKey(e.Schedule, e.Backup))
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		_, err := offsite.Stat(ctx, SealKey(e.Schedule, e.Backup))
-		if errors.Is(err, storage.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("check seal completed %s/%s: %w", e.Schedule, e.Backup, err)
-		}
-		return true, nil
-	case err != nil:
-		return false, fmt.Errorf("check seal in progress %s/%s: %w", e.Schedule, e.Backup, err)
-	}
-	return info.LastModified.IsZero() || now.Sub(info.LastModified) < AbandonedAfter, nil
 }
 
 // Kinds of keys under VolumesDir.
@@ -238,11 +216,17 @@ type collector struct {
 	errs    []error
 	// gone are the blob keys deleted, receipts the receipt keys.
 	gone, receipts map[string]bool
+	// until is when the pass stops deleting blobs (CollectWindow).
+	until time.Time
 }
 
 // collectBlob deletes the blob at key, which no retained seal needs, when a
 // trusted receipt vouches for it, then its receipts.
 func (c *collector) collectBlob(ctx context.Context, key string, vk *volumeKey) {
+	if time.Now().After(c.until) {
+		c.gc.Deferred++
+		return
+	}
 	receipts, err := c.trustedReceipts(ctx, key, vk)
 	if err != nil {
 		c.errs = append(c.errs, err)
@@ -324,6 +308,22 @@ func (c *collector) deleteReceipt(ctx context.Context, key string) {
 	}
 	c.receipts[key] = true
 	c.gc.Receipts++
+}
+
+// anyToDelete reports whether the pass may delete something: a blob not
+// needed, or a receipt of a content-named blob that is not offsite.
+func (vv volumeVersions) anyToDelete(needed map[string]bool) bool {
+	for key, vk := range vv.keys {
+		if vk.kind == volumeBlobKind && !needed[key] {
+			return true
+		}
+		if vk.kind == volumeReceiptKind && !mutableBlobs[vk.id] {
+			if _, there := vv.keys[VolumeBlobKey(vk.repo, vk.id, "")]; !there {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // collectOrphanReceipts deletes the receipts of content-named blobs that

@@ -1,10 +1,12 @@
 package volume_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,22 +183,22 @@ func TestVolumeRetentionIsReferenceCounted(t *testing.T) {
 
 // sealedOnPlainBucket seals nightly/b1 with a volume, on a bucket without
 // object lock or versions.
-func sealedOnPlainBucket(t *testing.T) (*sealtest.Bed, *seal.Seal) {
+func sealedOnPlainBucket(t *testing.T) (*sealtest.Bed, *seal.Seal, string) {
 	t.Helper()
 	b := sealtest.NewBed(t, false)
 	b.VeleroBackup(t, "b1", "Completed", 1<<10)
-	twoSnapshots(t, b)
+	first, _, _ := twoSnapshots(t, b)
 	sl, err := volumeSealer(b).Seal(t.Context(), "nightly", "b1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b, sl
+	return b, sl, first
 }
 
 // TestVolumeRetentionDeletesNothingUnsure: no trusted key, a seal in
 // progress, and a blob no trusted receipt vouches for: nothing is deleted.
 func TestVolumeRetentionDeletesNothingUnsure(t *testing.T) {
-	b, sl := sealedOnPlainBucket(t)
+	b, sl, _ := sealedOnPlainBucket(t)
 	ctx := t.Context()
 	pub := b.Signer.Public()
 	if _, err := collectAt(t, b, time.Now()); !errors.Is(err, seal.ErrNoTrustedKey) {
@@ -352,10 +354,10 @@ func wantSuperset(t *testing.T, b *sealtest.Bed, trusted crypto.VerifyKey) {
 // TestVolumeRetentionSealCompletedAfterListing: a seal in progress when the
 // pass listed the bucket (its folder incomplete, its marker there) that
 // completes before the pass collects (seal.json written, marker removed)
-// holds every deletion off: its blobs are in a seal.json the listing did
-// not see. Taking the missing marker for an abandoned run deleted them.
+// keeps its blobs: they are in a seal.json the listing did not see. Taking
+// the missing marker for an abandoned run deleted them.
 func TestVolumeRetentionSealCompletedAfterListing(t *testing.T) {
-	b, sl := sealedOnPlainBucket(t)
+	b, sl, _ := sealedOnPlainBucket(t)
 	ctx := t.Context()
 	pub := b.Signer.Public()
 	key := seal.SealKey("nightly", "b1")
@@ -374,8 +376,8 @@ func TestVolumeRetentionSealCompletedAfterListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	gc, err := seal.CollectVolumeBlobs(ctx, l, time.Now())
-	if err != nil || gc.Deleted != 0 || gc.InProgress != "nightly/b1" {
-		t.Fatalf("seal completed after the listing: %+v, %v; want nothing deleted, nightly/b1 in progress", gc, err)
+	if err != nil || gc.Deleted != 0 || gc.Needed != len(sl.VolumeBlobs) {
+		t.Fatalf("seal completed after the listing: %+v, %v; want nothing deleted, its blobs needed", gc, err)
 	}
 	for _, o := range sl.VolumeBlobs {
 		if _, ok := stat(t, b.Offsite, o.Name); !ok {
@@ -385,4 +387,122 @@ func TestVolumeRetentionSealCompletedAfterListing(t *testing.T) {
 	if gc := collect(t, b, pub); gc.Deleted != 0 || gc.Needed != len(sl.VolumeBlobs) {
 		t.Fatalf("next pass: %+v, want every blob needed", gc)
 	}
+}
+
+// hookStore calls its hooks before a DeleteVersion and a Stat go on.
+type hookStore struct {
+	storage.Store
+	onDelete, onStat func(key string)
+}
+
+func (h hookStore) DeleteVersion(ctx context.Context, key, versionID string) error {
+	if h.onDelete != nil {
+		h.onDelete(key)
+	}
+	return h.Store.DeleteVersion(ctx, key, versionID)
+}
+
+func (h hookStore) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
+	if h.onStat != nil {
+		h.onStat(key)
+	}
+	return h.Store.Stat(ctx, key)
+}
+
+// TestVolumeRetentionRacesASeal, on a bucket without object lock, where
+// nothing refuses a delete: a seal that begins after a retention pass
+// listed the bucket reuses the blobs the pass is about to delete (no
+// retained seal needs them). Completed before the pass deletes, its
+// seal.json keeps them; still sealing while the pass deletes, it sees the
+// pass's notice before writing seal.json, waits for the pass to end and
+// seals again what the pass deleted. Either way the new seal verifies,
+// every blob read back. Before, the pass deleted them under it.
+func TestVolumeRetentionRacesASeal(t *testing.T) {
+	b, sl1, first := sealedOnPlainBucket(t)
+	ctx := t.Context()
+	pub := b.Signer.Public()
+	for _, name := range []string{"b2", "b3"} {
+		b.VeleroBackup(t, name, "Completed", 1<<10)
+		volumetest.WriteBackup(t, b.Source, name, "default", []volumetest.PodVolume{
+			{Namespace: "phi-app", Pod: "db-0", Volume: "data", PVC: "data-db-0", SnapshotID: first}})
+	}
+	if _, err := storage.Purge(ctx, b.Offsite, seal.BackupPrefix("nightly", "b1")); err != nil {
+		t.Fatal(err)
+	}
+	verify := func(backup string) {
+		t.Helper()
+		if _, err := seal.Verify(ctx, b.Offsite, "nightly", backup, seal.VerifyOptions{VerifyKey: &pub, Identities: b.Identities}); err != nil {
+			t.Fatalf("%s after the pass: %v", backup, err)
+		}
+	}
+
+	// Completed between the listing and the deletes.
+	l, err := seal.ScanTrusted(ctx, b.Offsite, []crypto.VerifyKey{pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl2, err := volumeSealer(b).Seal(ctx, "nightly", "b2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(names(sl1.VolumeBlobs), names(sl2.VolumeBlobs)) {
+		t.Fatal("b2 does not reuse b1's blobs: the race is not set up")
+	}
+	if gc, err := seal.CollectVolumeBlobs(ctx, l, time.Now()); err != nil || gc.Deleted != 0 {
+		t.Fatalf("seal completed before the deletes: %+v, %v; want none deleted", gc, err)
+	}
+	verify("b2")
+
+	// Sealing while the pass deletes: the pass stops before its first
+	// delete until the seal has adopted every blob and looks for the notice.
+	if _, err := storage.Purge(ctx, b.Offsite, seal.BackupPrefix("nightly", "b2")); err != nil {
+		t.Fatal(err)
+	}
+	deleting, adopted := make(chan struct{}), make(chan struct{})
+	var onceDel, onceStat sync.Once
+	gcStore := hookStore{Store: b.Offsite, onDelete: func(key string) {
+		if strings.Contains(key, "/blobs/") {
+			onceDel.Do(func() {
+				close(deleting)
+				select {
+				case <-adopted:
+				case <-time.After(20 * time.Second): // the seal never looked
+				}
+			})
+		}
+	}}
+	l, err = seal.ScanTrusted(ctx, gcStore, []crypto.VerifyKey{pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan seal.VolumeGC)
+	go func() {
+		gc, err := seal.CollectVolumeBlobs(ctx, l, time.Now())
+		if err != nil {
+			t.Errorf("pass: %v", err)
+		}
+		done <- gc
+	}()
+	<-deleting
+	s := volumeSealer(b)
+	s.Offsite = hookStore{Store: b.Offsite, onStat: func(key string) {
+		if strings.HasSuffix(key, "collecting.json") {
+			onceStat.Do(func() { close(adopted) })
+		}
+	}}
+	sl3, err := s.Seal(ctx, "nightly", "b3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := <-done
+	if gc.Deleted == 0 {
+		t.Fatalf("pass: %+v, want it to have deleted b1's blobs under the seal", gc)
+	}
+	verify("b3")
+	for _, o := range sl3.VolumeBlobs {
+		if _, ok := stat(t, b.Offsite, o.Name); !ok {
+			t.Errorf("%s, listed by b3, is gone", o.Name)
+		}
+	}
+	t.Logf("the pass deleted %d blobs under the seal; b3 lists %d", gc.Deleted, len(sl3.VolumeBlobs))
 }

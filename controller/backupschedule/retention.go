@@ -69,7 +69,7 @@ func (o *retentionOutcome) nextRetry(now time.Time) time.Time {
 			at = until
 		}
 	}
-	if (o.Leftovers > 0 || o.Volumes.Locked > 0) && (at.IsZero() || now.Add(lockRetryInterval).Before(at)) {
+	if (o.Leftovers > 0 || o.Volumes.Locked > 0 || o.Volumes.Deferred > 0) && (at.IsZero() || now.Add(lockRetryInterval).Before(at)) {
 		at = now.Add(lockRetryInterval)
 	}
 	return at
