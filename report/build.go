@@ -203,10 +203,10 @@ func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []cr
 	return nil
 }
 
-// addHidden records an object a delete marker hides.
+// addHidden records an object a delete marker hides or an overwrite covers.
 func (b *Builder) addHidden(schedule, backup string, h seal.Hidden) {
 	s := &b.rep.Integrity.Seals
 	s.Hidden = append(s.Hidden, HiddenObject{
-		Schedule: schedule, Backup: backup, Key: h.Key, MarkerAt: h.MarkerAt.UTC(), Recoverable: h.Recovered(), Version: h.VersionID,
+		Schedule: schedule, Backup: backup, Key: h.Key, Kind: h.Kind(), MarkerAt: h.MarkerAt.UTC(), Recoverable: h.Recovered(), Version: h.VersionID,
 	})
 }

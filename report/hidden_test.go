@@ -16,7 +16,8 @@ import (
 
 // hiddenReport is a report with one recover entry (two objects: one made
 // current again, one with no matching version) and two objects hidden now
-// (one recoverable, one not).
+// (one recoverable under a delete marker, one overwritten and not
+// recoverable).
 func hiddenReport(t *testing.T) *report.Report {
 	t.Helper()
 	marker := reporttest.Start.Add(time.Hour)
@@ -31,14 +32,15 @@ func hiddenReport(t *testing.T) *report.Report {
 	r := report.FromEntries([]audit.Entry{{Seq: 1, Time: reporttest.Start.Add(2 * time.Hour), Actor: "responder", Kind: audit.KindRecover,
 		Subject: "nightly/n-1", Details: raw}}, report.Options{Now: reporttest.Start.AddDate(0, 0, 1), Target: "s3://offsite"})
 	r.Integrity.Seals.Hidden = []report.HiddenObject{
-		{Schedule: "weekly", Backup: "w-1", Key: "backups/weekly/w-1/manifest.json.age", MarkerAt: marker, Recoverable: true, Version: "v-manifest"},
-		{Schedule: "weekly", Backup: "w-2", Key: "backups/weekly/w-2/seal.json", MarkerAt: marker},
+		{Schedule: "weekly", Backup: "w-1", Key: "backups/weekly/w-1/manifest.json.age", Kind: "delete-marker", MarkerAt: marker, Recoverable: true, Version: "v-manifest"},
+		{Schedule: "weekly", Backup: "w-2", Key: "backups/weekly/w-2/seal.json", Kind: "overwritten", MarkerAt: marker},
 	}
 	return r
 }
 
 // TestRenderHiddenAndRecovered: JSON carries every hidden object and every
-// recovery with its fields, and the HTML page shows each as a table row.
+// recovery with its fields, and the HTML page shows each as a table row,
+// a hidden object with what hides it (a delete marker or an overwrite).
 func TestRenderHiddenAndRecovered(t *testing.T) {
 	r := hiddenReport(t)
 	if len(r.Recoveries) != 2 {
@@ -57,7 +59,7 @@ func TestRenderHiddenAndRecovered(t *testing.T) {
 	}
 	if !slices.EqualFunc(back.Integrity.Seals.Hidden, r.Integrity.Seals.Hidden, func(a, b report.HiddenObject) bool {
 		return a.MarkerAt.Equal(b.MarkerAt) && a.Key == b.Key && a.Recoverable == b.Recoverable && a.Version == b.Version &&
-			a.Schedule == b.Schedule && a.Backup == b.Backup
+			a.Schedule == b.Schedule && a.Backup == b.Backup && a.Kind == b.Kind
 	}) {
 		t.Errorf("JSON hidden %+v, want %+v", back.Integrity.Seals.Hidden, r.Integrity.Seals.Hidden)
 	}
@@ -66,8 +68,8 @@ func TestRenderHiddenAndRecovered(t *testing.T) {
 	checkNoFetch(t, page)
 	marker := reporttest.Start.Add(time.Hour).UTC().Format("2006-01-02 15:04:05Z")
 	wantRows(t, page, "hidden-object", [][]string{
-		{"weekly/w-1", "backups/weekly/w-1/manifest.json.age", marker, "yes, from version v-manifest"},
-		{"weekly/w-2", "backups/weekly/w-2/seal.json", marker, "no"},
+		{"weekly/w-1", "backups/weekly/w-1/manifest.json.age", "delete marker", marker, "yes, from version v-manifest"},
+		{"weekly/w-2", "backups/weekly/w-2/seal.json", "overwritten with other bytes", marker, "no"},
 	})
 	wantRows(t, page, "recovery", [][]string{
 		{"nightly/n-1", "backups/nightly/n-1/objects/n-1.tar.gz.age", marker, "", "none: no version under it matches the seal", "responder"},

@@ -223,21 +223,29 @@ func (m *mdWriter) integrity(r *Report) {
 		m.table([]string{"Backup", "State", "Problem"}, rows, omitted)
 	}
 	if len(s.Hidden) > 0 {
-		m.p("Objects hidden by delete markers now (recover them with `safekeep recover`):\n\n")
+		m.p("Objects hidden by delete markers or overwritten now (recover them with `safekeep recover`):\n\n")
 		shown, omitted := latest(s.Hidden, MaxTableRows)
 		rows := make([][]string, 0, len(shown))
 		for _, h := range shown {
-			rows = append(rows, []string{subject(h.Schedule, h.Backup), h.Key, fmtTime(h.MarkerAt), recoverable(h)})
+			rows = append(rows, []string{subject(h.Schedule, h.Backup), h.Key, hiddenBy(h.Kind), fmtTime(h.MarkerAt), recoverable(h)})
 		}
-		m.table([]string{"Backup", "Object", "Hidden at", "Recoverable"}, rows, omitted)
+		m.table([]string{"Backup", "Object", "Hidden by", "At", "Recoverable"}, rows, omitted)
 	}
+}
+
+// hiddenBy names a HiddenObject's Kind for a table.
+func hiddenBy(kind string) string {
+	if kind == "overwritten" { // seal.KindOverwritten
+		return "overwritten with other bytes"
+	}
+	return "delete marker"
 }
 
 // recoverable says whether and from which version a hidden object can come back.
 func recoverable(h HiddenObject) string {
 	switch {
 	case !h.Recoverable:
-		return "no: no version under the marker matches"
+		return "no: no version under it matches"
 	case h.Version != "":
 		return "yes, from version " + h.Version
 	default:

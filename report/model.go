@@ -271,9 +271,12 @@ type Recovery struct {
 // HiddenObject is an object of a checked seal whose current version is a
 // delete marker (an attack on a versioned bucket).
 type HiddenObject struct {
-	Schedule string    `json:"schedule"`
-	Backup   string    `json:"backup"`
-	Key      string    `json:"key"`
+	Schedule string `json:"schedule"`
+	Backup   string `json:"backup"`
+	Key      string `json:"key"`
+	// Kind is what hides the sealed version: "delete-marker", or
+	// "overwritten" (other bytes put over it; MarkerAt is then when).
+	Kind     string    `json:"kind"`
 	MarkerAt time.Time `json:"markerTime"`
 	// Recoverable says a version under the marker matches the seal (for
 	// seal.json: verifies with a key the target trusts).

@@ -70,19 +70,46 @@ func (h Hidden) How() string {
 	return "hidden by a delete marker"
 }
 
+// Kind names what hides the sealed version, for labels and reasons:
+// KindDeleteMarker or KindOverwritten.
+func (h Hidden) Kind() string {
+	if h.Overwritten {
+		return KindOverwritten
+	}
+	return KindDeleteMarker
+}
+
+// Kinds of Hidden.
+const (
+	// KindDeleteMarker: a delete marker is the current version.
+	KindDeleteMarker = "delete-marker"
+	// KindOverwritten: other bytes were put over the sealed version.
+	KindOverwritten = "overwritten"
+)
+
 // HiddenNote is a clause for a one-line summary, "; N object(s) hidden by
-// delete markers, recovered from locked versions", or "" when none was.
+// delete markers, recovered from locked versions" (or "overwritten with
+// other bytes", or both, by kind), or "" when none was.
 func HiddenNote(hidden []Hidden) string {
-	recovered := 0
+	markers, over := 0, 0
 	for _, h := range hidden {
-		if h.Recovered() {
-			recovered++
+		switch {
+		case !h.Recovered():
+		case h.Overwritten:
+			over++
+		default:
+			markers++
 		}
 	}
-	if recovered == 0 {
+	switch {
+	case markers == 0 && over == 0:
 		return ""
+	case over == 0:
+		return fmt.Sprintf("; %d object(s) hidden by delete markers, recovered from locked versions", markers)
+	case markers == 0:
+		return fmt.Sprintf("; %d object(s) overwritten with other bytes, recovered from locked versions", over)
 	}
-	return fmt.Sprintf("; %d object(s) hidden by delete markers, recovered from locked versions", recovered)
+	return fmt.Sprintf("; %d object(s) hidden by delete markers and %d overwritten with other bytes, recovered from locked versions", markers, over)
 }
 
 // versionsOf groups the versions under prefix by key, each newest first.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,27 @@ type VolumeGC struct {
 	InProgress string
 	// Deferred counts blobs left for the next pass: CollectWindow ended.
 	Deferred int
+	// Hidden are the blobs retained seals need whose current version is a
+	// delete marker (someone deleted them with the bucket's credentials;
+	// verify, drills and restores read the version under it), by key.
+	// Counted even when a seal in progress stops the deletes.
+	Hidden map[string]Hidden
+}
+
+// HiddenBlobs returns the blobs of sl that delete markers hide (Hidden),
+// sorted by key.
+func (gc VolumeGC) HiddenBlobs(sl *Seal) []Hidden {
+	if sl == nil || len(gc.Hidden) == 0 {
+		return nil
+	}
+	var out []Hidden
+	for _, o := range sl.VolumeBlobs {
+		if h, ok := gc.Hidden[o.Name]; ok {
+			out = append(out, h)
+		}
+	}
+	slices.SortFunc(out, func(a, b Hidden) int { return strings.Compare(a.Key, b.Key) })
+	return out
 }
 
 // CollectVolumeBlobs deletes the sealed volume blobs (docs/volumes.md,
@@ -82,6 +104,7 @@ func CollectVolumeBlobs(ctx context.Context, l *Listing, now time.Time) (VolumeG
 	if err != nil {
 		return gc, fmt.Errorf("volume retention: %w", err)
 	}
+	gc.Hidden = found.hidden(needed)
 	if !found.anyToDelete(needed) {
 		return gc, nil
 	}
@@ -175,6 +198,22 @@ func listVolumeVersions(ctx context.Context, offsite storage.Store) (volumeVersi
 		k.versions = append(k.versions, v)
 	}
 	return vv, nil
+}
+
+// hidden returns the keys among needed whose current version is a delete
+// marker, each as a Hidden naming the marker.
+func (vv volumeVersions) hidden(needed map[string]bool) map[string]Hidden {
+	out := map[string]Hidden{}
+	for key := range needed {
+		k := vv.keys[key]
+		if k == nil {
+			continue
+		}
+		if marker, ok := storage.Hidden(k.versions); ok {
+			out[key] = Hidden{Key: key, Object: key, MarkerID: marker.VersionID, MarkerAt: marker.LastModified}
+		}
+	}
+	return out
 }
 
 // parseVolumeKey splits a key of a sealed volume blob

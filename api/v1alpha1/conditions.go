@@ -33,10 +33,11 @@ const (
 	ConditionVerified = "Verified"
 
 	// ConditionHidden is True on an OffsiteBackup some of whose sealed
-	// objects (seal.json and the manifest included) are hidden by delete
-	// markers: on a versioned bucket someone holding its credentials
-	// deleted them, and object lock kept the versions underneath, which
-	// Safekeep reads. 'safekeep recover' brings them back. False when
+	// objects (seal.json, the manifest and volume blobs included) are
+	// hidden by delete markers or overwritten with other bytes: on a
+	// versioned bucket someone holding its credentials deleted or replaced
+	// them, and object lock kept the versions underneath, which Safekeep
+	// reads. 'safekeep recover' brings them back. False when
 	// nothing is hidden. See docs/versioned.md.
 	ConditionHidden = "Hidden"
 
@@ -285,6 +286,12 @@ const (
 	// OffsiteBackup): delete markers hide sealed objects; the message
 	// names them.
 	ReasonDeleteMarkers = "DeleteMarkers"
+	// ReasonOverwritten (Hidden True; also a Warning Event on the
+	// OffsiteBackup): no delete marker, but sealed objects (seal.json
+	// included) were overwritten with bytes the seal does not vouch for;
+	// the message names them. With markers too, the reason is
+	// ReasonDeleteMarkers and the message names both kinds.
+	ReasonOverwritten = "Overwritten"
 	// ReasonNothingHidden (Hidden False): no sealed object is under a
 	// delete marker.
 	ReasonNothingHidden = "NothingHidden"

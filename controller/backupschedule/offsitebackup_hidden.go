@@ -14,27 +14,57 @@ import (
 	"github.com/safekeep-dev/safekeep/seal"
 )
 
-// hiddenCondition is the Hidden condition of a backup listed as e: True
-// naming what delete markers hide of its seal (an attack on a versioned
-// bucket that object lock survived), False when nothing is.
-func hiddenCondition(e seal.Entry) *metav1.Condition {
-	hidden := e.HiddenObjects()
+// hiddenCondition is the Hidden condition of a backup listed as e, whose
+// sealed volume blobs blobs are under delete markers: True naming what
+// delete markers hide of its seal and what was overwritten with other
+// bytes (attacks on a versioned bucket that object lock survived), each by
+// its kind; False when nothing is.
+func hiddenCondition(e seal.Entry, blobs []seal.Hidden) *metav1.Condition {
+	hidden := append(e.HiddenObjects(), blobs...)
 	if len(hidden) == 0 {
 		return &metav1.Condition{Type: v1alpha1.ConditionHidden, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonNothingHidden,
-			Message: "no sealed object is hidden by a delete marker"}
+			Message: "no sealed object is hidden by a delete marker or overwritten"}
 	}
-	names := make([]string, len(hidden))
+	var markers, over []seal.Hidden
+	for _, h := range hidden {
+		if h.Overwritten {
+			over = append(over, h)
+		} else {
+			markers = append(markers, h)
+		}
+	}
+	var parts []string
+	reason := v1alpha1.ReasonOverwritten
+	if len(markers) > 0 {
+		reason = v1alpha1.ReasonDeleteMarkers
+		parts = append(parts, fmt.Sprintf("%d sealed object(s) hidden by delete markers since %s (someone deleted them with the bucket's credentials; "+
+			"object lock kept the versions, which restores and drills read): %s", len(markers), earliest(markers), objectNames(markers)))
+	}
+	if len(over) > 0 {
+		parts = append(parts, fmt.Sprintf("%d sealed object(s) overwritten with other bytes since %s (someone put new versions over them with the bucket's credentials; "+
+			"restores and drills read the sealed versions underneath): %s", len(over), earliest(over), objectNames(over)))
+	}
+	msg := fmt.Sprintf("%s; bring them back with 'safekeep recover --backup %s/%s'", strings.Join(parts, "; "), e.Schedule, e.Backup)
+	return &metav1.Condition{Type: v1alpha1.ConditionHidden, Status: metav1.ConditionTrue, Reason: reason, Message: msg}
+}
+
+// earliest is the time of the oldest marker or overwrite among hidden.
+func earliest(hidden []seal.Hidden) string {
 	first := hidden[0].MarkerAt
-	for i, h := range hidden {
-		names[i] = h.Object
+	for _, h := range hidden {
 		if h.MarkerAt.Before(first) {
 			first = h.MarkerAt
 		}
 	}
-	msg := fmt.Sprintf("%d sealed object(s) hidden by delete markers since %s (someone deleted them with the bucket's credentials; "+
-		"object lock kept the versions, which restores and drills read): %s; bring them back with 'safekeep recover --backup %s/%s'",
-		len(hidden), first.UTC().Format(time.RFC3339), strings.Join(names, ", "), e.Schedule, e.Backup)
-	return &metav1.Condition{Type: v1alpha1.ConditionHidden, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonDeleteMarkers, Message: msg}
+	return first.UTC().Format(time.RFC3339)
+}
+
+func objectNames(hidden []seal.Hidden) string {
+	names := make([]string, len(hidden))
+	for i, h := range hidden {
+		names[i] = h.Object
+	}
+	return strings.Join(names, ", ")
 }
 
 // hiddenEvent queues a Warning Event on ob when its Hidden condition turns
@@ -49,9 +79,9 @@ func (r *Reconciler) hiddenEvent(st *scheduleState, before, ob *v1alpha1.Offsite
 		was.Status == metav1.ConditionTrue && was.Message == now.Message {
 		return
 	}
-	msg := now.Message
+	msg, reason := now.Message, now.Reason
 	st.After(func() {
-		r.Recorder.Eventf(ob, nil, corev1.EventTypeWarning, v1alpha1.ReasonDeleteMarkers, "Check", "%s", kit.Note(msg))
+		r.Recorder.Eventf(ob, nil, corev1.EventTypeWarning, reason, "Check", "%s", kit.Note(msg))
 	})
 }
 

@@ -67,7 +67,7 @@ func (r *Reconciler) syncOffsiteBackups(ctx context.Context, st *scheduleState, 
 		if name == sealed {
 			extra, covered = res.sealFacts, coveredCondition(res.coverage)
 		}
-		err := r.upsertOffsiteBackup(ctx, st, targetName, e.Seal, extra, retainedCondition(out, name, policy.String()), hiddenCondition(e), covered)
+		err := r.upsertOffsiteBackup(ctx, st, targetName, e.Seal, extra, retainedCondition(out, name, policy.String()), hiddenCondition(e, out.Volumes.HiddenBlobs(e.Seal)), covered)
 		if err != nil {
 			return err
 		}

@@ -31,7 +31,8 @@ type retentionOutcome struct {
 	// Recoverable): the attack object lock survived does not unseal them.
 	Entries map[string]seal.Entry
 	// TargetHidden counts the objects of every trusted seal in the bucket
-	// (every schedule's) that delete markers hide.
+	// (every schedule's) that delete markers hide or that were overwritten,
+	// the volume blobs they need included.
 	TargetHidden int
 	// Kept says, for each kept backup, the rules that keep it.
 	Kept map[string][]retention.Reason
@@ -177,6 +178,8 @@ func applyRetention(ctx context.Context, offsite storage.Store, trusted []crypto
 	if out.Volumes, err = seal.CollectVolumeBlobs(ctx, listing, now); err != nil {
 		errs = append(errs, err)
 	}
+	out.TargetHidden += len(out.Volumes.Hidden) // shared blobs count once
+
 	out.Err = errors.Join(errs...)
 	return out
 }

@@ -5,15 +5,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
-// HiddenObjects counts what delete markers hide of an OffsiteTarget's
-// trusted seals: someone deleted sealed objects with the bucket's
-// credentials (deploy/prometheus, docs/versioned.md). Schedules' retention
+// HiddenObjects counts what delete markers hide, or overwrites cover, of
+// an OffsiteTarget's trusted seals: someone deleted or replaced sealed
+// objects with the bucket's credentials (deploy/prometheus, docs/versioned.md). Schedules' retention
 // passes set it; it lives here so the target's controller can drop the
 // series when the target is deleted (ForgetTarget), or the alert would fire
 // for a target that no longer exists.
 var HiddenObjects = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Name: "safekeep_offsite_hidden_objects",
-	Help: "Sealed objects (seal.json and manifests included) of an OffsiteTarget's trusted seals whose current version is a delete marker, as of the last retention pass over the bucket.",
+	Help: "Sealed objects (seal.json, manifests and needed volume blobs included) of an OffsiteTarget's trusted seals whose current version is a delete marker or other bytes put over the sealed version, as of the last retention pass over the bucket.",
 }, []string{"namespace", "target"})
 
 // VolumeBlobsDeleted and VolumeBytesDeleted count what retention deleted of
