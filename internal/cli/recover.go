@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/storage"
 	"github.com/safekeep-dev/safekeep/target"
@@ -41,6 +42,11 @@ any newer (forged) version over it by version ID, or, when that is refused,
 copies the version back as the current object under the seal's lock.
 A version whose bytes do not match is never used.
 
+--all takes every sealed or hidden backup the trusted listing names (a
+seal.json overwritten with any bytes included), and first the audit log's
+hidden entries and claims (a claim only from a version signed by a key the
+target trusts for audit entries).
+
 --dry-run prints what would be done and changes nothing. Every recovery is an
 audit entry of kind "recover" (see docs/audit.md), signed with --signing-key,
 $SAFEKEEP_SIGNING_KEY or, with --target, the target's audit key Secret (a key
@@ -68,11 +74,11 @@ func runRecover(cmd *cobra.Command, opts *options, f *recoverFlags) error {
 	if f.all == (f.backup != "") {
 		return usagef("recover: give exactly one of --backup SCHEDULE/NAME and --all")
 	}
-	vopts, off, _, err := f.open(cmd.Context())
+	vopts, off, kt, err := f.open(cmd.Context())
 	if err != nil {
 		return prefixed("recover", err)
 	}
-	backups, err := f.backups(cmd.Context(), off)
+	backups, err := f.backups(cmd.Context(), off, kt)
 	if err != nil {
 		return prefixed("recover", err)
 	}
@@ -104,13 +110,16 @@ func runRecover(cmd *cobra.Command, opts *options, f *recoverFlags) error {
 }
 
 // backups lists what to recover: --backup, or every sealed or hidden
-// backup in the bucket.
-func (f *recoverFlags) backups(ctx context.Context, off *offsite) ([][2]string, error) {
+// backup of the trusted listing (kt's): a seal.json overwritten with bytes
+// that do not even parse is listed hidden there, recoverable from the
+// genuine version under it, where an untrusted listing would call it
+// invalid and leave it out.
+func (f *recoverFlags) backups(ctx context.Context, off *offsite, kt keyTrust) ([][2]string, error) {
 	if !f.all {
 		s, b, err := parseBackupRef("backup", f.backup)
 		return [][2]string{{s, b}}, err
 	}
-	entries, err := seal.List(ctx, off.store)
+	entries, err := kt.list(ctx, off)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +167,13 @@ func recoverAudit(ctx context.Context, opts *options, f *recoverFlags, off *offs
 	if ol := off.target.Spec.ObjectLock; ol != nil {
 		copyOpts.LockMode, copyOpts.RetainUntil = target.LockMode(ol.Mode), time.Now().AddDate(0, 0, int(ol.RetainDays))
 	}
-	recs, err := audit.Recover(ctx, off.store, f.dryRun, copyOpts)
+	// Claims come back only signed by a key the target trusts for audit
+	// entries; without one (a bad spec) none does, and recover says so.
+	var trusted []crypto.VerifyKey
+	if named, err := target.AuditTrust(off.target); err == nil {
+		trusted = target.Keys(named)
+	}
+	recs, err := audit.Recover(ctx, off.store, audit.RecoverOptions{DryRun: f.dryRun, CopyOpts: copyOpts, TrustedKeys: trusted})
 	if err != nil {
 		out.printf("audit log: FAIL %s\n", oneLine(err))
 		return true

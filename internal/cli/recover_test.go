@@ -186,3 +186,36 @@ func TestRecoverOverwrittenSeal(t *testing.T) {
 		t.Errorf("after recover, backups does not list b1:\n%s", out)
 	}
 }
+
+// TestRecoverAllOverwrittenSeal: an attacker puts bytes that are no seal at
+// all over seal.json as a new version. recover --all finds the backup in
+// the trusted listing (hidden, recoverable from the genuine version) and
+// makes the genuine seal.json current again. Before, --all listed the
+// backup as invalid and skipped it: only --backup recovered it. A hidden
+// audit claim comes back too (before, only entries did).
+func TestRecoverAllOverwrittenSeal(t *testing.T) {
+	b, k, target, st := sealedVersioned(t)
+	key := seal.SealKey("manual", "b1")
+	genuine := sealtest.Get(t, st, key)
+	sealtest.Put(t, st, key, []byte("not a seal"))
+	over := "overwritten with other bytes (version " + sealtest.Versions(t, st, key)[0].VersionID + ")"
+	out := b.ok(t, "recover", "--target-file", target, "--all", "--verify-key", k.verifyKeyFile, "--signing-key", k.signing)
+	if !strings.Contains(out, "manual/b1: recovered "+key+" ("+over) {
+		t.Errorf("recover --all does not bring back the genuine seal.json:\n%s", out)
+	}
+	if !bytes.Equal(sealtest.Get(t, st, key), genuine) {
+		t.Error("after recover --all the current seal.json is not the genuine one")
+	}
+
+	// That recovery's audit entry took claim 1: hidden, it comes back from
+	// its version, which the target's audit key signed.
+	claim := audit.ClaimKey(1)
+	sealtest.Hide(t, st, claim)
+	out = b.ok(t, "recover", "--target-file", target, "--all", "--verify-key", k.verifyKeyFile, "--signing-key", k.signing)
+	if !strings.Contains(out, "audit log: recovered "+claim) {
+		t.Errorf("recover --all does not bring back the hidden claim:\n%s", out)
+	}
+	if _, err := st.Stat(t.Context(), claim); err != nil {
+		t.Errorf("claim 1 after recover --all: %v", err)
+	}
+}
