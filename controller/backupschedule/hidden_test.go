@@ -172,7 +172,7 @@ func TestHiddenVolumeBlobs(t *testing.T) {
 	second := hb.run(hb.t0.Add(time.Hour), snap) // shares the blobs
 	blob := rep.Seal.VolumeBlobs[0].Name
 	sealtest.Hide(t, hb.offsite, blob)
-	hb.run(hb.t0.Add(2*time.Hour)) // no volumes: a seal of the blob would put it back
+	hb.run(hb.t0.Add(2 * time.Hour)) // no volumes: a seal of the blob would put it back
 	for _, b := range []string{first, second} {
 		wantHidden(t, env.offsiteBackup(t, hb.ns, b), metav1.ConditionTrue, v1alpha1.ReasonDeleteMarkers,
 			"1 sealed object(s) hidden by delete markers", blob)
