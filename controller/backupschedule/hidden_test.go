@@ -100,19 +100,7 @@ func newHiddenBed(t *testing.T) *hiddenBed {
 	startJobs(t, r)
 	hb.run = func(when time.Time, volumes ...string) string {
 		t.Helper()
-		env.Clock.SetTime(when)
-		env.reconcile(t, r, s)
-		name := v1alpha1.BackupName(ns, "attacked", when)
-		env.completeBackup(t, name, when)
-		var pvs []volumetest.PodVolume
-		for j, id := range volumes {
-			pvs = append(pvs, volumetest.PodVolume{Namespace: "phi-app", Pod: "db-" + string(rune('0'+j)), Volume: "data", SnapshotID: id})
-		}
-		if len(pvs) > 0 {
-			volumetest.WriteBackup(t, env.bed.Source, name, "default", pvs)
-		}
-		runToSeal(t, env, r, s)
-		return name
+		return env.runWithVolumes(t, r, s, when, volumes...)
 	}
 	return hb
 }

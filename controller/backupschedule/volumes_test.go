@@ -34,6 +34,26 @@ func snapshotOf(t *testing.T, r *volumetest.Repo, size int) string {
 	return r.Snapshot(t, dir)
 }
 
+// runWithVolumes runs schedule s at when to its seal, its backup with a
+// node-agent backup of each kopia snapshot ID of volumes (in namespace
+// phi-app), and returns the backup's name.
+func (e *sealEnv) runWithVolumes(t *testing.T, r *Reconciler, s *v1alpha1.BackupSchedule, when time.Time, volumes ...string) string {
+	t.Helper()
+	e.Clock.SetTime(when)
+	e.reconcile(t, r, s)
+	name := v1alpha1.BackupName(s.Namespace, s.Name, when)
+	e.completeBackup(t, name, when)
+	var pvs []volumetest.PodVolume
+	for j, id := range volumes {
+		pvs = append(pvs, volumetest.PodVolume{Namespace: "phi-app", Pod: "db-" + string(rune('0'+j)), Volume: "data", SnapshotID: id})
+	}
+	if len(pvs) > 0 {
+		volumetest.WriteBackup(t, e.bed.Source, name, "default", pvs)
+	}
+	runToSeal(t, e, r, s)
+	return name
+}
+
 // TestRetentionDeletesVolumeBlobs: through the controller (envtest, real
 // VersityGW), keepLast 1 over three runs: the first two backups' volumes
 // share a repository; when the first goes, none of its blobs does (the
@@ -61,19 +81,7 @@ func TestRetentionDeletesVolumeBlobs(t *testing.T) {
 	deleted := func() float64 { return metricValue(t, kit.VolumeBlobsDeleted.WithLabelValues(ns, "offsite")) }
 	run := func(i int, vols ...string) *seal.Seal {
 		t.Helper()
-		when := t0.Add(time.Duration(i) * time.Hour)
-		env.Clock.SetTime(when)
-		env.reconcile(t, r, s)
-		name := v1alpha1.BackupName(ns, "vols", when)
-		env.completeBackup(t, name, when)
-		var pvs []volumetest.PodVolume
-		for j, id := range vols {
-			pvs = append(pvs, volumetest.PodVolume{Namespace: "phi-app", Pod: "db-" + string(rune('0'+j)), Volume: "data", SnapshotID: id})
-		}
-		if len(pvs) > 0 {
-			volumetest.WriteBackup(t, env.bed.Source, name, "default", pvs)
-		}
-		runToSeal(t, env, r, s)
+		name := env.runWithVolumes(t, r, s, t0.Add(time.Duration(i)*time.Hour), vols...)
 		sl, err := seal.Verify(t.Context(), offsite, "vols", name, seal.VerifyOptions{VerifyKey: new(env.bed.Signer.Public())})
 		if err != nil {
 			t.Fatalf("run %d: %v; conditions %+v", i, err, env.get(t, s).Status.Conditions)

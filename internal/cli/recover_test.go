@@ -151,16 +151,23 @@ func sealedVersioned(t *testing.T) (*bed, keys, string, storage.Store) {
 	return b, k, target, sealtest.OpenStore(t, b.s3.Config(offsiteBucket, "cluster-a/safekeep/v1"))
 }
 
+// overwriteSeal puts data over manual/b1's seal.json as a new version and
+// returns its key, the genuine bytes and how output names the overwrite.
+func overwriteSeal(t *testing.T, st storage.Store, data []byte) (key string, genuine []byte, over string) {
+	t.Helper()
+	key = seal.SealKey("manual", "b1")
+	genuine = sealtest.Get(t, st, key)
+	sealtest.Put(t, st, key, data)
+	return key, genuine, "overwritten with other bytes (version " + sealtest.Versions(t, st, key)[0].VersionID + ")"
+}
+
 // TestRecoverOverwrittenSeal: an attacker puts other bytes over seal.json
 // as a new version (no delete marker). backups --all offers the genuine
 // version, verify and restore read it, and recover --backup makes it
 // current again. Before, the backup was only reported invalid.
 func TestRecoverOverwrittenSeal(t *testing.T) {
 	b, k, target, st := sealedVersioned(t)
-	key := seal.SealKey("manual", "b1")
-	genuine := sealtest.Get(t, st, key)
-	sealtest.Put(t, st, key, []byte("{}"))
-	over := "overwritten with other bytes (version " + sealtest.Versions(t, st, key)[0].VersionID + ")"
+	key, genuine, over := overwriteSeal(t, st, []byte("{}"))
 
 	if r := b.run(t, "backups", "--target-file", target, "--all", "--verify-key", k.verifyKeyFile); r.code != 0 ||
 		!strings.Contains(r.out, "seal.json "+over) || !strings.Contains(r.out, "recoverable from version") {
@@ -195,10 +202,7 @@ func TestRecoverOverwrittenSeal(t *testing.T) {
 // audit claim comes back too (before, only entries did).
 func TestRecoverAllOverwrittenSeal(t *testing.T) {
 	b, k, target, st := sealedVersioned(t)
-	key := seal.SealKey("manual", "b1")
-	genuine := sealtest.Get(t, st, key)
-	sealtest.Put(t, st, key, []byte("not a seal"))
-	over := "overwritten with other bytes (version " + sealtest.Versions(t, st, key)[0].VersionID + ")"
+	key, genuine, over := overwriteSeal(t, st, []byte("not a seal"))
 	out := b.ok(t, "recover", "--target-file", target, "--all", "--verify-key", k.verifyKeyFile, "--signing-key", k.signing)
 	if !strings.Contains(out, "manual/b1: recovered "+key+" ("+over) {
 		t.Errorf("recover --all does not bring back the genuine seal.json:\n%s", out)
