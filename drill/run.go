@@ -16,6 +16,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/internal/plural"
+	"github.com/safekeep-dev/safekeep/scope"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/storage"
 )
@@ -84,6 +85,9 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 	}
 	res.SealDigest, res.KeyID = opened.Seal.Digest(), opened.KeyID
 	r.progress.total = opened.Seal.CiphertextBytes()
+	if err := r.checkPolicy(namespacesOf(opened.Manifest, &tarballFacts{namespaces: map[string]bool{}})); err != nil {
+		return err // before any plaintext is staged
+	}
 	st, err := r.stage(ctx, opened)
 	if err != nil {
 		return err
@@ -96,7 +100,11 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 	r.pass(CheckSeal, fmt.Sprintf("signed by %s; %d objects, %d bytes of ciphertext match the seal%s", opened.KeyID, len(opened.Seal.Objects), opened.Seal.CiphertextBytes(), seal.HiddenNote(opened.Hidden)))
 	r.pass(CheckDecrypt, plural.S(len(opened.Manifest.Objects), "object")+" decrypted; every plaintext matches the manifest")
 
-	mapping, err := r.mapping(namespacesOf(opened.Manifest, st.tarball))
+	sources := namespacesOf(opened.Manifest, st.tarball)
+	if err := r.checkPolicy(sources); err != nil {
+		return err // the tarball may hold more than the manifest lists
+	}
+	mapping, err := r.mapping(sources)
 	if err != nil {
 		return err
 	}
@@ -339,6 +347,21 @@ func namespacesOf(m *seal.Manifest, facts *tarballFacts) []string {
 		}
 	}
 	return slices.Sorted(maps.Keys(set))
+}
+
+// checkPolicy refuses a backup holding namespaces (sources) the target's
+// current policy does not accept: the schedule's template may have been
+// wider when it was sealed. The error wraps scope.ErrPolicy and names them.
+func (r *runner) checkPolicy(sources []string) error {
+	p := r.opts.Policy
+	if p == nil {
+		return nil
+	}
+	if refused := p.Refused(sources); len(refused) > 0 {
+		return fmt.Errorf("the backup holds namespace(s) %s, which the target's policy (spec.policy.namespaces: %s) does not accept; nothing of it is restored: %w",
+			strings.Join(refused, ", "), strings.Join(p.Namespaces, ", "), scope.ErrPolicy)
+	}
+	return nil
 }
 
 // mapping maps each of the backup's namespaces to its destination and

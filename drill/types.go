@@ -8,6 +8,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/scope"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/storage"
 	"github.com/safekeep-dev/safekeep/volume"
@@ -106,6 +107,13 @@ type Options struct {
 	// TrustBucketKey, with no key pinned, trusts the key published in the
 	// bucket (seal.VerifyOptions.TrustBucketKey): a user's explicit choice.
 	TrustBucketKey bool
+	// Policy, when set, is the target's current spec.policy: a backup
+	// holding a namespace it does not accept is not restored (an error
+	// wrapping scope.ErrPolicy that names them), checked against the
+	// sealed manifest before anything is staged and against the tarball
+	// before any namespace or Velero object is created. A backup sealed
+	// under an older, wider template is checked namespace by namespace.
+	Policy *scope.Policy
 	// Binding refuses a seal made for another place or cluster
 	// (seal.VerifyOptions.Binding).
 	Binding seal.Binding

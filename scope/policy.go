@@ -51,6 +51,21 @@ func (p Policy) Check(ns Namespaces, hooks bool) error {
 	return nil
 }
 
+// Refused returns the namespaces among names (those a backup holds) p does
+// not accept, sorted as given; none when p names no namespaces (any).
+func (p Policy) Refused(names []string) []string {
+	if len(p.Namespaces) == 0 {
+		return nil
+	}
+	var out []string
+	for _, n := range names {
+		if !p.accepts(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // accepts reports whether an included entry keeps to the policy: listed as
 // it is, or a plain name a listed glob matches.
 func (p Policy) accepts(included string) bool {

@@ -2,6 +2,7 @@ package scope
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -37,5 +38,21 @@ func TestPolicyCheck(t *testing.T) {
 				t.Errorf("Check = %v, want ErrPolicy saying %q", err, tc.refuse)
 			}
 		})
+	}
+}
+
+// TestPolicyRefused: the namespaces of a backup a policy does not accept.
+func TestPolicyRefused(t *testing.T) {
+	for _, tc := range []struct {
+		policy, names, want []string
+	}{
+		{nil, []string{"a", "b"}, nil},
+		{[]string{"*"}, []string{"a", "b"}, nil},
+		{[]string{"billing-*"}, []string{"billing-a", "phi-app"}, []string{"phi-app"}},
+		{[]string{"a"}, []string{"a", "b", "c"}, []string{"b", "c"}},
+	} {
+		if got := (Policy{Namespaces: tc.policy}).Refused(tc.names); !slices.Equal(got, tc.want) {
+			t.Errorf("Policy %v refuses %v of %v, want %v", tc.policy, got, tc.names, tc.want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package restoredrill
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
@@ -36,7 +37,7 @@ func (r *Reconciler) collectJob(_ context.Context, st *drillState) error {
 	if a := st.obj.Status.Active; a == nil || a.ID != j.ID {
 		return nil // recorded otherwise (as interrupted, before a restart of this reconciler)
 	}
-	st.runEnded(j.Result.run, j.Result.offsiteBackup, runReason(j.Result.run))
+	st.runEnded(j.Result.run, j.Result.offsiteBackup, cmp.Or(j.Result.reason, runReason(j.Result.run)))
 	return nil
 }
 

@@ -25,6 +25,9 @@ type drillJobResult struct {
 	// offsiteBackup names the OffsiteBackup drilled, whose last drill
 	// result the reconcile records; empty when none was.
 	offsiteBackup string
+	// reason, when set, is the LastDrillPassed reason and the Event's in
+	// place of runReason's (PolicyViolation: the run was refused).
+	reason string
 	// cleaned lists the runs whose leftovers are gone.
 	cleaned []string
 	// cleanupErr is why some leftovers are not gone; retried.

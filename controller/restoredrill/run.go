@@ -19,6 +19,7 @@ import (
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/drill"
 	"github.com/safekeep-dev/safekeep/internal/plural"
+	"github.com/safekeep-dev/safekeep/scope"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/target"
 )
@@ -112,6 +113,11 @@ func (r *Reconciler) carryOut(ctx context.Context, spec drillRunSpec) *drillJobR
 	switch {
 	case err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		run.Result, run.Message = v1alpha1.DrillRunError, kit.Truncate(fmt.Sprintf("the run did not reach a verdict within spec.timeout (%s): %v", timeout, err), maxRunMessage)
+	case errors.Is(err, scope.ErrPolicy):
+		// Not a verdict on the backup: the target no longer accepts what
+		// it holds (sealed under an older, wider template).
+		run.Result, run.Message = v1alpha1.DrillRunError, kit.Truncate("the run was refused: "+err.Error(), maxRunMessage)
+		res.reason = v1alpha1.ReasonPolicyViolation
 	case err != nil:
 		run.Result, run.Message = v1alpha1.DrillRunError, kit.Truncate("the run did not reach a verdict: "+err.Error(), maxRunMessage)
 	default:
@@ -195,6 +201,7 @@ func (r *Reconciler) drillOptions(ctx context.Context, spec drillRunSpec, timeou
 		Warnings:         drill.WarningsPolicy(cmp.Or(d.Spec.Checks.Warnings, v1alpha1.DrillWarningsAllow)),
 		RestoreTimeout:   timeout,
 		Isolation:        drill.IsolationFor(d.Spec.Workloads),
+		Policy:           new(kit.TargetPolicy(spec.target)),
 		SkipVolumes:      d.Spec.Checks.Volumes == v1alpha1.DrillVolumesSkip,
 		Now:              r.Clock.Now,
 	}
