@@ -134,7 +134,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		result, retErr = r.summarize(ctx, before, obj, v)
 	}()
 	v = r.check(ctx, obj)
-	r.checkAuditVersions(ctx, obj, v)
+	v.tampered = r.checkAuditVersions(ctx, obj, v)
 	r.remember(v.resolved)
 	r.auditTarget(ctx, obj, v)
 	r.checkEvidence(obj)
@@ -152,6 +152,9 @@ type verdict struct {
 	fingerprints []string
 	// resolved is the resolved target, when resolution succeeded.
 	resolved *target.Target
+	// tampered counts the objects under audit/ written outside the log
+	// (checkAuditVersions); -1 when they could not be listed.
+	tampered int
 }
 
 // check runs the checks in order: spec, namespace, Secrets, bucket probe.

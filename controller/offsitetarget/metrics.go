@@ -22,6 +22,14 @@ var (
 		Help: "1 when the OffsiteTarget is Ready (endpoint, bucket, credentials, object lock, recipients and signing key all check out), 0 otherwise.",
 	}, []string{"namespace", "name"})
 
+	// auditTampered counts the objects under audit/ with a delete marker
+	// or more than one version (AuditTampered), as of the last listing;
+	// the series goes away with the target.
+	auditTampered = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "safekeep_audit_tampered_objects",
+		Help: "Objects under the OffsiteTarget's audit/ (entries, claims, segments) with a delete marker or more than one version: writes the audit log never makes. As of the last check of the target.",
+	}, []string{"namespace", "target"})
+
 	// targetChecks counts checks by result (the Ready reason).
 	targetChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "safekeep_offsite_target_checks_total",
@@ -30,13 +38,14 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(targetReady, targetChecks)
+	metrics.Registry.MustRegister(targetReady, targetChecks, auditTampered)
 }
 
 // forgetTarget drops a deleted target's series.
 func forgetTarget(namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "name": name}
 	targetReady.Delete(labels)
+	auditTampered.DeleteLabelValues(namespace, name)
 	targetChecks.DeletePartialMatch(labels)
 	kit.ForgetTarget(namespace, name)
 }

@@ -52,6 +52,9 @@ func (r *Reconciler) summarize(ctx context.Context, before, obj *v1alpha1.Offsit
 	}
 
 	r.tamperedEvent(before, obj)
+	if v.tampered >= 0 { // else the last count stands
+		auditTampered.WithLabelValues(obj.Namespace, obj.Name).Set(float64(v.tampered))
+	}
 	labels := []string{obj.Namespace, obj.Name}
 	targetChecks.WithLabelValues(obj.Namespace, obj.Name, reason).Inc()
 	if status == metav1.ConditionTrue {

@@ -24,14 +24,15 @@ const maxTamperedNamed = 5
 
 // checkAuditVersions sets AuditTampered from one listing of the versions
 // under audit/ of a Ready target's bucket (audit.FindTampered): delete
-// markers or extra versions there are writes the log never makes.
-func (r *Reconciler) checkAuditVersions(ctx context.Context, obj *v1alpha1.OffsiteTarget, v verdict) {
+// markers or extra versions there are writes the log never makes. It
+// returns how many objects it found, -1 when it could not look.
+func (r *Reconciler) checkAuditVersions(ctx context.Context, obj *v1alpha1.OffsiteTarget, v verdict) int {
 	set := func(status metav1.ConditionStatus, reason, msg string) {
 		kit.SetCondition(&obj.Status.Conditions, obj.Generation, r.Clock.Now(), v1alpha1.ConditionAuditTampered, status, reason, msg)
 	}
 	if v.err != nil || v.resolved == nil {
 		set(metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, "the target is not Ready")
-		return
+		return -1
 	}
 	ctx, cancel := context.WithTimeout(ctx, auditScanTimeout)
 	defer cancel()
@@ -39,11 +40,11 @@ func (r *Reconciler) checkAuditVersions(ctx context.Context, obj *v1alpha1.Offsi
 	if err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "list the versions of the audit log")
 		set(metav1.ConditionUnknown, v1alpha1.ReasonNotChecked, "listing the versions under audit/ failed; see the controller's log")
-		return
+		return -1
 	}
 	if len(found) == 0 {
 		set(metav1.ConditionFalse, v1alpha1.ReasonUntouched, "no delete marker and no extra version under audit/")
-		return
+		return 0
 	}
 	reason := v1alpha1.ReasonAuditExtraVersions
 	lines := make([]string, 0, maxTamperedNamed)
@@ -61,6 +62,7 @@ func (r *Reconciler) checkAuditVersions(ctx context.Context, obj *v1alpha1.Offsi
 	set(metav1.ConditionTrue, reason, fmt.Sprintf("%d object(s) under audit/ written outside the audit log (the log writes each once and deletes none): %s; "+
 		"run 'safekeep audit verify --target %s -n %s', and 'safekeep recover --all' to bring hidden entries back",
 		len(found), strings.Join(lines, "; "), obj.Name, obj.Namespace))
+	return len(found)
 }
 
 // tamperedEvent records a Warning Event when AuditTampered turned True or

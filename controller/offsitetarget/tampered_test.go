@@ -18,7 +18,9 @@ import (
 // TestAuditTampered: on a versioned, object-locked VersityGW bucket an
 // attacker hides the target's newest audit entry and its claim behind
 // delete markers. The OffsiteTarget's next check says so: AuditTampered
-// True naming both, and a Warning Event.
+// True naming both, a Warning Event, and the gauge
+// safekeep_audit_tampered_objects at 2 (0 before), whose series goes when
+// the target is deleted.
 func TestAuditTampered(t *testing.T) {
 	b := startTargetBed(t, testbed.S3Versioned())
 	ctx := t.Context()
@@ -31,6 +33,8 @@ func TestAuditTampered(t *testing.T) {
 	if c.Reason != v1alpha1.ReasonUntouched {
 		t.Errorf("AuditTampered of an untouched log: %s %s", c.Reason, c.Message)
 	}
+	tamperedLabels := map[string]string{"namespace": key.Namespace, "target": key.Name}
+	waitTamperedGauge(t, tamperedLabels, 0)
 	st := sealtest.OpenStore(t, b.s3.Config("locked", "tampered/safekeep/v1"))
 	entry := audit.EntryKey(1, obj.Status.AuditHead.Hash)
 	sealtest.Hide(t, st, entry)
@@ -51,6 +55,35 @@ func TestAuditTampered(t *testing.T) {
 		t.Errorf("Event %s %q, want a Warning naming %s", ev.Type, ev.Note, entry)
 	}
 	b.checkNoSecret(t, "AuditTampered message", c.Message)
+	waitTamperedGauge(t, tamperedLabels, 2)
+
+	if err := b.c.Delete(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(targetWaitTimeout)
+	for _, ok := gatherMetric(t, "safekeep_audit_tampered_objects", tamperedLabels); ok; _, ok = gatherMetric(t, "safekeep_audit_tampered_objects", tamperedLabels) {
+		if time.Now().After(deadline) {
+			t.Fatal("a deleted target's safekeep_audit_tampered_objects is still exported")
+		}
+		time.Sleep(targetPollInterval)
+	}
+}
+
+// waitTamperedGauge waits until safekeep_audit_tampered_objects of labels
+// is want (it is set just after the status patch).
+func waitTamperedGauge(t *testing.T, labels map[string]string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(targetWaitTimeout)
+	for {
+		got, ok := gatherMetric(t, "safekeep_audit_tampered_objects", labels)
+		if ok && got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("safekeep_audit_tampered_objects = %v (exported %v), want %v", got, ok, want)
+		}
+		time.Sleep(targetPollInterval)
+	}
 }
 
 // waitTampered waits until the target's AuditTampered condition has status.
