@@ -3,6 +3,7 @@ package seal_test
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -406,5 +407,54 @@ func TestRecoverReceipts(t *testing.T) {
 	}
 	if data := sealtest.Get(t, b.Offsite, swapped); bytes.Equal(data, sealtest.Get(t, b.Offsite, plain)) {
 		t.Error("the swapped receipt was brought back from the copy of another receipt")
+	}
+}
+
+// TestResealOverForgedSeal: sealing again a backup whose seal.json has a
+// forged version over the genuine one (signed by an attacker's key, or
+// garbage; versioned VersityGW), as a retried or resumed seal job does,
+// returns the genuine seal as already sealed. It neither takes the forgery
+// for its own nor refuses the backup, and writes nothing: no new version of
+// seal.json over or around the forgery, no object rewritten. Recover is
+// what makes the genuine version current again.
+func TestResealOverForgedSeal(t *testing.T) {
+	b := sealtest.NewVersionedBed(t)
+	ctx := t.Context()
+	forge := forger(t, b)
+	for _, tc := range []struct {
+		name   string
+		forged func(name string) []byte
+	}{
+		{"signed", forge},
+		{"garbage", func(string) []byte { return []byte("not a seal") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "reseal-" + tc.name
+			forged := tc.forged(name) // first: the forger writes its own source backup
+			sl, _ := sealLocked(t, b, "s", name)
+			key := seal.SealKey("s", name)
+			sealtest.Put(t, b.Offsite, key, forged)
+			versions := len(sealtest.Versions(t, b.Offsite, key))
+			before := sealtest.ETags(t, b.Offsite, seal.BackupPrefix("s", name))
+
+			s := b.Sealer()
+			s.Lock = &seal.Lock{Mode: storage.LockGovernance, RetainDays: 1}
+			got, err := s.Seal(ctx, "s", name)
+			if err != nil {
+				t.Fatalf("Seal again over a forged seal.json: %v", err)
+			}
+			if got.Digest() != sl.Digest() || !bytes.Equal(got.Raw, sl.Raw) {
+				t.Errorf("Seal again returned seal %s, want the genuine %s", got.Digest(), sl.Digest())
+			}
+			if n := len(sealtest.Versions(t, b.Offsite, key)); n != versions {
+				t.Errorf("seal.json has %d versions after sealing again, want %d: the sealer wrote over or around the forgery", n, versions)
+			}
+			if cur := sealtest.Get(t, b.Offsite, key); !bytes.Equal(cur, forged) {
+				t.Error("sealing again changed the current seal.json")
+			}
+			if after := sealtest.ETags(t, b.Offsite, seal.BackupPrefix("s", name)); !maps.Equal(after, before) {
+				t.Errorf("sealing again rewrote objects:\nbefore %v\nafter  %v", before, after)
+			}
+		})
 	}
 }

@@ -153,15 +153,6 @@ func (e *sealEnv) offsiteBackup(t *testing.T, ns, name string) *v1alpha1.Offsite
 	return ob
 }
 
-func etags(t *testing.T, st storage.Store, prefix string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for _, info := range sealtest.Snapshot(t, st, prefix) {
-		out[info.Key] = info.ETag + "@" + info.LastModified.String()
-	}
-	return out
-}
-
 // TestSealing runs schedules against a real S3 server: completed backups
 // are sealed and recorded, restarts never seal twice, cut-off seals are
 // completed, outages are retried, and retention deletes what it drops once
@@ -229,7 +220,7 @@ func TestSealing(t *testing.T) {
 	})
 
 	t.Run("a restart never seals twice and rebuilds a missing record", func(t *testing.T) {
-		before := etags(t, offsite, "")
+		before := sealtest.ETags(t, offsite, "")
 		if err := env.CP.Client.Delete(ctx, env.offsiteBackup(t, ns, first)); err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +234,7 @@ func TestSealing(t *testing.T) {
 		startJobs(t, r2)
 		got = runToSeal(t, env, r2, s)
 		wantCondition(t, got, v1alpha1.ConditionLastRunSucceeded, metav1.ConditionTrue, v1alpha1.ReasonSealed, "found already sealed")
-		if after := etags(t, offsite, ""); !maps.Equal(before, after) {
+		if after := sealtest.ETags(t, offsite, ""); !maps.Equal(before, after) {
 			t.Errorf("sealing again after a restart changed the bucket:\nbefore %v\nafter  %v", before, after)
 		}
 		if ob := env.offsiteBackup(t, ns, first); ob.Status.SealDigest == "" {
@@ -265,7 +256,7 @@ func TestSealing(t *testing.T) {
 			t.Fatal("the cut-off seal completed")
 		}
 		cancel()
-		partial := etags(t, offsite, seal.ObjectsPrefix("nightly", second))
+		partial := sealtest.ETags(t, offsite, seal.ObjectsPrefix("nightly", second))
 		if _, err := offsite.Stat(ctx, seal.SealKey("nightly", second)); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("seal.json after a cut-off seal: %v", err)
 		}
@@ -276,7 +267,7 @@ func TestSealing(t *testing.T) {
 		if _, err := seal.Verify(ctx, offsite, "nightly", second, seal.VerifyOptions{VerifyKey: new(env.bed.Signer.Public()), Identities: env.bed.Identities}); err != nil {
 			t.Fatalf("the completed seal does not verify: %v", err)
 		}
-		after := etags(t, offsite, seal.ObjectsPrefix("nightly", second))
+		after := sealtest.ETags(t, offsite, seal.ObjectsPrefix("nightly", second))
 		for k, v := range partial {
 			if after[k] != v {
 				t.Errorf("%s was uploaded again", k)

@@ -212,6 +212,17 @@ func Get(t testing.TB, st storage.Store, key string) []byte {
 	return data
 }
 
+// ETags maps each current key under prefix to its ETag and time: what
+// changes when anything there is rewritten.
+func ETags(t testing.TB, st storage.Store, prefix string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, info := range Snapshot(t, st, prefix) {
+		out[info.Key] = info.ETag + "@" + info.LastModified.String()
+	}
+	return out
+}
+
 // Snapshot lists every key under prefix with its size, ETag and time.
 func Snapshot(t testing.TB, st storage.Store, prefix string) []storage.ObjectInfo {
 	t.Helper()
