@@ -100,11 +100,7 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 	r.pass(CheckSeal, fmt.Sprintf("signed by %s; %d objects, %d bytes of ciphertext match the seal%s", opened.KeyID, len(opened.Seal.Objects), opened.Seal.CiphertextBytes(), seal.HiddenNote(opened.Hidden)))
 	r.pass(CheckDecrypt, plural.S(len(opened.Manifest.Objects), "object")+" decrypted; every plaintext matches the manifest")
 
-	sources := namespacesOf(opened.Manifest, st.tarball)
-	if err := r.checkPolicy(sources); err != nil {
-		return err // the tarball may hold more than the manifest lists
-	}
-	mapping, err := r.mapping(sources)
+	mapping, err := r.mapping(namespacesOf(opened.Manifest, st.tarball))
 	if err != nil {
 		return err
 	}
@@ -364,11 +360,15 @@ func (r *runner) checkPolicy(sources []string) error {
 	return nil
 }
 
-// mapping maps each of the backup's namespaces to its destination and
-// checks the result: every destination a valid namespace name, no two
+// mapping maps each of the backup's namespaces to its destination, once
+// the target's policy accepts them all (checkPolicy), and checks the
+// result: every destination a valid namespace name, no two
 // alike, none a source namespace when Run creates them, and no mapping for
 // a namespace the backup lacks.
 func (r *runner) mapping(sources []string) (map[string]string, error) {
+	if err := r.checkPolicy(sources); err != nil {
+		return nil, err // the tarball may hold more than the manifest lists
+	}
 	out := make(map[string]string, len(sources))
 	isSource := map[string]bool{}
 	for _, s := range sources {
