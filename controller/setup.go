@@ -107,6 +107,10 @@ type Options struct {
 	// DrillSweepInterval is how often the leftovers of drill runs whose
 	// RestoreDrill no longer exists are looked for; 0 means 10 minutes.
 	DrillSweepInterval time.Duration
+	// VolumeReaderImage is the image of the Job that reads the volumes a
+	// Level 2 drill restored (the controller's own: its binary has the
+	// volume-digests subcommand); "" fails those reads, saying so.
+	VolumeReaderImage string
 	// SkipNameValidation allows registering the controllers again in the
 	// same process (tests that start several managers).
 	SkipNameValidation bool
@@ -197,7 +201,7 @@ func Setup(mgr manager.Manager, o Options) error {
 		restoredrill.Setup(mgr, restoredrill.Options{
 			Namespace: o.Namespace, VeleroNamespace: o.VeleroNamespace, VeleroCredentialsSecret: o.VeleroCredentialsSecret,
 			Clock: o.Clock, MaxConcurrentDrills: o.MaxConcurrentDrills, SweepInterval: o.DrillSweepInterval,
-			SkipNameValidation: o.SkipNameValidation, Audit: aud,
+			VolumeReaderImage: o.VolumeReaderImage, SkipNameValidation: o.SkipNameValidation, Audit: aud,
 		}),
 	)
 }

@@ -90,10 +90,27 @@ func checkEffectiveRBAC(t *testing.T, cp *testbed.ControlPlane, admin client.Cli
 		{appNS, "create", "configmaps", false, ""},
 		{appNS, "delete", "deployments", false, ""},
 		{appNS, "patch", "pods", false, ""},
+		// A Level 2 drill stages renamed PodVolumeBackups and a Ready
+		// BackupRepository in Velero's namespace, and nowhere else.
+		{veleroNS, "create", "podvolumebackups", true, ""},
+		{veleroNS, "delete", "podvolumebackups", true, ""},
+		{veleroNS, "list", "podvolumebackups", true, ""},
+		{veleroNS, "update", "podvolumebackups", false, ""},
+		{veleroNS, "create", "backuprepositories", true, ""},
+		{veleroNS, "get", "backuprepositories", true, ""},
+		{veleroNS, "delete", "backuprepositories", true, ""},
+		{veleroNS, "patch", "backuprepositories", false, ""},
+		{veleroNS, "list", "podvolumerestores", true, ""},
+		{veleroNS, "create", "podvolumerestores", false, ""},
+		{appNS, "create", "podvolumebackups", false, ""},
+		{appNS, "create", "backuprepositories", false, ""},
 	} {
 		group := ""
-		if tt.resource == "deployments" {
+		switch tt.resource {
+		case "deployments":
 			group = "apps"
+		case "podvolumebackups", "backuprepositories", "podvolumerestores":
+			group = "velero.io"
 		}
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User: serviceAccount, Groups: saGroups,

@@ -43,6 +43,8 @@ type runner struct {
 	// opened is the backup once it verified and decrypted: its volumes
 	// are checked whatever becomes of the Velero restore.
 	opened *seal.Opened
+	// restored is Level 2's result per staged volume.
+	restored []RestoredVolume
 }
 
 func run(ctx context.Context, opts Options) (*Result, error) {
@@ -65,6 +67,7 @@ func run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("drill %s/%s: %w", opts.Schedule, opts.Backup, err)
 	}
+	res.RestoredVolumes = r.restored
 	res.FinishedAt = r.now()
 	res.Passed = true
 	for _, name := range CheckNames {

@@ -62,17 +62,29 @@ func AuditOf(r *v1alpha1.DrillWorkloadsReport) *audit.WorkloadChanges {
 	return &audit.WorkloadChanges{Mode: string(r.Mode), Modified: conv(r.Modified), NotRestored: conv(r.NotRestored), Ran: conv(r.Ran)}
 }
 
-// VolumesStatus is the Level 1 check of each volume as a RestoreDrill run
+// VolumesStatus is the Level 1 and Level 2 checks of each volume as a RestoreDrill run
 // records it: failed volumes first, at most MaxVolumesRecorded.
-func VolumesStatus(in []volume.Verified) []v1alpha1.DrillVolumeResult {
+func VolumesStatus(in []volume.Verified, restored []RestoredVolume) []v1alpha1.DrillVolumeResult {
 	var out []v1alpha1.DrillVolumeResult
+	at := map[string]int{}
 	for _, v := range in {
 		r := v1alpha1.DrillVolumeResult{Namespace: v.Volume.Namespace, Pod: v.Volume.Pod, Volume: v.Volume.Volume,
 			Files: v.Files, Bytes: v.Bytes, Passed: v.OK()}
 		if !v.OK() {
 			r.Message = cutMessage(v.Findings[0].String(), 1024)
 		}
+		at[volume.Name(v.Volume)] = len(out)
 		out = append(out, r)
+	}
+	for _, rv := range restored {
+		i, ok := at[volume.Name(rv.Volume)]
+		if !ok { // Level 1 skipped
+			i = len(out)
+			out = append(out, v1alpha1.DrillVolumeResult{Namespace: rv.Volume.Namespace, Pod: rv.Volume.Pod, Volume: rv.Volume.Volume, Passed: true})
+		}
+		out[i].Restored = &v1alpha1.DrillVolumeRestored{Files: rv.Files, Bytes: rv.Bytes, MatchedFiles: rv.MatchedFiles, MatchedBytes: rv.MatchedBytes,
+			Passed: rv.Passed(), Reason: rv.Reason, Message: cutMessage(rv.Message, 1024)}
+		out[i].Passed = out[i].Passed && rv.Passed()
 	}
 	slices.SortStableFunc(out, func(a, b v1alpha1.DrillVolumeResult) int {
 		return cmp.Compare(boolInt(a.Passed), boolInt(b.Passed))

@@ -169,11 +169,15 @@ type Options struct {
 	// reads them through VolumeFiles. The pods must run: Isolation nil or
 	// WorkloadsIsolated.
 	RestoreVolumes bool
-	// VolumeFiles reads the restored volumes for CheckVolumeFiles; nil
-	// (an incident restore with no access to the volumes) checks only
-	// that Velero completed a PodVolumeRestore (or, for a data mover
-	// volume, a DataDownload) of each, and says that the files were not
-	// compared.
+	// VolumeReader reads the restored volumes for CheckVolumeFiles (a
+	// drill controller: a Job in each destination namespace); nil means
+	// VolumeFiles. With neither (an incident restore with no access to the
+	// volumes) CheckVolumeFiles checks only that Velero completed a
+	// PodVolumeRestore (or, for a data mover volume, a DataDownload) of
+	// each, and says that the files were not compared.
+	VolumeReader VolumeReader
+	// VolumeFiles opens the restored volumes where this process can read
+	// them (a test bed's local volumes).
 	VolumeFiles VolumeFiles
 
 	// RestorePVs is the Restore's spec.restorePVs; nil leaves Velero's
@@ -267,6 +271,10 @@ type Result struct {
 	// Volumes is the Level 1 check of each sealed volume, in the
 	// manifest's order; empty when the backup has none or it was not run.
 	Volumes []volume.Verified
+	// RestoredVolumes is the Level 2 check (Options.RestoreVolumes) of
+	// each pod volume restored through Velero, in the manifest's order;
+	// empty when it was not asked for or no volume was staged.
+	RestoredVolumes []RestoredVolume
 	// Checks has one entry per CheckNames, in that order.
 	Checks []audit.CheckResult
 	// Passed is true when every check passed.

@@ -15,6 +15,7 @@ import (
 	velerov2alpha1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v2alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/internal/plural"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/volume"
@@ -35,6 +36,76 @@ func restoredName(v seal.VolumeRecord) (pod, vol string) {
 	}
 	return v.Pod, v.Volume
 }
+
+// PodVolume names a restored volume: the pod's destination namespace and
+// name, and the volume's name; for a data mover volume, the namespace,
+// volume.DataMoverDir and the PVC.
+type PodVolume struct{ Namespace, Pod, Volume string }
+
+// VolumeRead is what was read from one restored volume: the digest of
+// each regular file, or why it could not be read.
+type VolumeRead struct {
+	Digests volume.Digests
+	Err     error
+}
+
+// VolumeReader reads what Velero restored into vols, the pod volumes of
+// one destination namespace. A volume the answer lacks, or whose Err is
+// set, fails CheckVolumeFiles as unreadable; an error fails all of vols.
+type VolumeReader func(ctx context.Context, namespace string, vols []PodVolume) (map[PodVolume]VolumeRead, error)
+
+// Reader is a VolumeReader that opens each volume with f and digests it
+// in this process.
+func (f VolumeFiles) Reader() VolumeReader {
+	return func(ctx context.Context, _ string, vols []PodVolume) (map[PodVolume]VolumeRead, error) {
+		out := map[PodVolume]VolumeRead{}
+		for _, v := range vols {
+			var read VolumeRead
+			fsys, err := f(ctx, v.Namespace, v.Pod, v.Volume)
+			if err == nil {
+				read.Digests, err = volume.DigestsOf(fsys)
+			}
+			read.Err = err
+			out[v] = read
+		}
+		return out, ctx.Err()
+	}
+}
+
+// Why a volume failed Level 2 (RestoredVolume.Reason).
+const (
+	// VolumePasswordMismatch: Velero's repository password is not the
+	// sealed repository's; nothing was restored.
+	VolumePasswordMismatch = v1alpha1.ReasonRepositoryPasswordMismatch
+	// VolumeNotRestored: the sealed repository could not be staged.
+	VolumeNotRestored = "NotRestored"
+	// VolumeUnreadable: the restored volume could not be read.
+	VolumeUnreadable = "Unreadable"
+	// VolumeDiffers: the restored files differ from the snapshot's.
+	VolumeDiffers = "Differs"
+)
+
+// RestoredVolume is the Level 2 result of one volume: what Velero
+// restored into it, compared with the sealed snapshot.
+type RestoredVolume struct {
+	Volume seal.VolumeRecord
+	// Files and Bytes were read back from the restored volume.
+	Files, Bytes int64
+	// MatchedFiles and MatchedBytes are the snapshot's files restored with
+	// the same size and SHA-256.
+	MatchedFiles, MatchedBytes int64
+	// Missing, Differ and Extra count the snapshot's files not restored,
+	// restored with other content, and the files not in the snapshot.
+	Missing, Differ, Extra int
+	// Reason is "" when the volume passed, else one of Volume*.
+	Reason string
+	// Message says why it failed; for the cluster's status only (it may
+	// name a file).
+	Message string
+}
+
+// Passed reports whether the volume was restored unchanged.
+func (v RestoredVolume) Passed() bool { return v.Reason == "" }
 
 // veleroDoneDir is the folder Velero's node-agent writes into a restored
 // volume (a done file named by the Restore's UID): not the backup's.
@@ -58,7 +129,11 @@ func (r *runner) checkVolumeFiles(ctx context.Context, m *seal.Manifest, mapping
 	if vs == nil || len(vs.volumes) == 0 {
 		return nil // recorded by stageVolumes
 	}
-	if r.opts.VolumeFiles == nil {
+	read := r.opts.VolumeReader
+	if read == nil && r.opts.VolumeFiles != nil {
+		read = r.opts.VolumeFiles.Reader()
+	}
+	if read == nil {
 		return r.checkPodVolumeRestores(ctx, vs, mapping)
 	}
 	r.progress.step(Step{Phase: PhaseCheck, Message: "comparing restored volume files with the snapshots"})
@@ -70,47 +145,90 @@ func (r *runner) checkVolumeFiles(ctx context.Context, m *seal.Manifest, mapping
 	if err != nil {
 		return err
 	}
+	got, err := r.readRestored(ctx, read, vs.volumes, mapping)
+	if err != nil {
+		return err
+	}
 	t := &volumeTally{}
 	for _, v := range vs.volumes {
-		t.volumes++
 		pod, vol := restoredName(v)
-		fsys, err := r.opts.VolumeFiles(ctx, mapping[v.Namespace], pod, vol)
-		if err == nil {
-			var got volume.Digests
-			if got, err = volume.DigestsOf(fsys); err == nil {
-				t.add(want[volume.Name(v)], got)
-				continue
-			}
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		t.unreadable++
+		pv := PodVolume{Namespace: mapping[v.Namespace], Pod: pod, Volume: vol}
+		rv := t.add(v, want[volume.Name(v)], got[pv])
+		r.restored = append(r.restored, rv)
 	}
 	r.judgeVolumes(t)
 	return nil
 }
 
-// add tallies one volume's comparison.
-func (t *volumeTally) add(want, got volume.Digests) {
+// readRestored reads the restored volumes, one call of read per
+// destination namespace; a failed call makes its volumes unreadable.
+func (r *runner) readRestored(ctx context.Context, read VolumeReader, vols []seal.VolumeRecord, mapping map[string]string) (map[PodVolume]VolumeRead, error) {
+	byNS := map[string][]PodVolume{}
+	for _, v := range vols {
+		ns := mapping[v.Namespace]
+		pod, vol := restoredName(v)
+		byNS[ns] = append(byNS[ns], PodVolume{Namespace: ns, Pod: pod, Volume: vol})
+	}
+	out := map[PodVolume]VolumeRead{}
+	for _, ns := range slices.Sorted(maps.Keys(byNS)) {
+		got, err := read(ctx, ns, byNS[ns])
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		for _, pv := range byNS[ns] {
+			switch g, ok := got[pv]; {
+			case err != nil:
+				out[pv] = VolumeRead{Err: err}
+			case ok:
+				out[pv] = g
+			default:
+				out[pv] = VolumeRead{Err: errors.New("the reader returned nothing for it")}
+			}
+		}
+	}
+	return out, nil
+}
+
+// add tallies one volume's comparison and returns its result.
+func (t *volumeTally) add(v seal.VolumeRecord, want volume.Digests, read VolumeRead) RestoredVolume {
+	t.volumes++
+	rv := RestoredVolume{Volume: v}
+	if read.Err != nil {
+		t.unreadable++
+		rv.Reason, rv.Message = VolumeUnreadable, cutMessage("the restored volume could not be read: "+oneLine(read.Err), 1024)
+		return rv
+	}
+	got := read.Digests
 	for p := range got {
 		if p == veleroDoneDir || strings.HasPrefix(p, veleroDoneDir+"/") {
 			delete(got, p)
 		}
 	}
+	for _, d := range got {
+		rv.Files++
+		rv.Bytes += d.Size
+	}
 	missing, differ, extra := want.Compare(got)
+	rv.Missing, rv.Differ, rv.Extra = len(missing), len(differ), len(extra)
 	t.missing += len(missing)
 	t.differ += len(differ)
 	t.extra += len(extra)
 	if len(missing)+len(differ)+len(extra) > 0 {
 		t.differing++
+		rv.Reason = VolumeDiffers
+		rv.Message = fmt.Sprintf("%d files missing, %d differing, %d not in the snapshot", len(missing), len(differ), len(extra))
 	}
 	for _, p := range slices.Sorted(maps.Keys(want)) {
 		d := want[p]
 		t.files++
 		t.bytes += d.Size
 		t.matched = append(t.matched, fmt.Sprintf("%s  %d", d.SHA256, d.Size))
+		if g, ok := got[p]; ok && g == d {
+			rv.MatchedFiles++
+			rv.MatchedBytes += d.Size
+		}
 	}
+	return rv
 }
 
 // digest is the SHA-256 of the snapshots' file digests and sizes, in
@@ -137,7 +255,13 @@ func (r *runner) judgeVolumes(t *volumeTally) {
 		parts = append(parts, fmt.Sprintf("%d of %d volumes differ from their snapshots: %d files missing, %d differing, %d not in the snapshot",
 			t.differing, t.volumes, t.missing, t.differ, t.extra))
 	}
-	r.fail(CheckVolumeFiles, strings.Join(parts, "; "), nil)
+	var failed []string
+	for _, rv := range r.restored {
+		if !rv.Passed() {
+			failed = append(failed, "volume "+volume.Name(rv.Volume)+": "+rv.Reason)
+		}
+	}
+	r.fail(CheckVolumeFiles, strings.Join(parts, "; "), firstObjects(failed))
 }
 
 // checkPodVolumeRestores is CheckVolumeFiles without a reader of the

@@ -84,6 +84,9 @@ func (r *runner) stageVolumes(ctx context.Context, opened *seal.Opened) (*volume
 		r.pass(CheckVolumeFiles, "the backup has no volume data")
 		return vs, nil
 	}
+	if ok, err := r.checkRepositoryPasswords(ctx, m, vs.volumes); !ok || err != nil {
+		return nil, err
+	}
 	r.progress.step(Step{Phase: PhaseStage, Message: "staging volume data"})
 	for _, rec := range m.Repositories {
 		if !slices.ContainsFunc(m.Volumes, func(v seal.VolumeRecord) bool { return v.Repository == rec.Path }) {
@@ -94,6 +97,7 @@ func (r *runner) stageVolumes(ctx context.Context, opened *seal.Opened) (*volume
 		}
 		got, err := volume.StageRepository(ctx, r.opts.Offsite, rec, r.opts.Identities, r.opts.Staging)
 		if errors.Is(err, volume.ErrDamaged) || errors.Is(err, seal.ErrBadManifest) {
+			r.notRestored(slices.DeleteFunc(slices.Clone(vs.volumes), func(v seal.VolumeRecord) bool { return v.Repository != rec.Path }), VolumeNotRestored, "not restored: a sealed blob of its repository did not verify")
 			r.fail(CheckVolumeFiles, fmt.Sprintf("not restored: a sealed volume blob did not verify (%d of %s staged before it)",
 				got.Blobs, plural.S(len(rec.Blobs), "blob")), nil)
 			r.notRun("a sealed volume blob did not verify", CheckRestore, CheckPresence, CheckContent, CheckRTO, CheckJob)

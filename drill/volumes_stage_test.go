@@ -44,6 +44,9 @@ func newVolumeBed(t *testing.T) *volumeBed {
 	if err := b.cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "velero"}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := b.cp.Client.Create(ctx, repoPasswordSecret(volumetest.Password)); err != nil {
+		t.Fatal(err)
+	}
 	for name, data := range map[string]string{"records/patient-1.json": `{"name":"` + sealtest.Marker + `"}`, "scans/scan-1.dcm": strings.Repeat("x", 70000)} {
 		p := filepath.Join(b.src, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -197,6 +200,69 @@ func TestStageVolumes(t *testing.T) {
 	}
 
 	stageDamaged(t, b)
+	stageWrongPassword(t, b)
+}
+
+// repoPasswordSecret is Velero's repository password Secret.
+func repoPasswordSecret(pw string) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "velero", Name: volume.PasswordSecret},
+		Data: map[string][]byte{volume.PasswordKey: []byte(pw)}}
+}
+
+// stageWrongPassword: when Velero's repository password is not the sealed
+// repository's (or cannot be read), the volume-files check fails with
+// RepositoryPasswordMismatch naming the volume, before anything is
+// staged or claimed, and no message holds either password.
+func stageWrongPassword(t *testing.T, b *volumeBed) {
+	ctx := t.Context()
+	c := b.cp.Client
+	const wrong = "not-the-sealed-password"
+	sec := repoPasswordSecret(wrong)
+	if err := c.Update(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, want string
+		mutate     func()
+	}{
+		{"another password", "is not the password the sealed repository was written with", func() {}},
+		{"no Secret", "could not be read", func() {
+			if err := c.Delete(ctx, sec); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.mutate()
+			r := b.runner(t, "drill-pw-1")
+			if vs, err := r.stageVolumes(ctx, b.opened); vs != nil || err != nil {
+				t.Fatalf("stageVolumes: %v, %v; want a failed check", vs, err)
+			}
+			ch := r.checks[CheckVolumeFiles]
+			if ch.Passed || !strings.HasPrefix(ch.Message, VolumePasswordMismatch+": 1 volume not restored") || !strings.Contains(ch.Message, tt.want) ||
+				len(ch.Objects) != 1 || ch.Objects[0] != "volume phi-app/db-0/data" {
+				t.Errorf("check %+v, want %s naming the volume", ch, VolumePasswordMismatch)
+			}
+			if len(r.restored) != 1 || r.restored[0].Reason != VolumePasswordMismatch {
+				t.Errorf("restored %+v", r.restored)
+			}
+			for _, msg := range []string{ch.Message, r.restored[0].Message, r.checks[CheckRestore].Message} {
+				if strings.Contains(msg, wrong) || strings.Contains(msg, volumetest.Password) {
+					t.Errorf("a message shows a password: %q", msg)
+				}
+			}
+			if left := sealtest.Snapshot(t, b.staging, "kopia/"); len(left) != 0 {
+				t.Errorf("staged before the password was checked: %v", sealtest.Keys(left))
+			}
+			if err := Cleanup(ctx, CleanupOptions{Client: c, Staging: b.staging, StagedName: "drill-pw-1", Volumes: true}); err != nil {
+				t.Fatal(err)
+			}
+			var repos velerov1.BackupRepositoryList
+			if err := c.List(ctx, &repos, client.InNamespace("velero")); err != nil || len(repos.Items) != 0 {
+				t.Errorf("BackupRepositories created: %d (%v)", len(repos.Items), err)
+			}
+		})
+	}
 }
 
 // stageDamaged: a flipped bit in a sealed pack fails the volume check

@@ -31,7 +31,7 @@ func TestVolumesCheck(t *testing.T) {
 		t.Errorf("objects %v, want the failed volume and its blob", c.Objects)
 	}
 
-	st := VolumesStatus([]volume.Verified{ok, bad})
+	st := VolumesStatus([]volume.Verified{ok, bad}, nil)
 	if len(st) != 2 || st[0].Passed || st[0].Pod != "scanner-0" || !strings.Contains(st[0].Message, "p1.age") || !st[1].Passed || st[1].Files != 3 {
 		t.Errorf("status %+v, want the failed volume first", st)
 	}
@@ -40,7 +40,32 @@ func TestVolumesCheck(t *testing.T) {
 		t.Errorf("audit %+v", au)
 	}
 	many := make([]volume.Verified, MaxVolumesRecorded+5)
-	if n := len(VolumesStatus(many)); n != MaxVolumesRecorded {
+	if n := len(VolumesStatus(many, nil)); n != MaxVolumesRecorded {
 		t.Errorf("status keeps %d volumes, want %d", n, MaxVolumesRecorded)
+	}
+}
+
+// TestVolumesStatusRestored: Level 2 results join the Level 1 entry of
+// their volume, or make one when Level 1 was skipped; a volume that
+// differs fails and comes first.
+func TestVolumesStatusRestored(t *testing.T) {
+	db := seal.VolumeRecord{Namespace: "phi-app", Pod: "db-0", Volume: "data"}
+	scans := seal.VolumeRecord{Namespace: "phi-app", Pod: "scanner-0", Volume: "scans"}
+	l1 := []volume.Verified{{Volume: db, Files: 3, Bytes: 30}, {Volume: scans, Files: 2, Bytes: 20}}
+	l2 := []RestoredVolume{
+		{Volume: db, Files: 3, Bytes: 30, MatchedFiles: 3, MatchedBytes: 30},
+		{Volume: scans, Files: 2, Bytes: 20, MatchedFiles: 1, MatchedBytes: 5, Differ: 1, Reason: VolumeDiffers, Message: "0 files missing, 1 differing, 0 not in the snapshot"},
+	}
+	st := VolumesStatus(l1, l2)
+	if len(st) != 2 || st[0].Pod != "scanner-0" || st[0].Passed || st[0].Files != 2 || st[0].Restored == nil ||
+		st[0].Restored.Passed || st[0].Restored.Reason != VolumeDiffers || st[0].Restored.MatchedFiles != 1 {
+		t.Errorf("status %+v, want the differing volume first with its Level 2 counts", st)
+	}
+	if r := st[1].Restored; !st[1].Passed || r == nil || !r.Passed || r.Files != 3 || r.MatchedBytes != 30 {
+		t.Errorf("status of the matching volume %+v", st[1])
+	}
+	only := VolumesStatus(nil, l2[:1])
+	if len(only) != 1 || !only[0].Passed || only[0].Files != 0 || only[0].Restored == nil || only[0].Restored.MatchedFiles != 3 {
+		t.Errorf("Level 2 alone: %+v", only)
 	}
 }

@@ -160,7 +160,17 @@ func digestOf(r io.Reader) (FileDigest, error) {
 // are not followed).
 func DigestsOf(fsys iofs.FS) (Digests, error) {
 	out := Digests{}
-	err := iofs.WalkDir(fsys, ".", func(p string, d iofs.DirEntry, err error) error {
+	err := walkRegular(fsys, func(p string, d FileDigest) error {
+		out[p] = d
+		return nil
+	})
+	return out, err
+}
+
+// walkRegular calls fn with the digest of each regular file of fsys, in
+// lexical order (symlinks are not followed).
+func walkRegular(fsys iofs.FS, fn func(string, FileDigest) error) error {
+	return iofs.WalkDir(fsys, ".", func(p string, d iofs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
@@ -173,10 +183,8 @@ func DigestsOf(fsys iofs.FS) (Digests, error) {
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
-		out[p] = dg
-		return nil
+		return fn(p, dg)
 	})
-	return out, err
 }
 
 // Compare lists the files of want that got lacks, those whose digest

@@ -360,6 +360,15 @@ const (
 	// the backup did not verify (the volumes check); the message names the
 	// volume and the damaged object.
 	ReasonVolumeCheckFailed = "VolumeCheckFailed"
+	// ReasonVolumeFilesCheckFailed (LastDrillPassed False): a volume
+	// restored by Velero differs from its snapshot or could not be read
+	// (the volume-files check); the message names the volume.
+	ReasonVolumeFilesCheckFailed = "VolumeFilesCheckFailed"
+	// ReasonRepositoryPasswordMismatch (LastDrillPassed False): Velero's
+	// repository password (Secret velero-repo-credentials) is not the one
+	// the sealed repository was written with, so Velero could not open
+	// the staged copy; nothing was restored.
+	ReasonRepositoryPasswordMismatch = "RepositoryPasswordMismatch"
 	// ReasonDrillError (LastDrillPassed False): the run could not be
 	// carried out (staging or API failure, timeout); the message says why.
 	ReasonDrillError = "DrillError"

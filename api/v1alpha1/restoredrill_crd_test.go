@@ -35,7 +35,8 @@ func validDrill(name string) *v1.RestoreDrill {
 					Image: "postgres:17", Command: []string{"psql", "-c", "select 1"},
 					Timeout: &v1.Duration{Duration: 5 * time.Minute},
 				},
-				Volumes: v1.DrillVolumesSkip,
+				Volumes:     v1.DrillVolumesSkip,
+				VolumeFiles: v1.DrillVolumeFilesCompare,
 			},
 			Workloads: v1.DrillWorkloads{
 				Mode: v1.DrillWorkloadsIsolated, Run: []v1.DrillRunnableKind{"StatefulSet", "Pod"}, AllowDNS: true,
@@ -81,7 +82,7 @@ func TestRestoreDrillCRD(t *testing.T) {
 		s := minimal.Spec
 		if s.Backup != v1.DrillBackupLatest || s.ScratchNamespacePrefix != "drill-" || s.HistoryLimit != 10 ||
 			s.IdentitySecretRef.Key != "identity" || s.Checks.Warnings != v1.DrillWarningsAllow || s.Cleanup.Policy != v1.DrillCleanupAlways ||
-			s.Workloads.Mode != v1.DrillWorkloadsInert || s.Workloads.PodSecurity != "restricted" || s.Checks.Volumes != v1.DrillVolumesVerify {
+			s.Workloads.Mode != v1.DrillWorkloadsInert || s.Workloads.PodSecurity != "restricted" || s.Checks.Volumes != v1.DrillVolumesVerify || s.Checks.VolumeFiles != v1.DrillVolumeFilesSkip {
 			t.Errorf("defaults not applied: %+v", s)
 		}
 		now := metav1.NewTime(time.Date(2026, 5, 3, 4, 0, 0, 0, time.UTC))
@@ -91,7 +92,8 @@ func TestRestoreDrillCRD(t *testing.T) {
 			StagedName: "drill-default.roundtrip-20260503040000", ScratchNamespaces: []string{"drill-roundtrip-20260503040000-phi"},
 			StartTime: now, EndTime: &end, RTO: &v1.Duration{Duration: 80 * time.Second}, Result: v1.DrillRunFailed,
 			Message: "check content failed", Checks: []v1.DrillCheckResult{{Name: "content", Passed: false, Message: "differs", FailedObjects: []string{"ConfigMap phi/settings"}}},
-			Volumes: []v1.DrillVolumeResult{{Namespace: "phi", Pod: "db-0", Volume: "data", Files: 3, Bytes: 1 << 20, Passed: true}},
+			Volumes: []v1.DrillVolumeResult{{Namespace: "phi", Pod: "db-0", Volume: "data", Files: 3, Bytes: 1 << 20, Passed: true,
+				Restored: &v1.DrillVolumeRestored{Files: 3, Bytes: 1 << 20, MatchedFiles: 3, MatchedBytes: 1 << 20, Passed: true}}},
 			Workloads: &v1.DrillWorkloadsReport{Mode: v1.DrillWorkloadsInert,
 				Modified:    []v1.DrillKindCount{{Kind: "Deployment.apps", Count: 2, Change: "scaled to 0 replicas"}},
 				NotRestored: []v1.DrillKindCount{{Kind: "Ingress.networking.k8s.io", Count: 1, Change: "not restored"}}},
@@ -124,7 +126,14 @@ func TestRestoreDrillCRD(t *testing.T) {
 		{"deadline zero", func(s *v1.RestoreDrillSpec) { s.StartingDeadlineSeconds = ptr.To[int64](0) }, "spec.startingDeadlineSeconds"},
 		{"no schedule ref", func(s *v1.RestoreDrillSpec) { s.BackupScheduleRef.Name = "" }, "backupScheduleRef.name is required"},
 		{"backup choice", func(s *v1.RestoreDrillSpec) { s.Backup = "newest" }, "spec.backup"},
-		{"volume files", func(s *v1.RestoreDrillSpec) { s.Checks.Volumes = "Sometimes" }, "spec.checks.volumes"},
+		{"volumes check", func(s *v1.RestoreDrillSpec) { s.Checks.Volumes = "Sometimes" }, "spec.checks.volumes"},
+		{"volume files check", func(s *v1.RestoreDrillSpec) { s.Checks.VolumeFiles = "Verify" }, "spec.checks.volumeFiles"},
+		{"volume files with inert workloads", func(s *v1.RestoreDrillSpec) {
+			s.Checks.VolumeFiles, s.Workloads.PodSecurity, s.Workloads.Mode, s.Workloads.Run, s.Checks.Job = v1.DrillVolumeFilesCompare, "baseline", v1.DrillWorkloadsInert, nil, nil
+		}, "set workloads.mode to Isolated and workloads.podSecurity to baseline"},
+		{"volume files under restricted", func(s *v1.RestoreDrillSpec) {
+			s.Checks.VolumeFiles, s.Workloads.PodSecurity = v1.DrillVolumeFilesCompare, "restricted"
+		}, "set workloads.mode to Isolated and workloads.podSecurity to baseline"},
 		{"no identity secret", func(s *v1.RestoreDrillSpec) { s.IdentitySecretRef.Name = "" }, "spec.identitySecretRef.name"},
 		{"identity key with a slash", func(s *v1.RestoreDrillSpec) { s.IdentitySecretRef.Key = "a/b" }, "spec.identitySecretRef.key"},
 		{"no staging", func(s *v1.RestoreDrillSpec) { s.Staging = "" }, "spec.staging"},

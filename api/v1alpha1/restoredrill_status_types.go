@@ -140,7 +140,9 @@ type DrillKindCount struct {
 	Change string `json:"change,omitempty"`
 }
 
-// DrillVolumeResult is the Level 1 check of one sealed volume in a run.
+// DrillVolumeResult is the check of one sealed volume in a run: Level 1
+// (read from the sealed repository) and, with spec.checks.volumeFiles
+// Compare, Level 2 (restored by Velero and compared file by file).
 type DrillVolumeResult struct {
 	// Namespace, Pod and Volume name the pod volume that was backed up.
 	// +required
@@ -153,16 +155,52 @@ type DrillVolumeResult struct {
 	// +kubebuilder:validation:MaxLength=253
 	Volume string `json:"volume"`
 	// Files and Bytes are the volume's regular files and their size, all
-	// read and verified; 0 when it failed.
+	// read and verified from the sealed repository (Level 1); 0 when it
+	// failed or Level 1 was skipped.
 	// +required
 	Files int64 `json:"files"`
 	// +required
 	Bytes int64 `json:"bytes"`
-	// Passed is true when the volume verified.
+	// Passed is true when every check run on the volume passed.
 	// +required
 	Passed bool `json:"passed"`
 	// Message names what failed: the finding's kind, the object (a sealed
 	// blob's key, the repository or the snapshot) and what is wrong.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+	// Restored is Level 2: what Velero restored into the volume and how it
+	// compares with the snapshot; unset when not asked for.
+	// +optional
+	Restored *DrillVolumeRestored `json:"restored,omitempty"`
+}
+
+// DrillVolumeRestored is what Velero restored into one volume, compared
+// with the sealed snapshot file by file.
+type DrillVolumeRestored struct {
+	// Files and Bytes are the regular files read back from the restored
+	// volume and their size.
+	// +required
+	Files int64 `json:"files"`
+	// +required
+	Bytes int64 `json:"bytes"`
+	// MatchedFiles and MatchedBytes are the snapshot's files found
+	// restored with the same size and SHA-256.
+	// +required
+	MatchedFiles int64 `json:"matchedFiles"`
+	// +required
+	MatchedBytes int64 `json:"matchedBytes"`
+	// Passed is true when every file of the snapshot was restored
+	// unchanged and no other file appeared.
+	// +required
+	Passed bool `json:"passed"`
+	// Reason says why it did not pass: RepositoryPasswordMismatch,
+	// NotRestored, Unreadable or Differs.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason,omitempty"`
+	// Message gives counts (files missing, differing, added) or why the
+	// volume could not be read; never a file name.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`

@@ -57,6 +57,7 @@ const (
 // a run is in flight waits for it (and counts as missed if its deadline
 // passes).
 // +kubebuilder:validation:XValidation:rule="!has(self.checks) || !has(self.checks.job) || (has(self.workloads) && has(self.workloads.mode) && self.workloads.mode == 'Isolated')",message="checks.job runs a pod: set workloads.mode to Isolated"
+// +kubebuilder:validation:XValidation:rule="!has(self.checks) || !has(self.checks.volumeFiles) || self.checks.volumeFiles != 'Compare' || (has(self.workloads) && has(self.workloads.mode) && self.workloads.mode == 'Isolated' && has(self.workloads.podSecurity) && self.workloads.podSecurity == 'baseline')",message="checks.volumeFiles Compare needs the restored pods to run and a reader of any file: set workloads.mode to Isolated and workloads.podSecurity to baseline"
 type RestoreDrillSpec struct {
 	// Schedule is a standard 5-field cron expression or one of @yearly,
 	// @monthly, @weekly, @daily, @hourly, read in TimeZone, as in a
@@ -213,7 +214,36 @@ type DrillChecks struct {
 	// +optional
 	// +kubebuilder:default=Verify
 	Volumes DrillVolumesCheck `json:"volumes,omitempty"`
+
+	// VolumeFiles says whether each run restores the backup's pod volumes
+	// through Velero and compares every restored file with the snapshot
+	// (Level 2, docs/volumes.md): Compare, or Skip, the default. Compare
+	// stages the sealed kopia repositories and the renamed
+	// PodVolumeBackups in the staging location, lets Velero's node-agent
+	// restore the volumes into the scratch namespaces, then reads them
+	// with a Job there that mounts each restored claim read-only. The
+	// pods that mount the volumes must run (workloads.mode Isolated, with
+	// their kinds in workloads.run) and the reader needs to read files
+	// whatever their owner (workloads.podSecurity baseline).
+	// +optional
+	// +kubebuilder:default=Skip
+	VolumeFiles DrillVolumeFilesCheck `json:"volumeFiles,omitempty"`
 }
+
+// DrillVolumeFilesCheck says whether a run restores volumes through
+// Velero and compares their files (the volume-files check).
+// +kubebuilder:validation:Enum=Compare;Skip
+type DrillVolumeFilesCheck string
+
+const (
+	// DrillVolumeFilesCompare: pod volumes are restored by Velero and
+	// every restored file's size and SHA-256 is compared with the
+	// snapshot's.
+	DrillVolumeFilesCompare DrillVolumeFilesCheck = "Compare"
+	// DrillVolumeFilesSkip: volumes are not restored through Velero; the
+	// volume-files check passes with "not requested".
+	DrillVolumeFilesSkip DrillVolumeFilesCheck = "Skip"
+)
 
 // DrillVolumesCheck says whether a run verifies the files of sealed volumes.
 // +kubebuilder:validation:Enum=Verify;Skip

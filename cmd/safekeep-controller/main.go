@@ -52,6 +52,9 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == volumeDigestsCommand {
+		os.Exit(runVolumeDigests(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	os.Exit(run(ctrl.SetupSignalHandler(), os.Args[1:], os.Stderr))
 }
 
@@ -120,6 +123,8 @@ func bindOptions(fs *flag.FlagSet, o *controller.Options) {
 	fs.IntVar(&o.MaxConcurrentDrills, "max-concurrent-drills", controller.DefaultConcurrentDrills, "drill runs in flight at once, across drills")
 	fs.DurationVar(&o.DrillSweepInterval, "drill-sweep-interval", controller.DefaultDrillSweepInterval,
 		"how often the leftovers of drill runs whose RestoreDrill no longer exists are looked for")
+	fs.StringVar(&o.VolumeReaderImage, "volume-reader-image", "",
+		"image of the Job that reads volumes restored by a Level 2 drill (spec.checks.volumeFiles Compare): this controller's own image, whose binary has the volume-digests subcommand")
 	fs.StringVar(&o.AuditActor, "audit-actor", "", "actor of the controller's audit entries (default system:serviceaccount:<namespace>:$SERVICE_ACCOUNT_NAME, else safekeep-controller)")
 }
 

@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -34,6 +35,7 @@ import (
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/drill"
+	"github.com/safekeep-dev/safekeep/drill/volumereader"
 )
 
 // Defaults of a drill's spec, and intervals.
@@ -73,6 +75,9 @@ type Options struct {
 	// SweepInterval is how often the leftovers of runs whose drill no
 	// longer exists are looked for; default kit.DefaultDrillSweepInterval.
 	SweepInterval time.Duration
+	// VolumeReaderImage is the image of the Job that reads the volumes a
+	// Level 2 run restored (volumereader.Reader); "" fails those reads.
+	VolumeReaderImage string
 	// SkipNameValidation allows registering the controller again in the
 	// same process (tests that start several managers).
 	SkipNameValidation bool
@@ -94,10 +99,14 @@ type Reconciler struct {
 	APIReader client.Reader
 	// Direct is an uncached client the drill engine creates and reads
 	// Velero objects and scratch namespaces with; nil means Client.
-	Direct   client.Client
-	Scheme   *runtime.Scheme
-	Recorder events.EventRecorder
-	Clock    clock.Clock
+	Direct client.Client
+	// Logs reads the log of a Level 2 run's volume reader (pods/log).
+	Logs volumereader.Logs
+	// VolumeReaderImage is Options.VolumeReaderImage.
+	VolumeReaderImage string
+	Scheme            *runtime.Scheme
+	Recorder          events.EventRecorder
+	Clock             clock.Clock
 
 	Namespace         string
 	VeleroNamespace   string
@@ -132,7 +141,11 @@ type Reconciler struct {
 // ResourceQuotas, LimitRanges: create, to isolate each scratch namespace
 // before restoring into it (the admission policy refuses them in other
 // namespaces). ConfigMaps in the Velero namespace: each run's resource
-// modifiers. The generated Role's namespace is "velero"; another Velero
+// modifiers. PodVolumeBackups and BackupRepositories in the Velero
+// namespace, and get on Velero's repository password Secret by name: a
+// Level 2 run (spec.checks.volumeFiles Compare) stages the renamed
+// PodVolumeBackups and a Ready BackupRepository, checks the password
+// against the sealed repository's first, and reads PodVolumeRestores. The generated Role's namespace is "velero"; another Velero
 // namespace needs it patched.
 // +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills/status,verbs=get;update;patch
@@ -151,6 +164,9 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=create
 // +kubebuilder:rbac:groups="",resources=resourcequotas;limitranges,verbs=create
 // +kubebuilder:rbac:groups="",namespace=velero,resources=configmaps,verbs=get;create;delete
+// +kubebuilder:rbac:groups=velero.io,namespace=velero,resources=podvolumebackups;backuprepositories,verbs=get;list;create;delete
+// +kubebuilder:rbac:groups=velero.io,namespace=velero,resources=podvolumerestores,verbs=get;list
+// +kubebuilder:rbac:groups="",namespace=velero,resources=secrets,resourceNames=velero-repo-credentials,verbs=get
 
 // Setup builds the RestoreDrill reconciler from mgr and
 // registers it with its workers.
@@ -161,8 +177,13 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return fmt.Errorf("restore drill client: %w", err)
 	}
+	cs, err := kubernetes.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return fmt.Errorf("restore drill clientset: %w", err)
+	}
 	r := New(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme(), mgr.GetEventRecorder(kit.EventSource), o)
 	r.Direct = direct
+	r.Logs = volumereader.ClientsetLogs(cs)
 	if err := mgr.Add(r.jobs); err != nil {
 		return err
 	}
@@ -183,7 +204,7 @@ func New(c client.Client, apiReader client.Reader, scheme *runtime.Scheme, rec e
 	r := &Reconciler{
 		Client: c, APIReader: apiReader, Scheme: scheme, Recorder: rec, Clock: o.Clock,
 		Namespace: o.Namespace, VeleroNamespace: o.VeleroNamespace, VeleroCredentials: o.VeleroCredentialsSecret,
-		ReaderClusterRole: o.ReaderClusterRole, Audit: o.Audit,
+		ReaderClusterRole: o.ReaderClusterRole, Audit: o.Audit, VolumeReaderImage: o.VolumeReaderImage,
 		jobs: newDrillJobs(cmp.Or(max(o.MaxConcurrentDrills, 0), kit.DefaultConcurrentDrills)),
 		rand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), //nolint:gosec // picking a backup, not a secret
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
 	"github.com/safekeep-dev/safekeep/drill"
+	"github.com/safekeep-dev/safekeep/drill/volumereader"
 	"github.com/safekeep-dev/safekeep/internal/plural"
 	"github.com/safekeep-dev/safekeep/scope"
 	"github.com/safekeep-dev/safekeep/seal"
@@ -203,7 +204,12 @@ func (r *Reconciler) drillOptions(ctx context.Context, spec drillRunSpec, timeou
 		Isolation:        drill.IsolationFor(d.Spec.Workloads),
 		Policy:           new(kit.TargetPolicy(spec.target)),
 		SkipVolumes:      d.Spec.Checks.Volumes == v1alpha1.DrillVolumesSkip,
+		RestoreVolumes:   d.Spec.Checks.VolumeFiles == v1alpha1.DrillVolumeFilesCompare,
 		Now:              r.Clock.Now,
+	}
+	if opts.RestoreVolumes {
+		rd := &volumereader.Reader{Client: opts.Client, Logs: r.Logs, Image: r.VolumeReaderImage, Labels: opts.Labels}
+		opts.VolumeReader = rd.Read
 	}
 	if m := d.Spec.Checks.MaxRTO; m != nil {
 		opts.MaxRTO = m.Duration
@@ -236,7 +242,7 @@ func fillRun(run *v1alpha1.DrillRun, res *drill.Result) {
 	slices.Sort(run.ScratchNamespaces)
 	run.Checks = checkResults(res.Checks)
 	run.Workloads = res.Changes.Status()
-	run.Volumes = drill.VolumesStatus(res.Volumes)
+	run.Volumes = drill.VolumesStatus(res.Volumes, res.RestoredVolumes)
 	if res.Passed {
 		run.Result = v1alpha1.DrillRunPassed
 		run.Message = "every check passed: " + plural.S(len(res.Namespaces), "namespace") + " restored and verified"

@@ -99,22 +99,27 @@ func runReason(run *v1alpha1.DrillRun) string {
 	case v1alpha1.DrillRunPassed:
 		return v1alpha1.ReasonDrillPassed
 	case v1alpha1.DrillRunFailed:
-		if volumesFailed(run) {
-			return v1alpha1.ReasonVolumeCheckFailed
-		}
-		return v1alpha1.ReasonDrillFailed
+		return failedReason(run)
 	}
 	return v1alpha1.ReasonDrillError
 }
 
-// volumesFailed reports whether a sealed volume of the run did not verify.
-func volumesFailed(run *v1alpha1.DrillRun) bool {
+// failedReason names what failed in a failed run: Velero's repository
+// password, a volume restored by Velero, a sealed volume, or another
+// check.
+func failedReason(run *v1alpha1.DrillRun) string {
+	reason := v1alpha1.ReasonDrillFailed
 	for _, v := range run.Volumes {
-		if !v.Passed {
-			return true
+		switch r := v.Restored; {
+		case r != nil && r.Reason == v1alpha1.ReasonRepositoryPasswordMismatch:
+			return v1alpha1.ReasonRepositoryPasswordMismatch
+		case r != nil && !r.Passed:
+			reason = v1alpha1.ReasonVolumeFilesCheckFailed
+		case !v.Passed && reason == v1alpha1.ReasonDrillFailed:
+			reason = v1alpha1.ReasonVolumeCheckFailed
 		}
 	}
-	return false
+	return reason
 }
 
 // historyLimit is spec.historyLimit or its default.

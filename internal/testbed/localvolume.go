@@ -155,22 +155,9 @@ func (n *Node) ScheduleIn(nsLabels map[string]string) {
 // each Pending PVC with no volume a new local volume (an empty folder under
 // the Node's work folder), and binds each unscheduled pod to the node.
 func (k *nodeKubelet) provisionAndSchedule(ctx context.Context) error {
-	k.mu.Lock()
-	selectors := slices.Clone(k.schedule)
-	k.mu.Unlock()
-	seen := map[string]bool{}
-	var nss []corev1.Namespace
-	for _, sel := range selectors {
-		var list corev1.NamespaceList
-		if err := k.c.List(ctx, &list, client.MatchingLabelsSelector{Selector: sel}); err != nil {
-			return err
-		}
-		for _, ns := range list.Items {
-			if !seen[ns.Name] && ns.DeletionTimestamp == nil {
-				seen[ns.Name] = true
-				nss = append(nss, ns)
-			}
-		}
+	nss, err := k.scheduledNamespaces(ctx)
+	if err != nil {
+		return err
 	}
 	var errs []error
 	for _, ns := range nss {
@@ -374,13 +361,54 @@ func (k *nodeKubelet) claimed(ctx context.Context, pv *corev1.PersistentVolume) 
 	return pvc.DeletionTimestamp == nil && (ref.UID == "" || ref.UID == pvc.UID), nil
 }
 
-// startJobs and finishJobs run the Velero namespace's Jobs on the node.
+// scheduledNamespaces lists the live namespaces the node schedules in.
+func (k *nodeKubelet) scheduledNamespaces(ctx context.Context) ([]corev1.Namespace, error) {
+	k.mu.Lock()
+	selectors := slices.Clone(k.schedule)
+	k.mu.Unlock()
+	seen := map[string]bool{}
+	var nss []corev1.Namespace
+	for _, sel := range selectors {
+		var list corev1.NamespaceList
+		if err := k.c.List(ctx, &list, client.MatchingLabelsSelector{Selector: sel}); err != nil {
+			return nil, err
+		}
+		for _, ns := range list.Items {
+			if !seen[ns.Name] && ns.DeletionTimestamp == nil {
+				seen[ns.Name] = true
+				nss = append(nss, ns)
+			}
+		}
+	}
+	return nss, nil
+}
+
+// jobNamespaces are where the node runs Jobs: Velero's namespace and
+// those it schedules in.
+func (k *nodeKubelet) jobNamespaces(ctx context.Context) ([]string, error) {
+	nss, err := k.scheduledNamespaces(ctx)
+	out := []string{k.n.v.Namespace}
+	for _, ns := range nss {
+		out = append(out, ns.Name)
+	}
+	return out, err
+}
+
+// startJobs and finishJobs run the Jobs of jobNamespaces on the node.
 func (k *nodeKubelet) startJobs(ctx context.Context) error {
-	return startJobs(ctx, k.c, k.n.v.Namespace, k.n.Name)
+	nss, err := k.jobNamespaces(ctx)
+	for _, ns := range nss {
+		err = errors.Join(err, startJobs(ctx, k.c, ns, k.n.Name))
+	}
+	return err
 }
 
 func (k *nodeKubelet) finishJobs(ctx context.Context) error {
-	return finishJobs(ctx, k.c, k.n.v.Namespace)
+	nss, err := k.jobNamespaces(ctx)
+	for _, ns := range nss {
+		err = errors.Join(err, finishJobs(ctx, k.c, ns))
+	}
+	return err
 }
 
 // RunPod creates pod on the Node (spec.nodeName set) and waits (at most a

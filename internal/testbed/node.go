@@ -78,6 +78,11 @@ type Node struct {
 	work    string
 	kubelet *nodeKubelet
 	proc    *process // node-agent
+	// images maps an image to the binary the kubelet runs for it
+	// (RunImage); guarded by kubelet.mu.
+	images map[string]string
+	// logsPort is the kubelet API's (serveLogs).
+	logsPort int
 }
 
 // RequireRoot skips tb when the test does not run as root (a mount
@@ -123,6 +128,7 @@ func StartNode(tb TB, cp *ControlPlane, v *Velero) *Node {
 			tb.Fatalf("testbed: %v", err)
 		}
 	}
+	n.logsPort = n.serveLogs(tb)
 	n.register(tb, ctx)
 	n.kubelet = startNodeKubelet(tb, n)
 
@@ -187,6 +193,10 @@ func (n *Node) register(tb TB, ctx context.Context) {
 		tb.Fatalf("testbed: create Node %s: %v", n.Name, err)
 	}
 	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+	// Where the API server reaches the kubelet API (pods/log): only an
+	// IP, as no name of the Node resolves.
+	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}
+	node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(n.logsPort) //nolint:gosec // a port
 	if err := c.Status().Update(ctx, node); err != nil {
 		tb.Fatalf("testbed: Node %s Ready: %v", n.Name, err)
 	}

@@ -188,7 +188,16 @@ func (k *nodeKubelet) syncPod(ctx context.Context, pod *corev1.Pod) error {
 		return err // nil, nil: a volume is not ready yet
 	}
 	if argv, ok := veleroArgs(pod); ok {
-		return k.runVelero(ctx, pod, argv, vols)
+		return k.runContainer(ctx, pod, func() (string, []string, []string, error) {
+			args, env, err := k.n.containerCommand(pod, argv, vols)
+			return k.n.bin, args, env, err
+		})
+	}
+	if bin, ok := k.n.imageBinary(pod); ok {
+		return k.runContainer(ctx, pod, func() (string, []string, []string, error) {
+			args, err := imageArgs(pod, vols)
+			return bin, args, nil, err
+		})
 	}
 	return k.runWorkload(ctx, pod, vols)
 }
@@ -372,18 +381,19 @@ func restoreWaiting(pod *corev1.Pod, vols map[string]string) (bool, error) {
 	return false, nil
 }
 
-// runVelero starts the pod's velero process once, marks the pod Running,
-// and records its end in the pod's status.
-func (k *nodeKubelet) runVelero(ctx context.Context, pod *corev1.Pod, argv []string, vols map[string]string) error {
+// runContainer starts the pod's process once (the binary, arguments and
+// environment command gives), marks the pod Running, and records its end
+// in the pod's status.
+func (k *nodeKubelet) runContainer(ctx context.Context, pod *corev1.Pod, command func() (string, []string, []string, error)) error {
 	k.mu.Lock()
 	p := k.procs[pod.UID]
 	k.mu.Unlock()
 	if p == nil {
-		args, env, err := k.n.containerCommand(pod, argv, vols)
+		bin, args, env, err := command()
 		if err != nil {
 			return k.failPod(ctx, pod, err)
 		}
-		p, err = k.n.startPodProcess(pod, args, env)
+		p, err = k.n.startPodProcess(pod, bin, args, env)
 		if err != nil {
 			return k.failPod(ctx, pod, err)
 		}

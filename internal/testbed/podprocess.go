@@ -50,11 +50,11 @@ type podProcess struct {
 	once sync.Once
 }
 
-// startPodProcess runs bin/velero with args and env (plus its own HOME,
-// TMPDIR and the control plane's kubeconfig, standing in for the service
-// account) under unshare, with a private /dev (privateDevScript), output
-// to PodLogPath.
-func (n *Node) startPodProcess(pod *corev1.Pod, args, env []string) (*podProcess, error) {
+// startPodProcess runs bin (bin/velero, or a binary RunImage names) with
+// args and env (plus its own HOME, TMPDIR and the control plane's
+// kubeconfig, standing in for the service account) under unshare, with a
+// private /dev (privateDevScript), output to PodLogPath.
+func (n *Node) startPodProcess(pod *corev1.Pod, bin string, args, env []string) (*podProcess, error) {
 	dir := filepath.Dir(n.PodLogPath(string(pod.UID)))
 	p := &podProcess{args: args, dev: filepath.Join(dir, "dev"), log: n.PodLogPath(string(pod.UID))}
 	home, tmp := filepath.Join(dir, "home"), filepath.Join(dir, "tmp")
@@ -67,9 +67,9 @@ func (n *Node) startPodProcess(pod *corev1.Pod, args, env []string) (*podProcess
 	if err != nil {
 		return nil, err
 	}
-	argv := append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", privateDevScript, "sh", p.dev, n.bin}, args...)
+	argv := append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", privateDevScript, "sh", p.dev, bin}, args...)
 	env = n.env(append(env, "KUBECONFIG="+n.cp.Kubeconfig, "HOME="+home, "TMPDIR="+tmp)...)
-	if p.process, err = startProcess("velero "+strings.Join(args[:min(2, len(args))], " "), unshare, argv, env, p.log); err != nil {
+	if p.process, err = startProcess(filepath.Base(bin)+" "+strings.Join(args[:min(2, len(args))], " "), unshare, argv, env, p.log); err != nil {
 		return nil, err
 	}
 	return p, nil

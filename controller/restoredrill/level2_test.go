@@ -1,0 +1,109 @@
+package restoredrill
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/drill"
+	"github.com/safekeep-dev/safekeep/seal"
+)
+
+// TestRestoreDrillLevel2: spec.checks.volumeFiles Compare turns Level 2
+// on for scheduled runs (the engine is told to restore volumes, with a
+// reader of the restored volumes), each volume's files and bytes restored
+// and matched go into status, and a failed run is named by what failed:
+// RepositoryPasswordMismatch before Velero ran, VolumeFilesCheckFailed
+// when restored files differ. Skip, the default, leaves Level 2 off. The
+// engine's own Level 2 runs on real Velero in e2e.
+func TestRestoreDrillLevel2(t *testing.T) {
+	e := newDrillEnv(t, day0)
+	ns := e.Namespace(t)
+	e.fixtures(t, ns, -3)
+	e.auditedTarget(t, ns, "offsite")
+
+	vol := seal.VolumeRecord{Namespace: "phi-app", Pod: "db-0", Volume: "data"}
+	var mu sync.Mutex
+	var told []drill.Options
+	outcome := drill.RestoredVolume{Volume: vol, Files: 5, Bytes: 351413, MatchedFiles: 5, MatchedBytes: 351413}
+	engine := func(_ context.Context, opts drill.Options) (*drill.Result, error) {
+		mu.Lock()
+		told = append(told, opts)
+		rv := outcome
+		mu.Unlock()
+		res := &drill.Result{Schedule: opts.Schedule, Backup: opts.Backup, StartedAt: e.Clock.Now(), FinishedAt: e.Clock.Now(), Passed: rv.Passed()}
+		for _, name := range drill.CheckNames {
+			c := audit.CheckResult{Name: name, Passed: true, Message: "passed"}
+			if name == drill.CheckVolumeFiles && !rv.Passed() {
+				c = audit.CheckResult{Name: name, Message: rv.Reason, Objects: []string{"volume phi-app/db-0/data: " + rv.Reason}}
+			}
+			res.Checks = append(res.Checks, c)
+		}
+		if opts.RestoreVolumes {
+			res.RestoredVolumes = []drill.RestoredVolume{rv}
+		}
+		return res, nil
+	}
+	r := e.drillReconciler(t, nil)
+	r.engine = engine
+
+	d := e.drill(t, ns, "level2", func(s *v1alpha1.RestoreDrillSpec) {
+		s.Checks.VolumeFiles = v1alpha1.DrillVolumeFilesCompare
+		s.Workloads = v1alpha1.DrillWorkloads{Mode: v1alpha1.DrillWorkloadsIsolated, Run: []v1alpha1.DrillRunnableKind{"Pod"}, PodSecurity: "baseline"}
+	})
+	run := e.runNow(t, r, d, day0.Add(10*time.Minute))
+	if run.Result != v1alpha1.DrillRunPassed || len(run.Volumes) != 1 {
+		t.Fatalf("run %+v, want Passed with one volume", run)
+	}
+	if got := run.Volumes[0].Restored; got == nil || !got.Passed || got.Files != 5 || got.Bytes != 351413 || got.MatchedFiles != 5 || got.MatchedBytes != 351413 {
+		t.Errorf("restored %+v, want 5 files, 351413 bytes restored and matched", got)
+	}
+
+	for i, tt := range []struct {
+		reason, condition string
+	}{
+		{drill.VolumePasswordMismatch, v1alpha1.ReasonRepositoryPasswordMismatch},
+		{drill.VolumeDiffers, v1alpha1.ReasonVolumeFilesCheckFailed},
+	} {
+		mu.Lock()
+		outcome = drill.RestoredVolume{Volume: vol, Reason: tt.reason, Message: "what failed"}
+		mu.Unlock()
+		run = e.runNow(t, r, d, day0.Add(time.Duration(20+10*i)*time.Minute))
+		if run.Result != v1alpha1.DrillRunFailed || run.Volumes[0].Passed || run.Volumes[0].Restored.Reason != tt.reason {
+			t.Errorf("run %+v, want Failed with the volume's reason %s", run, tt.reason)
+		}
+		wantDrillCondition(t, e.getDrill(t, d), v1alpha1.ConditionLastDrillPassed, metav1.ConditionFalse, tt.condition, "volume-files", "phi-app/db-0/data")
+	}
+
+	d = e.getDrill(t, d)
+	d.Spec.Checks.VolumeFiles = v1alpha1.DrillVolumeFilesSkip
+	if err := e.CP.Client.Update(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	run = e.runNow(t, r, d, day0.Add(time.Hour))
+	if run.Result != v1alpha1.DrillRunPassed || len(run.Volumes) != 0 {
+		t.Errorf("run with volumeFiles Skip: %+v", run)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var asked []string
+	for _, o := range told {
+		asked = append(asked, strings.Join([]string{boolWord(o.RestoreVolumes), boolWord(o.VolumeReader != nil)}, "/"))
+	}
+	if want := "yes/yes,yes/yes,yes/yes,no/yes"; strings.Join(asked, ",") != want {
+		t.Errorf("the engine was told RestoreVolumes/VolumeReader %v, want %s", asked, want)
+	}
+}
+
+func boolWord(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,269 @@
+// Package volumereader reads, from inside the cluster, the volumes a
+// Level 2 drill had Velero restore: the controller never mounts a
+// volume. A Job in the scratch namespace mounts each restored claim
+// read-only and runs `safekeep-controller volume-digests`, which writes a
+// digest list (volume.WriteDigestList) to the pod's log; the controller
+// reads that log through the API server (pods/log) and hands the digests
+// to the drill's volume-files check, which compares them with the sealed
+// snapshots.
+package volumereader
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/safekeep-dev/safekeep/drill"
+	"github.com/safekeep-dev/safekeep/volume"
+)
+
+const (
+	// JobName is the reader Job's name in the scratch namespace.
+	JobName = "safekeep-volume-reader"
+	// Container is the name of its one container.
+	Container = "reader"
+	// Binary is the controller's path in its image (the Dockerfile's).
+	Binary = "/usr/local/bin/safekeep-controller"
+	// Command is the subcommand the container runs.
+	Command = "volume-digests"
+	// mountRoot holds the claims, mounted at <mountRoot>/<index>.
+	mountRoot = "/volumes"
+	// jobNameLabel is the label the Job controller puts on a Job's pods
+	// (also set under its legacy name "job-name").
+	jobNameLabel = "batch.kubernetes.io/job-name"
+
+	// DefaultTimeout bounds the wait for the Job.
+	DefaultTimeout = 10 * time.Minute
+	// deleteTimeout bounds the deletion of the Job once read.
+	deleteTimeout = 30 * time.Second
+)
+
+// ErrNoImage: the controller was given no reader image.
+var ErrNoImage = errors.New("no volume reader image: start the controller with --volume-reader-image set to its own image")
+
+// Logs opens a container's log.
+type Logs func(ctx context.Context, namespace, pod, container string) (io.ReadCloser, error)
+
+// ClientsetLogs reads logs through the API server's pods/log.
+func ClientsetLogs(cs kubernetes.Interface) Logs {
+	return func(ctx context.Context, namespace, pod, container string) (io.ReadCloser, error) {
+		return cs.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{Container: container}).Stream(ctx)
+	}
+}
+
+// Reader runs the reader Job. Its Read is a drill.VolumeReader.
+type Reader struct {
+	// Client reads the restored pods and creates, reads and deletes the
+	// Job and its pods, in the scratch namespace only.
+	Client client.Client
+	// Logs reads the reader's log.
+	Logs Logs
+	// Image is the controller's image.
+	Image string
+	// Labels go on the Job and its pod (the run's labels).
+	Labels map[string]string
+	// Timeout bounds the wait for the Job; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Poll is how often the Job is read; 0 means one second.
+	Poll time.Duration
+}
+
+// Read reads vols, the restored pod volumes of namespace, with one Job,
+// and deletes the Job after. A volume whose pod or claim is missing, or
+// whose section of the log is missing or cut short, fails alone.
+func (r *Reader) Read(ctx context.Context, namespace string, vols []drill.PodVolume) (map[drill.PodVolume]drill.VolumeRead, error) {
+	if r.Image == "" {
+		return nil, ErrNoImage
+	}
+	out := map[drill.PodVolume]drill.VolumeRead{}
+	claims, index := []string{}, map[drill.PodVolume]int{}
+	for _, v := range vols {
+		claim, err := r.claimOf(ctx, v)
+		if err != nil {
+			out[v] = drill.VolumeRead{Err: err}
+			continue
+		}
+		i := len(claims)
+		for j, c := range claims {
+			if c == claim {
+				i = j
+			}
+		}
+		if i == len(claims) {
+			claims = append(claims, claim)
+		}
+		index[v] = i
+	}
+	if len(claims) == 0 {
+		return out, nil
+	}
+	reads, err := r.run(ctx, namespace, claims)
+	if err != nil {
+		return nil, err
+	}
+	for v, i := range index {
+		out[v] = drill.VolumeRead{Digests: reads[i].Digests, Err: reads[i].Err}
+	}
+	return out, nil
+}
+
+// claimOf is the claim v's pod mounts as v.Volume.
+func (r *Reader) claimOf(ctx context.Context, v drill.PodVolume) (string, error) {
+	if v.Pod == volume.DataMoverDir { // restored from a DataDownload: the PVC
+		return v.Volume, nil
+	}
+	pod := &corev1.Pod{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: v.Namespace, Name: v.Pod}, pod); err != nil {
+		return "", fmt.Errorf("restored pod: %w", err)
+	}
+	for _, pv := range pod.Spec.Volumes {
+		if pv.Name == v.Volume && pv.PersistentVolumeClaim != nil {
+			return pv.PersistentVolumeClaim.ClaimName, nil
+		}
+	}
+	return "", fmt.Errorf("the restored pod has no claim volume %s", v.Volume)
+}
+
+// run creates the Job, waits for it, reads its log and deletes it.
+func (r *Reader) run(ctx context.Context, namespace string, claims []string) ([]volume.DigestListRead, error) {
+	job := r.job(namespace, claims)
+	if err := r.Client.Create(ctx, job); err != nil {
+		return nil, fmt.Errorf("create Job %s/%s: %w", namespace, JobName, err)
+	}
+	defer r.delete(ctx, job)
+	pod, err := r.wait(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	logs, err := r.Logs(ctx, namespace, pod, Container)
+	if err != nil {
+		return nil, fmt.Errorf("read the log of %s/%s: %w", namespace, pod, err)
+	}
+	defer func() { _ = logs.Close() }() // read-only
+	reads, err := volume.ReadDigestList(logs, len(claims))
+	if err != nil {
+		return nil, fmt.Errorf("read the log of %s/%s: %w", namespace, pod, err)
+	}
+	return reads, nil
+}
+
+// job is the reader Job: one pod, never restarted, with no service
+// account token or network need, each claim mounted read-only. It runs
+// as root with only CAP_DAC_OVERRIDE, to read files whatever their owner
+// (the PodSecurity baseline level allows it; restricted does not).
+func (r *Reader) job(namespace string, claims []string) *batchv1.Job {
+	args := []string{Binary, Command}
+	var vols []corev1.Volume
+	var mounts []corev1.VolumeMount
+	for i, c := range claims {
+		name := "v" + strconv.Itoa(i)
+		path := mountRoot + "/" + strconv.Itoa(i)
+		args = append(args, path)
+		vols = append(vols, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c, ReadOnly: true}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: name, MountPath: path, ReadOnly: true})
+	}
+	timeout := cmp.Or(r.Timeout, DefaultTimeout)
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: JobName, Namespace: namespace, Labels: r.Labels},
+		Spec: batchv1.JobSpec{
+			BackoffLimit:          ptr.To[int32](0),
+			ActiveDeadlineSeconds: ptr.To(int64(timeout.Seconds())),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: r.Labels},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                corev1.RestartPolicyNever,
+					AutomountServiceAccountToken: ptr.To(false),
+					EnableServiceLinks:           ptr.To(false),
+					SecurityContext:              &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+					Containers: []corev1.Container{{
+						Name: Container, Image: r.Image, Command: args, VolumeMounts: mounts,
+						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+						SecurityContext: &corev1.SecurityContext{
+							RunAsUser: ptr.To[int64](0), RunAsNonRoot: ptr.To(false),
+							AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+							Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"DAC_OVERRIDE"}},
+						},
+					}},
+					Volumes: vols,
+				},
+			},
+		},
+	}
+}
+
+// wait waits for the Job to end and returns its pod's name.
+func (r *Reader) wait(ctx context.Context, job *batchv1.Job) (string, error) {
+	timeout := cmp.Or(r.Timeout, DefaultTimeout)
+	var state batchv1.JobConditionType
+	err := wait.PollUntilContextTimeout(ctx, cmp.Or(r.Poll, time.Second), timeout, true, func(ctx context.Context) (bool, error) {
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
+			return false, err
+		}
+		for _, c := range job.Status.Conditions {
+			if c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) {
+				state = c.Type
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("Job %s/%s did not finish within %s: %w", job.Namespace, JobName, timeout, err)
+	}
+	pods, err := r.pods(ctx, job.Namespace)
+	if err != nil {
+		return "", err
+	}
+	if len(pods) == 0 {
+		return "", fmt.Errorf("Job %s/%s %s with no pod left to read", job.Namespace, JobName, state)
+	}
+	// A failed Job's log still holds what could be read: the volumes the
+	// reader could not read have error lines.
+	return pods[0].Name, nil
+}
+
+// pods lists the Job's pods.
+func (r *Reader) pods(ctx context.Context, namespace string) ([]corev1.Pod, error) {
+	var list corev1.PodList
+	for _, label := range []string{jobNameLabel, "job-name"} {
+		if err := r.Client.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels{label: JobName}); err != nil {
+			return nil, fmt.Errorf("list the pods of Job %s/%s: %w", namespace, JobName, err)
+		}
+		if len(list.Items) > 0 {
+			break
+		}
+	}
+	return list.Items, nil
+}
+
+// delete removes the Job and its pods, even when ctx has ended: they are
+// in the scratch namespace, which cleanup deletes anyway, but a reader
+// left running would hold the volumes.
+func (r *Reader) delete(ctx context.Context, job *batchv1.Job) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
+	defer cancel()
+	_ = client.IgnoreNotFound(r.Client.Delete(dctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground))) // cleanup deletes the namespace
+	pods, err := r.pods(dctx, job.Namespace)
+	if err != nil {
+		return
+	}
+	for i := range pods {
+		if err := r.Client.Delete(dctx, &pods[i]); err != nil && !apierrors.IsNotFound(err) {
+			return // the namespace's deletion takes it
+		}
+	}
+}
