@@ -38,7 +38,7 @@ const (
 // byte for byte with their modes; the PHI marker in the files is nowhere
 // offsite in plaintext.
 func TestVolumeFSBackup(t *testing.T) {
-	b := startBed(t, bedSpec{node: true, buckets: map[string]bool{fsBucket: true}, staging: []string{l2Staging}})
+	b := startBed(t, bedSpec{node: true, crds: true, buckets: map[string]bool{fsBucket: true, l2cBucket: false}, staging: []string{l2Staging, l2cStaging}})
 	ctx := t.Context()
 	c := b.cp.Client
 	marker := "PHI-MARKER-" + randomHex(t, 16)
@@ -101,6 +101,7 @@ func TestVolumeFSBackup(t *testing.T) {
 		source: fsNamespace, claim: "records", files: files, restoredBy: "PodVolumeRestores"}
 	t.Run("level 2 drill restores the volume through Velero", func(t *testing.T) { testLevel2Drill(t, b, lc) })
 	t.Run("restore --namespace-mapping restores the volume through Velero", func(t *testing.T) { testLevel2RestoreCLI(t, b, lc) })
+	t.Run("a scheduled Level 2 drill through the controller", func(t *testing.T) { testLevel2Controller(t, b, files) })
 
 	t.Run("no offsite object shows the PHI marker", func(t *testing.T) {
 		for key, body := range offsite {

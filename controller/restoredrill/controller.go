@@ -145,8 +145,9 @@ type Reconciler struct {
 // namespace, and get on Velero's repository password Secret by name: a
 // Level 2 run (spec.checks.volumeFiles Compare) stages the renamed
 // PodVolumeBackups and a Ready BackupRepository, checks the password
-// against the sealed repository's first, and reads PodVolumeRestores. The generated Role's namespace is "velero"; another Velero
-// namespace needs it patched.
+// against the sealed repository's first, and reads PodVolumeRestores.
+// The generated Role's namespace is "velero"; another Velero namespace
+// needs it patched.
 // +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=safekeep.dev,resources=restoredrills/finalizers,verbs=update
