@@ -87,7 +87,9 @@ func TestRestoreDrillRecordsVolumes(t *testing.T) {
 	r := e.drillReconciler(t, nil)
 	r.engine, r.Audit = engine, auditlog.New("", e.Rec)
 
-	d := e.drill(t, ns, "volumes", nil)
+	// Never due between its creation (the wall clock) and the fake clock's
+	// day0: only the runs asked for run.
+	d := e.drill(t, ns, "volumes", func(s *v1alpha1.RestoreDrillSpec) { s.Schedule = "0 3 1 1 *" })
 	if got := e.getDrill(t, d).Spec.Checks.Volumes; got != v1alpha1.DrillVolumesVerify {
 		t.Errorf("spec.checks.volumes defaults to %q, want Verify", got)
 	}
