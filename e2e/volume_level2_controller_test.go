@@ -75,17 +75,25 @@ func testLevel2Controller(t *testing.T, b *bed, files map[string]volumeFile) {
 				Template:         v1alpha1.BackupTemplate{IncludedNamespaces: []string{fsNamespace}, DefaultVolumesToFsBackup: ptr.To(true)},
 				OffsiteTargetRef: corev1.LocalObjectReference{Name: "offsite-volumes"},
 			},
-		}, d)
-	kubeconfig := asServiceAccount(t, b)
+		})
 	for _, o := range objs {
 		if err := c.Create(ctx, o); err != nil {
 			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
 		}
 	}
+	kubeconfig := asServiceAccount(t, b)
 	// The Node schedules the run's restored pods and reader Job.
 	b.node.ScheduleIn(map[string]string{v1alpha1.LabelDrill: v1alpha1.DrillLabelValue(ctlNamespace, l2cDrill)})
 	ctl := startController(t, bin, kubeconfig, "--volume-reader-image", l2cImage)
 	kube := []string{"-n", ctlNamespace, "--kubeconfig", b.cp.Kubeconfig}
+	waitFor(t, "the schedule Ready", time.Minute, func(ctx context.Context) (bool, error) {
+		s := &v1alpha1.BackupSchedule{}
+		err := c.Get(ctx, client.ObjectKey{Namespace: ctlNamespace, Name: l2cSchedule}, s)
+		return err == nil && meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReady), err
+	})
+	if err := c.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the drill Ready", time.Minute, func(ctx context.Context) (bool, error) {
 		err := c.Get(ctx, client.ObjectKeyFromObject(d), d)
 		return err == nil && meta.IsStatusConditionTrue(d.Status.Conditions, v1alpha1.ConditionReady), err

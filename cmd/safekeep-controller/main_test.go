@@ -234,6 +234,7 @@ func TestEveryOptionIsAFlag(t *testing.T) {
 		"ClusterID": "cluster-id", "TargetCheckInterval": "target-check-interval", "TargetRetryInterval": "target-retry-interval",
 		"TargetProbeTimeout": "target-probe-timeout", "MaxConcurrentSeals": "max-concurrent-seals", "SealConcurrency": "seal-concurrency", "BackupDeadline": "backup-deadline",
 		"MaxConcurrentDrills": "max-concurrent-drills", "DrillSweepInterval": "drill-sweep-interval", "AuditActor": "audit-actor",
+		"VolumeReaderImage": "volume-reader-image",
 	}
 	hooks := map[string]bool{"Clock": true, "SkipNameValidation": true}
 	doc, err := os.ReadFile(filepath.Join(testbed.RepoRoot(t), "docs", "controller.md"))

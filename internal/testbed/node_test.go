@@ -12,9 +12,11 @@ import (
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -89,6 +91,10 @@ func TestNodeFSBackupRestore(t *testing.T) {
 		t.Errorf("restored volume holds %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(files)))
 	}
 
+	t.Run("a Job of an image RunImage names runs for real, its log read through pods/log", func(t *testing.T) {
+		testNodeRunsImage(t, cp, n, ns+"-restored", files["records/patient-0001.json"])
+	})
+
 	t.Run("repository maintenance Job runs on the node", func(t *testing.T) {
 		// A repository never maintained (a staged copy's) is due at once:
 		// Velero starts a Job when a spec change makes it reconcile, and
@@ -154,4 +160,44 @@ func readTree(t *testing.T, dir string) map[string][]byte {
 		t.Fatal(err)
 	}
 	return files
+}
+
+// testNodeRunsImage: a Job in a namespace the Node schedules in, whose
+// image RunImage maps to /bin/cat, runs cat on the file of the PVC "data"
+// it mounts (the mount path given as the PV's folder); the API server's
+// pods/log reads the output from the Node's kubelet API.
+func testNodeRunsImage(t *testing.T, cp *ControlPlane, n *Node, ns string, want []byte) {
+	ctx := t.Context()
+	n.RunImage("cat:test", "/bin/cat")
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "cat", Namespace: ns},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{Name: "cat", Image: "cat:test", Command: []string{"/bin/cat", "/data/records/patient-0001.json"},
+				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data", ReadOnly: true}}}},
+			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data", ReadOnly: true}}}},
+		}}},
+	}
+	if err := cp.Client.Create(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, pollInterval, operationTimeout, true, func(ctx context.Context) (bool, error) {
+		err := cp.Client.Get(ctx, client.ObjectKeyFromObject(job), job)
+		return job.Status.Succeeded > 0 || job.Status.Failed > 0, err
+	})
+	if err != nil || job.Status.Succeeded != 1 {
+		t.Fatalf("Job %+v: %v", job.Status, err)
+	}
+	var pods corev1.PodList
+	if err := cp.Client.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"job-name": "cat"}); err != nil || len(pods.Items) != 1 {
+		t.Fatalf("pods of the Job: %d, %v", len(pods.Items), err)
+	}
+	cs, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cs.CoreV1().Pods(ns).GetLogs(pods.Items[0].Name, &corev1.PodLogOptions{Container: "cat"}).DoRaw(ctx)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("pods/log of the Job's pod: %q, %v; want %q", got, err, want)
+	}
 }
