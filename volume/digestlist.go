@@ -51,7 +51,7 @@ var ErrDigestList = errors.New("bad digest list")
 func (d Digests) Sum() string {
 	h := sha256.New()
 	for _, p := range slices.Sorted(maps.Keys(d)) {
-		fmt.Fprintf(h, "%s  %d  %s\n", d[p].SHA256, d[p].Size, strconv.Quote(p))
+		_, _ = fmt.Fprintf(h, "%s  %d  %s\n", d[p].SHA256, d[p].Size, strconv.Quote(p)) // a hash never fails
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
@@ -62,7 +62,7 @@ func (d Digests) Sum() string {
 // which it also returns.
 func WriteDigestList(w io.Writer, index int, fsys iofs.FS) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "%s %d\n", digestListVolume, index)
+	_, _ = fmt.Fprintf(bw, "%s %d\n", digestListVolume, index) // a failed write shows at Flush
 	seen := Digests{}
 	var bytes int64
 	err := walkRegular(fsys, func(p string, d FileDigest) error {
@@ -72,9 +72,9 @@ func WriteDigestList(w io.Writer, index int, fsys iofs.FS) error {
 		return err
 	})
 	if err != nil {
-		fmt.Fprintf(bw, "%s %d %s\n", digestListError, index, strconv.Quote(err.Error()))
+		_, _ = fmt.Fprintf(bw, "%s %d %s\n", digestListError, index, strconv.Quote(err.Error())) // shows at Flush
 	} else {
-		fmt.Fprintf(bw, "%s %d %d %s\n", digestListEnd, len(seen), bytes, seen.Sum())
+		_, _ = fmt.Fprintf(bw, "%s %d %d %s\n", digestListEnd, len(seen), bytes, seen.Sum()) // shows at Flush
 	}
 	if ferr := bw.Flush(); err == nil {
 		err = ferr
@@ -115,7 +115,7 @@ func ReadDigestList(r io.Reader, n int) ([]DigestListRead, error) {
 		case digestListFile:
 			p, d, err := parseDigestLine(rest)
 			if err != nil || cur < 0 {
-				return out, fmt.Errorf("%w: file line: %v", ErrDigestList, err)
+				return out, fmt.Errorf("%w: file line: %w", ErrDigestList, err)
 			}
 			files[p] = d
 			bytes += d.Size

@@ -222,14 +222,14 @@ func (r *Reader) wait(ctx context.Context, job *batchv1.Job) (string, error) {
 		return false, nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("Job %s/%s did not finish within %s: %w", job.Namespace, JobName, timeout, err)
+		return "", fmt.Errorf("the Job %s/%s did not finish within %s: %w", job.Namespace, JobName, timeout, err)
 	}
 	pods, err := r.pods(ctx, job.Namespace)
 	if err != nil {
 		return "", err
 	}
 	if len(pods) == 0 {
-		return "", fmt.Errorf("Job %s/%s %s with no pod left to read", job.Namespace, JobName, state)
+		return "", fmt.Errorf("the Job %s/%s ended (%s) with no pod left to read", job.Namespace, JobName, state)
 	}
 	// A failed Job's log still holds what could be read: the volumes the
 	// reader could not read have error lines.

@@ -78,9 +78,6 @@ type Node struct {
 	work    string
 	kubelet *nodeKubelet
 	proc    *process // node-agent
-	// images maps an image to the binary the kubelet runs for it
-	// (RunImage); guarded by kubelet.mu.
-	images map[string]string
 	// logsPort is the kubelet API's (serveLogs).
 	logsPort int
 }

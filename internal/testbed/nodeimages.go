@@ -23,22 +23,23 @@ import (
 // Node (see serveLogs). Read-only mounts are not enforced: the process
 // runs as the test does.
 func (n *Node) RunImage(image, bin string) {
-	n.kubelet.mu.Lock()
-	defer n.kubelet.mu.Unlock()
-	if n.images == nil {
-		n.images = map[string]string{}
+	k := n.kubelet
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.images == nil {
+		k.images = map[string]string{}
 	}
-	n.images[image] = bin
+	k.images[image] = bin
 }
 
 // imageBinary returns the binary RunImage gave pod's image.
-func (n *Node) imageBinary(pod *corev1.Pod) (string, bool) {
+func (k *nodeKubelet) imageBinary(pod *corev1.Pod) (string, bool) {
 	if len(pod.Spec.Containers) != 1 {
 		return "", false
 	}
-	n.kubelet.mu.Lock()
-	defer n.kubelet.mu.Unlock()
-	bin, ok := n.images[pod.Spec.Containers[0].Image]
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	bin, ok := k.images[pod.Spec.Containers[0].Image]
 	return bin, ok
 }
 

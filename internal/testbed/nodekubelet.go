@@ -81,6 +81,8 @@ type nodeKubelet struct {
 	// csi: the Node is a CSI node too (EnableCSI): it snapshots.
 	csi  bool
 	runs []NodeRun
+	// images maps an image to the binary run for it (Node.RunImage).
+	images map[string]string
 	// procs are the processes started, by pod UID; a finished one stays
 	// until its pod is gone, so it is never started twice.
 	procs map[types.UID]*podProcess
@@ -193,7 +195,7 @@ func (k *nodeKubelet) syncPod(ctx context.Context, pod *corev1.Pod) error {
 			return k.n.bin, args, env, err
 		})
 	}
-	if bin, ok := k.n.imageBinary(pod); ok {
+	if bin, ok := k.imageBinary(pod); ok {
 		return k.runContainer(ctx, pod, func() (string, []string, []string, error) {
 			args, err := imageArgs(pod, vols)
 			return bin, args, nil, err
