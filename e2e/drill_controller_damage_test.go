@@ -266,7 +266,7 @@ func dcCheckAudit(t *testing.T, e *dcEnv, tc dcDamage, run *v1alpha1.DrillRun) {
 	}
 	// Object names stay in the cluster (status); the plaintext log holds
 	// their count and digests only.
-	if bytes.Contains(entry.Details, []byte(`"objects":`)) {
+	if bytes.Contains(entry.Details, []byte(`"objects":`)) || (tc.names != "" && bytes.Contains(entry.Details, []byte(tc.names))) {
 		t.Errorf("audit entry %s names objects: %s", key, entry.Details)
 	}
 	for _, c := range run.Checks {

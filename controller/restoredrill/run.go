@@ -313,7 +313,7 @@ func (r *Reconciler) auditRun(ctx context.Context, tgt *target.Target, d *v1alph
 		}
 		for _, c := range run.Checks {
 			// Names stay in the cluster: the log gets counts and digests.
-			det.Checks = append(det.Checks, audit.CheckResult{Name: c.Name, Passed: c.Passed, Message: c.Message, Objects: c.FailedObjects}.WithoutNames())
+			det.Checks = append(det.Checks, drill.ForLog(audit.CheckResult{Name: c.Name, Passed: c.Passed, Message: c.Message, Objects: c.FailedObjects}))
 		}
 		det.Workloads = drill.AuditOf(run.Workloads)
 		det.Volumes = drill.AuditVolumes(run.Volumes)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/drill"
 	"github.com/safekeep-dev/safekeep/target"
 )
 
@@ -44,7 +45,7 @@ func recordRestore(ctx context.Context, opts *options, f *restoreFlags, off *off
 		Details: audit.RestoreDetails{
 			Schedule: rec.schedule, Backup: rec.backup, User: usr, Host: host,
 			Destination: rec.destination, NamespaceMapping: rec.mapping, StagingLocation: rec.staging,
-			Passed: rec.passed, Checks: rec.checks,
+			Passed: rec.passed, Checks: drill.ChecksForLog(rec.checks),
 		},
 	})
 }
