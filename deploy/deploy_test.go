@@ -151,6 +151,31 @@ func TestDeploymentHardened(t *testing.T) {
 	}
 }
 
+// TestVolumeReaderImage checks that the controller's Level 2 volume
+// reader runs the controller's own image: the kustomization's replacement
+// sets --volume-reader-image to the container's image.
+func TestVolumeReaderImage(t *testing.T) {
+	var d appsv1.Deployment
+	typed(t, find(t, render(t), "Deployment", "safekeep-controller"), &d)
+	c := d.Spec.Template.Spec.Containers[0]
+	if got, n := readerImage(c.Args); n != 1 || got != c.Image || !strings.Contains(got, "/") {
+		t.Errorf("--volume-reader-image %q (%d times), want once the container's image %q", got, n, c.Image)
+	}
+}
+
+// readerImage returns the value of --volume-reader-image in args and how
+// many times it is given.
+func readerImage(args []string) (string, int) {
+	var v string
+	n := 0
+	for _, a := range args {
+		if s, ok := strings.CutPrefix(a, "--volume-reader-image="); ok {
+			v, n = s, n+1
+		}
+	}
+	return v, n
+}
+
 // startBed starts a control plane with Velero's namespace and returns an
 // admin client whose API warnings w collects.
 func startBed(t *testing.T) (*testbed.ControlPlane, client.Client, *warnings) {

@@ -172,6 +172,7 @@ extraObjects:
 		"velero namespace":   slices.Contains(c.Args, "--velero-namespace=velero-prod"),
 		"extra args":         slices.Contains(c.Args, "--target-check-interval=10m"),
 		"cluster ID":         slices.Contains(c.Args, "--cluster-id=prod-east"),
+		"reader image":       slices.Contains(c.Args, "--volume-reader-image=registry.example/safekeep@"+digest),
 		"role in velero-ns":  objs["Role velero-prod/safekeep-controller"] != nil && objs["RoleBinding velero-prod/safekeep-controller"] != nil,
 		"no role in velero":  objs["Role velero/safekeep-controller"] == nil,
 		"namespace":          objs["Namespace /safekeep-system"].GetLabels()["pod-security.kubernetes.io/enforce"] == "restricted",
@@ -200,6 +201,25 @@ extraObjects:
 	objs = byKey(helmTemplate(t, "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "monitoring.coreos.com/v1/PrometheusRule"))
 	if objs["ServiceMonitor safekeep-system/safekeep-controller"] == nil || objs["PrometheusRule safekeep-system/safekeep"] == nil {
 		t.Error("with the Prometheus Operator's CRDs, no ServiceMonitor or PrometheusRule")
+	}
+	for set, want := range map[string]string{
+		"":                                      "ghcr.io/safekeep-dev/safekeep-controller:v0.1.0",
+		"image.tag=v9.9.9":                      "ghcr.io/safekeep-dev/safekeep-controller:v9.9.9",
+		"volumeReaderImage=mirror.example/sk:1": "mirror.example/sk:1",
+	} {
+		args := []string{}
+		if set != "" {
+			args = []string{"--set", set}
+		}
+		typed(t, byKey(helmTemplate(t, args...))["Deployment safekeep-system/safekeep-controller"], &d)
+		c := d.Spec.Template.Spec.Containers[0]
+		got, n := readerImage(c.Args)
+		if n != 1 || got != want {
+			t.Errorf("--set %q: --volume-reader-image %q (%d times), want %q", set, got, n, want)
+		}
+		if set == "image.tag=v9.9.9" && got != c.Image {
+			t.Errorf("--set %q: reader image %q, container image %q", set, got, c.Image)
+		}
 	}
 	if objs := byKey(helmTemplate(t, "--set", "crds.enabled=false")); objs["CustomResourceDefinition /offsitetargets.safekeep.dev"] != nil {
 		t.Error("crds.enabled=false still renders the CRDs")

@@ -224,6 +224,7 @@ func deployment(t *templater, obj map[string]any, d *defaults) error {
 		return fmt.Errorf("deployment: %d containers, the chart expects one", len(containers))
 	}
 	c := containers[0].(map[string]any)
+	image, _ := c["image"].(string)
 	c["image"] = t.value(`"{{ include "safekeep.image" . }}"`)
 	c[t.optional("imagePullPolicy", ".Values.image.pullPolicy")] = "x"
 	d.Resources, c["resources"] = c["resources"], t.block(".Values.resources")
@@ -234,6 +235,13 @@ func deployment(t *templater, obj map[string]any, d *defaults) error {
 		return fmt.Errorf("deployment: no arg --velero-namespace=%s for the chart's velero.namespace", veleroNamespace)
 	}
 	args[i] = "--velero-namespace=" + veleroSentinel
+	j := slices.Index(args, any("--volume-reader-image="+image))
+	if j < 0 {
+		return fmt.Errorf("deployment: no arg --volume-reader-image=%s (the container's image) for the chart's volumeReaderImage", image)
+	}
+	args[j] = t.sentinel(func(int) string {
+		return `- {{ printf "--volume-reader-image=%s" (.Values.volumeReaderImage | default (include "safekeep.image" .)) | quote }}`
+	})
 	c["args"] = append(args, t.sentinel(func(indent int) string {
 		return fmt.Sprintf("{{- with .Values.clusterID }}\n%s- --cluster-id={{ . }}\n%s{{- end }}", pad(indent), pad(indent))
 	}), t.sentinel(func(indent int) string {

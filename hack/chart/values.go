@@ -108,6 +108,12 @@ velero:
 # several clusters seal into one bucket.
 clusterID: ""
 
+# Image of the Job that reads restored volumes in Level 2 drills
+# (--volume-reader-image; safekeep-controller volume-digests). Empty: the
+# controller's own image, as above. Set it only to a copy of that image
+# (a mirror, another digest of the same release).
+volumeReaderImage: ""
+
 resources:{{ y .Resources 2 }}
 
 podSecurityContext:{{ y .PodSecurity 2 }}
