@@ -147,12 +147,13 @@ type DrillDetails struct {
 	// Workloads is what the drill's isolation changed, left out and let
 	// run; absent in entries written before drills were isolated.
 	Workloads *WorkloadChanges `json:"workloads,omitempty"`
-	// Volumes is the Level 1 check of each sealed volume; absent when the
-	// backup had none or the check did not run.
+	// Volumes is the Level 1 check of each sealed volume, with its Level 2
+	// check (VolumeCheck.Restored) when volumes were restored through
+	// Velero; absent when the backup had none or neither check ran.
 	Volumes []VolumeCheck `json:"volumes,omitempty"`
 }
 
-// VolumeCheck is the Level 1 check of one sealed volume in a drill entry:
+// VolumeCheck is the check of one sealed volume in a drill entry:
 // counts and a digest, never a name (the entry is plaintext in the
 // bucket).
 type VolumeCheck struct {
@@ -163,6 +164,26 @@ type VolumeCheck struct {
 	Files  int64 `json:"files"`
 	Bytes  int64 `json:"bytes"`
 	Passed bool  `json:"passed"`
+	// Restored is the Level 2 check of the volume (restored by Velero and
+	// compared file by file with the snapshot); absent when it did not run
+	// and in entries written before it was recorded.
+	Restored *VolumeRestored `json:"restored,omitempty"`
+}
+
+// VolumeRestored is what Velero restored into one volume in a Level 2
+// drill, compared with the sealed snapshot: counts only, never a file name.
+type VolumeRestored struct {
+	// Files and Bytes were read back from the restored volume.
+	Files int64 `json:"files"`
+	Bytes int64 `json:"bytes"`
+	// MatchedFiles and MatchedBytes are the snapshot's files restored with
+	// the same size and SHA-256.
+	MatchedFiles int64 `json:"matchedFiles"`
+	MatchedBytes int64 `json:"matchedBytes"`
+	Passed       bool  `json:"passed"`
+	// Reason is why it did not pass (RepositoryPasswordMismatch,
+	// NotRestored, Unreadable, Differs); absent when it passed.
+	Reason string `json:"reason,omitempty"`
 }
 
 // WorkloadChanges is what a drill's isolation did to restored objects:

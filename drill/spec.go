@@ -108,11 +108,18 @@ func boolInt(b bool) int {
 }
 
 // AuditVolumes is a run's recorded volumes as its audit entry records
-// them: counts and a digest of each volume's name, never a name.
+// them, Level 1 and Level 2: counts and a digest of each volume's name,
+// never a name.
 func AuditVolumes(in []v1alpha1.DrillVolumeResult) []audit.VolumeCheck {
 	var out []audit.VolumeCheck
 	for _, v := range in {
-		out = append(out, audit.VolumeCheck{Volume: audit.NameDigest(v.Namespace + "/" + v.Pod + "/" + v.Volume), Files: v.Files, Bytes: v.Bytes, Passed: v.Passed})
+		c := audit.VolumeCheck{Volume: audit.NameDigest(v.Namespace + "/" + v.Pod + "/" + v.Volume), Files: v.Files, Bytes: v.Bytes, Passed: v.Passed}
+		if r := v.Restored; r != nil {
+			// Not r.Message: it may name why a volume was unreadable.
+			c.Restored = &audit.VolumeRestored{Files: r.Files, Bytes: r.Bytes, MatchedFiles: r.MatchedFiles, MatchedBytes: r.MatchedBytes,
+				Passed: r.Passed, Reason: r.Reason}
+		}
+		out = append(out, c)
 	}
 	return out
 }

@@ -52,6 +52,9 @@ func (r *Report) Events() []Event {
 			if v := drillVolumesText(run.Volumes); v != "" {
 				det += "; volumes=" + v
 			}
+			if v := restoredVolumesText(run.Volumes); v != "" {
+				det += "; restoredVolumes=" + v
+			}
 			if c := checksText(run.FailedChecks); c != "" {
 				det += "; failedChecks=" + c
 			}
@@ -153,6 +156,42 @@ func drillVolumesText(vs []audit.VolumeCheck) string {
 		s += fmt.Sprintf(", %d failed", failed)
 	}
 	return s + fmt.Sprintf("; %s, %s verified", plural.S(files, "file"), fmtBytes(bytes))
+}
+
+// restoredVolumesText sums up a drill run's Level 2 volume check: "1
+// volume, 1 failed (Differs); 5 files, 1.0 MiB restored, 4 files, 700.0 KiB
+// match the snapshots", or "" when no volume was restored (Level 2 not
+// asked for, or an entry written before it was recorded).
+func restoredVolumesText(vs []audit.VolumeCheck) string {
+	var n, failed int
+	var files, bytes, matched, matchedBytes int64
+	var reasons []string
+	for _, v := range vs {
+		r := v.Restored
+		if r == nil {
+			continue
+		}
+		n++
+		files, bytes, matched, matchedBytes = files+r.Files, bytes+r.Bytes, matched+r.MatchedFiles, matchedBytes+r.MatchedBytes
+		if !r.Passed {
+			failed++
+			if r.Reason != "" && !slices.Contains(reasons, r.Reason) {
+				reasons = append(reasons, r.Reason)
+			}
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	s := plural.S(n, "volume")
+	if failed > 0 {
+		s += fmt.Sprintf(", %d failed", failed)
+		if len(reasons) > 0 {
+			s += " (" + strings.Join(reasons, ", ") + ")"
+		}
+	}
+	return s + fmt.Sprintf("; %s, %s restored, %s, %s match the snapshots",
+		plural.S(files, "file"), fmtBytes(bytes), plural.S(matched, "file"), fmtBytes(matchedBytes))
 }
 
 // mappingText is a namespace mapping for people: "phi-app → phi-restored,

@@ -29,6 +29,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"verdict":      verdict,
 	"lock":         lockText,
 	"drillVolumes": drillVolumesText,
+	"restoredVols": restoredVolumesText,
 	"rfc3339":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 }).Parse(htmlSource))
 

@@ -129,9 +129,9 @@ func (m *mdWriter) drills(r *Report) {
 		rows := make([][]string, 0, len(shown))
 		for _, run := range shown {
 			rows = append(rows, []string{fmtTime(run.Time), run.Run, subject(run.Schedule, run.Backup), passFail(run.Passed),
-				fmtSeconds(run.RTOSeconds), fmtSeconds(run.MaxRTOSeconds), drillVolumesText(run.Volumes), checksText(run.FailedChecks)})
+				fmtSeconds(run.RTOSeconds), fmtSeconds(run.MaxRTOSeconds), drillVolumesText(run.Volumes), restoredVolumesText(run.Volumes), checksText(run.FailedChecks)})
 		}
-		m.table([]string{"Finished", "Run", "Backup", "Result", "RTO", "Objective", "Volumes verified", "Failed checks"}, rows, omitted)
+		m.table([]string{"Finished", "Run", "Backup", "Result", "RTO", "Objective", "Volumes verified", "Volumes restored", "Failed checks"}, rows, omitted)
 	}
 }
 

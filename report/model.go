@@ -170,8 +170,9 @@ type DrillRun struct {
 	// FailedChecks are the checks that failed, with the objects named.
 	FailedChecks []audit.CheckResult `json:"failedChecks,omitempty"`
 	// Volumes is the Level 1 check of each sealed volume (files and bytes
-	// read and verified, by a digest of the volume's name); absent when
-	// the backup had none or the check did not run.
+	// read and verified, by a digest of the volume's name) and, with
+	// Level 2, what Velero restored of it (Restored); absent when the
+	// backup had none or no check of them ran.
 	Volumes []audit.VolumeCheck `json:"volumes,omitempty"`
 }
 

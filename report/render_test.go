@@ -269,7 +269,8 @@ func TestDrillVolumes(t *testing.T) {
 	det := audit.DrillDetails{Drill: "daily-restore", Run: "r1", Schedule: "nightly", Backup: "b1", Passed: false,
 		FinishedAt: reporttest.Start.Add(time.Hour),
 		Checks:     []audit.CheckResult{{Name: "volumes", Message: "1 of 2 volumes failed (damaged); 3 files, 1048576 bytes verified"}},
-		Volumes: []audit.VolumeCheck{{Volume: "sha256:" + strings.Repeat("a", 64), Files: 3, Bytes: 1 << 20, Passed: true},
+		Volumes: []audit.VolumeCheck{{Volume: "sha256:" + strings.Repeat("a", 64), Files: 3, Bytes: 1 << 20, Passed: true,
+			Restored: &audit.VolumeRestored{Files: 3, Bytes: 1 << 20, MatchedFiles: 2, MatchedBytes: 1 << 19, Reason: "Differs"}},
 			{Volume: "sha256:" + strings.Repeat("b", 64), Passed: false}}}
 	raw, err := json.Marshal(det)
 	if err != nil {
@@ -278,21 +279,42 @@ func TestDrillVolumes(t *testing.T) {
 	e := audit.Entry{Seq: 1, Time: reporttest.Start.Add(time.Hour), Actor: "controller", Kind: audit.KindDrill, Subject: "ns/daily-restore/r1", Details: raw}
 	r := report.FromEntries([]audit.Entry{e}, report.Options{Now: reporttest.Start.Add(2 * time.Hour)})
 	const summary = "2 volumes, 1 failed; 3 files, 1.0 MiB verified"
+	const restored = "1 volume, 1 failed (Differs); 3 files, 1.0 MiB restored, 2 files, 512.0 KiB match the snapshots"
 
 	var back report.Report
 	if err := json.Unmarshal([]byte(render(t, r, report.FormatJSON)), &back); err != nil {
 		t.Fatal(err)
 	}
-	if got := back.Drills[0].RunList[0].Volumes; len(got) != 2 || got[0].Files != 3 || got[0].Bytes != 1<<20 || got[1].Passed {
-		t.Errorf("JSON volumes %+v", got)
+	got := back.Drills[0].RunList[0].Volumes
+	if len(got) != 2 || got[0].Files != 3 || got[0].Bytes != 1<<20 || got[1].Passed || got[1].Restored != nil {
+		t.Fatalf("JSON volumes %+v", got)
 	}
-	if md := render(t, r, report.FormatMarkdown); !strings.Contains(md, "| Volumes verified |") || !strings.Contains(md, "| "+summary+" |") {
-		t.Errorf("Markdown lacks the volumes column or %q:\n%s", summary, md)
+	if r := got[0].Restored; r == nil || *r != *det.Volumes[0].Restored {
+		t.Errorf("JSON restored volume %+v, want %+v", r, det.Volumes[0].Restored)
 	}
-	if page := render(t, r, report.FormatHTML); !strings.Contains(page, `<td class="drill-volumes">`+summary+`</td>`) {
-		t.Errorf("HTML lacks the volumes cell %q", summary)
+	if md := render(t, r, report.FormatMarkdown); !strings.Contains(md, "| Volumes verified | Volumes restored |") || !strings.Contains(md, "| "+summary+" | "+restored+" |") {
+		t.Errorf("Markdown lacks the volumes columns or %q, %q:\n%s", summary, restored, md)
 	}
-	if csv := render(t, r, report.FormatCSV); !strings.Contains(csv, "volumes="+summary) {
+	if page := render(t, r, report.FormatHTML); !strings.Contains(page, `<td class="drill-volumes">`+summary+`</td><td class="drill-restored">`+restored+`</td>`) {
+		t.Errorf("HTML lacks the volumes cells %q, %q", summary, restored)
+	}
+	if csv := render(t, r, report.FormatCSV); !strings.Contains(csv, "volumes="+summary) || !strings.Contains(csv, "restoredVolumes="+restored) {
 		t.Errorf("CSV lacks the volumes: %s", csv)
+	}
+}
+
+// TestDrillVolumesBeforeLevel2: an entry written before Level 2 was
+// recorded (no "restored") reads and renders with an empty Volumes
+// restored cell.
+func TestDrillVolumesBeforeLevel2(t *testing.T) {
+	raw := []byte(`{"drill":"d","run":"r0","schedule":"nightly","backup":"b0","passed":true,"startedAt":"2026-01-01T00:00:00Z",` +
+		`"finishedAt":"2026-01-01T00:01:00Z","rtoSeconds":1,"checks":[],"volumes":[{"volume":"sha256:` + strings.Repeat("c", 64) + `","files":2,"bytes":10,"passed":true}]}`)
+	e := audit.Entry{Seq: 1, Time: reporttest.Start.Add(time.Hour), Actor: "controller", Kind: audit.KindDrill, Subject: "ns/d/r0", Details: raw}
+	r := report.FromEntries([]audit.Entry{e}, report.Options{Now: reporttest.Start.Add(2 * time.Hour)})
+	if page := render(t, r, report.FormatHTML); !strings.Contains(page, `<td class="drill-volumes">1 volume; 2 files, 10 B verified</td><td class="drill-restored"></td>`) {
+		t.Errorf("HTML of an entry without Level 2 lacks its cells")
+	}
+	if csv := render(t, r, report.FormatCSV); strings.Contains(csv, "restoredVolumes=") {
+		t.Errorf("CSV of an entry without Level 2 names restored volumes: %s", csv)
 	}
 }
