@@ -29,15 +29,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/controller"
 )
 
 const (
 	// leaderElectionID names the Lease the replicas compete for.
-	leaderElectionID = "safekeep-controller.safekeep.dev"
+	leaderElectionID = v1alpha1.ControllerLeaseName
 	// defaultNamespace is the controller's namespace when neither
 	// --namespace, POD_NAMESPACE nor the service account says.
-	defaultNamespace = "safekeep-system"
+	defaultNamespace = v1alpha1.DefaultControllerNamespace
 	// serviceAccountNamespace holds the pod's namespace in a cluster.
 	serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 	// readyzTimeout bounds the cache-sync check of one readiness probe.

@@ -21,6 +21,9 @@ type releaseFlags struct {
 	namespace, kubeconfig, kubeContext string
 	signingKey                         string
 	unrecorded                         bool
+	// controllerNamespace holds the controller's leader-election Lease.
+	controllerNamespace string
+	ignoreLease         bool
 }
 
 // newTargetCmd is the `target` group; its one verb is `release`.
@@ -46,6 +49,12 @@ change "deleted"), then removes the finalizer ` + v1alpha1.FinalizerTargetAudit 
 so that the deletion completes. Use it when 'kubectl delete' waits on that
 finalizer because the controller is not running; a running controller records
 the deletion itself within seconds.
+
+It refuses while a controller is running: while the Lease its replicas take
+(--leader-elect, as deploy/ and the Helm chart run it) in --controller-namespace
+is held, that is, renewed less than its duration ago. --ignore-lease releases
+anyway. A controller running without --leader-elect takes no Lease and cannot
+be seen.
 
 It refuses a target that is not being deleted. The entry is signed with the
 restore key (--signing-key or $` + SigningKeyEnv + `), else the key in the
@@ -76,6 +85,8 @@ The cluster is the one of --kubeconfig, else $KUBECONFIG, else ~/.kube/config.`,
 	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use")
 	fl.StringVar(&f.signingKey, "signing-key", "", "restore key `FILE` (ed25519, 'safekeep keygen --signing') that signs the deletion entry; its public half must be in the target's spec.auditKeys (default $"+SigningKeyEnv+")")
 	fl.BoolVar(&f.unrecorded, "unrecorded", false, "remove the finalizer even when the deletion cannot be recorded in the audit log")
+	fl.StringVar(&f.controllerNamespace, "controller-namespace", v1alpha1.DefaultControllerNamespace, "`NAMESPACE` of the controller's leader-election Lease")
+	fl.BoolVar(&f.ignoreLease, "ignore-lease", false, "release even while a controller holds its Lease (or when the Lease cannot be read)")
 	return cmd
 }
 
@@ -99,6 +110,9 @@ func runTargetRelease(ctx context.Context, opts *options, f *releaseFlags, name 
 	case !controllerutil.ContainsFinalizer(obj, v1alpha1.FinalizerTargetAudit):
 		out.printf("OffsiteTarget %s holds no %s finalizer: nothing to release\n", key, v1alpha1.FinalizerTargetAudit)
 		return out.err
+	}
+	if err := checkControllerDown(ctx, opts, f, c, key); err != nil {
+		return err
 	}
 	if err := recordRelease(ctx, opts, f, c, obj, out); err != nil {
 		return err
