@@ -71,7 +71,9 @@ func (st *drillState) applyCleanup(res *drillJobResult, jobs *drillJobs) {
 // recorded as interrupted (Error), in status and, before that, in the
 // audit log (once, whatever restarts come between), and its leftovers
 // are deleted; the next run starts on schedule. It is never repeated: a
-// run must not be done twice.
+// run must not be done twice. A run whose entry was recorded before the
+// stop (its verdict, kept in the outbox or in the log while it cleaned
+// up) ends as that entry says, and its status names it.
 func (r *Reconciler) recoverInterrupted(ctx context.Context, st *drillState) error {
 	a := st.obj.Status.Active
 	if a == nil || st.jobBusy || st.taken != nil {
@@ -83,8 +85,11 @@ func (r *Reconciler) recoverInterrupted(ctx context.Context, st *drillState) err
 		Result: v1alpha1.DrillRunError, Cleanup: v1alpha1.DrillCleanupPending,
 		Message: "the controller stopped while the run was in flight: it has no verdict; what it left is deleted, and the next run starts on schedule",
 	}
-	run.AuditEntry = r.auditInterruptedRun(ctx, st.obj, a)
-	st.runEnded(run, "", v1alpha1.ReasonDrillInterrupted)
+	reason := v1alpha1.ReasonDrillInterrupted
+	if e := r.auditInterruptedRun(ctx, st.obj, a); e != nil {
+		reason = endAsLogged(run, e)
+	}
+	st.runEnded(run, "", reason)
 	return nil
 }
 

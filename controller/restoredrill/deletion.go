@@ -29,8 +29,10 @@ func (r *Reconciler) auditDeletedRun(ctx context.Context, d *v1alpha1.RestoreDri
 
 // auditInterruptedRun records in the audit log of the drilled target that
 // run a of d was interrupted: the controller that ran it stopped or lost
-// its lease, and the run has no verdict.
-func (r *Reconciler) auditInterruptedRun(ctx context.Context, d *v1alpha1.RestoreDrill, a *v1alpha1.ActiveDrillRun) *v1alpha1.DrillAuditEntry {
+// its lease, and the run has no verdict. It returns the run's entry: that
+// one, or the one recorded before the stop (a verdict, or a failure) that
+// the run's status must then say; nil when none could be recorded.
+func (r *Reconciler) auditInterruptedRun(ctx context.Context, d *v1alpha1.RestoreDrill, a *v1alpha1.ActiveDrillRun) *auditlog.RunEntry {
 	return r.auditRunWithoutVerdict(ctx, d, a, v1alpha1.ReasonDrillInterrupted,
 		fmt.Sprintf("RestoreDrill %s/%s run %s (started %s) was interrupted: the controller running it stopped or lost its lease; the run has no verdict, and what it left is deleted",
 			d.Namespace, d.Name, a.ID, a.StartTime.UTC().Format(time.RFC3339)))
@@ -38,12 +40,13 @@ func (r *Reconciler) auditInterruptedRun(ctx context.Context, d *v1alpha1.Restor
 
 // auditRunWithoutVerdict records a failure entry (reason, message) for
 // run a of d in the drilled target's log, once: a reconcile repeated after
-// a restart finds the entry (in the log since the run started, or kept in
-// the outbox) and writes nothing. It returns the entry when written now.
-// When the schedule or target is gone, the entry cannot be written: that
-// is logged and counted. A refused write is kept and retried by the
-// Auditor with the target's next entry.
-func (r *Reconciler) auditRunWithoutVerdict(ctx context.Context, d *v1alpha1.RestoreDrill, a *v1alpha1.ActiveDrillRun, reason, message string) *v1alpha1.DrillAuditEntry {
+// a restart finds the run's entry (in the log since the run started, or
+// kept in the outbox, then written) and records nothing. It returns the
+// run's entry, its seq 0 while it is kept for a retry (a refused write is
+// retried by the Auditor with the target's next entry). When the schedule
+// or target is gone, nothing can be written: that is logged and counted,
+// and it returns nil.
+func (r *Reconciler) auditRunWithoutVerdict(ctx context.Context, d *v1alpha1.RestoreDrill, a *v1alpha1.ActiveDrillRun, reason, message string) *auditlog.RunEntry {
 	if r.Audit == nil {
 		return nil
 	}
@@ -58,15 +61,11 @@ func (r *Reconciler) auditRunWithoutVerdict(ctx context.Context, d *v1alpha1.Res
 		Namespace: d.Namespace, Operation: "drill", Schedule: d.Spec.BackupScheduleRef.Name, Backup: a.Backup,
 		Reason: reason, Message: message,
 	}}
-	seq, hash, err := r.Audit.RecordDrillOnce(ctx, tgt, rec, a.StartTime.Time)
+	e, err := r.Audit.RecordDrillOnce(ctx, tgt, rec, a.StartTime.Time)
 	if err != nil {
 		log.Error(err, "record a drill run without verdict in the audit log; kept for a retry")
-		return nil
 	}
-	if seq == 0 {
-		return nil // kept, or recorded before a restart
-	}
-	return &v1alpha1.DrillAuditEntry{Seq: int64(seq), Hash: hash} //nolint:gosec // sequence numbers stay far below 2^63
+	return e
 }
 
 // drilledTarget resolves the OffsiteTarget of d's schedule.

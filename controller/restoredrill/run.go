@@ -38,9 +38,11 @@ type DrillAuditor interface {
 	// sequence number and hash.
 	RecordDrill(ctx context.Context, tgt *target.Target, rec audit.Record) (seq uint64, hash string, err error)
 	// RecordDrillOnce is RecordDrill for a fact a restart may record
-	// again: nothing is recorded when an entry of rec's kind and subject
-	// is in the log no earlier than since, or kept to be written.
-	RecordDrillOnce(ctx context.Context, tgt *target.Target, rec audit.Record, since time.Time) (seq uint64, hash string, err error)
+	// again: nothing is recorded when an entry of rec's run (a verdict or
+	// a failure) is in the log no earlier than since, or kept to be
+	// written (it is written then). It returns the run's entry, rec's or
+	// the one found; seq 0 while it is kept.
+	RecordDrillOnce(ctx context.Context, tgt *target.Target, rec audit.Record, since time.Time) (*auditlog.RunEntry, error)
 }
 
 // drillRunSpec is what a run job needs, copied out of the reconcile that

@@ -6,6 +6,7 @@ package auditlog
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
+	"github.com/safekeep-dev/safekeep/internal/canonical"
 	"github.com/safekeep-dev/safekeep/target"
 )
 
@@ -127,32 +129,96 @@ func (a *Auditor) RecordOnce(ctx context.Context, t *target.Target, rec audit.Re
 	if a == nil {
 		return nil, nil
 	}
-	return a.recordIf(ctx, t, rec, "", a.recordedSince(t, rec, since, rec.Kind))
+	return a.recordIf(ctx, t, rec, "", a.recordedSince(t, rec, since))
 }
 
-// RecordDrillOnce is RecordOnce for a drill run's entry: RecordDrill's
-// result, and a deferred entry's seq and hash reach the drill's status.
-// Any entry of the run counts, its verdict (KindDrill) or a failure: a
-// controller killed while cleaning up after recording the verdict leaves
-// the run active, and the next one must not record it again as
-// interrupted.
-func (a *Auditor) RecordDrillOnce(ctx context.Context, t *target.Target, rec audit.Record, since time.Time) (uint64, string, error) {
+// RunEntry is a drill run's entry as RecordDrillOnce found or recorded
+// it: the run's status says what the log says.
+type RunEntry struct {
+	// Kind and Details (canonical JSON) are the entry's.
+	Kind    audit.Kind
+	Details json.RawMessage
+	// Seq and Hash name the entry in the log; 0 and "" while it is kept
+	// to be written (the OwnerRestoreDrill hook names it then).
+	Seq  uint64
+	Hash string
+}
+
+// RecordDrillOnce is RecordOnce for a drill run's entry. Any entry of the
+// run counts, its verdict (KindDrill) or a failure: a controller killed
+// after recording the verdict (kept in the outbox, or in the log while it
+// cleaned up) leaves the run active, and the next one must not record it
+// again as interrupted. It returns the run's entry: the one in the log
+// since since; or the one kept, written now (after the entries kept
+// before it); or rec, written now. An entry kept that cannot be written
+// yet is returned with seq 0 and the error; so is rec, kept for a retry.
+func (a *Auditor) RecordDrillOnce(ctx context.Context, t *target.Target, rec audit.Record, since time.Time) (*RunEntry, error) {
 	if a == nil {
-		return 0, "", nil
+		return nil, nil
 	}
-	e, err := a.recordIf(ctx, t, rec, OwnerRestoreDrill, a.recordedSince(t, rec, since, audit.KindDrill, audit.KindFailure))
-	if err != nil || e == nil {
-		return 0, "", err
+	details, err := canonicalDetails(rec.Details)
+	if err != nil {
+		a.failed(ctx, t, rec, err)
+		return nil, err
 	}
-	return e.Seq, e.Hash, nil
+	rec.Details = details
+	ofRun := func(kind audit.Kind, subject string) bool {
+		return (kind == audit.KindDrill || kind == audit.KindFailure) && subject == rec.Subject
+	}
+	var kept *RunEntry // the run's entry found kept
+	var keptErr error  // why it is not written yet
+	e, err := a.recordIf(ctx, t, rec, OwnerRestoreDrill, func(ctx context.Context, queue []*pending) (*audit.Entry, bool) {
+		for _, q := range queue {
+			if !ofRun(q.rec.Kind, q.rec.Subject) {
+				continue
+			}
+			kept = &RunEntry{Kind: q.rec.Kind}
+			kept.Details, _ = q.rec.Details.(json.RawMessage) //nolint:errcheck // canonical JSON or nil, set by record
+			e, err := a.flush(ctx, t, targetKey(t), q)
+			if err != nil {
+				a.failed(ctx, t, q.rec, err)
+				keptErr = err
+			}
+			return e, true
+		}
+		l, err := a.logOf(t)
+		if err != nil {
+			return nil, false
+		}
+		e, err := l.Find(ctx, since, func(e *audit.Entry) bool { return ofRun(e.Kind, e.Subject) })
+		return e, err == nil && e != nil
+	})
+	switch {
+	case kept != nil:
+		if e != nil {
+			kept.Seq, kept.Hash = e.Seq, e.Hash
+		}
+		return kept, keptErr
+	case err != nil:
+		return &RunEntry{Kind: rec.Kind, Details: details}, err // kept for a retry
+	}
+	return runEntryOf(e)
 }
 
-// recordedSince is RecordOnce's test: an entry of rec's subject and one
-// of kinds kept, or in t's log no earlier than since.
-func (a *Auditor) recordedSince(t *target.Target, rec audit.Record, since time.Time, kinds ...audit.Kind) func(context.Context, []*pending) (*audit.Entry, bool) {
+// runEntryOf is e as a RunEntry, its details canonical.
+func runEntryOf(e *audit.Entry) (*RunEntry, error) {
+	r := &RunEntry{Kind: e.Kind, Seq: e.Seq, Hash: e.Hash}
+	if len(e.Details) > 0 {
+		d, err := canonical.JSON(e.Details)
+		if err != nil {
+			return nil, fmt.Errorf("audit entry %d: details: %w", e.Seq, err)
+		}
+		r.Details = d
+	}
+	return r, nil
+}
+
+// recordedSince is RecordOnce's test: an entry of rec's subject and kind
+// kept, or in t's log no earlier than since.
+func (a *Auditor) recordedSince(t *target.Target, rec audit.Record, since time.Time) func(context.Context, []*pending) (*audit.Entry, bool) {
 	return func(ctx context.Context, kept []*pending) (*audit.Entry, bool) {
 		for _, q := range kept {
-			if slices.Contains(kinds, q.rec.Kind) && q.rec.Subject == rec.Subject {
+			if q.rec.Kind == rec.Kind && q.rec.Subject == rec.Subject {
 				return nil, true
 			}
 		}
@@ -160,7 +226,7 @@ func (a *Auditor) recordedSince(t *target.Target, rec audit.Record, since time.T
 		if err != nil {
 			return nil, false
 		}
-		e, err := l.Find(ctx, since, func(e *audit.Entry) bool { return slices.Contains(kinds, e.Kind) && e.Subject == rec.Subject })
+		e, err := l.Find(ctx, since, func(e *audit.Entry) bool { return e.Kind == rec.Kind && e.Subject == rec.Subject })
 		return e, err == nil && e != nil
 	}
 }

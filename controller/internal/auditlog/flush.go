@@ -22,15 +22,16 @@ import (
 const findSkew = 10 * time.Minute
 
 // flush writes the entries kept for t (memory and outbox), oldest first,
-// then p (nil: none), stopping at the first failure; it returns p's entry.
+// then p (nil: none; it may be one of those kept), stopping at the first
+// failure; it returns p's entry.
 // The caller holds t's writer lock.
 func (a *Auditor) flush(ctx context.Context, t *target.Target, tk string, p *pending) (*audit.Entry, error) {
 	a.mu.Lock()
 	queue := a.memory[tk]
 	delete(a.memory, tk)
 	a.mu.Unlock()
-	if p != nil && p.name == "" {
-		queue = append(queue, p)
+	if p != nil && p.name == "" && !slices.Contains(queue, p) {
+		queue = append(queue, p) // not one of the entries held in memory
 	}
 	l, err := a.logOf(t)
 	if err != nil {

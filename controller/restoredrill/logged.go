@@ -1,0 +1,79 @@
+package restoredrill
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/controller/internal/auditlog"
+	"github.com/safekeep-dev/safekeep/controller/internal/kit"
+)
+
+// endAsLogged makes interrupted run say what its audit entry e says, and
+// returns the LastDrillPassed reason: a verdict recorded before the
+// controller stopped (the run passed or failed; the checks as the log
+// holds them, without object names), a failure recorded then (the run
+// did not reach a verdict), or the interruption recorded now. The status
+// names e once it is in the log (seq 0: the OwnerRestoreDrill hook names
+// it when written).
+func endAsLogged(run *v1alpha1.DrillRun, e *auditlog.RunEntry) string {
+	if e.Seq != 0 {
+		run.AuditEntry = &v1alpha1.DrillAuditEntry{Seq: int64(e.Seq), Hash: e.Hash} //nolint:gosec // sequence numbers stay far below 2^63
+	}
+	switch e.Kind {
+	case audit.KindDrill:
+		var det audit.DrillDetails
+		if err := json.Unmarshal(e.Details, &det); err != nil {
+			return v1alpha1.ReasonDrillInterrupted // not a verdict this controller can read
+		}
+		verdictFromLog(run, &det)
+		return runReason(run)
+	case audit.KindFailure:
+		var det audit.FailureDetails
+		if err := json.Unmarshal(e.Details, &det); err != nil || det.Reason == v1alpha1.ReasonDrillInterrupted || det.Reason == "" {
+			return v1alpha1.ReasonDrillInterrupted
+		}
+		run.Message = kit.Truncate("the run did not reach a verdict (recorded in the audit log before the controller stopped): "+det.Message, maxRunMessage)
+		return det.Reason
+	}
+	return v1alpha1.ReasonDrillInterrupted
+}
+
+// verdictFromLog fills run from the verdict its controller recorded in the
+// audit log before it stopped: result, times, RTO and checks.
+func verdictFromLog(run *v1alpha1.DrillRun, det *audit.DrillDetails) {
+	run.Result = v1alpha1.DrillRunFailed
+	if det.Passed {
+		run.Result = v1alpha1.DrillRunPassed
+	}
+	if !det.StartedAt.IsZero() {
+		run.StartTime = metav1.Time{Time: det.StartedAt}
+	}
+	if !det.FinishedAt.IsZero() {
+		run.EndTime = &metav1.Time{Time: det.FinishedAt}
+	}
+	if det.RTOSeconds > 0 {
+		run.RTO = &v1alpha1.Duration{Duration: time.Duration(det.RTOSeconds * float64(time.Second)).Round(time.Millisecond)}
+	}
+	run.Checks = nil
+	var failed []string
+	for _, c := range det.Checks[:min(len(det.Checks), 16)] {
+		run.Checks = append(run.Checks, v1alpha1.DrillCheckResult{Name: c.Name, Passed: c.Passed, Message: kit.Truncate(c.Message, 1024)})
+		if !c.Passed {
+			failed = append(failed, c.Name)
+		}
+	}
+	verdict := "passed"
+	if !det.Passed {
+		verdict = "failed"
+		if len(failed) > 0 {
+			verdict += " (checks " + strings.Join(failed, ", ") + ")"
+		}
+	}
+	run.Message = kit.Truncate(fmt.Sprintf("the run %s; the controller stopped after recording that in the audit log and before its status said so: the checks here are as the log holds them (object names withheld); what the run left is deleted", verdict), maxRunMessage)
+}
