@@ -46,8 +46,9 @@ type chaosDrills struct {
 	// interrupted counts runs recorded as interrupted; passed, runs that
 	// passed.
 	interrupted, passed int
-	// unnamed counts runs whose status did not name their entry yet.
-	unnamed int
+	// resumed counts runs the next controller ended as the entry the
+	// killed one had recorded (kept in the outbox or in the log) said.
+	resumed int
 }
 
 // addChaosFiller adds chaosConfigMaps ConfigMaps to namespace ns.
@@ -164,45 +165,46 @@ func (d *chaosDrills) waitEnded(t *testing.T, prev string) v1alpha1.DrillRun {
 			return false, nil
 		}
 		run = *l.DeepCopy()
-		return l.Cleanup == v1alpha1.DrillCleanupDeleted, nil
+		return l.Cleanup == v1alpha1.DrillCleanupDeleted && l.AuditEntry != nil, nil
 	})
 	return run
 }
 
 // check checks, once run has ended and been cleaned up: the audit chain
 // verifies and every backup is sealed once (chaosChecker.check); run has
-// exactly one entry in the log, the one its status names; an interrupted
-// run says so in its condition; nothing of any run is left.
+// exactly one entry in the log, the one its status names (seq and hash),
+// recording the verdict its status says; an interrupted run says so in
+// its condition and its entry; nothing of any run is left.
 func (d *chaosDrills) check(ctx context.Context, runs []string, run v1alpha1.DrillRun) error {
 	if err := d.chk.check(ctx, runs); err != nil {
 		return err
 	}
 	subject := d.key.Namespace + "/" + d.key.Name + "/" + run.ID
-	seqs := d.chk.drillEntries[subject]
-	if len(seqs) != 1 {
-		return fmt.Errorf("run %s (%s) has audit entries %v, want exactly one", run.ID, run.Result, seqs)
+	entries := d.chk.drillEntries[subject]
+	if len(entries) != 1 {
+		return fmt.Errorf("run %s (%s) has audit entries %+v, want exactly one", run.ID, run.Result, entries)
 	}
-	switch a := run.AuditEntry; {
-	case a == nil:
-		// Known gap: a verdict entry kept in the outbox by the killed
-		// controller and written by the next one before the run was
-		// recorded as interrupted is named in status only at the
-		// target's next audit flush.
-		d.unnamed++
-	case uint64(a.Seq) != seqs[0]: //nolint:gosec // small sequence numbers
-		return fmt.Errorf("run %s (%s): its status names audit entry %d, the log's is %d", run.ID, run.Result, a.Seq, seqs[0])
+	logged := entries[0]
+	if a := run.AuditEntry; a == nil || uint64(a.Seq) != logged.seq || a.Hash != logged.hash { //nolint:gosec // small sequence numbers
+		return fmt.Errorf("run %s (%s): its status names audit entry %+v, the log's is %d %s", run.ID, run.Result, a, logged.seq, logged.hash)
+	}
+	if run.Result != logged.result {
+		return fmt.Errorf("run %s: its status says %s (%s), its audit entry %d %s", run.ID, run.Result, run.Message, logged.seq, logged.result)
 	}
 	got, err := d.get(ctx)
 	if err != nil {
 		return err
+	}
+	if strings.Contains(run.Message, "controller stopped after recording") {
+		d.resumed++
 	}
 	switch run.Result {
 	case v1alpha1.DrillRunPassed:
 		d.passed++
 	case v1alpha1.DrillRunError:
 		c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionLastDrillPassed)
-		if c == nil || c.Reason != v1alpha1.ReasonDrillInterrupted || !strings.Contains(run.Message, "controller stopped") {
-			return fmt.Errorf("run %s ended with no verdict but is not recorded as interrupted: %s (condition %+v)", run.ID, run.Message, c)
+		if c == nil || c.Reason != v1alpha1.ReasonDrillInterrupted || logged.reason != v1alpha1.ReasonDrillInterrupted || !strings.Contains(run.Message, "controller stopped") {
+			return fmt.Errorf("run %s ended with no verdict but is not recorded as interrupted: %s (condition %+v, logged reason %s)", run.ID, run.Message, c, logged.reason)
 		}
 		d.interrupted++
 	default:

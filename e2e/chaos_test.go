@@ -225,19 +225,50 @@ func TestChaos(t *testing.T) {
 	if strings.Contains(ctl.log.String(), "audit entry not kept in the cluster") {
 		t.Errorf("the controller could not keep audit entries in its outbox (RBAC?)")
 	}
-	t.Logf("chaos: %d SIGKILLs survived (seed %d) in %s; killed while %v, %d of them mid audit write; %d audit entries, 0 lost, 0 duplicated; %d sealed, 0 half-seals, 0 seal markers left; drills: %d interrupted, %d passed (%d not naming their audit entry yet), nothing left",
-		kills, seed, time.Since(start).Round(time.Second), phases, auditKills, chk.entries, chk.sealed, drills.interrupted, drills.passed, drills.unnamed)
+	t.Logf("chaos: %d SIGKILLs survived (seed %d) in %s; killed while %v, %d of them mid audit write; %d audit entries, 0 lost, 0 duplicated; %d sealed, 0 half-seals, 0 seal markers left; drills: %d interrupted, %d passed (%d of them ended by the next controller as the entry the killed one recorded said), every run's status naming its one entry, nothing left",
+		kills, seed, time.Since(start).Round(time.Second), phases, auditKills, chk.entries, chk.sealed, drills.interrupted, drills.passed, drills.resumed)
 }
 
 // chaosChecker checks the invariants of the offsite bucket after a restart.
 type chaosChecker struct {
 	offsite storage.Store
 	keys    []crypto.VerifyKey
-	// entries, sealed, deletes and drillEntries (the seqs of each drill
-	// run's entries, by subject) are the figures of the last check.
+	// entries, sealed, deletes and drillEntries (each drill run's
+	// entries, by subject) are the figures of the last check.
 	entries, sealed int
 	deletes         map[string]int
-	drillEntries    map[string][]uint64
+	drillEntries    map[string][]chaosDrillEntry
+}
+
+// chaosDrillEntry is a drill run's entry in the log: its seq and hash,
+// and the verdict it records (a drill run's Result; Error for a failure
+// entry, with its reason).
+type chaosDrillEntry struct {
+	seq    uint64
+	hash   string
+	result v1alpha1.DrillRunResult
+	reason string
+}
+
+// drillEntryOf reads a drill run's entry e.
+func drillEntryOf(e *audit.Entry) (chaosDrillEntry, error) {
+	out := chaosDrillEntry{seq: e.Seq, hash: e.Hash, result: v1alpha1.DrillRunError}
+	var d struct {
+		Passed bool
+		Reason string
+	}
+	if err := json.Unmarshal(e.Details, &d); err != nil {
+		return out, fmt.Errorf("entry %d: %w", e.Seq, err)
+	}
+	switch {
+	case e.Kind == audit.KindFailure:
+		out.reason = d.Reason
+	case d.Passed:
+		out.result = v1alpha1.DrillRunPassed
+	default:
+		out.result = v1alpha1.DrillRunFailed
+	}
+	return out, nil
 }
 
 // check verifies the audit chain and every sealed copy, and that each run
@@ -249,13 +280,17 @@ func (k *chaosChecker) check(ctx context.Context, runs []string) error {
 	}
 	k.entries = rep.Entries
 	seals, deletes := map[string]int{}, map[string]int{}
-	k.drillEntries = map[string][]uint64{}
+	k.drillEntries = map[string][]chaosDrillEntry{}
 	for e, err := range audit.Read(ctx, k.offsite, audit.ReadOptions{}) {
 		if err != nil {
 			return err
 		}
 		if drillRun := chaosNamespace + "/" + chaosDrill + "/"; strings.HasPrefix(e.Subject, drillRun) && (e.Kind == audit.KindDrill || e.Kind == audit.KindFailure) {
-			k.drillEntries[e.Subject] = append(k.drillEntries[e.Subject], e.Seq)
+			de, err := drillEntryOf(e)
+			if err != nil {
+				return err
+			}
+			k.drillEntries[e.Subject] = append(k.drillEntries[e.Subject], de)
 			if n := len(k.drillEntries[e.Subject]); n > 1 {
 				return fmt.Errorf("drill run %s has %d audit entries: %v", e.Subject, n, k.drillEntries[e.Subject])
 			}
