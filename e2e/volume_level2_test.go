@@ -198,7 +198,7 @@ func restoredVolumeFiles(c client.Client) drill.VolumeFiles {
 			if err != nil {
 				return nil, err
 			}
-			return os.DirFS(dir), nil
+			return volume.LocalDir(dir), nil
 		}
 		p := &corev1.Pod{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: pod}, p); err != nil {
@@ -210,7 +210,7 @@ func restoredVolumeFiles(c client.Client) drill.VolumeFiles {
 				if err != nil {
 					return nil, err
 				}
-				return os.DirFS(dir), nil
+				return volume.LocalDir(dir), nil
 			}
 		}
 		return nil, fmt.Errorf("pod %s/%s has no PVC volume %s", namespace, pod, vol)

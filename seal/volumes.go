@@ -76,6 +76,18 @@ type VolumeRecord struct {
 	Bytes        int64  `json:"bytes"`
 	// Repository is the Path of the RepositoryRecord holding the snapshot.
 	Repository string `json:"repository"`
+	// AlteredNames counts the snapshot's entries whose name kopia stored
+	// with U+FFFD: not valid UTF-8 on the volume, its bytes lost in
+	// Velero's repository (docs/volumes.md, "File names kopia cannot
+	// keep").
+	AlteredNames int64 `json:"alteredNames,omitempty"`
+	// ShadowedEntries counts entries that a later entry of the same
+	// (altered) name hides from kopia's reader and so from Velero's
+	// restore; ShadowedFiles and ShadowedBytes are the regular files under
+	// them. They are sealed, and not in Files and Bytes.
+	ShadowedEntries int64 `json:"shadowedEntries,omitempty"`
+	ShadowedFiles   int64 `json:"shadowedFiles,omitempty"`
+	ShadowedBytes   int64 `json:"shadowedBytes,omitempty"`
 }
 
 // Methods of VolumeRecord.

@@ -16,7 +16,7 @@ func TestSnapshotDigests(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SnapshotDigests: %v", err)
 	}
-	want, err := volume.DigestsOf(os.DirFS(src))
+	want, err := volume.DigestsOf(volume.LocalDir(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestSnapshotDigests(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "new.txt"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	restored, err := volume.DigestsOf(os.DirFS(root))
+	restored, err := volume.DigestsOf(volume.LocalDir(root))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,17 @@ type Snapshot struct {
 	RootObjectID string
 	Files        int64 // regular files
 	Bytes        int64 // their total size
+	Names        NameLoss
+}
+
+// NameLoss counts what kopia's reader of a snapshot does not give back as
+// it was backed up (names.go): names stored altered (not valid UTF-8 on
+// the volume), and entries hidden by a later one of the same name in
+// their folder, with the regular files and bytes under them (sealed too,
+// and not in Files and Bytes).
+type NameLoss struct {
+	Altered, Shadowed            int64
+	ShadowedFiles, ShadowedBytes int64
 }
 
 // Plan is the set of repository blobs that restores some snapshots: the
@@ -159,6 +170,19 @@ func (w *walker) snapshot(ctx context.Context, id string) (Snapshot, error) {
 	s := Snapshot{ID: id, RootObjectID: man.RootObjectID().String()}
 	if err := w.entry(ctx, root, &s); err != nil {
 		return Snapshot{}, fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	loss, err := findNameLoss(ctx, w.r, root)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	s.Names = NameLoss{Altered: loss.altered, Shadowed: int64(len(loss.shadowed))}
+	for _, sh := range loss.shadowed {
+		var under Snapshot
+		if err := w.entry(ctx, sh.entry, &under); err != nil {
+			return Snapshot{}, fmt.Errorf("snapshot %s: %w", id, err)
+		}
+		s.Names.ShadowedFiles += under.Files
+		s.Names.ShadowedBytes += under.Bytes
 	}
 	return s, nil
 }

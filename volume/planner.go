@@ -70,6 +70,8 @@ func (p *Planner) PlanVolumes(ctx context.Context, backup string) (*seal.VolumeP
 		out.Volumes = append(out.Volumes, seal.VolumeRecord{
 			Namespace: v.Namespace, Pod: v.Pod, Volume: v.Volume, PVC: v.PVC, Method: string(v.Method), SnapshotID: v.SnapshotID,
 			RootObjectID: s.RootObjectID, Files: s.Files, Bytes: s.Bytes, Repository: repoOf[v.Namespace],
+			AlteredNames: s.Names.Altered, ShadowedEntries: s.Names.Shadowed,
+			ShadowedFiles: s.Names.ShadowedFiles, ShadowedBytes: s.Names.ShadowedBytes,
 		})
 	}
 	return out, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,6 +40,13 @@ type Restored struct {
 	// Skipped are symlinks not created because their target leaves the
 	// volume's folder (absolute, or climbing out with ..), relative to Dir.
 	Skipped []string
+	// AlteredNames counts names kopia stored with U+FFFD (not valid UTF-8
+	// on the volume): they are written as stored.
+	AlteredNames int64
+	// Shadowed are the entries a later same-named entry hides from
+	// kopia's reader, written as <path>.safekeep-shadowed-<n>, relative
+	// to Dir (names.go). Their files are in Files and Bytes.
+	Shadowed []string
 }
 
 // Name is namespace/pod/volume, as --volume takes it; for a volume Velero's
@@ -141,12 +149,60 @@ func restoreVolume(ctx context.Context, r repo.DirectRepository, src prefetcher,
 	}
 	// Whole files at every depth: never kopia's shallow placeholders.
 	opts := restore.Options{Parallel: restoreParallel, RestoreDirEntryAtDepth: math.MaxInt32}
+	loss, err := findNameLoss(ctx, r, root)
+	if err != nil {
+		return res, fmt.Errorf("snapshot %s: %w", v.SnapshotID, err)
+	}
+	res.AlteredNames = int64(loss.altered)
 	ordered := &packOrderedOutput{confinedOutput: out, r: r, src: src, parallel: restoreParallel}
+	var later []shadowedEntry
+	for _, sh := range loss.shadowed {
+		res.Shadowed = append(res.Shadowed, sh.restoreName())
+		if f, ok := sh.entry.(fs.File); ok {
+			// Written with the others, before the folders get their times.
+			ordered.files = append(ordered.files, namedFile{path: sh.restoreName(), file: f})
+		} else {
+			later = append(later, sh)
+		}
+	}
 	if _, err := restore.Entry(ctx, r, ordered, root, opts); err != nil {
 		return res, fmt.Errorf("restore snapshot %s: %w", v.SnapshotID, err)
 	}
+	for _, sh := range later {
+		if err := restoreShadowed(ctx, r, out, target, sh, opts); err != nil {
+			return res, fmt.Errorf("restore snapshot %s: %w", v.SnapshotID, err)
+		}
+	}
 	res.Skipped, res.Files, res.Bytes, res.Symlinks = out.skipped, out.files, out.bytes, out.symlinks
 	return res, nil
+}
+
+// restoreShadowed writes a hidden folder or symlink under its own name
+// (a hidden file is written with the others).
+func restoreShadowed(ctx context.Context, r repo.Repository, out *confinedOutput, target string, sh shadowedEntry, opts restore.Options) error {
+	if l, ok := sh.entry.(fs.Symlink); ok {
+		return out.CreateSymlink(ctx, sh.restoreName(), l)
+	}
+	if _, ok := sh.entry.(fs.Directory); !ok {
+		return nil // kopia's restore writes nothing else either
+	}
+	sub := &confinedOutput{FilesystemOutput: &restore.FilesystemOutput{
+		TargetPath: filepath.Join(target, filepath.FromSlash(sh.restoreName())), OverwriteDirectories: true,
+		WriteFilesAtomically: true, SkipOwners: out.SkipOwners,
+	}}
+	if err := sub.Init(ctx); err != nil {
+		return err
+	}
+	if _, err := restore.Entry(ctx, r, sub, sh.entry, opts); err != nil {
+		return err
+	}
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	out.files, out.bytes, out.symlinks = out.files+sub.files, out.bytes+sub.bytes, out.symlinks+sub.symlinks
+	for _, s := range sub.skipped {
+		out.skipped = append(out.skipped, path.Join(sh.restoreName(), s))
+	}
+	return nil
 }
 
 // inRepository returns the volumes of vols whose snapshot is in rec.

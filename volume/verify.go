@@ -256,10 +256,18 @@ func verifyVolume(ctx context.Context, r repo.DirectRepository, src *sealedSourc
 	if err != nil {
 		return v.fail(ctx, src, err, Finding{Kind: FindingContent, Object: rec.SnapshotID, Message: oneLine(err)})
 	}
-	v.Files, v.Bytes = files, bytes
+	msg, err := checkNames(ctx, r, root, VolumeRecordNames{Altered: rec.AlteredNames, Shadowed: rec.ShadowedEntries,
+		ShadowedFiles: rec.ShadowedFiles, ShadowedBytes: rec.ShadowedBytes})
+	if err != nil {
+		return v.fail(ctx, src, err, Finding{Kind: FindingContent, Object: rec.SnapshotID, Message: oneLine(err)})
+	}
+	v.Files, v.Bytes = files+rec.ShadowedFiles, bytes+rec.ShadowedBytes
 	if files != rec.Files || bytes != rec.Bytes {
 		v.Findings = append(v.Findings, Finding{Kind: FindingCount, Object: rec.SnapshotID,
 			Message: fmt.Sprintf("%d files of %d bytes verified, the manifest says %d files of %d bytes", files, bytes, rec.Files, rec.Bytes)})
+	}
+	if msg != "" {
+		v.Findings = append(v.Findings, Finding{Kind: FindingCount, Object: rec.SnapshotID, Message: msg})
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/safekeep-dev/safekeep/volume"
 )
@@ -24,7 +23,7 @@ func runVolumeDigests(args []string, stdout, stderr io.Writer) int {
 	}
 	code := exitOK
 	for i, dir := range args {
-		if err := volume.WriteDigestList(stdout, i, os.DirFS(dir)); err != nil {
+		if err := volume.WriteDigestList(stdout, i, volume.LocalDir(dir)); err != nil {
 			_, _ = fmt.Fprintf(stderr, "safekeep-controller %s: volume %d: %v\n", volumeDigestsCommand, i, err) // best effort
 			code = exitFailure
 		}

@@ -210,7 +210,14 @@ func runRestoreToDir(cmd *cobra.Command, opts *options, f *restoreFlags) error {
 	for _, v := range res.Volumes {
 		out.printf("  %s/: volume %s (PVC %q): %s, %s, every blob checked\n", v.Dir, volume.Name(v.Volume), v.Volume.PVC, plural.S(int(v.Files), "file"), bytesIEC(v.Bytes))
 		for _, l := range v.Skipped {
-			out.printf("    symlink %s not created: its target leaves the volume\n", l)
+			out.printf("    symlink %q not created: its target leaves the volume\n", l)
+		}
+		if v.AlteredNames > 0 {
+			out.printf("    %s kopia stored with U+FFFD for bytes that were not UTF-8: written as stored, the original bytes are not in Velero's repository\n",
+				plural.S(int(v.AlteredNames), "name"))
+		}
+		for _, l := range v.Shadowed {
+			out.printf("    %q: an entry Velero's restore drops (a same-named one hides it), written under this name\n", l)
 		}
 	}
 	if out.err != nil {
