@@ -153,7 +153,8 @@ func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []cr
 		case seal.StateSealed:
 			st.Digest, st.StoredDigest = e.Seal.Digest(), e.Seal.StoredDigest()
 		case seal.StateInvalid, seal.StateUntrusted:
-			st.Checked, st.Err = true, e.Err
+			st.Verdict(ctx, nil, e.Err)      // names a damaged seal.json
+			st.Checked, st.Err = true, e.Err // whatever the error: a finding
 		default:
 			continue // incomplete: never sealed, not restorable
 		}
@@ -170,23 +171,14 @@ func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []cr
 		g.Go(func() error {
 			rep, err := seal.Verify(gctx, store, st.Schedule, st.Backup, seal.VerifyOptions{
 				TrustedKeys: keys, TrustBucketKey: len(keys) == 0, Quick: !b.opts.FullSealCheck, Concurrency: 4})
-			var ve *seal.VerifyError
-			switch {
-			case err == nil, errors.As(err, &ve), errors.Is(err, seal.ErrBadSeal), errors.Is(err, seal.ErrNotSealed):
-			default:
-				return fmt.Errorf("verify seal of %s/%s: %w", st.Schedule, st.Backup, err)
-			}
-			if errors.As(err, &ve) && rep.Unreadable() {
-				// Only reads that kept failing: no finding about the
-				// seal, so it stays unchecked in this report.
-				return nil
-			}
 			mu.Lock()
 			defer mu.Unlock()
+			if !st.Verdict(gctx, rep, err) {
+				return fmt.Errorf("verify seal of %s/%s: %w", st.Schedule, st.Backup, err)
+			}
 			for _, h := range rep.Hidden {
 				b.addHidden(st.Schedule, st.Backup, h)
 			}
-			st.Checked, st.Err = true, err
 			if err == nil && rep != nil && rep.Seal != nil && rep.Seal.Digest() != st.Digest {
 				st.Digest, st.StoredDigest = rep.Seal.Digest(), rep.Seal.StoredDigest() // replaced since it was listed
 			}

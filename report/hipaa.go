@@ -57,7 +57,7 @@ func hipaaRows(r *Report) []HIPAARow {
 		}
 		return HIPAARow{Citation: cite, Requirement: req, Sections: sections, Evidence: evidence, Status: st}
 	}
-	sealsOK := seals.Checked && seals.Missing+seals.Mismatch+seals.Failed == 0
+	sealsOK := seals.Checked && seals.Missing+seals.Mismatch+seals.Failed+seals.Damaged+seals.Unreadable == 0
 	return []HIPAARow{
 		row("164.308(a)(7)(ii)(A)", "Data backup plan: create and maintain retrievable exact copies of ePHI",
 			sealed > 0,
@@ -86,8 +86,8 @@ func hipaaRows(r *Report) []HIPAARow {
 			SectionIntegrity),
 		row("164.312(c)(2)", "Mechanism to corroborate that ePHI has not been altered or destroyed",
 			sealsOK && chain.Checked && chain.Verified,
-			fmt.Sprintf("Seals (signed ciphertext SHA-256 and size of every object) %s: %d verified of %d logged, %d missing, %d mismatched, %d failed; retention deletions are logged.",
-				verdict(seals.Checked, sealsOK), seals.Verified, seals.Logged, seals.Missing, seals.Mismatch, seals.Failed),
+			fmt.Sprintf("Seals (signed ciphertext SHA-256 and size of every object) %s: %d verified of %d logged, %d missing, %d mismatched, %d failed, %d damaged, %d unreadable; retention deletions are logged.",
+				verdict(seals.Checked, sealsOK), seals.Verified, seals.Logged, seals.Missing, seals.Mismatch, seals.Failed, seals.Damaged, seals.Unreadable),
 			SectionIntegrity, SectionDeletions),
 		row("164.316(b)(2)", "Retain documentation for six years",
 			chain.Checked && chain.Verified,

@@ -212,8 +212,8 @@ func (m *mdWriter) integrity(r *Report) {
 	if n := len(r.Unreadable); n > 0 {
 		m.p(" (%d unreadable by this version)", n)
 	}
-	m.p("\n- Seals (%s check, no key): **%s**; %d logged: %d verified, %d deleted by retention, %d missing, %d mismatched, %d failed; %d sealed in the period without an audit entry\n\n",
-		mdEscape(s.Mode), verdict(s.Checked, s.Checked && len(s.Problems) == 0), s.Logged, s.Verified, s.Deleted, s.Missing, s.Mismatch, s.Failed, s.Unlogged)
+	m.p("\n- Seals (%s check, no key): **%s**; %d logged: %d verified, %d deleted by retention, %d missing, %d mismatched, %d failed, %d damaged, %d unreadable (transient); %d sealed in the period without an audit entry\n\n",
+		mdEscape(s.Mode), verdict(s.Checked, s.Checked && len(s.Problems) == 0), s.Logged, s.Verified, s.Deleted, s.Missing, s.Mismatch, s.Failed, s.Damaged, s.Unreadable, s.Unlogged)
 	if len(s.Problems) > 0 {
 		shown, omitted := latest(s.Problems, MaxTableRows)
 		rows := make([][]string, 0, len(shown))

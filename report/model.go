@@ -122,6 +122,15 @@ const (
 	OffsiteMismatch = "mismatch"
 	// OffsiteFailed: seal.json is there but does not verify.
 	OffsiteFailed = "failed"
+	// OffsiteDamaged: objects of the backup (seal.json among them,
+	// possibly) are damaged in the bucket: their stored bytes fail the
+	// checksum the server stored with them on every read. The problem
+	// names each one; nothing else was found wrong.
+	OffsiteDamaged = "damaged"
+	// OffsiteUnreadable: reads of the backup kept failing (the network,
+	// the bucket) however often they were tried: a transient failure, no
+	// finding about the backup; the next report checks it again.
+	OffsiteUnreadable = "unreadable"
 	// OffsiteNotChecked: the bucket was not read (a report built from
 	// entries alone).
 	OffsiteNotChecked = "not-checked"
@@ -338,13 +347,16 @@ type SealChecks struct {
 	// or "full" (also every ciphertext's SHA-256).
 	Mode string `json:"mode,omitempty"`
 	// Logged counts seals the period's log records; Verified, Deleted,
-	// Missing, Mismatch and Failed split them by Backup.Offsite.
-	Logged   int `json:"logged"`
-	Verified int `json:"verified"`
-	Deleted  int `json:"deleted"`
-	Missing  int `json:"missing"`
-	Mismatch int `json:"mismatch"`
-	Failed   int `json:"failed"`
+	// Missing, Mismatch, Failed, Damaged and Unreadable split them by
+	// Backup.Offsite.
+	Logged     int `json:"logged"`
+	Verified   int `json:"verified"`
+	Deleted    int `json:"deleted"`
+	Missing    int `json:"missing"`
+	Mismatch   int `json:"mismatch"`
+	Failed     int `json:"failed"`
+	Damaged    int `json:"damaged"`
+	Unreadable int `json:"unreadable"`
 	// Unlogged counts sealed backups in the bucket, sealed in the period,
 	// that no seal entry records (for example sealed by the CLI).
 	Unlogged int `json:"unlogged"`
@@ -362,6 +374,10 @@ type SealProblem struct {
 	Backup   string `json:"backup"`
 	State    string `json:"state"` // an Offsite* constant, or "unlogged"
 	Problem  string `json:"problem"`
+	// Damaged names every object of the backup whose stored bytes fail
+	// the server's checksum (seal.json, manifest.json.age or a Velero
+	// object's name), whatever the State.
+	Damaged []string `json:"damaged,omitempty"`
 }
 
 // HIPAARow links a HIPAA Security Rule citation to the report's evidence.

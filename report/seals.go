@@ -2,9 +2,16 @@ package report
 
 import (
 	"cmp"
+	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/safekeep-dev/safekeep/seal"
+	"github.com/safekeep-dev/safekeep/storage"
 )
 
 // SealStatus is what the bucket holds for one backup folder: its seal and
@@ -21,6 +28,89 @@ type SealStatus struct {
 	// Checked says the seal was verified; Err is the verdict (nil: verified).
 	Checked bool
 	Err     error
+	// Damaged names the objects whose stored bytes fail the server's
+	// checksum on every read (Verdict sets it from Err).
+	Damaged []string
+	// Unreadable: reads kept failing however often they were tried, and
+	// nothing else was found: Err says nothing about the backup.
+	Unreadable bool
+}
+
+// maxProblemsNamed bounds the problems one SealProblem's text lists.
+const maxProblemsNamed = 20
+
+// Verdict records the outcome of verifying the seal (seal.Verify's report
+// and error, or seal.List's error for a seal.json it could not take) and
+// reports whether it is one: false when err says nothing about this seal
+// (the context ended, the bucket refused the credentials), which stops the
+// report. A damaged object is named and counted as damaged, whatever else
+// was checked; reads that kept failing are a transient failure, never a
+// finding about the backup.
+func (st *SealStatus) Verdict(ctx context.Context, rep *seal.Report, err error) bool {
+	var ve *seal.VerifyError
+	switch {
+	case err == nil:
+	case errors.As(err, &ve):
+		for _, p := range ve.Problems {
+			if p.Kind == seal.ProblemDamaged {
+				st.Damaged = append(st.Damaged, p.Object)
+			}
+		}
+		st.Unreadable = rep != nil && rep.Unreadable()
+	case errors.Is(err, storage.ErrCorrupt):
+		// seal.json itself fails the stored checksum (ErrBadSeal).
+		st.Damaged = []string{seal.SealObject}
+	case errors.Is(err, seal.ErrBadSeal), errors.Is(err, seal.ErrNotSealed):
+	case errors.Is(err, seal.ErrUnreadable) && ctx.Err() == nil:
+		st.Unreadable = true
+	default:
+		return false
+	}
+	st.Checked, st.Err = true, err
+	return true
+}
+
+// state is the Offsite state of a seal that was checked and did not verify.
+func (st *SealStatus) state() string {
+	var ve *seal.VerifyError
+	switch {
+	case st.Unreadable:
+		return OffsiteUnreadable
+	case len(st.Damaged) == 0:
+		return OffsiteFailed
+	case errors.As(st.Err, &ve):
+		for _, p := range ve.Problems {
+			if p.Kind != seal.ProblemDamaged && p.Kind != seal.ProblemUnreadable {
+				return OffsiteFailed // a finding besides the damage
+			}
+		}
+	}
+	return OffsiteDamaged
+}
+
+// problemText says what is wrong with a seal that did not verify: each
+// problem found, named (the first maxProblemsNamed), not only the first.
+func (st *SealStatus) problemText() string {
+	if st.Err == nil {
+		return "seal.json is unreadable"
+	}
+	var ve *seal.VerifyError
+	msg := st.Err.Error()
+	if errors.As(st.Err, &ve) && len(ve.Problems) > 1 {
+		parts := make([]string, 0, min(len(ve.Problems), maxProblemsNamed)+1)
+		for i, p := range ve.Problems {
+			if i == maxProblemsNamed {
+				parts = append(parts, fmt.Sprintf("and %d more", len(ve.Problems)-i))
+				break
+			}
+			parts = append(parts, p.String())
+		}
+		msg = fmt.Sprintf("%d problems: %s", len(ve.Problems), strings.Join(parts, "; "))
+	}
+	if st.Unreadable {
+		msg = "could not be read however often it was tried (a transient failure of the bucket or network, not a finding about the backup; the next report checks it again): " + msg
+	}
+	return msg
 }
 
 // Verify reports whether Build should verify a seal found in the bucket:
@@ -66,9 +156,9 @@ func (b *Builder) MatchSeals(found []SealStatus) {
 		}
 		sc.Unlogged++
 		p := SealProblem{Schedule: f.Schedule, Backup: f.Backup, State: "unlogged",
-			Problem: "sealed in the period but no audit entry records it"}
+			Problem: "sealed in the period but no audit entry records it", Damaged: f.Damaged}
 		if f.Checked && f.Err != nil {
-			p.Problem += "; and it does not verify: " + f.Err.Error()
+			p.Problem += "; and it does not verify: " + f.problemText()
 		}
 		sc.Problems = append(sc.Problems, p)
 	}
@@ -81,7 +171,11 @@ func (b *Builder) MatchSeals(found []SealStatus) {
 // bucket holds (f, nil when nothing) and counts it in sc.
 func (b *Builder) offsiteState(bk *Backup, f *SealStatus, sc *SealChecks) string {
 	problem := func(state, msg string) string {
-		sc.Problems = append(sc.Problems, SealProblem{Schedule: bk.Schedule, Backup: bk.Name, State: state, Problem: msg})
+		p := SealProblem{Schedule: bk.Schedule, Backup: bk.Name, State: state, Problem: msg}
+		if f != nil {
+			p.Damaged = f.Damaged
+		}
+		sc.Problems = append(sc.Problems, p)
 		return state
 	}
 	switch {
@@ -92,12 +186,16 @@ func (b *Builder) offsiteState(bk *Backup, f *SealStatus, sc *SealChecks) string
 		sc.Missing++
 		return problem(OffsiteMissing, "the log records this seal but the bucket has no such backup, and no retention deletion is logged")
 	case f.Digest == "" || (f.Checked && f.Err != nil):
-		sc.Failed++
-		msg := "seal.json is unreadable"
-		if f.Err != nil {
-			msg = f.Err.Error()
+		state := f.state()
+		switch state {
+		case OffsiteDamaged:
+			sc.Damaged++
+		case OffsiteUnreadable:
+			sc.Unreadable++
+		default:
+			sc.Failed++
 		}
-		return problem(OffsiteFailed, msg)
+		return problem(state, f.problemText())
 	case f.Digest != bk.SealDigest && f.StoredDigest != bk.SealDigest:
 		sc.Mismatch++
 		return problem(OffsiteMismatch, "seal.json in the bucket is "+f.Digest+", the log recorded "+bk.SealDigest)

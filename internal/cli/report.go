@@ -187,7 +187,7 @@ func warnIntegrity(w *printer, rep *report.Report, output string, format report.
 		w.printf("warning: the audit log is NOT intact; the report's Integrity section names the first problem\n")
 	}
 	if n := len(s.Problems); n > 0 {
-		w.printf("warning: %d seal problem(s) (missing, mismatched, failing or unlogged); see the report's Integrity section\n", n)
+		w.printf("warning: %d seal problem(s) (missing, mismatched, failing, damaged, unreadable or unlogged); see the report's Integrity section\n", n)
 	}
 }
 

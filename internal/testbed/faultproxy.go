@@ -78,6 +78,9 @@ type FaultRule struct {
 	Rate float64
 	// Under, when set, limits the rule to requests whose path contains it.
 	Under string
+	// Times, when above 0, is the most requests the rule fails (counted
+	// from SetRules): a fault that goes away after a few tries.
+	Times int
 }
 
 // FaultOptions configure StartFaultProxy.
@@ -113,6 +116,7 @@ type FaultProxy struct {
 	mu       sync.Mutex
 	rng      *rand.Rand
 	rules    []FaultRule
+	fired    []int // per rule, since SetRules
 	injected map[FaultKind]int
 	ops      map[S3Op]int64
 }
@@ -136,6 +140,7 @@ func StartFaultProxy(tb TB, upstream string, opts FaultOptions) *FaultProxy {
 		direct:    opts.Direct,
 		rng:       rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)), //nolint:gosec // a repeatable test schedule, not a secret
 		rules:     opts.Rules,
+		fired:     make([]int, len(opts.Rules)),
 		injected:  map[FaultKind]int{},
 		ops:       map[S3Op]int64{},
 	}
@@ -160,7 +165,7 @@ func StartFlakyProxy(tb TB, upstream string, failures int) *FaultProxy {
 func (p *FaultProxy) SetRules(rules ...FaultRule) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.rules = rules
+	p.rules, p.fired = rules, make([]int, len(rules))
 }
 
 // Injected returns how many faults of each kind the proxy injected so far.
@@ -236,10 +241,12 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (p *FaultProxy) pick(op S3Op, path string, subPut bool) (FaultKind, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, rule := range p.rules {
-		if !applies(rule, op, subPut) || !strings.Contains(path, rule.Under) || p.rng.Float64() >= rule.Rate {
+	for i, rule := range p.rules {
+		if !applies(rule, op, subPut) || !strings.Contains(path, rule.Under) || (rule.Times > 0 && p.fired[i] >= rule.Times) ||
+			p.rng.Float64() >= rule.Rate {
 			continue
 		}
+		p.fired[i]++
 		p.injected[rule.Kind]++
 		return rule.Kind, p.rng.IntN(2) == 0
 	}
