@@ -100,6 +100,7 @@ func TestVolumeFSBackup(t *testing.T) {
 	lc := level2Case{name: "fs", kit: kit, bucket: fsBucket, prefix: fsPrefix, schedule: fsSchedule, backup: fsBackup,
 		source: fsNamespace, claim: "records", files: files, restoredBy: "PodVolumeRestores"}
 	t.Run("level 2 drill restores the volume through Velero", func(t *testing.T) { testLevel2Drill(t, b, lc) })
+	t.Run("level 2 drill fails when a restored file differs", func(t *testing.T) { testLevel2Damage(t, b, lc) })
 	t.Run("restore --namespace-mapping restores the volume through Velero", func(t *testing.T) { testLevel2RestoreCLI(t, b, lc) })
 	t.Run("a scheduled Level 2 drill through the controller", func(t *testing.T) { testLevel2Controller(t, b, files) })
 

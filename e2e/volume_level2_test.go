@@ -55,20 +55,8 @@ type level2Case struct {
 func testLevel2Drill(t *testing.T, b *bed, lc level2Case) {
 	ctx := t.Context()
 	c := b.cp.Client
-	labels := map[string]string{l2Label: "drill-" + lc.name}
-	b.node.ScheduleIn(labels)
-	staging := sealtest.OpenStore(t, b.s3.Config(l2Staging, ""))
-	staged := "l2-drill-" + lc.name
-	opts := drill.Options{
-		Offsite: sealtest.OpenStore(t, b.s3.Config(lc.bucket, lc.prefix+"/safekeep/v1")), Identities: readIdentities(t, lc.kit.identity),
-		TrustedKeys: []crypto.VerifyKey{readSigner(t, lc.kit.signingKey).Public()},
-		Schedule:    lc.schedule, Backup: lc.backup,
-		Client: c, VeleroNamespace: b.velero.Namespace, StagingLocation: l2Staging, Staging: staging, StagedName: staged,
-		MapNamespace:     func(src string) string { return staged + "-" + src },
-		CreateNamespaces: true, Labels: labels,
-		RestoreVolumes: true, VolumeFiles: restoredVolumeFiles(c),
-		RestoreTimeout: 3 * time.Minute,
-	}
+	opts := level2Options(t, b, lc, "drill-"+lc.name)
+	staged := opts.StagedName
 	res, err := drill.Run(ctx, opts)
 	if err != nil {
 		t.Fatalf("drill: %v", err)
@@ -94,15 +82,44 @@ func testLevel2Drill(t *testing.T, b *bed, lc level2Case) {
 		t.Errorf("restored volume in %s holds other files than the backup's", dest)
 	}
 
-	if err := drill.Cleanup(ctx, drill.CleanupFor(opts)); err != nil {
+	cleanLevel2(t, b, opts)
+}
+
+// level2Options are the options of a Level 2 drill (drill.Run with
+// RestoreVolumes) of lc's backup staged as "l2-<run>" in l2Staging, its
+// restores scheduled on the Node by the label l2Label=run, and the
+// restored volumes read where the Node's kubelet keeps them.
+func level2Options(t *testing.T, b *bed, lc level2Case, run string) drill.Options {
+	t.Helper()
+	labels := map[string]string{l2Label: run}
+	b.node.ScheduleIn(labels)
+	staged := "l2-" + run
+	return drill.Options{
+		Offsite: sealtest.OpenStore(t, b.s3.Config(lc.bucket, lc.prefix+"/safekeep/v1")), Identities: readIdentities(t, lc.kit.identity),
+		TrustedKeys: []crypto.VerifyKey{readSigner(t, lc.kit.signingKey).Public()},
+		Schedule:    lc.schedule, Backup: lc.backup,
+		Client: b.cp.Client, VeleroNamespace: b.velero.Namespace, StagingLocation: l2Staging,
+		Staging: sealtest.OpenStore(t, b.s3.Config(l2Staging, "")), StagedName: staged,
+		MapNamespace:     func(src string) string { return staged + "-" + src },
+		CreateNamespaces: true, Labels: labels,
+		RestoreVolumes: true, VolumeFiles: restoredVolumeFiles(b.cp.Client),
+		RestoreTimeout: 3 * time.Minute,
+	}
+}
+
+// cleanLevel2 cleans up the Level 2 drill of opts and fails when a staged
+// blob, object, PodVolumeBackup or BackupRepository is left.
+func cleanLevel2(t *testing.T, b *bed, opts drill.Options) {
+	t.Helper()
+	if err := drill.Cleanup(t.Context(), drill.CleanupFor(opts)); err != nil {
 		t.Fatalf("Cleanup: %v", err)
 	}
 	for _, prefix := range []string{"kopia/", "backups/"} {
-		if left := sealtest.Snapshot(t, staging, prefix); len(left) > 0 {
+		if left := sealtest.Snapshot(t, opts.Staging, prefix); len(left) > 0 {
 			t.Errorf("staging location still holds %v", sealtest.Keys(left))
 		}
 	}
-	expectNoStaged(t, c, b.velero.Namespace, staged)
+	expectNoStaged(t, b.cp.Client, b.velero.Namespace, opts.StagedName)
 }
 
 // testLevel2RestoreCLI: `safekeep restore --namespace-mapping` restores the
