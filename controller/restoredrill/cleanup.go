@@ -85,11 +85,14 @@ func (r *Reconciler) recoverInterrupted(ctx context.Context, st *drillState) err
 		Result: v1alpha1.DrillRunError, Cleanup: v1alpha1.DrillCleanupPending,
 		Message: "the controller stopped while the run was in flight: it has no verdict; what it left is deleted, and the next run starts on schedule",
 	}
-	reason := v1alpha1.ReasonDrillInterrupted
+	reason, offsiteBackup := v1alpha1.ReasonDrillInterrupted, ""
 	if e := r.auditInterruptedRun(ctx, st.obj, a); e != nil {
 		reason = endAsLogged(run, e)
 	}
-	st.runEnded(run, "", reason)
+	if run.Result != v1alpha1.DrillRunError {
+		offsiteBackup = r.drilledBackup(ctx, st, a.Backup)
+	}
+	st.runEnded(run, offsiteBackup, reason)
 	return nil
 }
 

@@ -1,12 +1,15 @@
 package restoredrill
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/audit"
@@ -76,4 +79,27 @@ func verdictFromLog(run *v1alpha1.DrillRun, det *audit.DrillDetails) {
 		}
 	}
 	run.Message = kit.Truncate(fmt.Sprintf("the run %s; the controller stopped after recording that in the audit log and before its status said so: the checks here are as the log holds them (object names withheld); what the run left is deleted", verdict), maxRunMessage)
+}
+
+// drilledBackup is the name of the OffsiteBackup of st's schedule and
+// target holding Velero backup backup, on which a resumed verdict is
+// recorded; "" when it cannot be told (the run's status has it all the
+// same).
+func (r *Reconciler) drilledBackup(ctx context.Context, st *drillState, backup string) string {
+	if st.bs == nil || backup == "" {
+		return ""
+	}
+	var list v1alpha1.OffsiteBackupList
+	err := r.List(ctx, &list, client.InNamespace(st.obj.Namespace),
+		client.MatchingLabels{v1alpha1.LabelSchedule: v1alpha1.ScheduleLabelValue(st.obj.Namespace, st.bs.Name)})
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "a resumed drill verdict is not recorded on its OffsiteBackup")
+		return ""
+	}
+	for _, ob := range list.Items {
+		if ob.Spec.VeleroBackupName == backup && ob.Spec.ScheduleName == st.bs.Name && ob.Spec.OffsiteTargetRef.Name == st.bs.Spec.OffsiteTargetRef.Name {
+			return ob.Name
+		}
+	}
+	return ""
 }

@@ -2,6 +2,7 @@ package restoredrill
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -72,6 +73,24 @@ func TestRestoreDrillResumesRecordedVerdict(t *testing.T) {
 			t.Errorf("%s: the run's status says %s (RTO %v, checks %+v): %s; the log says it passed with RTO 1.5s", phase, l.Result, l.RTO, l.Checks, l.Message)
 		}
 		wantDrillCondition(t, got, v1alpha1.ConditionLastDrillPassed, metav1.ConditionTrue, v1alpha1.ReasonDrillPassed)
+		var obs v1alpha1.OffsiteBackupList
+		if err := e.CP.Client.List(ctx, &obs, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		drilled := 0
+		for _, ob := range obs.Items {
+			if ob.Spec.VeleroBackupName != active.Backup {
+				continue
+			}
+			drilled++
+			want := fmt.Sprintf("%d %s", entry.Seq, entry.Hash)
+			if ld := ob.Status.LastDrill; ld == nil || ld.Result != v1alpha1.DrillPassed || ld.AuditEntry != want {
+				t.Errorf("%s: OffsiteBackup %s's last drill is %+v, want Passed with entry %s", phase, ob.Name, ld, want)
+			}
+		}
+		if drilled != 1 {
+			t.Errorf("%s: %d OffsiteBackups hold backup %s, want 1", phase, drilled, active.Backup)
+		}
 		n := 0
 		for en, err := range audit.Read(ctx, st, audit.ReadOptions{}) {
 			if err != nil {
