@@ -49,6 +49,7 @@ var ops = map[testbed.FaultKind][]testbed.S3Op{}
 type tally struct {
 	injected, survived int
 	failures           map[string]int // operation -> clear failures under faults
+	byOp               map[string]int // operation -> faults injected into its requests
 }
 
 // TestFaults runs every operation that touches the offsite bucket through
@@ -73,13 +74,14 @@ func TestFaults(t *testing.T) {
 	appended := 0
 	for i, kind := range testbed.FaultKinds {
 		name := fmt.Sprintf("f%d-%s", i, strings.ReplaceAll(string(kind), "-", ""))
-		tl := &tally{failures: map[string]int{}}
+		tl := &tally{failures: map[string]int{}, byOp: map[string]int{}}
 		tallies[kind] = tl
 		ok := t.Run(string(kind), func(t *testing.T) {
 			objs := b.VeleroBackup(t, name, "Completed", 96<<10)
 			before := proxy.Injected()[kind]
 			proxy.SetRules(testbed.FaultRule{Kind: kind, Ops: ops[kind], Rate: rates[kind]})
-			r := &run{t: t, tl: tl, b: b, direct: b.Offsite, faulty: faulty, pin: pin, name: name, objs: objs}
+			r := &run{t: t, tl: tl, b: b, direct: b.Offsite, faulty: faulty, pin: pin, name: name, objs: objs,
+				injected: func() int { return proxy.Injected()[kind] }}
 			sealed := r.seal(sealer)
 			if sealed {
 				r.verify()
@@ -111,10 +113,12 @@ func TestFaults(t *testing.T) {
 	}
 	checkAuditLog(t, b.Offsite, pin, appended)
 
-	t.Logf("%-15s %9s %9s  %s", "fault", "injected", "survived", "clear failures under faults, later completed")
+	t.Logf("faults injected and survived per kind (seed %d); injected into each operation's requests; clear failures under faults, later completed", faultSeed)
+	t.Logf("%-15s %9s %9s %5s %7s %11s %17s %13s  %s", "fault", "injected", "survived", "seal", "verify", "drill read", "restore --to-dir", "audit append", "clear failures")
 	for _, kind := range testbed.FaultKinds {
 		tl := tallies[kind]
-		t.Logf("%-15s %9d %9d  %v", kind, tl.injected, tl.survived, tl.failures)
+		t.Logf("%-15s %9d %9d %5d %7d %11d %17d %13d  %v", kind, tl.injected, tl.survived, tl.byOp["seal"], tl.byOp["verify"],
+			tl.byOp["drill read"], tl.byOp["restore --to-dir"], tl.byOp["audit append"], tl.failures)
 		if tl.injected == 0 {
 			t.Errorf("%s: no fault injected: the suite proves nothing for it", kind)
 		}
@@ -131,6 +135,24 @@ type run struct {
 	name           string
 	objs           map[string][]byte
 	round          int // audit rounds, to tell their entries apart
+	// injected, when set, counts the faults of this kind injected so far:
+	// each operation's share goes into tl.byOp.
+	injected func() int
+}
+
+// count adds the faults injected while op ran (since before) to its share.
+func (r *run) count(op string, before int) {
+	if r.injected != nil {
+		r.tl.byOp[op] += r.injected() - before
+	}
+}
+
+// now is the faults injected so far (0 without a counter).
+func (r *run) now() int {
+	if r.injected == nil {
+		return 0
+	}
+	return r.injected()
 }
 
 const schedule = "faults"
@@ -139,6 +161,7 @@ const schedule = "faults"
 // clear (clear). It reports whether op succeeded.
 func (r *run) attempt(what string, op func() error, clear func(error) bool) bool {
 	r.t.Helper()
+	defer r.count(what, r.now())
 	for range 3 {
 		err := op()
 		if err == nil {
@@ -244,6 +267,7 @@ func (r *run) restore() bool {
 func (r *run) audit(log *audit.Log) int {
 	n := 0
 	r.round++
+	defer r.count("audit append", r.now())
 	ctx, cancel := context.WithTimeout(r.t.Context(), time.Minute)
 	defer cancel()
 	for i := range 3 {
