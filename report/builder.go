@@ -27,6 +27,13 @@ type Options struct {
 	FullSealCheck bool
 	// Target names the offsite location in the report (no credentials).
 	Target string
+	// NotCovered names, by "<schedule>/<backup>", the volumes of a sealed
+	// backup whose data is not sealed, as the cluster's OffsiteBackup
+	// status lists them (the plaintext log holds counts only); nil when
+	// the report is built without the cluster. NotCoveredFrom says where
+	// they were read.
+	NotCovered     map[string][]NamedVolume
+	NotCoveredFrom string
 }
 
 // Builder accumulates a report from audit entries fed in sequence order,
@@ -193,6 +200,9 @@ func (b *Builder) addSeal(e audit.Entry, t time.Time) error {
 		}
 		if bk.Volumes.NotCovered > 0 {
 			acc.s.BackupsNotCovered++
+			if named, ok := b.opts.NotCovered[d.Schedule+"/"+d.Backup]; ok {
+				bk.Volumes.Named, bk.Volumes.NamedFrom = named, b.opts.NotCoveredFrom
+			}
 		}
 	}
 	acc.s.Backups = append(acc.s.Backups, bk)

@@ -95,3 +95,44 @@ func find(n *html.Node, match func(*html.Node) bool) *html.Node {
 func hasClass(n *html.Node, class string) bool {
 	return n.Type == html.ElementNode && n.Data == "td" && strings.Contains(" "+attr(n, "class")+" ", " "+class+" ")
 }
+
+// With the cluster's OffsiteBackup status at hand (Options.NotCovered,
+// what `audit report --target` reads), the report names the volumes not
+// covered of the backups whose seal entry counts some, says where the
+// names come from, and in every format; other backups get no names.
+func TestVolumeCoverageNamed(t *testing.T) {
+	last := reporttest.BackupName(reporttest.NotCoveredDay)
+	sched := sample(t).Schedules[0].Name
+	named := []report.NamedVolume{{Namespace: "phi-app", PVC: "scans", Reason: "CSISnapshotNotMoved"}}
+	opts := report.Options{Now: sampleNow, NotCoveredFrom: "the OffsiteBackups' status.volumes in safekeep-system",
+		NotCovered: map[string][]report.NamedVolume{sched + "/" + last: named, sched + "/other": named}}
+	r := report.FromEntries(reporttest.Entries(), opts)
+	const want = "2 sealed, 1 not covered (CSISnapshotNotMoved 1): phi-app/scans: CSISnapshotNotMoved (from the OffsiteBackups' status.volumes in safekeep-system)"
+	for _, b := range r.Schedules[0].Backups {
+		if b.Name == last && (b.Volumes == nil || len(b.Volumes.Named) != 1 || b.Volumes.NamedFrom == "") {
+			t.Errorf("backup %s volumes %+v, want phi-app/scans named", b.Name, b.Volumes)
+		}
+		if b.Name != last && b.Volumes != nil && len(b.Volumes.Named) != 0 {
+			t.Errorf("backup %s with all volumes sealed names %+v", b.Name, b.Volumes.Named)
+		}
+	}
+	for _, f := range []report.Format{report.FormatHTML, report.FormatMarkdown, report.FormatCSV, report.FormatJSON} {
+		out := render(t, r, f)
+		if f == report.FormatJSON {
+			if !strings.Contains(out, `"named": [`) || !strings.Contains(out, `"pvc": "scans"`) {
+				t.Errorf("JSON lacks the named volume")
+			}
+			continue
+		}
+		w := want
+		if f == report.FormatHTML {
+			w = html.EscapeString(want)
+		}
+		if !strings.Contains(out, w) {
+			t.Errorf("%s lacks %q", f, w)
+		}
+	}
+	if out := render(t, sample(t), report.FormatMarkdown); strings.Contains(out, "phi-app/scans") {
+		t.Error("a report built without the cluster names a volume")
+	}
+}

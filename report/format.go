@@ -138,5 +138,17 @@ func volumesText(v *VolumeCoverage) string {
 	for _, r := range slices.Sorted(maps.Keys(v.Reasons)) {
 		reasons = append(reasons, fmt.Sprintf("%s %d", r, v.Reasons[r]))
 	}
-	return fmt.Sprintf("%s, %d not covered (%s)", out, v.NotCovered, strings.Join(reasons, ", "))
+	out = fmt.Sprintf("%s, %d not covered (%s)", out, v.NotCovered, strings.Join(reasons, ", "))
+	if len(v.Named) == 0 {
+		return out
+	}
+	names := make([]string, len(v.Named))
+	for i, n := range v.Named {
+		names[i] = n.String()
+	}
+	more := ""
+	if len(v.Named) < v.NotCovered {
+		more = fmt.Sprintf("; %d more", v.NotCovered-len(v.Named))
+	}
+	return fmt.Sprintf("%s: %s%s (from %s)", out, strings.Join(names, "; "), more, v.NamedFrom)
 }

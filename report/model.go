@@ -106,6 +106,31 @@ type VolumeCoverage struct {
 	NotCovered int `json:"notCovered"`
 	// Reasons counts those not covered by reason.
 	Reasons map[string]int `json:"reasons,omitempty"`
+	// Named lists those not covered as the cluster's OffsiteBackup status
+	// names them, when the report was built with the cluster
+	// (Options.NotCovered); NamedFrom says which object. Not from the
+	// signed log: the log never names a volume.
+	Named     []NamedVolume `json:"named,omitempty"`
+	NamedFrom string        `json:"namedFrom,omitempty"`
+}
+
+// NamedVolume is one volume not covered, as an OffsiteBackup's
+// status.volumes names it.
+type NamedVolume struct {
+	Namespace string `json:"namespace"`
+	PVC       string `json:"pvc,omitempty"`
+	Pod       string `json:"pod,omitempty"`
+	Volume    string `json:"volume,omitempty"`
+	Reason    string `json:"reason"`
+}
+
+// String is "<namespace>/<pvc>: <reason>" (the pod volume when no PVC).
+func (v NamedVolume) String() string {
+	name := v.PVC
+	if name == "" {
+		name = v.Pod + "/" + v.Volume
+	}
+	return v.Namespace + "/" + name + ": " + v.Reason
 }
 
 // Offsite states of a logged seal (Backup.Offsite).

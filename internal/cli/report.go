@@ -113,6 +113,9 @@ func runAuditReport(cmd *cobra.Command, opts *options, f *auditReportFlags) erro
 	}
 	bo.SealKeys = target.Keys(named)
 	bo.Anchor, bo.AnchorFrom = statusAnchor(off)
+	if bo.NotCovered, bo.NotCoveredFrom, err = notCoveredNames(cmd.Context(), off); err != nil {
+		return prefixed(what, err)
+	}
 	if f.anchor != "" {
 		a, err := audit.ParseAnchor(f.anchor)
 		if err != nil {

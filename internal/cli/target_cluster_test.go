@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -199,6 +200,36 @@ func auditKeyFromCluster(t *testing.T, b *bed, c client.Client, ns string, k key
 		t.Errorf("the restore's entry is locked until %v, want %v (spec.audit.retainDays 3)", until, want)
 	}
 	statusAnchorStep(t, b, c, client.ObjectKey{Namespace: ns, Name: "audited"}, last)
+	notCoveredStep(t, c, off)
+}
+
+// notCoveredStep: `audit report --target` reads the volumes not covered
+// from the target's OffsiteBackups' status (the log counts them only).
+func notCoveredStep(t *testing.T, c client.Client, off *offsite) {
+	ctx := t.Context()
+	ob := &v1alpha1.OffsiteBackup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: off.target.Namespace, Name: "manual-c1"},
+		Spec: v1alpha1.OffsiteBackupSpec{OffsiteTargetRef: corev1.LocalObjectReference{Name: off.target.Name},
+			ScheduleName: "manual", VeleroBackupName: "c1"},
+	}
+	if err := c.Create(ctx, ob); err != nil {
+		t.Fatal(err)
+	}
+	ob.Status.Volumes = &v1alpha1.VolumeCoverage{Sealed: 1, NotCovered: 1, Volumes: []v1alpha1.VolumeCoverageItem{
+		{Namespace: "phi-app", PVC: "scans", Reason: "CSISnapshotNotMoved"},
+		{Namespace: "phi-app", PVC: "data", Pod: "db-0", Volume: "data", Sealed: true, Method: "FSBackup"},
+	}}
+	if err := c.Status().Update(ctx, ob); err != nil {
+		t.Fatal(err)
+	}
+	got, from, err := notCoveredNames(ctx, off)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []report.NamedVolume{{Namespace: "phi-app", PVC: "scans", Reason: "CSISnapshotNotMoved"}}
+	if !reflect.DeepEqual(got["manual/c1"], want) || len(got) != 1 || !strings.Contains(from, off.target.Namespace) {
+		t.Errorf("notCoveredNames: %+v from %q, want manual/c1: %+v", got, from, want)
+	}
 }
 
 // statusAnchorStep: `audit verify --target` takes the head the controller
