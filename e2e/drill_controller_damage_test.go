@@ -242,24 +242,7 @@ func dcCheckAudit(t *testing.T, e *dcEnv, tc dcDamage, run *v1alpha1.DrillRun) {
 		t.Errorf("no audit entry in status")
 		return
 	}
-	key := dcRoot + audit.EntryKey(uint64(run.AuditEntry.Seq), run.AuditEntry.Hash)
-	obj, err := e.s3.Minio(t).GetObject(t.Context(), dcBucket, key, minio.GetObjectOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(obj)
-	_ = obj.Close() // read-only, fully read
-	if err != nil {
-		t.Fatalf("read audit entry %s: %v", key, err)
-	}
-	var entry audit.Entry
-	var details audit.DrillDetails
-	if err := json.Unmarshal(body, &entry); err != nil {
-		t.Fatalf("audit entry %s: %v", key, err)
-	}
-	if err := json.Unmarshal(entry.Details, &details); err != nil {
-		t.Fatalf("audit entry %s details: %v", key, err)
-	}
+	key, entry, details := drillAuditEntry(t, e.s3, dcBucket, dcRoot, run)
 	if entry.Kind != audit.KindDrill || details.Drill != tc.drill || details.Run != run.ID || details.Passed ||
 		!slices.ContainsFunc(details.Checks, func(c audit.CheckResult) bool { return c.Name == tc.failed && !c.Passed }) {
 		t.Errorf("audit entry %s: kind %s, details %+v; want a failed drill %s run %s with check %s failed", key, entry.Kind, details, tc.drill, run.ID, tc.failed)
@@ -318,4 +301,33 @@ func dcAlterSeal(t *testing.T, mc *minio.Client, schedule, backup string) {
 	if _, err := mc.PutObject(t.Context(), dcBucket, key, strings.NewReader(string(altered)), int64(len(altered)), minio.PutObjectOptions{}); err != nil {
 		t.Fatalf("rewrite %s: %v", key, err)
 	}
+}
+
+// drillAuditEntry reads the audit entry the run's status names from
+// bucket, under root (the target's "<prefix>/safekeep/v1/"): its key, the
+// entry and its drill details.
+func drillAuditEntry(t *testing.T, s3 *testbed.S3Server, bucket, root string, run *v1alpha1.DrillRun) (string, *audit.Entry, *audit.DrillDetails) {
+	t.Helper()
+	if run.AuditEntry == nil {
+		t.Fatalf("run %s names no audit entry", run.ID)
+	}
+	key := root + audit.EntryKey(uint64(run.AuditEntry.Seq), run.AuditEntry.Hash) //nolint:gosec // small sequence numbers
+	obj, err := s3.Minio(t).GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(obj)
+	_ = obj.Close() // read-only, fully read
+	if err != nil {
+		t.Fatalf("read audit entry %s: %v", key, err)
+	}
+	var entry audit.Entry
+	var details audit.DrillDetails
+	if err := json.Unmarshal(body, &entry); err != nil {
+		t.Fatalf("audit entry %s: %v", key, err)
+	}
+	if err := json.Unmarshal(entry.Details, &details); err != nil {
+		t.Fatalf("audit entry %s details: %v", key, err)
+	}
+	return key, &entry, &details
 }

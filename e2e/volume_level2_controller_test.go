@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/drill"
 	"github.com/safekeep-dev/safekeep/drill/volumereader"
 	"github.com/safekeep-dev/safekeep/internal/sample"
@@ -130,6 +132,17 @@ func testLevel2Controller(t *testing.T, b *bed, files map[string]volumeFile) {
 		if v.Namespace != fsNamespace || v.Pod != fsPod || v.Volume != fsVolume || !v.Passed || v.Files != int64(len(files)) || r == nil ||
 			!r.Passed || r.Files != int64(len(files)) || r.Bytes != bytes || r.MatchedFiles != r.Files || r.MatchedBytes != bytes {
 			t.Errorf("status volume %+v restored %+v, want %d files, %d bytes read, restored and matched", v, r, len(files), bytes)
+		}
+		// The audit entry in the bucket: the counts, a digest of the
+		// volume's name, no name.
+		key, _, det := drillAuditEntry(t, b.s3, l2cBucket, fsPrefix+"/safekeep/v1/", run)
+		wantRestored := audit.VolumeRestored{Files: int64(len(files)), Bytes: bytes, MatchedFiles: int64(len(files)), MatchedBytes: bytes, Passed: true}
+		if len(det.Volumes) != 1 || det.Volumes[0].Restored == nil || *det.Volumes[0].Restored != wantRestored ||
+			det.Volumes[0].Volume != audit.NameDigest(fsNamespace+"/"+fsPod+"/"+fsVolume) {
+			t.Errorf("audit entry %s volumes %+v, want one restored %+v", key, det.Volumes, wantRestored)
+		}
+		if raw, _ := json.Marshal(det); strings.Contains(string(raw), fsNamespace) || strings.Contains(string(raw), "patients") {
+			t.Errorf("audit entry %s names the volume or a file: %s", key, raw)
 		}
 		if runs := b.node.Runs(); !hasRun(runs, volumereader.Command) {
 			t.Errorf("the Node ran no reader: %+v", runs)
