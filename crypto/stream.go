@@ -37,6 +37,23 @@ func Encrypt(dst io.Writer, recipients []Recipient) (io.WriteCloser, error) {
 	return w, nil
 }
 
+// EncryptReader returns a Reader of the age file of what it reads from src,
+// as Encrypt writes it: the header (HeaderSize bytes), then the payload,
+// which is read from src a 64 KiB chunk at a time, sealed in place and read
+// out. It needs no goroutine or pipe between the plaintext and a consumer
+// that reads (an upload's body). An error of src is returned as is, and
+// every Read after it fails too.
+func EncryptReader(src io.Reader, recipients []Recipient) (io.Reader, error) {
+	if len(recipients) == 0 {
+		return nil, ErrNoRecipients
+	}
+	r, err := age.EncryptReader(src, ageRecipients(recipients)...)
+	if err != nil {
+		return nil, fmt.Errorf("age encrypt: %w", err)
+	}
+	return r, nil
+}
+
 // ageIntro is the first line of every age file (age-encryption.org/v1).
 const ageIntro = "age-encryption.org/v1\n"
 

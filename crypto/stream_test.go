@@ -77,6 +77,50 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestEncryptReader: the pull-model encryption gives an age file of the
+// size Encrypt's gives, which decrypts to the plaintext, read in odd sizes
+// that cross chunk boundaries; a source error comes through as is.
+func TestEncryptReader(t *testing.T) {
+	for _, set := range recipientSets {
+		rs := recipientsOf(t, set.keys...)
+		for _, size := range roundTripSizes {
+			plain := plaintext(size)
+			t.Run(set.name+"/"+sizeName(size), func(t *testing.T) {
+				r, err := EncryptReader(onlyReader{bytes.NewReader(plain)}, rs)
+				if err != nil {
+					t.Fatalf("EncryptReader: %v", err)
+				}
+				var file bytes.Buffer
+				if _, err := io.CopyBuffer(&file, onlyReader{r}, make([]byte, 7001)); err != nil {
+					t.Fatalf("read: %v", err)
+				}
+				if want, err := EncryptedSize(rs, int64(size)); err != nil || int64(file.Len()) != want {
+					t.Errorf("EncryptReader gave %d bytes; EncryptedSize = %d, %v", file.Len(), want, err)
+				}
+				got, err := Decrypt(bytes.NewReader(file.Bytes()), identityOf(t, set.keys[0]))
+				if err != nil {
+					t.Fatalf("Decrypt: %v", err)
+				}
+				back, err := io.ReadAll(got)
+				if err != nil || !bytes.Equal(back, plain) {
+					t.Fatalf("decrypted %d bytes (%v), want the %d read", len(back), err, len(plain))
+				}
+			})
+		}
+	}
+	readErr := errors.New("connection reset")
+	r, err := EncryptReader(io.MultiReader(bytes.NewReader(plaintext(100)), errReader{readErr}), recipientsOf(t, "x25519"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(r); !errors.Is(err, readErr) {
+		t.Errorf("EncryptReader with a failing source = %v, want %v", err, readErr)
+	}
+	if _, err := EncryptReader(bytes.NewReader(nil), nil); !errors.Is(err, ErrNoRecipients) {
+		t.Errorf("EncryptReader with no recipients = %v, want ErrNoRecipients", err)
+	}
+}
+
 func TestEncryptDigest(t *testing.T) {
 	for _, set := range recipientSets {
 		rs := recipientsOf(t, set.keys...)
