@@ -1,18 +1,15 @@
 package seal
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/safekeep-dev/safekeep/crypto"
+	"github.com/safekeep-dev/safekeep/internal/sha256x2"
 	"github.com/safekeep-dev/safekeep/storage"
 )
-
-// errUploadEnded stops the encrypting goroutine once the upload returns.
-var errUploadEnded = errors.New("upload ended")
 
 // objectResult is what sealing one object learned.
 type objectResult struct {
@@ -100,55 +97,48 @@ func (r *run) reuseObject(ctx context.Context, obj sourceObject, key string, pro
 // encryptPut encrypts plain, which must hold exactly size bytes, and
 // uploads it to key as a conditional create of known length (the exact age
 // file size), so storage streams one request without buffering. Memory is
-// a pooled buffer and age's chunk, whatever the size.
+// age's chunk and the upload's buffers, whatever the size.
+//
+// The upload's body pulls the encryption: each read of it takes the next
+// 64 KiB of plaintext from the source into age's buffer, hashes it, seals
+// it in place and hands it out, where the ciphertext is hashed as the
+// upload reads it. No goroutine or pipe sits between the source and the
+// upload, and each byte is hashed right after it arrives (cache-hot).
 //
 // commit writes the receipt of the upload (what it is and its ciphertext
 // digest, signed); it is called before the upload's last byte is sent.
 func (r *run) encryptPut(ctx context.Context, key string, commit func(Blob) error, plain io.Reader, size int64, progress func(int64)) (plainBlob, cipherBlob Blob, err error) {
-	var hdr bytes.Buffer
-	sw := &switchWriter{w: &hdr}
-	enc, err := crypto.Encrypt(sw, r.recipients) // writes the header now
+	// The two digests are one sha256x2.Pair: the plaintext's 64 KiB and
+	// then its ciphertext are hashed together, at once.
+	digests := sha256x2.New()
+	src := &recordingReader{r: &exactReader{r: plain, n: size}}
+	plainHash := &hashingReader{r: &progressReader{r: src, progress: progress}, h: digests.A()}
+	enc, err := crypto.EncryptReader(plainHash, r.recipients)
 	if err != nil {
 		return Blob{}, Blob{}, permanent(err)
 	}
-	cipherSize := crypto.CiphertextSize(int64(hdr.Len()), size)
-
-	// age writes whole sealed chunks (64 KiB and its tag), which the pipe
-	// hands to the upload's reader without a buffer of its own: one copy
-	// less of every byte than through a bufio.Writer.
-	pr, pw := io.Pipe()
-	sw.w = pw
-	plainHash := newHashingReader(&exactReader{r: plain, n: size})
-	done := make(chan error, 1)
-	go func() {
-		_, err := pump(enc, plainHash, progress)
-		if err == nil {
-			err = enc.Close()
-		}
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	cipherHash := newHashingReader(io.MultiReader(&hdr, pr))
+	// Every age header to these recipients has r.headerLen bytes; were it
+	// otherwise, storage fails the upload before the server stores it.
+	cipherSize := crypto.CiphertextSize(r.headerLen, size)
+	cipherHash := &hashingReader{r: enc, h: digests.B()}
 	body := &receiptReader{h: cipherHash, total: cipherSize, commit: commit}
 	_, perr := r.offsite.Put(ctx, key, body, r.putOptions(cipherSize))
-	pr.CloseWithError(errUploadEnded)
-	werr := <-done
+	rerr := src.err
 
 	switch {
 	case errors.Is(perr, storage.ErrStoredWrong):
 		return Blob{}, Blob{}, r.storedWrong(ctx, key, perr)
 	case perr != nil:
-		if werr != nil && !errors.Is(werr, errUploadEnded) && !errors.Is(werr, io.ErrClosedPipe) && !errors.Is(perr, storage.ErrExists) {
-			return Blob{}, Blob{}, fmt.Errorf("%w (reading: %w)", perr, werr)
+		if rerr != nil && !errors.Is(perr, storage.ErrExists) && !errors.Is(perr, rerr) {
+			return Blob{}, Blob{}, fmt.Errorf("%w (reading: %w)", perr, rerr)
 		}
 		return Blob{}, Blob{}, perr
-	case werr != nil, cipherHash.n != cipherSize, plainHash.n != size:
+	case rerr != nil, cipherHash.n != cipherSize, plainHash.n != size:
 		// The upload succeeded but the stream did not end where it should
 		// have: the stored object cannot be trusted, and may be locked.
-		// werr is detail, deliberately not wrapped: this error is a seal
+		// rerr is detail, deliberately not wrapped: this error is a seal
 		// conflict, whatever ended the stream.
-		return Blob{}, Blob{}, permanent(fmt.Errorf("%w: put %s: sent %d of %d bytes (stream: %v)", ErrSealConflict, key, cipherHash.n, cipherSize, werr)) //nolint:errorlint // see above
-
+		return Blob{}, Blob{}, permanent(fmt.Errorf("%w: put %s: sent %d of %d bytes (stream: %v)", ErrSealConflict, key, cipherHash.n, cipherSize, rerr)) //nolint:errorlint // see above
 	}
 	return plainHash.blob(), cipherHash.blob(), nil
 }
