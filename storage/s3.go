@@ -85,6 +85,7 @@ func New(cfg Config) (*S3, error) {
 	// objects run 32 at once): minio-go keeps 16, and every request past
 	// them would dial a new connection and close it after.
 	transport.MaxIdleConnsPerHost = max(transport.MaxIdleConnsPerHost, maxIdleConnsPerHost)
+	transport.DialContext = dialBigWrites(transport.DialContext)
 	if cfg.ResponseTimeout > 0 {
 		transport.ResponseHeaderTimeout = cfg.ResponseTimeout
 	}
