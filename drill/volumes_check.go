@@ -43,9 +43,14 @@ func restoredName(v seal.VolumeRecord) (pod, vol string) {
 type PodVolume struct{ Namespace, Pod, Volume string }
 
 // VolumeRead is what was read from one restored volume: the digest of
-// each regular file, or why it could not be read.
+// each regular file, or, when that list could not be had whole (a reader
+// pod's rotated log), the summary of them all (files, bytes and the
+// digest of the sorted per-file list, volume.DigestSummary); or why it
+// could not be read. A summary passes only when its digest is the
+// snapshot's: every file restored with the snapshot's digest.
 type VolumeRead struct {
 	Digests volume.Digests
+	Summary *volume.DigestSummary
 	Err     error
 }
 
@@ -96,7 +101,12 @@ type RestoredVolume struct {
 	MatchedFiles, MatchedBytes int64
 	// Missing, Differ and Extra count the snapshot's files not restored,
 	// restored with other content, and the files not in the snapshot.
+	// They are 0 when SummaryOnly.
 	Missing, Differ, Extra int
+	// SummaryOnly: the reader's per-file list could not be had, the
+	// volume was compared by its summary (volume.DigestSummary): a pass
+	// still means every file matched; a failure cannot count the files.
+	SummaryOnly bool
 	// Reason is "" when the volume passed, else one of Volume*.
 	Reason string
 	// Message says why it failed; for the cluster's status only (it may
@@ -107,13 +117,11 @@ type RestoredVolume struct {
 // Passed reports whether the volume was restored unchanged.
 func (v RestoredVolume) Passed() bool { return v.Reason == "" }
 
-// veleroDoneDir is the folder Velero's node-agent writes into a restored
-// volume (a done file named by the Restore's UID): not the backup's.
-const veleroDoneDir = ".velero"
-
 // volumeTally counts the comparison of restored files with snapshots.
 type volumeTally struct {
 	volumes, unreadable, differing int
+	summaryOnly                    int                     // differing volumes compared by summary only
+	summary                        [2]volume.DigestSummary // theirs: restored, in the snapshots (files and bytes)
 	files, bytes                   int64
 	missing, differ, extra         int
 	matched                        []string // "<sha256>  <size>" per file, in path order, for the digest
@@ -198,12 +206,10 @@ func (t *volumeTally) add(v seal.VolumeRecord, want volume.Digests, read VolumeR
 		rv.Reason, rv.Message = VolumeUnreadable, cutMessage("the restored volume could not be read: "+oneLine(read.Err), 1024)
 		return rv
 	}
-	got := read.Digests
-	for p := range got {
-		if p == veleroDoneDir || strings.HasPrefix(p, veleroDoneDir+"/") {
-			delete(got, p)
-		}
+	if read.Digests == nil && read.Summary != nil {
+		return t.addSummary(v, want, *read.Summary)
 	}
+	got := read.Digests.WithoutVeleroDir()
 	for _, d := range got {
 		rv.Files++
 		rv.Bytes += d.Size
@@ -220,14 +226,42 @@ func (t *volumeTally) add(v seal.VolumeRecord, want volume.Digests, read VolumeR
 	}
 	for _, p := range slices.Sorted(maps.Keys(want)) {
 		d := want[p]
-		t.files++
-		t.bytes += d.Size
-		t.matched = append(t.matched, fmt.Sprintf("%s  %d", d.SHA256, d.Size))
+		t.want(d)
 		if g, ok := got[p]; ok && g == d {
 			rv.MatchedFiles++
 			rv.MatchedBytes += d.Size
 		}
 	}
+	return rv
+}
+
+// want tallies one file of a snapshot.
+func (t *volumeTally) want(d volume.FileDigest) {
+	t.files++
+	t.bytes += d.Size
+	t.matched = append(t.matched, fmt.Sprintf("%s  %d", d.SHA256, d.Size))
+}
+
+// addSummary tallies a volume read as a summary only: it matches when its
+// digest of the sorted per-file list is the snapshot's. The message holds
+// counts, never a name.
+func (t *volumeTally) addSummary(v seal.VolumeRecord, want volume.Digests, got volume.DigestSummary) RestoredVolume {
+	rv := RestoredVolume{Volume: v, Files: got.Files, Bytes: got.Bytes, SummaryOnly: true}
+	ws := want.Summary()
+	for _, p := range slices.Sorted(maps.Keys(want)) {
+		t.want(want[p])
+	}
+	if got == ws {
+		rv.MatchedFiles, rv.MatchedBytes = ws.Files, ws.Bytes
+		return rv
+	}
+	t.differing++
+	t.summaryOnly++
+	t.summary[0].Files, t.summary[0].Bytes = t.summary[0].Files+got.Files, t.summary[0].Bytes+got.Bytes
+	t.summary[1].Files, t.summary[1].Bytes = t.summary[1].Files+ws.Files, t.summary[1].Bytes+ws.Bytes
+	rv.Reason = VolumeDiffers
+	rv.Message = fmt.Sprintf("%d files, %d bytes restored, the snapshot has %d files, %d bytes; the digest of the restored file list differs "+
+		"(compared by summary: the reader's per-file list was not readable, so the differing files are not counted)", got.Files, got.Bytes, ws.Files, ws.Bytes)
 	return rv
 }
 
@@ -252,8 +286,13 @@ func (r *runner) judgeVolumes(t *volumeTally) {
 		parts = append(parts, fmt.Sprintf("%d of %d volumes could not be read", t.unreadable, t.volumes))
 	}
 	if t.differing > 0 {
-		parts = append(parts, fmt.Sprintf("%d of %d volumes differ from their snapshots: %d files missing, %d differing, %d not in the snapshot",
-			t.differing, t.volumes, t.missing, t.differ, t.extra))
+		p := fmt.Sprintf("%d of %d volumes differ from their snapshots: %d files missing, %d differing, %d not in the snapshot",
+			t.differing, t.volumes, t.missing, t.differ, t.extra)
+		if t.summaryOnly > 0 {
+			p += fmt.Sprintf(" (%d of them compared by summary only, their files not counted: %d files, %d bytes restored, %d files, %d bytes in the snapshots)",
+				t.summaryOnly, t.summary[0].Files, t.summary[0].Bytes, t.summary[1].Files, t.summary[1].Bytes)
+		}
+		parts = append(parts, p)
 	}
 	var failed []string
 	for _, rv := range r.restored {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -146,6 +149,75 @@ func testLevel2Controller(t *testing.T, b *bed, files map[string]volumeFile) {
 		}
 		if runs := b.node.Runs(); !hasRun(runs, volumereader.Command) {
 			t.Errorf("the Node ran no reader: %+v", runs)
+		}
+		dcNoLeftovers(t, c)
+		l2cNoLeftovers(t, b, run)
+	})
+
+	t.Run("a reader log the kubelet rotated: the summary in the termination message passes", func(t *testing.T) {
+		b.node.SetContainerLogMaxSize(64) // every file's line is lost
+		t.Cleanup(func() { b.node.SetContainerLogMaxSize(0) })
+		stdout, stderr, err := sk.run(t, append([]string{"drill", "run", l2cDrill, "--timeout", "5m"}, kube...)...)
+		t.Logf("drill run:\n%s%s", stdout, stderr)
+		if err != nil {
+			t.Fatalf("drill run: %v", err)
+		}
+		run := dcDrill(t, c, l2cDrill).Status.LastRun
+		if run == nil || run.Result != v1alpha1.DrillRunPassed || len(run.Volumes) != 1 || run.Volumes[0].Restored == nil ||
+			run.Volumes[0].Restored.MatchedFiles != int64(len(files)) || run.Volumes[0].Restored.MatchedBytes != bytes {
+			t.Fatalf("last run %+v, want Passed with %d files, %d bytes matched", run, len(files), bytes)
+		}
+		l2cNoLeftovers(t, b, run)
+	})
+
+	t.Run("one restored file changed, log rotated: fails with counts, no name in the audit log", func(t *testing.T) {
+		b.node.SetContainerLogMaxSize(64)
+		// The reader's image changes one restored file (the test bed does
+		// not enforce read-only mounts), then runs the reader.
+		wrapper := dir + "/change-one-file"
+		script := "#!/bin/sh\nfor last; do :; done\nf=$(find \"$last\" -type f ! -path '*/.velero/*' | sort | head -n 1)\nprintf x >>\"$f\"\nexec " + bin + " \"$@\"\n"
+		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil { //nolint:gosec // an executable script of the test
+			t.Fatal(err)
+		}
+		b.node.RunImage(l2cImage, wrapper)
+		t.Cleanup(func() { b.node.RunImage(l2cImage, bin); b.node.SetContainerLogMaxSize(0) })
+		stdout, stderr, err := sk.run(t, append([]string{"drill", "run", l2cDrill, "--timeout", "5m"}, kube...)...)
+		t.Logf("drill run:\n%s%s", stdout, stderr)
+		if err == nil {
+			t.Fatal("drill run with a changed file exited 0")
+		}
+		run := dcDrill(t, c, l2cDrill).Status.LastRun
+		if run == nil || run.Result != v1alpha1.DrillRunFailed || len(run.Volumes) != 1 || run.Volumes[0].Restored == nil ||
+			run.Volumes[0].Restored.Reason != drill.VolumeDiffers {
+			t.Fatalf("last run %+v, want Failed with the volume %s", run, drill.VolumeDiffers)
+		}
+		want := fmt.Sprintf("%d files, %d bytes restored, %d files, %d bytes in the snapshots", len(files), bytes+1, len(files), bytes)
+		var msg string
+		for _, ch := range run.Checks {
+			if ch.Name == drill.CheckVolumeFiles {
+				msg = ch.Message
+			}
+		}
+		if !strings.Contains(msg, "1 of 1 volumes differ") || !strings.Contains(msg, want) {
+			t.Errorf("volume-files check %q, want the volume differing with %q", msg, want)
+		}
+		if run.AuditEntry == nil {
+			t.Fatal("no audit entry in status")
+		}
+		key := fsPrefix + "/safekeep/v1/" + audit.EntryKey(uint64(run.AuditEntry.Seq), run.AuditEntry.Hash)
+		obj, err := b.s3.Minio(t).GetObject(ctx, l2cBucket, key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(obj)
+		_ = obj.Close() // read-only, fully read
+		if err != nil || !strings.Contains(string(body), "compared by summary only") {
+			t.Fatalf("audit entry %s: %v, %s; want the volume-files failure", key, err, body)
+		}
+		for name := range files {
+			if strings.Contains(string(body), name) {
+				t.Errorf("the audit entry names a file: %s", body)
+			}
 		}
 		dcNoLeftovers(t, c)
 		l2cNoLeftovers(t, b, run)

@@ -59,8 +59,8 @@ func (d Digests) Sum() string {
 // WriteDigestList writes the section of volume index for fsys: every
 // regular file's digest as it is read (symlinks are not followed), then
 // the end line; or an error line when fsys cannot be read to the end,
-// which it also returns.
-func WriteDigestList(w io.Writer, index int, fsys iofs.FS) error {
+// which it also returns. It returns the digests written.
+func WriteDigestList(w io.Writer, index int, fsys iofs.FS) (Digests, error) {
 	bw := bufio.NewWriter(w)
 	_, _ = fmt.Fprintf(bw, "%s %d\n", digestListVolume, index) // a failed write shows at Flush
 	seen := Digests{}
@@ -79,7 +79,7 @@ func WriteDigestList(w io.Writer, index int, fsys iofs.FS) error {
 	if ferr := bw.Flush(); err == nil {
 		err = ferr
 	}
-	return err
+	return seen, err
 }
 
 // DigestListRead is one volume's section of a digest list: its digests,

@@ -29,7 +29,7 @@ func TestDigestList(t *testing.T) {
 	var buf bytes.Buffer
 	buf.WriteString("a line of the runtime's own\n")
 	for i, fsys := range []fs.FS{vol, fstest.MapFS{}} {
-		if err := WriteDigestList(&buf, i, fsys); err != nil {
+		if _, err := WriteDigestList(&buf, i, fsys); err != nil {
 			t.Fatal(err)
 		}
 	}

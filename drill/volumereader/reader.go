@@ -2,10 +2,13 @@
 // Level 2 drill had Velero restore: the controller never mounts a
 // volume. A Job in the scratch namespace mounts each restored claim
 // read-only and runs `safekeep-controller volume-digests`, which writes a
-// digest list (volume.WriteDigestList) to the pod's log; the controller
-// reads that log through the API server (pods/log) and hands the digests
-// to the drill's volume-files check, which compares them with the sealed
-// snapshots.
+// digest list (volume.WriteDigestList) to the pod's log and each volume's
+// summary (volume.WriteSummaries) to its termination message; the
+// controller reads that log through the API server (pods/log) and hands
+// the digests to the drill's volume-files check, which compares them with
+// the sealed snapshots. A volume whose list the log lost (the kubelet
+// rotates a container's log at 10 MiB by default, about 70,000 files) is
+// compared by its summary, which the pod's status keeps.
 package volumereader
 
 import (
@@ -14,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -115,7 +120,7 @@ func (r *Reader) Read(ctx context.Context, namespace string, vols []drill.PodVol
 		return nil, err
 	}
 	for v, i := range index {
-		out[v] = drill.VolumeRead{Digests: reads[i].Digests, Err: reads[i].Err}
+		out[v] = reads[i]
 	}
 	return out, nil
 }
@@ -137,8 +142,9 @@ func (r *Reader) claimOf(ctx context.Context, v drill.PodVolume) (string, error)
 	return "", fmt.Errorf("the restored pod has no claim volume %s", v.Volume)
 }
 
-// run creates the Job, waits for it, reads its log and deletes it.
-func (r *Reader) run(ctx context.Context, namespace string, claims []string) ([]volume.DigestListRead, error) {
+// run creates the Job, waits for it, reads its log and termination
+// message, and deletes it.
+func (r *Reader) run(ctx context.Context, namespace string, claims []string) ([]drill.VolumeRead, error) {
 	job := r.job(namespace, claims)
 	if err := r.Client.Create(ctx, job); err != nil {
 		return nil, fmt.Errorf("create Job %s/%s: %w", namespace, JobName, err)
@@ -148,16 +154,65 @@ func (r *Reader) run(ctx context.Context, namespace string, claims []string) ([]
 	if err != nil {
 		return nil, err
 	}
-	logs, err := r.Logs(ctx, namespace, pod, Container)
+	sums := volume.ReadSummaries(terminationMessage(pod), len(claims))
+	lists, lerr := r.readLog(ctx, pod, len(claims))
+	if lerr != nil && !slices.ContainsFunc(sums, func(s volume.SummaryRead) bool { return s.Summary != nil }) {
+		return nil, lerr
+	}
+	return merge(lists, sums, lerr), nil
+}
+
+// readLog reads the digest list in pod's log.
+func (r *Reader) readLog(ctx context.Context, pod *corev1.Pod, n int) ([]volume.DigestListRead, error) {
+	logs, err := r.Logs(ctx, pod.Namespace, pod.Name, Container)
 	if err != nil {
-		return nil, fmt.Errorf("read the log of %s/%s: %w", namespace, pod, err)
+		return nil, fmt.Errorf("read the log of %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	defer func() { _ = logs.Close() }() // read-only
-	reads, err := volume.ReadDigestList(logs, len(claims))
+	reads, err := volume.ReadDigestList(logs, n)
 	if err != nil {
-		return nil, fmt.Errorf("read the log of %s/%s: %w", namespace, pod, err)
+		return nil, fmt.Errorf("read the log of %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	return reads, nil
+}
+
+// merge is each volume's read: its per-file list when the log holds it
+// whole; else its summary; else why neither could be had. A list whose
+// summary is not the one the reader wrote fails: the two disagree.
+func merge(lists []volume.DigestListRead, sums []volume.SummaryRead, logErr error) []drill.VolumeRead {
+	out := make([]drill.VolumeRead, len(sums))
+	for i, s := range sums {
+		var l volume.DigestListRead
+		switch {
+		case lists != nil:
+			l = lists[i]
+		default:
+			l.Err = logErr
+		}
+		switch {
+		case l.Err == nil && s.Summary != nil && maps.Clone(l.Digests).WithoutVeleroDir().Summary() != *s.Summary:
+			out[i].Err = errors.New("the digest list in the reader's log is not the one its summary describes")
+		case l.Err == nil:
+			out[i].Digests = l.Digests
+		case s.Summary != nil:
+			out[i].Summary = s.Summary
+		case s.Err != nil && errors.Is(l.Err, volume.ErrDigestList):
+			out[i].Err = s.Err // the reader's own reason, when the log lost it
+		default:
+			out[i].Err = l.Err
+		}
+	}
+	return out
+}
+
+// terminationMessage is the reader container's termination message.
+func terminationMessage(pod *corev1.Pod) string {
+	for _, c := range pod.Status.ContainerStatuses {
+		if c.Name == Container && c.State.Terminated != nil {
+			return c.State.Terminated.Message
+		}
+	}
+	return ""
 }
 
 // job is the reader Job: one pod, never restarted, with no service
@@ -165,7 +220,7 @@ func (r *Reader) run(ctx context.Context, namespace string, claims []string) ([]
 // as root with only CAP_DAC_OVERRIDE, to read files whatever their owner
 // (the PodSecurity baseline level allows it; restricted does not).
 func (r *Reader) job(namespace string, claims []string) *batchv1.Job {
-	args := []string{Binary, Command}
+	args := []string{Binary, Command, "--summary=" + corev1.TerminationMessagePathDefault}
 	var vols []corev1.Volume
 	var mounts []corev1.VolumeMount
 	for i, c := range claims {
@@ -191,6 +246,7 @@ func (r *Reader) job(namespace string, claims []string) *batchv1.Job {
 					SecurityContext:              &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 					Containers: []corev1.Container{{
 						Name: Container, Image: r.Image, Command: args, VolumeMounts: mounts,
+						TerminationMessagePath:   corev1.TerminationMessagePathDefault,
 						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 						SecurityContext: &corev1.SecurityContext{
 							RunAsUser: ptr.To[int64](0), RunAsNonRoot: ptr.To(false),
@@ -205,8 +261,8 @@ func (r *Reader) job(namespace string, claims []string) *batchv1.Job {
 	}
 }
 
-// wait waits for the Job to end and returns its pod's name.
-func (r *Reader) wait(ctx context.Context, job *batchv1.Job) (string, error) {
+// wait waits for the Job to end and returns its pod.
+func (r *Reader) wait(ctx context.Context, job *batchv1.Job) (*corev1.Pod, error) {
 	timeout := cmp.Or(r.Timeout, DefaultTimeout)
 	var state batchv1.JobConditionType
 	err := wait.PollUntilContextTimeout(ctx, cmp.Or(r.Poll, time.Second), timeout, true, func(ctx context.Context) (bool, error) {
@@ -222,18 +278,18 @@ func (r *Reader) wait(ctx context.Context, job *batchv1.Job) (string, error) {
 		return false, nil
 	})
 	if err != nil {
-		return "", fmt.Errorf("the Job %s/%s did not finish within %s: %w", job.Namespace, JobName, timeout, err)
+		return nil, fmt.Errorf("the Job %s/%s did not finish within %s: %w", job.Namespace, JobName, timeout, err)
 	}
 	pods, err := r.pods(ctx, job.Namespace)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if len(pods) == 0 {
-		return "", fmt.Errorf("the Job %s/%s ended (%s) with no pod left to read", job.Namespace, JobName, state)
+		return nil, fmt.Errorf("the Job %s/%s ended (%s) with no pod left to read", job.Namespace, JobName, state)
 	}
 	// A failed Job's log still holds what could be read: the volumes the
 	// reader could not read have error lines.
-	return pods[0].Name, nil
+	return &pods[0], nil
 }
 
 // pods lists the Job's pods.

@@ -1,7 +1,10 @@
 package testbed
 
 import (
+	"bufio"
+	"cmp"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -76,8 +79,12 @@ func imageArgs(pod *corev1.Pod, vols map[string]string) ([]string, error) {
 // (a pod's output, PodLogPath) over HTTPS on loopback, and returns its
 // port for the Node's status: the API server's pods/log proxies to it. An
 // API server given no --kubelet-certificate-authority does not verify the
-// kubelet's certificate, so httptest's own serves. The whole log is
-// served; the query (follow, tailLines, limitBytes) is ignored.
+// kubelet's certificate, so httptest's own serves. What is served is what
+// a kubelet's current log file holds: the kubelet rotates a container's
+// log once it passes containerLogMaxSize (SetContainerLogMaxSize, 10 MiB by
+// default) and pods/log reads only the current file, so of a longer output
+// only the lines after the last multiple of the size are served. The
+// query (follow, tailLines, limitBytes) is ignored.
 func (n *Node) serveLogs(tb TB) int {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", func(w http.ResponseWriter, r *http.Request) {
@@ -96,10 +103,55 @@ func (n *Node) serveLogs(tb TB) int {
 			return
 		}
 		defer func() { _ = f.Close() }() // read-only
+		cur, err := n.currentLog(f)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain")
-		http.ServeContent(w, r, "", pod.CreationTimestamp.Time, f)
+		http.ServeContent(w, r, "", pod.CreationTimestamp.Time, cur)
 	})
 	srv := httptest.NewTLSServer(mux)
 	tb.Cleanup(srv.Close)
 	return srv.Listener.Addr().(*net.TCPAddr).Port
+}
+
+// DefaultContainerLogMaxSize is the kubelet's default containerLogMaxSize.
+const DefaultContainerLogMaxSize = 10 << 20
+
+// SetContainerLogMaxSize sets the size at which the Node's kubelet rotates
+// a container's log (serveLogs); 0 means DefaultContainerLogMaxSize.
+func (n *Node) SetContainerLogMaxSize(size int64) {
+	k := n.kubelet
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.logMaxSize = size
+}
+
+// currentLog is the part of the log f that the current file of a log
+// rotated every containerLogMaxSize bytes holds: from the first line that
+// starts at or after the last multiple of the size.
+func (n *Node) currentLog(f *os.File) (io.ReadSeeker, error) {
+	k := n.kubelet
+	k.mu.Lock()
+	max := cmp.Or(k.logMaxSize, DefaultContainerLogMaxSize)
+	k.mu.Unlock()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := st.Size()
+	if size <= max {
+		return f, nil
+	}
+	start := (size - 1) / max * max
+	if start > 0 { // a rotation happens after a whole line
+		br := bufio.NewReader(io.NewSectionReader(f, start-1, size-start+1))
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return io.NewSectionReader(f, size, 0), nil //nolint:nilerr // no line starts after it: the current file is empty
+		}
+		start += int64(len(line)) - 1
+	}
+	return io.NewSectionReader(f, start, size-start), nil
 }

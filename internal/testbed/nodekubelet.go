@@ -83,6 +83,8 @@ type nodeKubelet struct {
 	runs []NodeRun
 	// images maps an image to the binary run for it (Node.RunImage).
 	images map[string]string
+	// logMaxSize is containerLogMaxSize (Node.SetContainerLogMaxSize).
+	logMaxSize int64
 	// procs are the processes started, by pod UID; a finished one stays
 	// until its pod is gone, so it is never started twice.
 	procs map[types.UID]*podProcess
