@@ -51,7 +51,7 @@ func TestVolumeDigestsNonUTF8(t *testing.T) {
 	if err != nil || !maps.Equal(local, got[0].Digests) {
 		t.Errorf("DigestsOf(LocalDir): %v %v", local, err)
 	}
-	if err := volume.WriteDigestList(&out, 0, os.DirFS(dir)); err == nil {
+	if _, err := volume.WriteDigestList(&out, 0, os.DirFS(dir)); err == nil {
 		t.Errorf("os.DirFS read a non-UTF-8 name: this test no longer shows why LocalDir")
 	}
 }
