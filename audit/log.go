@@ -146,9 +146,16 @@ func (l *Log) Append(ctx context.Context, rec Record) (*Entry, error) {
 		}
 		if won {
 			l.head, l.headWritten = e, false
-			if err := l.writeEntry(ctx, e, data); err == nil {
+			err := l.writeEntry(ctx, e, data)
+			switch {
+			case err == nil:
 				l.headWritten = true
 				l.noteSegment(ctx, e, data)
+			case errors.Is(err, storage.ErrStoredWrong):
+				// Committed, but its object holds other bytes that
+				// object lock keeps: Verify fails at it. Said, never
+				// reported as a success.
+				return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
 			}
 			// Else the claim stands and the next Append writes the
 			// entry object (and the segment): the entry is committed
@@ -216,15 +223,6 @@ func (l *Log) claim(ctx context.Context, e *Entry, data []byte) (bool, error) {
 	return got.Hash == e.Hash, nil
 }
 
-// writeEntry creates e's entry object; one already there (written from
-// the claim by another writer) is fine: its name holds e's hash.
-func (l *Log) writeEntry(ctx context.Context, e *Entry, data []byte) error {
-	err := l.put(ctx, EntryKey(e.Seq, e.Hash), data, e.Time, entryContentType)
-	if errors.Is(err, storage.ErrExists) {
-		return nil
-	}
-	return err
-}
 
 // entryContentType is the content type of entry objects and claims.
 const entryContentType = "application/json"
