@@ -223,7 +223,6 @@ func (l *Log) claim(ctx context.Context, e *Entry, data []byte) (bool, error) {
 	return got.Hash == e.Hash, nil
 }
 
-
 // entryContentType is the content type of entry objects and claims.
 const entryContentType = "application/json"
 
