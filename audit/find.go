@@ -41,3 +41,15 @@ func (l *Log) Find(ctx context.Context, since time.Time, match func(*Entry) bool
 	}
 	return nil, nil
 }
+
+// KnownHead returns the seq of the newest entry l knows to be committed (0
+// for an empty log); ok is false when l has not found the head yet. Any
+// entry l appends from now on takes a higher seq.
+func (l *Log) KnownHead() (seq uint64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.head != nil {
+		return l.head.Seq, true
+	}
+	return 0, l.known
+}

@@ -258,6 +258,9 @@ func (a *Auditor) recordIf(ctx context.Context, t *target.Target, rec audit.Reco
 		}
 	}
 	p := &pending{created: a.now(), rec: rec, owner: owner, fresh: true}
+	if l, err := a.logOf(t); err == nil {
+		p.after, p.bounded = l.KnownHead()
+	}
 	var refused error
 	if a.outbox != nil {
 		if refused = a.outbox.add(ctx, t.Object.Namespace, t.Object.Name, p); refused != nil {

@@ -112,8 +112,13 @@ func (a *Auditor) write(ctx context.Context, l *audit.Log, q *pending) (*audit.E
 	return l.Append(ctx, q.rec)
 }
 
-// matches says e records q: same actor, kind, subject and details.
+// matches says e records q: same actor, kind, subject and details, and
+// newer than q.after when q is bounded (an identical record written before
+// q's first try is another fact).
 func (q *pending) matches(e *audit.Entry) bool {
+	if q.bounded && e.Seq <= q.after {
+		return false
+	}
 	if e.Actor != q.rec.Actor || e.Kind != q.rec.Kind || e.Subject != q.rec.Subject {
 		return false
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,6 +26,7 @@ const (
 	outboxSubject = "subject"
 	outboxDetails = "details"
 	outboxOwner   = "owner"
+	outboxAfter   = "after"
 )
 
 // outboxPrefix starts the name of every outbox ConfigMap.
@@ -57,6 +59,13 @@ type pending struct {
 	owner string
 	// fresh says no writer has tried it yet: it cannot be in the log.
 	fresh bool
+	// after, when bounded, is the seq of a committed entry older than any
+	// try of this one (the head its writer knew before the first try): a
+	// retry takes only a later entry for it, never an identical record
+	// written before. Unbounded (the head was not known, or an outbox item
+	// of an older controller), any matching entry counts.
+	after   uint64
+	bounded bool
 }
 
 // namespace is where t's outbox ConfigMaps live.
@@ -81,6 +90,9 @@ func (o *Outbox) add(ctx context.Context, tns, tname string, p *pending) error {
 	}
 	if d, ok := p.rec.Details.(json.RawMessage); ok && len(d) > 0 {
 		cm.Data[outboxDetails] = string(d)
+	}
+	if p.bounded {
+		cm.Data[outboxAfter] = strconv.FormatUint(p.after, 10)
 	}
 	if err := o.Client.Create(ctx, cm); err != nil {
 		return fmt.Errorf("keep audit entry %s in the cluster: %w", p.rec.Kind, err)
@@ -113,7 +125,8 @@ func (o *Outbox) list(ctx context.Context, tns, tname string) ([]*pending, error
 
 // fromConfigMap reads an outbox ConfigMap. A creation time that does not
 // parse falls back to the object's: the entry is still written, in about
-// its place.
+// its place. An item without "after" (written by an older controller) is
+// unbounded.
 func fromConfigMap(cm *corev1.ConfigMap) *pending {
 	created, err := time.Parse(time.RFC3339Nano, cm.Data[outboxCreated])
 	if err != nil {
@@ -125,6 +138,12 @@ func fromConfigMap(cm *corev1.ConfigMap) *pending {
 	}
 	if d := cm.Data[outboxDetails]; d != "" {
 		p.rec.Details = json.RawMessage(d)
+	}
+	if a, ok := cm.Data[outboxAfter]; ok {
+		// One that does not parse leaves the entry unbounded: found as
+		// before, never written twice.
+		after, err := strconv.ParseUint(a, 10, 64)
+		p.after, p.bounded = after, err == nil
 	}
 	return p
 }
