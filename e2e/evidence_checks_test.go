@@ -136,7 +136,7 @@ func evCheckHTML(t *testing.T, html, backup string, ciphertext int64, rto float6
 		`<polyline class="rto-objective" data-objective="600"`,
 		`<svg class="calendar" data-drill="` + drill + `"`,
 		`<p id="chain" data-checked="true" data-verified="true" data-entries="3" data-head-seq="3"`,
-		`<p id="seals" data-checked="true" data-logged="1" data-verified="1" data-deleted="0" data-missing="0" data-mismatch="0" data-failed="0" data-unlogged="0"`,
+		`<p id="seals" data-checked="true" data-logged="1" data-verified="1" data-deleted="0" data-missing="0" data-mismatch="0" data-failed="0" data-damaged="0" data-unreadable="0" data-unlogged="0"`,
 	} {
 		if !regexp.MustCompile(re).MatchString(html) {
 			t.Errorf("the HTML does not match %s", re)
