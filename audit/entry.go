@@ -164,11 +164,20 @@ type VolumeCheck struct {
 	Files  int64 `json:"files"`
 	Bytes  int64 `json:"bytes"`
 	Passed bool  `json:"passed"`
+	// NotVerified is why Level 1 did not read the volume (Files and Bytes
+	// are then 0, not counts): VolumeNotVerifiedSkipped.
+	// Absent when Level 1 ran, and in entries written before it was
+	// recorded (there, the drill's "volumes" check says "not requested").
+	NotVerified string `json:"notVerified,omitempty"`
 	// Restored is the Level 2 check of the volume (restored by Velero and
 	// compared file by file with the snapshot); absent when it did not run
 	// and in entries written before it was recorded.
 	Restored *VolumeRestored `json:"restored,omitempty"`
 }
+
+// VolumeNotVerifiedSkipped (VolumeCheck.NotVerified): the drill's checks
+// skip Level 1 (a RestoreDrill's spec.checks.volumes Skip).
+const VolumeNotVerifiedSkipped = "Skipped"
 
 // VolumeRestored is what Velero restored into one volume in a Level 2
 // drill, compared with the sealed snapshot: counts only, never a file name.

@@ -78,9 +78,10 @@ func VolumesStatus(in []volume.Verified, restored []RestoredVolume) []v1alpha1.D
 	}
 	for _, rv := range restored {
 		i, ok := at[volume.Name(rv.Volume)]
-		if !ok { // Level 1 skipped
+		if !ok { // Level 1 skipped: it reads every sealed volume or fails the run
 			i = len(out)
-			out = append(out, v1alpha1.DrillVolumeResult{Namespace: rv.Volume.Namespace, Pod: rv.Volume.Pod, Volume: rv.Volume.Volume, Passed: true})
+			out = append(out, v1alpha1.DrillVolumeResult{Namespace: rv.Volume.Namespace, Pod: rv.Volume.Pod, Volume: rv.Volume.Volume, Passed: true,
+				NotVerified: v1alpha1.VolumeNotVerifiedSkipped})
 		}
 		out[i].Restored = &v1alpha1.DrillVolumeRestored{Files: rv.Files, Bytes: rv.Bytes, MatchedFiles: rv.MatchedFiles, MatchedBytes: rv.MatchedBytes,
 			Passed: rv.Passed(), Reason: rv.Reason, Message: cutMessage(rv.Message, 1024)}
@@ -113,7 +114,8 @@ func boolInt(b bool) int {
 func AuditVolumes(in []v1alpha1.DrillVolumeResult) []audit.VolumeCheck {
 	var out []audit.VolumeCheck
 	for _, v := range in {
-		c := audit.VolumeCheck{Volume: audit.NameDigest(v.Namespace + "/" + v.Pod + "/" + v.Volume), Files: v.Files, Bytes: v.Bytes, Passed: v.Passed}
+		c := audit.VolumeCheck{Volume: audit.NameDigest(v.Namespace + "/" + v.Pod + "/" + v.Volume), Files: v.Files, Bytes: v.Bytes, Passed: v.Passed,
+			NotVerified: v.NotVerified} // the API's reasons are the entry's (v1alpha1.VolumeNotVerifiedSkipped is audit's)
 		if r := v.Restored; r != nil {
 			// Not r.Message: it may name why a volume was unreadable.
 			c.Restored = &audit.VolumeRestored{Files: r.Files, Bytes: r.Bytes, MatchedFiles: r.MatchedFiles, MatchedBytes: r.MatchedBytes,

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/volume"
 )
@@ -65,7 +67,18 @@ func TestVolumesStatusRestored(t *testing.T) {
 		t.Errorf("status of the matching volume %+v", st[1])
 	}
 	only := VolumesStatus(nil, l2[:1])
-	if len(only) != 1 || !only[0].Passed || only[0].Files != 0 || only[0].Restored == nil || only[0].Restored.MatchedFiles != 3 {
-		t.Errorf("Level 2 alone: %+v", only)
+	if len(only) != 1 || !only[0].Passed || only[0].Files != 0 || only[0].Restored == nil || only[0].Restored.MatchedFiles != 3 ||
+		only[0].NotVerified != v1alpha1.VolumeNotVerifiedSkipped {
+		t.Errorf("Level 2 alone: %+v, want it marked not verified (%s)", only, v1alpha1.VolumeNotVerifiedSkipped)
+	}
+	if st[0].NotVerified != "" || st[1].NotVerified != "" {
+		t.Errorf("volumes Level 1 read marked not verified: %+v", st)
+	}
+	// The audit entry carries the mark, in the entry's own words.
+	if au := AuditVolumes(only); len(au) != 1 || au[0].NotVerified != audit.VolumeNotVerifiedSkipped || au[0].Restored == nil {
+		t.Errorf("audit of Level 2 alone: %+v", au)
+	}
+	if v1alpha1.VolumeNotVerifiedSkipped != audit.VolumeNotVerifiedSkipped {
+		t.Errorf("the API's reason %q is not the audit entry's %q", v1alpha1.VolumeNotVerifiedSkipped, audit.VolumeNotVerifiedSkipped)
 	}
 }

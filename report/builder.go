@@ -249,10 +249,29 @@ func (b *Builder) addDrill(e audit.Entry, t time.Time) error {
 	}
 	run := DrillRun{
 		Time: at, Seq: e.Seq, Actor: e.Actor, Run: d.Run, Schedule: d.Schedule, Backup: d.Backup, Passed: d.Passed,
-		RTOSeconds: d.RTOSeconds, MaxRTOSeconds: d.MaxRTOSeconds, FailedChecks: failedChecks(d.Checks), Volumes: d.Volumes,
+		RTOSeconds: d.RTOSeconds, MaxRTOSeconds: d.MaxRTOSeconds, FailedChecks: failedChecks(d.Checks), Volumes: notVerified(&d),
 	}
 	dr.RunList = append(dr.RunList, run)
 	return nil
+}
+
+// notVerified is d's volumes, each one Level 1 did not read marked so
+// (audit.VolumeCheck.NotVerified): entries written before the mark was
+// recorded say it in their "volumes" check ("not requested: ...").
+func notVerified(d *audit.DrillDetails) []audit.VolumeCheck {
+	skipped := slices.ContainsFunc(d.Checks, func(c audit.CheckResult) bool {
+		return c.Name == "volumes" && c.Passed && strings.HasPrefix(c.Message, "not requested")
+	})
+	if !skipped {
+		return d.Volumes
+	}
+	out := slices.Clone(d.Volumes)
+	for i := range out {
+		if out[i].NotVerified == "" && out[i].Files == 0 && out[i].Bytes == 0 {
+			out[i].NotVerified = audit.VolumeNotVerifiedSkipped
+		}
+	}
+	return out
 }
 
 // failedChecks keeps the checks that failed.

@@ -138,24 +138,50 @@ func checksText(cs []audit.CheckResult) string {
 }
 
 // drillVolumesText sums up a drill run's Level 1 volume check: "2 volumes, 1
-// failed; 3 files, 1.0 MiB verified", or "" when none was checked.
+// failed; 3 files, 1.0 MiB verified", or "" when none was checked. Volumes
+// Level 1 did not read are said so with why, never counted as 0 files
+// verified: "1 volume not verified (Level 1 skipped by the drill's checks)".
 func drillVolumesText(vs []audit.VolumeCheck) string {
 	if len(vs) == 0 {
 		return ""
 	}
 	var files, bytes int64
-	failed := 0
+	var n, failed int
+	var why []string
 	for _, v := range vs {
+		if v.NotVerified != "" {
+			if w := notVerifiedText(v.NotVerified); !slices.Contains(why, w) {
+				why = append(why, w)
+			}
+			continue
+		}
+		n++
 		files, bytes = files+v.Files, bytes+v.Bytes
 		if !v.Passed {
 			failed++
 		}
 	}
-	s := plural.S(len(vs), "volume")
-	if failed > 0 {
-		s += fmt.Sprintf(", %d failed", failed)
+	var parts []string
+	if n > 0 {
+		s := plural.S(n, "volume")
+		if failed > 0 {
+			s += fmt.Sprintf(", %d failed", failed)
+		}
+		parts = append(parts, s+fmt.Sprintf("; %s, %s verified", plural.S(files, "file"), fmtBytes(bytes)))
 	}
-	return s + fmt.Sprintf("; %s, %s verified", plural.S(files, "file"), fmtBytes(bytes))
+	if skipped := len(vs) - n; skipped > 0 {
+		parts = append(parts, fmt.Sprintf("%s not verified (%s)", plural.S(skipped, "volume"), strings.Join(why, ", ")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// notVerifiedText says why Level 1 did not read a volume
+// (audit.VolumeCheck.NotVerified).
+func notVerifiedText(reason string) string {
+	if reason == audit.VolumeNotVerifiedSkipped {
+		return "Level 1 skipped by the drill's checks"
+	}
+	return "Level 1 not run: " + reason
 }
 
 // restoredVolumesText sums up a drill run's Level 2 volume check: "1

@@ -318,3 +318,57 @@ func TestDrillVolumesBeforeLevel2(t *testing.T) {
 		t.Errorf("CSV of an entry without Level 2 names restored volumes: %s", csv)
 	}
 }
+
+// TestDrillVolumesLevel1Skipped: a run that skipped Level 1 but ran Level
+// 2 says its volumes were not verified and why, in the JSON, the
+// Markdown, the HTML and the CSV, never "0 files verified"; so does an
+// entry written before volumes[].notVerified was recorded, whose
+// "volumes" check says "not requested".
+func TestDrillVolumesLevel1Skipped(t *testing.T) {
+	restored := &audit.VolumeRestored{Files: 2, Bytes: 10, MatchedFiles: 2, MatchedBytes: 10, Passed: true}
+	marked := audit.DrillDetails{Drill: "d", Run: "r1", Schedule: "nightly", Backup: "b1", Passed: true, FinishedAt: reporttest.Start.Add(time.Hour),
+		Checks: []audit.CheckResult{{Name: "volumes", Passed: true, Message: "not requested: 1 sealed volume not read"}},
+		Volumes: []audit.VolumeCheck{{Volume: "sha256:" + strings.Repeat("a", 64), Passed: true, NotVerified: audit.VolumeNotVerifiedSkipped,
+			Restored: restored}}}
+	older := marked
+	older.Run, older.FinishedAt = "r0", reporttest.Start.Add(30*time.Minute)
+	older.Volumes = []audit.VolumeCheck{{Volume: "sha256:" + strings.Repeat("a", 64), Passed: true, Restored: restored}}
+	var entries []audit.Entry
+	for i, d := range []audit.DrillDetails{older, marked} {
+		raw, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, audit.Entry{Seq: uint64(i + 1), Time: d.FinishedAt, Actor: "controller", Kind: audit.KindDrill, Subject: "ns/d/" + d.Run, Details: raw})
+	}
+	r := report.FromEntries(entries, report.Options{Now: reporttest.Start.Add(2 * time.Hour)})
+	const summary = "1 volume not verified (Level 1 skipped by the drill's checks)"
+	const level2 = "1 volume; 2 files, 10 B restored, 2 files, 10 B match the snapshots"
+
+	var back report.Report
+	if err := json.Unmarshal([]byte(render(t, r, report.FormatJSON)), &back); err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range back.Drills[0].RunList {
+		if len(run.Volumes) != 1 || run.Volumes[0].NotVerified != audit.VolumeNotVerifiedSkipped || run.Volumes[0].Restored == nil {
+			t.Errorf("JSON volumes of run %s: %+v, want notVerified %q", run.Run, run.Volumes, audit.VolumeNotVerifiedSkipped)
+		}
+	}
+	md := render(t, r, report.FormatMarkdown)
+	page := render(t, r, report.FormatHTML)
+	csv := render(t, r, report.FormatCSV)
+	for format, doc := range map[string]string{"Markdown": md, "HTML": page, "CSV": csv} {
+		if strings.Contains(doc, "0 files") {
+			t.Errorf("%s says 0 files of a volume Level 1 did not read", format)
+		}
+	}
+	if n := strings.Count(md, "| "+summary+" | "+level2+" |"); n != 2 {
+		t.Errorf("Markdown has %d rows with %q, %q, want 2:\n%s", n, summary, level2, md)
+	}
+	if n := strings.Count(page, `<td class="drill-volumes">`+strings.ReplaceAll(summary, "'", "&#39;")+`</td><td class="drill-restored">`+level2+`</td>`); n != 2 {
+		t.Errorf("HTML has %d rows with the volumes cells %q, %q, want 2", n, summary, level2)
+	}
+	if n := strings.Count(csv, "volumes="+summary); n != 2 {
+		t.Errorf("CSV has %d rows with volumes=%s, want 2: %s", n, summary, csv)
+	}
+}

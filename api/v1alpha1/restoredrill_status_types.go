@@ -161,6 +161,12 @@ type DrillVolumeResult struct {
 	Files int64 `json:"files"`
 	// +required
 	Bytes int64 `json:"bytes"`
+	// NotVerified says why Level 1 did not read the volume (Files and
+	// Bytes are then 0, not counts): Skipped, the drill's
+	// spec.checks.volumes is Skip. Empty when Level 1 ran.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	NotVerified string `json:"notVerified,omitempty"`
 	// Passed is true when every check run on the volume passed.
 	// +required
 	Passed bool `json:"passed"`
@@ -174,6 +180,11 @@ type DrillVolumeResult struct {
 	// +optional
 	Restored *DrillVolumeRestored `json:"restored,omitempty"`
 }
+
+// VolumeNotVerifiedSkipped (DrillVolumeResult.NotVerified, and the
+// audit entry's volumes[].notVerified): Level 1 was not run on the
+// volume because the drill's checks skip it (spec.checks.volumes Skip).
+const VolumeNotVerifiedSkipped = "Skipped"
 
 // DrillVolumeRestored is what Velero restored into one volume, compared
 // with the sealed snapshot file by file.

@@ -79,6 +79,10 @@ func TestRestoreDrillRecordsVolumes(t *testing.T) {
 				return nil, err
 			}
 			res.Volumes, volumes = got, drill.VolumesCheck(got)
+		} else {
+			// Level 2 stands in for the volumes Level 1 skips.
+			v := m.Volumes[0]
+			res.RestoredVolumes = []drill.RestoredVolume{{Volume: v, Files: v.Files, Bytes: v.Bytes, MatchedFiles: v.Files, MatchedBytes: v.Bytes}}
 		}
 		res.Checks = append(res.Checks, volumes)
 		res.Passed = volumes.Passed
@@ -148,8 +152,20 @@ func TestRestoreDrillRecordsVolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	run = e.runNow(t, r, d, day0.Add(20*time.Minute))
-	if run.Result != v1alpha1.DrillRunPassed || len(run.Volumes) != 0 {
-		t.Errorf("run with checks.volumes Skip: %+v", run)
+	// Its status (read back from the API server) and its audit entry say
+	// the volume Level 2 restored was not verified by Level 1, and why.
+	if run.Result != v1alpha1.DrillRunPassed || len(run.Volumes) != 1 || run.Volumes[0].NotVerified != v1alpha1.VolumeNotVerifiedSkipped ||
+		run.Volumes[0].Files != 0 || run.Volumes[0].Restored == nil || run.Volumes[0].Restored.MatchedFiles != m.Volumes[0].Files {
+		t.Errorf("run with checks.volumes Skip: %+v, want its one restored volume marked not verified", run)
+	}
+	entry = audittest.WantEntry(t, auditlog.DefaultActor, st, audit.KindDrill, ns+"/volumes/"+run.ID, `"notVerified":"Skipped"`)
+	det = audit.DrillDetails{}
+	if err := json.Unmarshal(entry.Details, &det); err != nil {
+		t.Fatal(err)
+	}
+	if len(det.Volumes) != 1 || det.Volumes[0].NotVerified != audit.VolumeNotVerifiedSkipped || det.Volumes[0].Restored == nil ||
+		det.Volumes[0].Restored.MatchedFiles != m.Volumes[0].Files {
+		t.Errorf("audit volumes of the run with checks.volumes Skip: %+v", det.Volumes)
 	}
 	mu.Lock()
 	defer mu.Unlock()
