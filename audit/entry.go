@@ -142,8 +142,14 @@ type DrillDetails struct {
 	FinishedAt time.Time `json:"finishedAt"`
 	RTOSeconds float64   `json:"rtoSeconds"`
 	// MaxRTOSeconds is the objective; 0 when none is set.
-	MaxRTOSeconds float64       `json:"maxRTOSeconds,omitempty"`
-	Checks        []CheckResult `json:"checks"`
+	MaxRTOSeconds float64 `json:"maxRTOSeconds,omitempty"`
+	// Reason is what failed in a failed run, as the drill's
+	// LastDrillPassed condition says it (DrillFailed, VolumeCheckFailed,
+	// VolumeFilesCheckFailed, RepositoryPasswordMismatch): a code, never
+	// a name. Absent when the run passed and in entries written before
+	// it was recorded.
+	Reason string        `json:"reason,omitempty"`
+	Checks []CheckResult `json:"checks"`
 	// Workloads is what the drill's isolation changed, left out and let
 	// run; absent in entries written before drills were isolated.
 	Workloads *WorkloadChanges `json:"workloads,omitempty"`

@@ -35,6 +35,9 @@ func endAsLogged(run *v1alpha1.DrillRun, e *auditlog.RunEntry) string {
 			return v1alpha1.ReasonDrillInterrupted // not a verdict this controller can read
 		}
 		verdictFromLog(run, &det)
+		if run.Result == v1alpha1.DrillRunFailed {
+			return loggedFailedReason(&det)
+		}
 		return runReason(run)
 	case audit.KindFailure:
 		var det audit.FailureDetails
@@ -45,6 +48,19 @@ func endAsLogged(run *v1alpha1.DrillRun, e *auditlog.RunEntry) string {
 		return det.Reason
 	}
 	return v1alpha1.ReasonDrillInterrupted
+}
+
+// loggedFailedReason is the LastDrillPassed reason of a failed run as its
+// entry det records it, or, in an entry written before the reason was
+// recorded (or holding one this controller does not know), as its
+// volumes tell it.
+func loggedFailedReason(det *audit.DrillDetails) string {
+	switch det.Reason {
+	case v1alpha1.ReasonDrillFailed, v1alpha1.ReasonVolumeCheckFailed, v1alpha1.ReasonVolumeFilesCheckFailed,
+		v1alpha1.ReasonRepositoryPasswordMismatch:
+		return det.Reason
+	}
+	return volumesReason(det.Volumes)
 }
 
 // verdictFromLog fills run from the verdict its controller recorded in the

@@ -130,7 +130,7 @@ func (r *Reconciler) carryOut(ctx context.Context, spec drillRunSpec) *drillJobR
 		return res
 	}
 	if tgt != nil && r.Audit != nil {
-		r.auditRun(ctx, tgt, d, run)
+		r.auditRun(ctx, tgt, d, run, cmp.Or(res.reason, runReason(run)))
 	}
 	if opts.Client != nil {
 		r.cleanupRun(ctx, d, run, opts)
@@ -288,21 +288,38 @@ func checkResults(in []audit.CheckResult) []v1alpha1.DrillCheckResult {
 	return out
 }
 
-// auditRun records run in the target's audit log: a KindDrill entry for a
-// verdict, a KindFailure one when no verdict was reached. A failure to
-// record is logged and leaves run.AuditEntry unset.
-func (r *Reconciler) auditRun(ctx context.Context, tgt *target.Target, d *v1alpha1.RestoreDrill, run *v1alpha1.DrillRun) {
+// auditRun records run, which ended with LastDrillPassed reason, in the
+// target's audit log: a KindDrill entry for a verdict, a KindFailure one
+// when no verdict was reached. A failure to record is logged and leaves
+// run.AuditEntry unset.
+func (r *Reconciler) auditRun(ctx context.Context, tgt *target.Target, d *v1alpha1.RestoreDrill, run *v1alpha1.DrillRun, reason string) {
+	seq, hash, err := r.Audit.RecordDrill(ctx, tgt, runRecord(d, run, reason))
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "record the drill run in the audit log")
+		return
+	}
+	run.AuditEntry = &v1alpha1.DrillAuditEntry{Seq: int64(seq), Hash: hash} //nolint:gosec // sequence numbers stay far below 2^63
+}
+
+// runRecord is the audit record of run of d, which ended with
+// LastDrillPassed reason: the reason is recorded (a code, never a name)
+// so that a controller resuming the run after a restart ends it with the
+// same one.
+func runRecord(d *v1alpha1.RestoreDrill, run *v1alpha1.DrillRun, reason string) audit.Record {
 	rec := audit.Record{Kind: audit.KindDrill, Subject: d.Namespace + "/" + d.Name + "/" + run.ID}
 	if run.Result == v1alpha1.DrillRunError {
 		rec.Kind = audit.KindFailure
 		rec.Details = audit.FailureDetails{
 			Namespace: d.Namespace, Operation: "drill", Schedule: run.Schedule, Backup: run.Backup,
-			Reason: v1alpha1.ReasonDrillError, Message: run.Message,
+			Reason: cmp.Or(reason, v1alpha1.ReasonDrillError), Message: run.Message,
 		}
 	} else {
 		det := audit.DrillDetails{
 			Namespace: d.Namespace, Drill: d.Name, Run: run.ID, Schedule: run.Schedule, Backup: run.Backup,
 			Passed: run.Result == v1alpha1.DrillRunPassed, StartedAt: run.StartTime.UTC(),
+		}
+		if !det.Passed {
+			det.Reason = reason
 		}
 		if run.EndTime != nil {
 			det.FinishedAt = run.EndTime.UTC()
@@ -321,12 +338,7 @@ func (r *Reconciler) auditRun(ctx context.Context, tgt *target.Target, d *v1alph
 		det.Volumes = drill.AuditVolumes(run.Volumes)
 		rec.Details = det
 	}
-	seq, hash, err := r.Audit.RecordDrill(ctx, tgt, rec)
-	if err != nil {
-		logf.FromContext(ctx).Error(err, "record the drill run in the audit log")
-		return
-	}
-	run.AuditEntry = &v1alpha1.DrillAuditEntry{Seq: int64(seq), Hash: hash} //nolint:gosec // sequence numbers stay far below 2^63
+	return rec
 }
 
 // keepsNamespaces says whether a finished run's scratch namespaces are

@@ -13,7 +13,9 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
+	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/controller/internal/kit"
+	"github.com/safekeep-dev/safekeep/drill"
 	"github.com/safekeep-dev/safekeep/schedule"
 )
 
@@ -108,8 +110,14 @@ func runReason(run *v1alpha1.DrillRun) string {
 // password, a volume restored by Velero, a sealed volume, or another
 // check.
 func failedReason(run *v1alpha1.DrillRun) string {
+	return volumesReason(drill.AuditVolumes(run.Volumes))
+}
+
+// volumesReason is failedReason of a run whose volumes checked as vs (as
+// its audit entry holds them).
+func volumesReason(vs []audit.VolumeCheck) string {
 	reason := v1alpha1.ReasonDrillFailed
-	for _, v := range run.Volumes {
+	for _, v := range vs {
 		switch r := v.Restored; {
 		case r != nil && r.Reason == v1alpha1.ReasonRepositoryPasswordMismatch:
 			return v1alpha1.ReasonRepositoryPasswordMismatch
