@@ -73,7 +73,9 @@ func (st *drillState) applyCleanup(res *drillJobResult, jobs *drillJobs) {
 // are deleted; the next run starts on schedule. It is never repeated: a
 // run must not be done twice. A run whose entry was recorded before the
 // stop (its verdict, kept in the outbox or in the log while it cleaned
-// up) ends as that entry says, and its status names it.
+// up) ends as that entry says, with the reason an uninterrupted run
+// would have, its status names it, and what it left goes as the drill's
+// cleanup policy says.
 func (r *Reconciler) recoverInterrupted(ctx context.Context, st *drillState) error {
 	a := st.obj.Status.Active
 	if a == nil || st.jobBusy || st.taken != nil {
@@ -89,11 +91,34 @@ func (r *Reconciler) recoverInterrupted(ctx context.Context, st *drillState) err
 	if e := r.auditInterruptedRun(ctx, st.obj, a); e != nil {
 		reason = endAsLogged(run, e)
 	}
+	if reason != v1alpha1.ReasonDrillInterrupted {
+		r.keepAsLogged(st, run)
+	}
 	if run.Result != v1alpha1.DrillRunError {
 		offsiteBackup = r.drilledBackup(ctx, st, a.Backup)
 	}
 	st.runEnded(run, offsiteBackup, reason)
 	return nil
+}
+
+// keepAsLogged applies the drill's cleanup policy to run, which ended as
+// its audit entry says: as after an uninterrupted run, a failed run's
+// scratch namespaces are kept when the policy keeps them (cleanup Kept,
+// until keepUntil). The sweep this asks for deletes the rest of what the
+// run left (its staged Backup and objects, its Restore) and keeps them.
+func (r *Reconciler) keepAsLogged(st *drillState, run *v1alpha1.DrillRun) {
+	end := st.Now
+	if run.EndTime != nil {
+		end = run.EndTime.Time
+	}
+	keep, until := keepsNamespaces(st.obj.Spec.Cleanup, run.Result == v1alpha1.DrillRunPassed, end)
+	if !keep {
+		run.Message = kit.Truncate(run.Message+"; what the run left is deleted", maxRunMessage)
+		return
+	}
+	run.Cleanup, run.KeepUntil = v1alpha1.DrillCleanupKept, until
+	run.Message = kit.Truncate(run.Message+"; its scratch namespaces are kept as spec.cleanup says, the rest of what it left is deleted", maxRunMessage)
+	r.jobs.unsweep(st.Key)
 }
 
 // cleanupDue starts a cleanup job when nothing else runs and there is

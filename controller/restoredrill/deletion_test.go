@@ -55,6 +55,12 @@ func TestRestoreDrillDeletedMidRunIsAudited(t *testing.T) {
 // once it is in flight.
 func auditedMidRun(t *testing.T) (e *drillEnv, ns string, d *v1alpha1.RestoreDrill, run string, stop func()) {
 	t.Helper()
+	return auditedMidRunOf(t, nil)
+}
+
+// auditedMidRunOf is auditedMidRun of a drill whose spec mutate changes.
+func auditedMidRunOf(t *testing.T, mutate func(*v1alpha1.RestoreDrillSpec)) (e *drillEnv, ns string, d *v1alpha1.RestoreDrill, run string, stop func()) {
+	t.Helper()
 	e = newDrillEnv(t, day0)
 	ns = e.Namespace(t)
 	e.fixtures(t, ns, -3)
@@ -66,7 +72,7 @@ func auditedMidRun(t *testing.T) (e *drillEnv, ns string, d *v1alpha1.RestoreDri
 		<-ctx.Done()
 		return newRunResult(spec)
 	}, 0)
-	d = e.drill(t, ns, "weekly", nil)
+	d = e.drill(t, ns, "weekly", mutate)
 	run = e.runNowMidRun(t, d, midRun)
 	return e, ns, d, run, stop
 }

@@ -94,7 +94,7 @@ func verdictFromLog(run *v1alpha1.DrillRun, det *audit.DrillDetails) {
 			verdict += " (checks " + strings.Join(failed, ", ") + ")"
 		}
 	}
-	run.Message = kit.Truncate(fmt.Sprintf("the run %s; the controller stopped after recording that in the audit log and before its status said so: the checks here are as the log holds them (object names withheld); what the run left is deleted", verdict), maxRunMessage)
+	run.Message = kit.Truncate(fmt.Sprintf("the run %s; the controller stopped after recording that in the audit log and before its status said so: the checks here are as the log holds them (object names withheld)", verdict), maxRunMessage)
 }
 
 // drilledBackup is the name of the OffsiteBackup of st's schedule and

@@ -126,12 +126,15 @@ func (r *Reconciler) leftovers(ctx context.Context, value string, plan *sweepPla
 }
 
 // cleanRun deletes the leftovers of one run: its namespaces (when
-// withNamespaces), its Restore, its resource modifiers ConfigMap, and its
-// staged objects and Backup in the location left.loc (when it can be
-// opened; else they are left for a retry, as deleting the Backup alone
-// would let Velero's sync bring it back).
+// withNamespaces), its Restore, its resource modifiers ConfigMap, what a
+// volume restore staged (PodVolumeBackups, repositories and their
+// BackupRepositories: found by the staged name, whatever the drill asks
+// for now), and its staged objects and Backup in the location left.loc
+// (when it can be opened; else they are left for a retry, as deleting the
+// Backup alone would let Velero's sync bring it back).
 func (r *Reconciler) cleanRun(ctx context.Context, ref runRef, left runLeft, withNamespaces bool, stores map[string]storage.Store) error {
-	co := drill.CleanupOptions{Client: r.scratchClient(), VeleroNamespace: r.VeleroNamespace, StagedName: left.staged, Restore: left.staged, Modifiers: left.staged}
+	co := drill.CleanupOptions{Client: r.scratchClient(), VeleroNamespace: r.VeleroNamespace, StagedName: left.staged, Restore: left.staged, Modifiers: left.staged,
+		Volumes: true}
 	if withNamespaces {
 		co.Labels = map[string]string{v1alpha1.LabelDrill: ref.drill, v1alpha1.LabelDrillRun: ref.run}
 	}
