@@ -1,7 +1,6 @@
 package drill
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,7 +118,7 @@ func (r *runner) run(ctx context.Context, res *Result) error {
 	}
 	// velero-backup.json last: until it is there, Velero's sync cannot see
 	// the staged copy.
-	if _, err := o.Staging.Put(ctx, stagedKey(o.StagedName, o.Backup, seal.VeleroBackupJSON), bytes.NewReader(st.backupJSON), storage.PutOptions{Size: int64(len(st.backupJSON)), ContentType: "application/json"}); err != nil {
+	if _, err := storage.PutAgain(ctx, o.Staging, stagedKey(o.StagedName, o.Backup, seal.VeleroBackupJSON), st.backupJSON, storage.PutOptions{ContentType: "application/json"}); err != nil {
 		return fmt.Errorf("upload velero-backup.json to the staging location: %w", err)
 	}
 	if err := r.createBackup(ctx, st.backupJSON); err != nil {

@@ -152,7 +152,7 @@ func (r *runner) stageObject(ctx context.Context, opened *seal.Opened, o seal.Ob
 			_, werr := parser.Write(buf.Bytes())
 			facts = parser.finish(werr)
 		}
-		if _, err := r.opts.Staging.Put(ctx, key, bytes.NewReader(buf.Bytes()), storage.PutOptions{Size: int64(buf.Len())}); err != nil {
+		if _, err := storage.PutAgain(ctx, r.opts.Staging, key, buf.Bytes(), storage.PutOptions{}); err != nil {
 			return nil, fmt.Errorf("upload to the staging location: %w", err)
 		}
 		return facts, nil
@@ -191,6 +191,10 @@ func (r *runner) streamObject(ctx context.Context, opened *seal.Opened, o seal.O
 	putErr := <-putDone
 	if errors.Is(putErr, errPutDone) {
 		putErr = nil
+	}
+	if errors.Is(putErr, storage.ErrStoredWrong) {
+		// Stored wrong: removed, and retryable, so the read stages it again.
+		putErr = storage.RemoveStoredWrong(ctx, r.opts.Staging, key, putErr)
 	}
 	switch {
 	case readErr != nil:

@@ -244,7 +244,7 @@ func (r *runner) rewritePodVolumeBackups(ctx context.Context, m *seal.Manifest, 
 		return fmt.Errorf("encode staged PodVolumeBackups: %w", err)
 	}
 	key := stagedKey(r.opts.StagedName, r.opts.Backup, name)
-	if _, err := r.opts.Staging.Put(ctx, key, &buf, storage.PutOptions{Size: int64(buf.Len())}); err != nil {
+	if _, err := storage.PutAgain(ctx, r.opts.Staging, key, buf.Bytes(), storage.PutOptions{}); err != nil {
 		return fmt.Errorf("upload %s to the staging location: %w", key, err)
 	}
 	return nil

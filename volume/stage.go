@@ -1,7 +1,6 @@
 package volume
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"regexp"
@@ -35,7 +34,9 @@ type StagedRepository struct {
 // read from offsite, its ciphertext checked against the manifest,
 // decrypted in memory and its plaintext checked, and only then written: a
 // blob that does not check out is never staged, and fails the staging
-// with ErrDamaged naming its key. Nothing is written to local disk.
+// with ErrDamaged naming its key. Nothing is written to local disk. A
+// blob the staging location accepts but stores wrong is removed and
+// written again (storage.PutAgain).
 func StageRepository(ctx context.Context, offsite storage.Store, rec seal.RepositoryRecord, ids []crypto.Identity, dst storage.Store) (StagedRepository, error) {
 	for _, b := range rec.Blobs {
 		if !stageableID.MatchString(b.ID) {
@@ -53,7 +54,7 @@ func StageRepository(ctx context.Context, offsite storage.Store, rec seal.Reposi
 			if err != nil {
 				return err
 			}
-			if _, err := dst.Put(gctx, prefix+b.ID, bytes.NewReader(plain), storage.PutOptions{Size: int64(len(plain))}); err != nil {
+			if _, err := storage.PutAgain(gctx, dst, prefix+b.ID, plain, storage.PutOptions{}); err != nil {
 				return fmt.Errorf("stage blob %s of %s: %w", b.ID, rec.Path, err)
 			}
 			n.Add(1)
