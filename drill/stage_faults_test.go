@@ -24,12 +24,15 @@ var stageFaultRates = map[testbed.FaultKind]float64{
 	testbed.FaultStall:         0.1,
 	testbed.FaultTruncate:      0.25,
 	testbed.FaultBadLength:     0.25,
+	testbed.FaultStoreShort:    0.25,
+	testbed.FaultStoreFlipped:  0.25,
 }
 
 // TestStageUnderFaults runs the drill's staging writes (each object
 // decrypted and checked, then PUT to the staging location; the tarball
 // past maxStagedInMemory streamed) and its cleanup of them through the
-// fault proxy, one kind at a time, on the staging bucket only. Under each
+// fault proxy, one kind at a time (stored-short and stored-flipped too: a
+// PUT the server accepted but stored wrong), on the staging bucket only. Under each
 // kind staging either completes, every staged object the backup's
 // plaintext, or fails with a clear retryable error; cleanup under faults
 // does the same; a later attempt without faults stages everything; and
@@ -42,7 +45,7 @@ func TestStageUnderFaults(t *testing.T) {
 	b := sealtest.NewBed(t, false)
 	ctx := t.Context()
 	b.S3.CreateBucket(t, "staging", false)
-	proxy := testbed.StartFaultProxy(t, b.S3.Endpoint, testbed.FaultOptions{Seed: 11, Stall: 3 * time.Second})
+	proxy := testbed.StartFaultProxy(t, b.S3.Endpoint, testbed.FaultOptions{Seed: 11, Stall: 3 * time.Second, Direct: b.S3.Minio(t)})
 	cfg := b.S3.Config("staging", "")
 	cfg.Endpoint, cfg.ResponseTimeout = proxy.Endpoint, 500*time.Millisecond
 	s3, err := storage.New(cfg)
@@ -56,7 +59,7 @@ func TestStageUnderFaults(t *testing.T) {
 
 	type tally struct{ injected, stageFailed, cleanupFailed int }
 	tallies := map[testbed.FaultKind]*tally{}
-	for i, kind := range testbed.FaultKinds {
+	for i, kind := range stageFaultKinds {
 		tl := &tally{}
 		tallies[kind] = tl
 		t.Run(string(kind), func(t *testing.T) {
@@ -119,7 +122,7 @@ func TestStageUnderFaults(t *testing.T) {
 		})
 	}
 	t.Logf("%-15s %9s %13s %15s", "fault", "injected", "stage failed", "cleanup failed")
-	for _, kind := range testbed.FaultKinds {
+	for _, kind := range stageFaultKinds {
 		tl := tallies[kind]
 		t.Logf("%-15s %9d %13d %15d", kind, tl.injected, tl.stageFailed, tl.cleanupFailed)
 		if tl.injected == 0 {
