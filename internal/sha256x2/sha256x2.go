@@ -12,18 +12,24 @@ import (
 	"hash"
 )
 
-// Pair hashes two streams, A and B, written through A and B. Bytes of the stream that is ahead wait
-// (copied) until the other catches up; the one that catches up is hashed
-// from the caller's slice. Not safe for concurrent use.
+// Pair hashes two streams, A and B, written through A and B. Bytes of the
+// stream that is ahead wait until the other catches up: copied when they
+// came by Write, by reference when they came by Lend. Bytes that can be
+// paired at once are hashed from the caller's slice. Not safe for
+// concurrent use.
 type Pair struct {
 	lanes [2]lane
 }
 
+// lane is one stream. Its bytes not hashed yet are buf[off:] (owned), then
+// ref (lent by the caller); while ref is not empty, len(buf)-off is a
+// whole number of blocks, so that both can be paired block by block.
 type lane struct {
 	h   [8]uint32
 	n   uint64 // bytes hashed into h
-	buf []byte // bytes written; buf[off:] are not hashed yet
+	buf []byte
 	off int
+	ref []byte
 	fb  hash.Hash
 }
 
@@ -52,10 +58,23 @@ type Writer struct {
 	i int
 }
 
-// Write never fails.
+// Write never fails. b is not kept: what cannot be hashed yet is copied.
 func (w *Writer) Write(b []byte) (int, error) {
-	w.p.write(w.i, b)
+	w.p.write(w.i, b, false)
 	return len(b), nil
+}
+
+// Lend writes b without copying what cannot be hashed yet: b must stay
+// unchanged until the next call on this Writer (Write, Lend, Release or
+// Sum) returns.
+func (w *Writer) Lend(b []byte) {
+	w.p.write(w.i, b, true)
+}
+
+// Release copies the bytes of the last Lend that wait to be hashed, so
+// that the caller may change them.
+func (w *Writer) Release() {
+	w.p.lanes[w.i].own()
 }
 
 // Sum appends the SHA-256 of what was written to the stream so far to b.
@@ -71,40 +90,77 @@ func (w *Writer) Sum(b []byte) []byte {
 // they are hashed alone (a bounded buffer, whatever the callers do).
 const maxLead = 1 << 20
 
-func (p *Pair) write(i int, b []byte) {
-	me, other := &p.lanes[i], &p.lanes[1-i]
+// write takes b into stream i: it completes a partial block waiting, lets
+// the rest of b wait by reference while the two streams' whole blocks are
+// hashed in pairs, then copies what of b is left unless lent.
+func (p *Pair) write(i int, b []byte, lend bool) {
+	me := &p.lanes[i]
 	if me.fb != nil {
 		me.fb.Write(b)
 		return
 	}
-	if me.waiting() == 0 {
-		// Pair b itself with what the other stream has waiting.
-		if k := min(len(b), other.waiting()) &^ 63; k > 0 {
-			p.blocks(i, b[:k], other.take(k))
-			b = b[k:]
-		}
+	me.own()
+	if part := (len(me.buf) - me.off) % 64; part != 0 {
+		c := min(64-part, len(b))
+		me.put(b[:c])
+		b = b[c:]
 	}
-	me.put(b)
-	if k := min(me.waiting(), other.waiting()) &^ 63; k > 0 {
-		p.blocks(i, me.take(k), other.take(k))
+	me.ref = b
+	p.pairBlocks()
+	if !lend {
+		me.own()
 	}
 	if me.waiting() > maxLead {
 		me.alone()
 	}
 }
 
-// waiting is how many written bytes of the lane wait to be hashed.
-func (l *lane) waiting() int { return len(l.buf) - l.off }
-
-// take returns the next k waiting bytes, valid until the next put.
-func (l *lane) take(k int) []byte {
-	b := l.buf[l.off : l.off+k]
-	l.off += k
-	return b
+// pairBlocks hashes the whole blocks both streams have waiting, in pairs.
+func (p *Pair) pairBlocks() {
+	a, b := &p.lanes[0], &p.lanes[1]
+	for {
+		ha, hb := a.head(), b.head()
+		k := min(len(ha), len(hb))
+		if k == 0 {
+			return
+		}
+		p.blocks(0, ha[:k], hb[:k])
+		a.advance(k)
+		b.advance(k)
+	}
 }
 
-// put appends b to the waiting bytes, first moving them to the front of
-// the buffer when that makes room.
+// waiting is how many written bytes of the lane wait to be hashed.
+func (l *lane) waiting() int { return len(l.buf) - l.off + len(l.ref) }
+
+// head is the lane's next whole blocks waiting in one slice: owned ones
+// first, then lent ones.
+func (l *lane) head() []byte {
+	if w := len(l.buf) - l.off; w > 0 {
+		return l.buf[l.off : l.off+(w&^63)]
+	}
+	return l.ref[:len(l.ref)&^63]
+}
+
+// advance drops the first k bytes of head, hashed.
+func (l *lane) advance(k int) {
+	if l.off < len(l.buf) {
+		l.off += k
+		return
+	}
+	l.ref = l.ref[k:]
+}
+
+// own copies the lent bytes waiting into the lane's buffer.
+func (l *lane) own() {
+	if len(l.ref) > 0 {
+		l.put(l.ref)
+	}
+	l.ref = nil
+}
+
+// put appends b to the owned bytes waiting, first moving them to the
+// front of the buffer when that makes room.
 func (l *lane) put(b []byte) {
 	if len(b) == 0 {
 		return
@@ -134,6 +190,7 @@ func (l *lane) alone() {
 	if l.fb != nil {
 		return
 	}
+	l.own()
 	state := make([]byte, 0, 4+32+64+8)
 	state = append(state, "sha\x03"...)
 	for _, v := range l.h {
