@@ -100,20 +100,23 @@ func (r *run) reuseObject(ctx context.Context, obj sourceObject, key string, pro
 // age's chunk and the upload's buffers, whatever the size.
 //
 // The upload's body pulls the encryption: each read of it takes the next
-// 64 KiB of plaintext from the source into age's buffer, hashes it, seals
-// it in place and hands it out, where the ciphertext is hashed as the
-// upload reads it. No goroutine or pipe sits between the source and the
-// upload, and each byte is hashed right after it arrives (cache-hot).
+// 64 KiB of plaintext into age's buffer, seals it in place and hands it
+// out, where the ciphertext is hashed as the upload reads it. The source
+// is read up to 512 KiB at a time into a lendingReader's buffer, which the
+// plaintext digest reads in place (see lendingReader). No goroutine or pipe
+// sits between the source and the upload, and each byte is hashed soon
+// after it arrives (cache-hot).
 //
 // commit writes the receipt of the upload (what it is and its ciphertext
 // digest, signed); it is called before the upload's last byte is sent.
 func (r *run) encryptPut(ctx context.Context, key string, commit func(Blob) error, plain io.Reader, size int64, progress func(int64)) (plainBlob, cipherBlob Blob, err error) {
 	// The two digests are one sha256x2.Pair: the plaintext's 64 KiB and
-	// then its ciphertext are hashed together, at once.
+	// then its ciphertext are hashed together, at once; neither is copied
+	// for it, but for the ciphertext's lead (age's header and tags).
 	digests := sha256x2.New()
 	src := &recordingReader{r: &exactReader{r: plain, n: size}}
-	plainHash := &hashingReader{r: &progressReader{r: src, progress: progress}, h: digests.A()}
-	enc, err := crypto.EncryptReader(plainHash, r.recipients)
+	plainHash := newLendingReader(src, size, digests.A())
+	enc, err := crypto.EncryptReader(&progressReader{r: plainHash, progress: progress}, r.recipients)
 	if err != nil {
 		return Blob{}, Blob{}, permanent(err)
 	}
