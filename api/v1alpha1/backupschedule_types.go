@@ -62,6 +62,7 @@ type BackupScheduleSpec struct {
 
 // BackupTemplate holds the Velero Backup fields operators set. Each run's
 // Backup gets these plus labels naming the schedule.
+// +kubebuilder:validation:XValidation:rule="!(has(self.snapshotMoveData) && self.snapshotMoveData && has(self.snapshotVolumes) && !self.snapshotVolumes)",message="snapshotMoveData needs snapshots: with snapshotVolumes false Velero takes none, so there is no data to move"
 type BackupTemplate struct {
 	// IncludedNamespaces to back up; empty or "*" means all.
 	// +optional
@@ -89,12 +90,32 @@ type BackupTemplate struct {
 	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
 
 	// SnapshotVolumes takes volume snapshots of the persistent volumes
-	// backed up; unset leaves Velero's default.
+	// backed up; unset leaves Velero's default (snapshot when it can). A
+	// snapshot whose data is not moved (SnapshotMoveData) stays in the
+	// cluster or the cloud provider: it is not sealed offsite, and the
+	// VolumeData condition and VolumesCovered say so.
 	// +optional
 	SnapshotVolumes *bool `json:"snapshotVolumes,omitempty"`
 
+	// SnapshotMoveData moves the data of each CSI snapshot into the backup
+	// location (Velero's CSI snapshot data mover: a DataUpload that
+	// node-agent runs), where Safekeep seals it offsite with the backup.
+	// It needs Velero's server started with the EnableCSI feature and
+	// node-agent running; the VolumeData condition checks both. Unset
+	// leaves Velero's default (its --default-snapshot-move-data).
+	// +optional
+	SnapshotMoveData *bool `json:"snapshotMoveData,omitempty"`
+
+	// DataMover names the data mover of SnapshotMoveData: empty or
+	// "velero" is Velero's built-in one, whose data Safekeep seals. Any
+	// other mover writes where Safekeep does not read: its volumes are
+	// reported as not covered (OtherDataMover).
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	DataMover string `json:"dataMover,omitempty"`
+
 	// DefaultVolumesToFsBackup backs up every pod volume with file-system
-	// backup; unset leaves Velero's default.
+	// backup (node-agent, kopia uploader); unset leaves Velero's default.
 	// +optional
 	DefaultVolumesToFsBackup *bool `json:"defaultVolumesToFsBackup,omitempty"`
 
@@ -195,7 +216,7 @@ type BackupScheduleStatus struct {
 	ExcludedNamespaces []string `json:"excludedNamespaces,omitempty"`
 
 	// Conditions: Ready, Running, LastRunSucceeded, RetentionApplied,
-	// KeysExcluded, VolumesCovered.
+	// KeysExcluded, VolumeData, VolumesCovered.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

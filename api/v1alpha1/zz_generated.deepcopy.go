@@ -341,6 +341,11 @@ func (in *BackupTemplate) DeepCopyInto(out *BackupTemplate) {
 		*out = new(bool)
 		**out = **in
 	}
+	if in.SnapshotMoveData != nil {
+		in, out := &in.SnapshotMoveData, &out.SnapshotMoveData
+		*out = new(bool)
+		**out = **in
+	}
 	if in.DefaultVolumesToFsBackup != nil {
 		in, out := &in.DefaultVolumesToFsBackup, &out.DefaultVolumesToFsBackup
 		*out = new(bool)

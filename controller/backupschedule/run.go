@@ -292,6 +292,8 @@ func veleroBackupSpec(t v1alpha1.BackupTemplate, ns scope.Namespaces) velerov1.B
 		ExcludedResources:        t.ExcludedResources,
 		LabelSelector:            t.LabelSelector,
 		SnapshotVolumes:          t.SnapshotVolumes,
+		SnapshotMoveData:         t.SnapshotMoveData,
+		DataMover:                t.DataMover,
 		DefaultVolumesToFsBackup: t.DefaultVolumesToFsBackup,
 		StorageLocation:          t.StorageLocation,
 	}
