@@ -104,10 +104,22 @@ func checkEffectiveRBAC(t *testing.T, cp *testbed.ControlPlane, admin client.Cli
 		{veleroNS, "create", "podvolumerestores", false, ""},
 		{appNS, "create", "podvolumebackups", false, ""},
 		{appNS, "create", "backuprepositories", false, ""},
+		// The schedule's volume data check reads what Velero's server runs
+		// with and whether node-agent is ready: by name, nothing else.
+		{veleroNS, "get", "deployments", true, "velero"},
+		{veleroNS, "get", "deployments", false, "other"},
+		{veleroNS, "list", "deployments", false, ""},
+		{veleroNS, "update", "deployments", false, "velero"},
+		{veleroNS, "get", "daemonsets", true, "node-agent"},
+		{veleroNS, "get", "daemonsets", true, "node-agent-windows"},
+		{veleroNS, "get", "daemonsets", false, "other"},
+		{veleroNS, "list", "daemonsets", false, ""},
+		{appNS, "get", "deployments", false, "velero"},
+		{appNS, "get", "daemonsets", false, "node-agent"},
 	} {
 		group := ""
 		switch tt.resource {
-		case "deployments":
+		case "deployments", "daemonsets":
 			group = "apps"
 		case "podvolumebackups", "backuprepositories", "podvolumerestores":
 			group = "velero.io"

@@ -72,6 +72,18 @@ const (
 	// them (safekeep_audit_entries_in_memory counts them).
 	ConditionAuditEvidenceDurable = "AuditEvidenceDurable"
 
+	// ConditionVolumeData reports, on a BackupSchedule whose template asks
+	// for volume data (snapshotMoveData, defaultVolumesToFsBackup or
+	// snapshotVolumes set true, or Velero's server defaults), whether
+	// Velero can back it up in a form Safekeep seals offsite, checked
+	// before each run from Velero's Deployment (its server's --features
+	// and defaults) and node-agent DaemonSet: True (VeleroReady, or
+	// NoVolumeDataRequested), False naming what is missing (the reasons
+	// below), Unknown when Velero could not be read. Runs still start
+	// when it is False: the objects are backed up and VolumesCovered names
+	// the volumes left out.
+	ConditionVolumeData = "VolumeData"
+
 	// ConditionVolumesCovered reports, on an OffsiteBackup and on its
 	// BackupSchedule (for the last sealed backup), whether the data of every
 	// volume of the backup's namespaces is sealed offsite: True
@@ -120,6 +132,42 @@ const (
 	// already sealed and Velero no longer holds it, so its volume
 	// information could not be read.
 	ReasonCoverageUnknown = "CoverageUnknown"
+)
+
+// VolumeData reasons (BackupSchedule).
+const (
+	// ReasonVeleroReady (VolumeData True): Velero can do what the template
+	// asks: its server runs with the EnableCSI feature (for snapshot data
+	// movement) and node-agent has a ready pod.
+	ReasonVeleroReady = "VeleroReady"
+	// ReasonNoVolumeDataRequested (VolumeData True): the template asks
+	// for neither snapshot data movement nor file-system backup; only
+	// volumes annotated for file-system backup are sealed, VolumesCovered
+	// names the others after each backup.
+	ReasonNoVolumeDataRequested = "NoVolumeDataRequested"
+	// ReasonVeleroCSIFeatureDisabled (VolumeData False, and a Warning
+	// Event): snapshotMoveData is asked but Velero's server runs without
+	// EnableCSI in its --features: Velero skips its CSI actions, so no
+	// snapshot is taken or moved and the volumes' data is not offsite.
+	ReasonVeleroCSIFeatureDisabled = "VeleroCSIFeatureDisabled"
+	// ReasonNodeAgentNotReady (VolumeData False, and a Warning Event):
+	// data movement or file-system backup is asked but Velero's node-agent
+	// DaemonSet is missing or has no ready pod: Velero fails those volumes.
+	ReasonNodeAgentNotReady = "NodeAgentNotReady"
+	// ReasonOtherDataMover (VolumeData False, and a Warning Event):
+	// spec.template.dataMover names a mover other than Velero's built-in
+	// one; its data is not in the backup location and is not sealed.
+	ReasonOtherDataMover = "OtherDataMover"
+	// ReasonSnapshotsNotMoved (VolumeData False, and a Warning Event):
+	// snapshotVolumes is true without snapshotMoveData: the snapshots stay
+	// in the cluster (or the cloud provider), not offsite.
+	ReasonSnapshotsNotMoved = "SnapshotsNotMoved"
+	// ReasonVeleroNotFound (VolumeData Unknown): Velero's Deployment is
+	// not in its namespace, so what its server runs with is unknown.
+	ReasonVeleroNotFound = "VeleroNotFound"
+	// ReasonVeleroNotChecked (VolumeData Unknown): reading Velero's
+	// Deployment or node-agent DaemonSet failed; retried.
+	ReasonVeleroNotChecked = "VeleroNotChecked"
 )
 
 // Reasons shared by every kind.

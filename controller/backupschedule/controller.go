@@ -109,7 +109,8 @@ type Reconciler struct {
 // RBAC: schedules and their records in any namespace; Velero objects in the
 // Velero namespace, and there only Velero's default credentials Secret
 // (a location whose spec.credential names another Secret needs the Role
-// extended). The generated Role's namespace is "velero"; a deployment with
+// extended), and, by name, Velero's Deployment and node-agent DaemonSets
+// (what its server runs with: checkVolumeData). The generated Role's namespace is "velero"; a deployment with
 // another Velero namespace patches it.
 // +kubebuilder:rbac:groups=safekeep.dev,resources=backupschedules,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=safekeep.dev,resources=backupschedules/status,verbs=get;update;patch
@@ -120,6 +121,8 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=velero.io,namespace=velero,resources=backupstoragelocations,verbs=get;list
 // +kubebuilder:rbac:groups="",namespace=velero,resources=secrets,resourceNames=cloud-credentials,verbs=get
 // +kubebuilder:rbac:groups="",namespace=velero,resources=secrets,resourceNames=velero-repo-credentials,verbs=get
+// +kubebuilder:rbac:groups=apps,namespace=velero,resources=deployments,resourceNames=velero,verbs=get
+// +kubebuilder:rbac:groups=apps,namespace=velero,resources=daemonsets,resourceNames=node-agent;node-agent-windows,verbs=get
 
 // Setup builds the BackupSchedule reconciler from mgr and
 // registers it, with its seal workers and its cache of Velero Backups.
@@ -226,7 +229,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	st := newScheduleState(obj, r.Clock.Now())
 	err := kit.RunSteps(ctx, st,
-		r.parseSpec, r.checkTarget, r.checkScope, r.collectJob, r.followRun, r.retain, r.startRun,
+		r.parseSpec, r.checkTarget, r.checkScope, r.checkVolumeData, r.collectJob, r.followRun, r.retain, r.startRun,
 	)
 	return st.Result(ctx, err, r.finish(ctx, st))
 }
