@@ -36,9 +36,10 @@ const (
 // seals the volume from; verify and `restore --to-dir` give back the files;
 // a Level 2 drill and `restore --namespace-mapping` restore the volume
 // through Velero (a DataDownload, `velero data-mover restore`) and compare
-// it with the snapshot.
+// it with the snapshot. Then a BackupSchedule asks for the same through
+// safekeep-controller (testScheduledDataMover).
 func TestVolumeDataMover(t *testing.T) {
-	b := startBed(t, bedSpec{node: true, csi: true, buckets: map[string]bool{dmBucket: true}, staging: []string{l2Staging}})
+	b := startBed(t, bedSpec{node: true, csi: true, crds: true, buckets: map[string]bool{dmBucket: true, dmcBucket: true}, staging: []string{l2Staging}})
 	ctx := t.Context()
 	c := b.cp.Client
 	scan := make([]byte, 200<<10) // incompressible, several kopia chunks
@@ -95,6 +96,9 @@ func TestVolumeDataMover(t *testing.T) {
 		source: dmNamespace, claim: dmPVC, files: files, restoredBy: "DataDownloads"}
 	t.Run("level 2 drill restores the volume through a DataDownload", func(t *testing.T) { testLevel2Drill(t, b, lc) })
 	t.Run("restore --namespace-mapping restores the volume through a DataDownload", func(t *testing.T) { testLevel2RestoreCLI(t, b, lc) })
+	t.Run("a schedule asking for snapshotMoveData: the controller's sealed copy covers the volume", func(t *testing.T) {
+		testScheduledDataMover(t, b, files)
+	})
 }
 
 // movedSnapshots returns the snapshot handles of the data-moved entries of

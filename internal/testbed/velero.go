@@ -100,7 +100,7 @@ func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string, opts ...V
 		credentials: filepath.Join(work, "aws-credentials"),
 	}
 	cp.InstallCRDs(tb, VeleroCRDPaths(tb)...)
-	v.install(tb, ctx)
+	v.install(tb, ctx, o.serverFlags())
 
 	pluginDir := filepath.Join(work, "plugins")
 	credentials := v.credentials
@@ -134,9 +134,7 @@ func StartVelero(tb TB, cp *ControlPlane, s3 *S3Server, bucket string, opts ...V
 		"--client-burst", "1000",
 		"--log-format", "text",
 	}
-	if len(o.features) > 0 {
-		args = append(args, "--features", strings.Join(o.features, ","))
-	}
+	args = append(args, o.serverFlags()...)
 	env := ChildEnv(
 		"AWS_SHARED_CREDENTIALS_FILE="+credentials,
 		"AWS_CONFIG_FILE="+os.DevNull,
@@ -163,6 +161,15 @@ type VeleroOption func(*veleroOptions)
 
 type veleroOptions struct {
 	features []string
+}
+
+// serverFlags are the server flags the options set, in the form `velero
+// install` writes them into the Deployment's args.
+func (o veleroOptions) serverFlags() []string {
+	if len(o.features) == 0 {
+		return nil
+	}
+	return []string{"--features=" + strings.Join(o.features, ",")}
 }
 
 // VeleroFeatures turns on Velero server features (--features): EnableCSI
@@ -209,8 +216,10 @@ func sharedCredentials(s3 *S3Server) []byte {
 }
 
 // install creates the namespace, the credentials Secret, the velero
-// Deployment (0 replicas; restores look it up) and the default BSL.
-func (v *Velero) install(tb TB, ctx context.Context) {
+// Deployment (0 replicas; restores look it up; its args name the server's
+// flags, such as --features, as `velero install` writes them, which is
+// where Safekeep reads what the server runs with) and the default BSL.
+func (v *Velero) install(tb TB, ctx context.Context, flags []string) {
 	tb.Helper()
 	labels := map[string]string{"component": "velero", "deploy": "velero"}
 	replicas := int32(0)
@@ -231,7 +240,7 @@ func (v *Velero) install(tb TB, ctx context.Context) {
 						Name:    "velero",
 						Image:   "velero/velero:v1.18.3",
 						Command: []string{"/velero"},
-						Args:    []string{"server"},
+						Args:    append([]string{"server"}, flags...),
 						// Repository maintenance Jobs inherit it (a Node's
 						// kubelet runs them): the server's own environment.
 						Env: v.podEnv(),
