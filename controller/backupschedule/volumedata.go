@@ -160,7 +160,7 @@ func volumeDataVerdict(a volumeAsk, csi bool, nodeAgents int32, ns string) (meta
 		can = append(can, "Velero's server runs with EnableCSI")
 	}
 	if needAgent {
-		can = append(can, fmt.Sprintf("node-agent has %d ready pods", nodeAgents))
+		can = append(can, fmt.Sprintf("node-agent has %d ready %s", nodeAgents, plural(nodeAgents, "pod", "pods")))
 	}
 	return metav1.ConditionTrue, v1alpha1.ReasonVeleroReady, fmt.Sprintf("%s: the volume data of %s goes into the backup location and is sealed offsite with each backup",
 		strings.Join(can, " and "), agentUsers(a))
@@ -179,4 +179,11 @@ func agentUsers(a volumeAsk) string {
 		return "volume data"
 	}
 	return strings.Join(s, " and ")
+}
+
+func plural(n int32, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -98,7 +98,7 @@ func TestVolumeData(t *testing.T) {
 		words    []string
 	}{
 		{"data movement, Velero ready", veleroInstall{csi, 1}, move, metav1.ConditionTrue, v1alpha1.ReasonVeleroReady,
-			[]string{"EnableCSI", "node-agent has 1 ready pods", "CSI snapshot data movement"}},
+			[]string{"EnableCSI", "node-agent has 1 ready pod:", "CSI snapshot data movement"}},
 		{"data movement, server without EnableCSI", veleroInstall{[]string{"server", "--features=EnableAPIGroupVersions"}, 1}, move,
 			metav1.ConditionFalse, v1alpha1.ReasonVeleroCSIFeatureDisabled, []string{"Deployment velero-", "no EnableCSI in --features", "--features=EnableCSI"}},
 		{"data movement, no ready node-agent", veleroInstall{csi, 0}, move,
