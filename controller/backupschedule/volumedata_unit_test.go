@@ -24,7 +24,7 @@ func TestParseServerArgs(t *testing.T) {
 		{[]string{"/velero", "server", "--features=EnableCSI"}, true, false, false},
 		{[]string{"server", "--features", "EnableAPIGroupVersions,EnableCSI"}, true, false, false},
 		{[]string{"server", "--features=EnableCSI", "--features=EnableAPIGroupVersions"}, false, false, false}, // the last one wins
-		{[]string{"server", "--features=enablecsi"}, false, false, false},                                    // names are exact
+		{[]string{"server", "--features=enablecsi"}, false, false, false},                                      // names are exact
 		{[]string{"server", "--features="}, false, false, false},
 		{[]string{"server", "--", "--features=EnableCSI"}, false, false, false},
 		{[]string{"server", "-features=EnableCSI"}, false, false, false},
