@@ -270,6 +270,13 @@ type RestoreDetails struct {
 	StagingLocation string        `json:"stagingLocation,omitempty"`
 	Passed          bool          `json:"passed"`
 	Checks          []CheckResult `json:"checks,omitempty"`
+	// Volumes is, as in a drill's entry, what Velero restored into each
+	// volume compared with the sealed snapshot (VolumeCheck.Restored), when
+	// the restored volumes were read (restore --volume-reader-image).
+	// Level 1 is no part of a restore: each says NotVerified
+	// VolumeNotVerifiedSkipped, Files and Bytes 0. Absent otherwise and in
+	// entries written before it was recorded.
+	Volumes []VolumeCheck `json:"volumes,omitempty"`
 }
 
 // RecoverDetails: KindRecover.

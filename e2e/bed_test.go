@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +38,24 @@ type bed struct {
 	velero *testbed.Velero
 	// node runs Velero's node-agent and the pods it starts (bedSpec.node).
 	node *testbed.Node
+
+	// ctlDir holds safekeep-controller once built (controllerBinary).
+	ctlDir string
+	ctlMu  sync.Mutex
+	ctlBin string
+}
+
+// controllerBinary builds safekeep-controller once for the bed's
+// scenarios (the controller process, the volume reader's image) and
+// returns its path.
+func (b *bed) controllerBinary(t *testing.T) string {
+	t.Helper()
+	b.ctlMu.Lock()
+	defer b.ctlMu.Unlock()
+	if b.ctlBin == "" {
+		b.ctlBin = buildController(t, b.ctlDir)
+	}
+	return b.ctlBin
 }
 
 // bedSpec says what a test bed holds besides Velero's own bucket.
@@ -102,7 +121,7 @@ func startBed(t *testing.T, spec bedSpec) *bed {
 	for _, name := range spec.staging {
 		v.AddLocation(t, t.Context(), name, name, "")
 	}
-	b := &bed{s3: s3, cp: cp, velero: v}
+	b := &bed{s3: s3, cp: cp, velero: v, ctlDir: t.TempDir()}
 	if spec.node {
 		b.node = testbed.StartNode(t, cp, v)
 		if spec.csi {

@@ -53,7 +53,7 @@ func testLevel2Controller(t *testing.T, b *bed, files map[string]volumeFile) {
 	ctx := t.Context()
 	c := b.cp.Client
 	dir := t.TempDir()
-	bin := buildController(t, dir)
+	bin := b.controllerBinary(t)
 	b.node.RunImage(l2cImage, bin)
 	sk := newCLI(t, b.s3)
 	keys := newControllerKeys(t, sk, dir)

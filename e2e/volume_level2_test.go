@@ -2,13 +2,19 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	velerov2alpha1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v2alpha1"
@@ -16,8 +22,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/safekeep-dev/safekeep/audit"
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/drill"
+	"github.com/safekeep-dev/safekeep/drill/volumereader"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 	"github.com/safekeep-dev/safekeep/seal/sealtest"
 	"github.com/safekeep-dev/safekeep/volume"
@@ -124,10 +132,15 @@ func cleanLevel2(t *testing.T, b *bed, opts drill.Options) {
 
 // testLevel2RestoreCLI: `safekeep restore --namespace-mapping` restores the
 // volume through Velero as a Level 2 drill does, into an existing
-// namespace, and removes the staged copy.
+// namespace, reads it back with the reader Job of --volume-reader-image
+// (run for real by the Node's kubelet), every file matching the snapshot,
+// records the volume's restored and matched counts in its audit entry
+// (read back from the bucket: counts and a digest, no name), and removes
+// the staged copy.
 func testLevel2RestoreCLI(t *testing.T, b *bed, lc level2Case) {
 	ctx := t.Context()
 	c := b.cp.Client
+	b.node.RunImage(l2cImage, b.controllerBinary(t))
 	labels := map[string]string{l2Label: "cli-" + lc.name}
 	b.node.ScheduleIn(labels)
 	dest := "l2-incident-" + lc.name
@@ -137,13 +150,41 @@ func testLevel2RestoreCLI(t *testing.T, b *bed, lc level2Case) {
 	sk := newCLI(t, b.s3)
 	sk.env = append(sk.env, "KUBECONFIG="+b.cp.Kubeconfig)
 	stdout, stderr, err := sk.run(t, "restore", "--target-file", lc.kit.target, "--backup", lc.schedule+"/"+lc.backup, "--identity", lc.kit.identity,
-		"--namespace-mapping", lc.source+":"+dest, "--staging-location", l2Staging, "--signing-key", lc.kit.signingKey, "--restore-timeout", "3m")
+		"--namespace-mapping", lc.source+":"+dest, "--staging-location", l2Staging, "--signing-key", lc.kit.signingKey, "--restore-timeout", "3m",
+		"--volume-reader-image", l2cImage)
 	t.Logf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	if err != nil {
 		t.Fatalf("restore: %v", err)
 	}
-	if !strings.Contains(stdout, "restored and verified") || !strings.Contains(stdout, lc.restoredBy+" Completed") {
-		t.Errorf("restore says:\n%s\nwant the volume restored by Velero (%s Completed)", stdout, lc.restoredBy)
+	var bytes int64
+	for _, f := range lc.files {
+		bytes += int64(len(f.body))
+	}
+	matched := fmt.Sprintf("%d files, %d bytes in 1 volume restored by Velero match the snapshots", len(lc.files), bytes)
+	if !strings.Contains(stdout, "restored and verified") || !strings.Contains(stdout, matched) {
+		t.Errorf("restore says:\n%s\nwant the volume restored by Velero and every file matched (%q)", stdout, matched)
+	}
+	if runs := b.node.Runs(); !hasRun(runs, volumereader.Command) {
+		t.Errorf("the Node ran no reader: %+v", runs)
+	}
+	entry, det := restoreAuditEntry(t, b.s3, lc.bucket, lc.prefix+"/safekeep/v1/", stdout)
+	want := audit.VolumeRestored{Files: int64(len(lc.files)), Bytes: bytes, MatchedFiles: int64(len(lc.files)), MatchedBytes: bytes, Passed: true}
+	if len(det.Volumes) != 1 || det.Volumes[0].Restored == nil || *det.Volumes[0].Restored != want || !det.Volumes[0].Passed ||
+		!strings.HasPrefix(det.Volumes[0].Volume, "sha256:") || det.Volumes[0].NotVerified != audit.VolumeNotVerifiedSkipped {
+		t.Errorf("audit entry %d volumes %+v, want one restored %+v under a digest, Level 1 not run", entry.Seq, det.Volumes, want)
+	}
+	// The entry names the namespaces (namespaceMapping), never a volume,
+	// claim or file.
+	vols, _ := json.Marshal(det.Volumes)
+	for _, word := range []string{lc.source, lc.claim, "patients", "scans/"} {
+		if strings.Contains(string(vols), word) {
+			t.Errorf("audit entry %d volumes name %q: %s", entry.Seq, word, vols)
+		}
+	}
+	for _, word := range []string{"patients", "scans/", "ct-head"} {
+		if strings.Contains(string(entry.Details), word) {
+			t.Errorf("audit entry %d names the file %q: %s", entry.Seq, word, entry.Details)
+		}
 	}
 	if got := readVolume(t, restoredVolumeDir(t, c, dest, lc.claim)); !maps.EqualFunc(got, lc.files, func(a, b volumeFile) bool { return string(a.body) == string(b.body) }) {
 		t.Errorf("restored volume in %s holds other files than the backup's", dest)
@@ -155,6 +196,39 @@ func testLevel2RestoreCLI(t *testing.T, b *bed, lc level2Case) {
 	if err := c.List(ctx, &pvbs, client.InNamespace(b.velero.Namespace), client.HasLabels{drill.LabelStaged}); err != nil || len(pvbs.Items) > 0 {
 		t.Errorf("staged PodVolumeBackups left: %d (%v)", len(pvbs.Items), err)
 	}
+}
+
+// restoreAuditEntry reads, from bucket under root, the audit entry a
+// restore's stdout says it recorded ("audit entry N recorded (HASH)").
+func restoreAuditEntry(t *testing.T, s3 *testbed.S3Server, bucket, root, stdout string) (*audit.Entry, *audit.RestoreDetails) {
+	t.Helper()
+	m := regexp.MustCompile(`audit entry (\d+) recorded \(([^)]+)\)`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("the restore recorded no audit entry:\n%s", stdout)
+	}
+	seq, err := strconv.ParseUint(m[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := root + audit.EntryKey(seq, m[2])
+	obj, err := s3.Minio(t).GetObject(t.Context(), bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(obj)
+	_ = obj.Close() // read-only, fully read
+	if err != nil {
+		t.Fatalf("read audit entry %s: %v", key, err)
+	}
+	var entry audit.Entry
+	var det audit.RestoreDetails
+	if err := json.Unmarshal(body, &entry); err != nil {
+		t.Fatalf("audit entry %s: %v", key, err)
+	}
+	if err := json.Unmarshal(entry.Details, &det); err != nil || entry.Kind != audit.KindRestore {
+		t.Fatalf("audit entry %s: kind %s, details %v", key, entry.Kind, err)
+	}
+	return &entry, &det
 }
 
 // completedRestores counts the Completed PodVolumeRestores or

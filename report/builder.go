@@ -293,7 +293,7 @@ func (b *Builder) addRestore(e audit.Entry, t time.Time) error {
 	b.rep.Restores = append(b.rep.Restores, Restore{
 		Time: t, Seq: e.Seq, Actor: e.Actor, User: d.User, Host: d.Host, Schedule: d.Schedule, Backup: d.Backup,
 		Destination: d.Destination, NamespaceMapping: d.NamespaceMapping, StagingLocation: d.StagingLocation,
-		Passed: d.Passed, FailedChecks: failedChecks(d.Checks),
+		Passed: d.Passed, FailedChecks: failedChecks(d.Checks), Volumes: d.Volumes,
 	})
 	return nil
 }

@@ -64,6 +64,9 @@ func (r *Report) Events() []Event {
 	for _, x := range r.Restores {
 		det := kv("user", x.User, "host", x.Host, "destination", x.Destination, "namespaceMapping", mapping(x.NamespaceMapping),
 			"stagingLocation", x.StagingLocation)
+		if v := restoredVolumesText(x.Volumes); v != "" {
+			det += "; restoredVolumes=" + v
+		}
 		if c := checksText(x.FailedChecks); c != "" {
 			det += "; failedChecks=" + c
 		}

@@ -141,9 +141,9 @@ func (m *mdWriter) restores(r *Report) {
 	rows := make([][]string, 0, len(shown))
 	for _, x := range shown {
 		rows = append(rows, []string{fmtTime(x.Time), x.User, x.Host, subject(x.Schedule, x.Backup), x.Destination,
-			mappingText(x.NamespaceMapping), x.StagingLocation, passFail(x.Passed), checksText(x.FailedChecks)})
+			mappingText(x.NamespaceMapping), x.StagingLocation, passFail(x.Passed), restoredVolumesText(x.Volumes), checksText(x.FailedChecks)})
 	}
-	m.table([]string{"Time", "Who", "From host", "Backup", "Restored to", "Namespaces", "Staging location", "Result", "Failed checks"}, rows, omitted)
+	m.table([]string{"Time", "Who", "From host", "Backup", "Restored to", "Namespaces", "Staging location", "Result", "Volumes restored", "Failed checks"}, rows, omitted)
 }
 
 func (m *mdWriter) deletions(r *Report) {

@@ -231,6 +231,10 @@ type Restore struct {
 	StagingLocation  string              `json:"stagingLocation,omitempty"`
 	Passed           bool                `json:"passed"`
 	FailedChecks     []audit.CheckResult `json:"failedChecks,omitempty"`
+	// Volumes is what Velero restored into each volume, compared with the
+	// sealed snapshot (Restored), when the restore read them (restore
+	// --volume-reader-image); by a digest of the volume's name.
+	Volumes []audit.VolumeCheck `json:"volumes,omitempty"`
 }
 
 // Deletion is one backup removed by retention.

@@ -372,3 +372,49 @@ func TestDrillVolumesLevel1Skipped(t *testing.T) {
 		t.Errorf("CSV has %d rows with volumes=%s, want 2: %s", n, summary, csv)
 	}
 }
+
+// TestRestoreVolumes: an incident restore's entry that read the restored
+// volumes (restore --volume-reader-image) shows what Velero restored and
+// how much matched the snapshots, as a drill run does, in the JSON, the
+// Markdown, the HTML and the CSV; one without shows nothing.
+func TestRestoreVolumes(t *testing.T) {
+	det := audit.RestoreDetails{Schedule: "nightly", Backup: "b1", User: "alice", Host: "laptop", Destination: "cluster:prod",
+		NamespaceMapping: map[string]string{"phi": "phi"}, StagingLocation: "incident-staging",
+		Volumes: []audit.VolumeCheck{{Volume: "sha256:" + strings.Repeat("a", 64), NotVerified: audit.VolumeNotVerifiedSkipped,
+			Restored: &audit.VolumeRestored{Files: 3, Bytes: 1 << 20, MatchedFiles: 2, MatchedBytes: 1 << 19, Reason: "Differs"}},
+			{Volume: "sha256:" + strings.Repeat("b", 64), NotVerified: audit.VolumeNotVerifiedSkipped, Passed: true,
+				Restored: &audit.VolumeRestored{Files: 1, Bytes: 10, MatchedFiles: 1, MatchedBytes: 10, Passed: true}}}}
+	without := det
+	without.Backup, without.Volumes = "b0", nil
+	var entries []audit.Entry
+	for i, d := range []audit.RestoreDetails{without, det} {
+		raw, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, audit.Entry{Seq: uint64(i + 1), Time: reporttest.Start.Add(time.Duration(i+1) * time.Minute), Actor: "alice@laptop",
+			Kind: audit.KindRestore, Subject: "nightly/" + d.Backup, Details: raw})
+	}
+	r := report.FromEntries(entries, report.Options{Now: reporttest.Start.Add(time.Hour)})
+	const restored = "2 volumes, 1 failed (Differs); 4 files, 1.0 MiB restored, 3 files, 512.0 KiB match the snapshots"
+
+	var back report.Report
+	if err := json.Unmarshal([]byte(render(t, r, report.FormatJSON)), &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Restores) != 2 || len(back.Restores[0].Volumes) != 0 || len(back.Restores[1].Volumes) != 2 ||
+		*back.Restores[1].Volumes[0].Restored != *det.Volumes[0].Restored {
+		t.Errorf("JSON restores %+v, want the second with its volumes", back.Restores)
+	}
+	if md := render(t, r, report.FormatMarkdown); !strings.Contains(md, "| Result | Volumes restored | Failed checks |") ||
+		!strings.Contains(md, "| failed | "+restored+" |") || !strings.Contains(md, "| failed |  |") {
+		t.Errorf("Markdown lacks the restores' volumes %q:\n%s", restored, md)
+	}
+	page := render(t, r, report.FormatHTML)
+	if !strings.Contains(page, `<td class="restore-volumes">`+restored+`</td>`) || !strings.Contains(page, `<td class="restore-volumes"></td>`) {
+		t.Errorf("HTML lacks the restores' volumes cells %q", restored)
+	}
+	if csv := render(t, r, report.FormatCSV); strings.Count(csv, "restoredVolumes=") != 1 || !strings.Contains(csv, "restoredVolumes="+restored) {
+		t.Errorf("CSV lacks the restore's volumes, or names them for the restore without: %s", csv)
+	}
+}

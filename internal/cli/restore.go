@@ -31,6 +31,9 @@ type restoreFlags struct {
 	isolated bool
 	run      []string
 	allowDNS bool
+	// readerImage is the image of the Job that reads the restored volumes
+	// (drill/volumereader), as a Level 2 drill's.
+	readerImage string
 }
 
 func newRestore(opts *options) *cobra.Command {
@@ -71,6 +74,13 @@ ClusterIP, and no Ingress, route, autoscaler, DaemonSet, Pod or webhook is
 restored (docs/drill.md, "What a drill changes in your cluster"). --run KIND
 lets a kind run (under the deny-all policy); --allow-dns opens port 53.
 
+Volumes of the backup are restored by Velero's node-agent (unless --isolated
+keeps pods from running). With --volume-reader-image (safekeep-controller's
+image), a Job in each destination namespace mounts the restored claims
+read-only and every file is compared with the sealed snapshot, as a Level 2
+drill does; the check and the audit entry then carry each volume's restored
+and matched files and bytes (counts only).
+
 Each restore is recorded in the audit log in the bucket when a restore key is
 given (--signing-key, or $SAFEKEEP_SIGNING_KEY; with --target, else the key in
 the target's spec.auditKeySecretRef Secret) whose public half the target lists
@@ -104,6 +114,7 @@ is never read: a restore key can append to the audit log, not sign seals.`,
 	fl.BoolVar(&f.isolated, "isolated", false, "with --namespace-mapping: restore into new, isolated namespaces with nothing able to run, be reached or act (as a drill does)")
 	fl.StringArrayVar(&f.run, "run", nil, "with --isolated: let `KIND` run under the deny-all policy (repeatable: "+strings.Join(drill.RunnableKinds, ", ")+")")
 	fl.BoolVar(&f.allowDNS, "allow-dns", false, "with --isolated: let pods reach the cluster DNS (port 53)")
+	fl.StringVar(&f.readerImage, "volume-reader-image", "", "with --namespace-mapping: `IMAGE` of safekeep-controller, run as a Job in each destination namespace to read the restored volumes and compare every file with the sealed snapshot (as a Level 2 drill does); without it, volumes are restored by Velero but their files not compared")
 	fl.StringVar(&f.signingKey, "signing-key", "", "restore key `FILE` (ed25519, 'safekeep keygen --signing') that signs the audit entry; its public half must be in the target's spec.auditKeys (default $"+SigningKeyEnv+")")
 	return cmd
 }
@@ -135,6 +146,9 @@ func (f *restoreFlags) check() (map[string]string, error) {
 	}
 	if f.volume != "" && f.dir == "" {
 		return nil, usagef("--volume needs --to-dir")
+	}
+	if f.readerImage != "" && (f.dir != "" || f.isolated && len(f.run) == 0) {
+		return nil, usagef("--volume-reader-image needs --namespace-mapping, and pods allowed to run (not --isolated alone): it reads the volumes Velero restores")
 	}
 	if err := f.checkIsolation(); err != nil {
 		return nil, err

@@ -26,6 +26,9 @@ type restoreRecord struct {
 	staging          string
 	passed           bool
 	checks           []audit.CheckResult
+	// volumes is what Velero restored into each volume, compared with the
+	// snapshot (drill.Result.RestoredVolumes).
+	volumes []drill.RestoredVolume
 }
 
 // recordRestore appends a KindRestore entry to the target's audit log when
@@ -46,6 +49,8 @@ func recordRestore(ctx context.Context, opts *options, f *restoreFlags, off *off
 			Schedule: rec.schedule, Backup: rec.backup, User: usr, Host: host,
 			Destination: rec.destination, NamespaceMapping: rec.mapping, StagingLocation: rec.staging,
 			Passed: rec.passed, Checks: drill.ChecksForLog(rec.checks),
+			// As a drill's entry: counts, reasons and name digests.
+			Volumes: drill.AuditVolumes(drill.VolumesStatus(nil, rec.volumes)),
 		},
 	})
 }

@@ -12,11 +12,13 @@ import (
 
 	"github.com/spf13/cobra"
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/safekeep-dev/safekeep/api/v1alpha1"
 	"github.com/safekeep-dev/safekeep/drill"
+	"github.com/safekeep-dev/safekeep/drill/volumereader"
 	"github.com/safekeep-dev/safekeep/location"
 	"github.com/safekeep-dev/safekeep/storage"
 )
@@ -67,6 +69,9 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 	// Volumes are restored through Velero when the pods may run (not
 	// with --isolated alone, which keeps them from running).
 	dopts.RestoreVolumes = dopts.Isolation == nil || dopts.Isolation.Workloads == drill.WorkloadsIsolated
+	if dopts.VolumeReader, err = f.volumeReader(c, dopts.Labels); err != nil {
+		return prefixed(what, err)
+	}
 	out := &printer{w: opts.streams.Out}
 	out.printf("restoring %s/%s from %s through Velero (staged as %s in location %s)\n", schedule, backup, off.where(), staged, bsl.Name)
 	prog := newRestoreProgress(opts.streams.Err, schedule+"/"+backup)
@@ -93,7 +98,7 @@ func runRestoreCluster(cmd *cobra.Command, opts *options, f *restoreFlags, mappi
 	}
 	recordRestore(ctx, opts, f, off, restoreRecord{
 		schedule: schedule, backup: backup, destination: "cluster:" + kubeContextName(),
-		mapping: res.Namespaces, staging: bsl.Name, passed: res.Passed, checks: res.Checks,
+		mapping: res.Namespaces, staging: bsl.Name, passed: res.Passed, checks: res.Checks, volumes: res.RestoredVolumes,
 	})
 	if !res.Passed {
 		var failed []string
@@ -239,6 +244,26 @@ func (p *restoreProgress) clear() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.line.Clear()
+}
+
+// volumeReader reads the restored volumes with the Job of
+// --volume-reader-image (drill/volumereader, as a Level 2 drill), its
+// pods labelled labels; nil without the flag (Velero's PodVolumeRestores
+// and DataDownloads are then checked, not the files).
+func (f *restoreFlags) volumeReader(c client.Client, labels map[string]string) (drill.VolumeReader, error) {
+	if f.readerImage == "" {
+		return nil, nil
+	}
+	cfg, _, err := kubeConfig("", "", f.target.namespace)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the cluster: %w", err)
+	}
+	rd := &volumereader.Reader{Client: c, Logs: volumereader.ClientsetLogs(cs), Image: f.readerImage, Labels: labels}
+	return rd.Read, nil
 }
 
 // isolation is the drill.Isolation --isolated asks for; nil without it.

@@ -33,6 +33,8 @@ func TestRestoreUsage(t *testing.T) {
 		{"isolated to a dir", with("--to-dir", "d", "--isolated"), "--isolated needs --namespace-mapping"},
 		{"run without isolated", with("--namespace-mapping", "a:b", "--staging-location", "s", "--run", "Deployment"), "--run and --allow-dns need --isolated"},
 		{"dns without isolated", with("--namespace-mapping", "a:b", "--staging-location", "s", "--allow-dns"), "--run and --allow-dns need --isolated"},
+		{"reader with a dir", with("--to-dir", "d", "--volume-reader-image", "img"), "--volume-reader-image needs --namespace-mapping"},
+		{"reader with no pod running", with("--namespace-mapping", "a:b", "--staging-location", "s", "--isolated", "--volume-reader-image", "img"), "--volume-reader-image needs"},
 		{"run an unknown kind", with("--namespace-mapping", "a:b", "--staging-location", "s", "--isolated", "--run", "Ingress"), `--run "Ingress": want one of Pod, Deployment`},
 	}
 	for _, tc := range tests {

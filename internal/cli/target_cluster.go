@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 
+	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -48,8 +50,32 @@ func (f *targetFlags) openCluster(ctx context.Context) (*offsite, error) {
 
 // kubeClient connects to the cluster of a kubeconfig (path "" means
 // $KUBECONFIG, else ~/.kube/config; kubeContext "" its current context) and
-// returns the namespace to use: namespace, else the context's.
+// returns the client and the namespace to use (namespace, else the
+// context's).
 func kubeClient(path, kubeContext, namespace string) (client.Client, string, error) {
+	cfg, ns, err := kubeConfig(path, kubeContext, namespace)
+	if err != nil {
+		return nil, "", err
+	}
+	scheme := runtime.NewScheme()
+	// networking: restore --isolated creates NetworkPolicies; velero
+	// v2alpha1: restore --namespace-mapping reads DataDownloads; batch:
+	// it runs the volume reader Job (--volume-reader-image).
+	// coordination: target release reads the controller's Lease.
+	if err := errors.Join(corev1.AddToScheme(scheme), batchv1.AddToScheme(scheme), coordinationv1.AddToScheme(scheme), networkingv1.AddToScheme(scheme),
+		v1alpha1.AddToScheme(scheme), velerov1.AddToScheme(scheme), velerov2alpha1.AddToScheme(scheme)); err != nil {
+		return nil, "", err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, "", fmt.Errorf("connect to the cluster: %w", err)
+	}
+	return c, ns, nil
+}
+
+// kubeConfig reads the client configuration of a kubeconfig (as
+// kubeClient) and the namespace to use.
+func kubeConfig(path, kubeContext, namespace string) (*rest.Config, string, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = path
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext})
@@ -64,16 +90,5 @@ func kubeClient(path, kubeContext, namespace string) (client.Client, string, err
 			return nil, "", fmt.Errorf("kubeconfig: %w", err)
 		}
 	}
-	scheme := runtime.NewScheme()
-	// networking: restore --isolated creates NetworkPolicies; velero
-	// v2alpha1: restore --namespace-mapping reads DataDownloads.
-	// coordination: target release reads the controller's Lease.
-	if err := errors.Join(corev1.AddToScheme(scheme), coordinationv1.AddToScheme(scheme), networkingv1.AddToScheme(scheme), v1alpha1.AddToScheme(scheme), velerov1.AddToScheme(scheme), velerov2alpha1.AddToScheme(scheme)); err != nil {
-		return nil, "", err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, "", fmt.Errorf("connect to the cluster: %w", err)
-	}
-	return c, ns, nil
+	return cfg, ns, nil
 }
