@@ -147,22 +147,22 @@ func (f *restoreFlags) check() (map[string]string, error) {
 	if f.volume != "" && f.dir == "" {
 		return nil, usagef("--volume needs --to-dir")
 	}
-	if f.readerImage != "" && (f.dir != "" || f.isolated && len(f.run) == 0) {
-		return nil, usagef("--volume-reader-image needs --namespace-mapping, and pods allowed to run (not --isolated alone): it reads the volumes Velero restores")
-	}
 	if err := f.checkIsolation(); err != nil {
 		return nil, err
 	}
 	return parseMappings(f.mappings)
 }
 
-// checkIsolation validates --isolated, --run and --allow-dns.
+// checkIsolation validates --isolated, --run and --allow-dns, and
+// --volume-reader-image, which needs the pods to run.
 func (f *restoreFlags) checkIsolation() error {
 	switch {
 	case f.isolated && f.dir != "":
 		return usagef("--isolated needs --namespace-mapping: --to-dir restores nothing into a cluster")
 	case !f.isolated && (len(f.run) > 0 || f.allowDNS):
 		return usagef("--run and --allow-dns need --isolated")
+	case f.readerImage != "" && (f.dir != "" || f.isolated && len(f.run) == 0):
+		return usagef("--volume-reader-image needs --namespace-mapping, and pods allowed to run (not --isolated alone): it reads the volumes Velero restores")
 	}
 	for _, k := range f.run {
 		if !slices.Contains(drill.RunnableKinds, k) {
