@@ -44,8 +44,8 @@ type chaosDrills struct {
 	chk     *chaosChecker
 	key     client.ObjectKey
 	// interrupted counts runs recorded as interrupted; passed, runs that
-	// passed.
-	interrupted, passed int
+	// passed; failed, runs that failed (killFailingDrills).
+	interrupted, passed, failed int
 	// resumed counts runs the next controller ended as the entry the
 	// killed one had recorded (kept in the outbox or in the log) said.
 	resumed int
@@ -176,20 +176,9 @@ func (d *chaosDrills) waitEnded(t *testing.T, prev string) v1alpha1.DrillRun {
 // recording the verdict its status says; an interrupted run says so in
 // its condition and its entry; nothing of any run is left.
 func (d *chaosDrills) check(ctx context.Context, runs []string, run v1alpha1.DrillRun) error {
-	if err := d.chk.check(ctx, runs); err != nil {
+	logged, err := d.logged(ctx, runs, run)
+	if err != nil {
 		return err
-	}
-	subject := d.key.Namespace + "/" + d.key.Name + "/" + run.ID
-	entries := d.chk.drillEntries[subject]
-	if len(entries) != 1 {
-		return fmt.Errorf("run %s (%s) has audit entries %+v, want exactly one", run.ID, run.Result, entries)
-	}
-	logged := entries[0]
-	if a := run.AuditEntry; a == nil || uint64(a.Seq) != logged.seq || a.Hash != logged.hash { //nolint:gosec // small sequence numbers
-		return fmt.Errorf("run %s (%s): its status names audit entry %+v, the log's is %d %s", run.ID, run.Result, a, logged.seq, logged.hash)
-	}
-	if run.Result != logged.result {
-		return fmt.Errorf("run %s: its status says %s (%s), its audit entry %d %s", run.ID, run.Result, run.Message, logged.seq, logged.result)
 	}
 	got, err := d.get(ctx)
 	if err != nil {
@@ -213,17 +202,45 @@ func (d *chaosDrills) check(ctx context.Context, runs []string, run v1alpha1.Dri
 	return d.noLeftovers(ctx)
 }
 
+// logged checks the audit chain and that every backup is sealed once
+// (chaosChecker.check), and returns run's one entry in the log, the one
+// its status names, recording the verdict its status says.
+func (d *chaosDrills) logged(ctx context.Context, runs []string, run v1alpha1.DrillRun) (chaosDrillEntry, error) {
+	if err := d.chk.check(ctx, runs); err != nil {
+		return chaosDrillEntry{}, err
+	}
+	subject := d.key.Namespace + "/" + d.key.Name + "/" + run.ID
+	entries := d.chk.drillEntries[subject]
+	if len(entries) != 1 {
+		return chaosDrillEntry{}, fmt.Errorf("run %s (%s) has audit entries %+v, want exactly one", run.ID, run.Result, entries)
+	}
+	logged := entries[0]
+	if a := run.AuditEntry; a == nil || uint64(a.Seq) != logged.seq || a.Hash != logged.hash { //nolint:gosec // small sequence numbers
+		return logged, fmt.Errorf("run %s (%s): its status names audit entry %+v, the log's is %d %s", run.ID, run.Result, a, logged.seq, logged.hash)
+	}
+	if run.Result != logged.result {
+		return logged, fmt.Errorf("run %s: its status says %s (%s), its audit entry %d %s", run.ID, run.Result, run.Message, logged.seq, logged.result)
+	}
+	return logged, nil
+}
+
 // noLeftovers checks that nothing of the drill's runs is left: no scratch
 // namespace that is not being deleted (envtest runs no namespace
 // controller), no staged Backup, Restore or resource modifiers, and
 // nothing in the staging bucket.
 func (d *chaosDrills) noLeftovers(ctx context.Context) error {
+	return d.leftBut(ctx, nil)
+}
+
+// leftBut is noLeftovers but for the scratch namespaces of the runs kept
+// holds, which may stay.
+func (d *chaosDrills) leftBut(ctx context.Context, kept map[string]bool) error {
 	var nss corev1.NamespaceList
 	if err := d.c.List(ctx, &nss, client.HasLabels{v1alpha1.LabelDrill}); err != nil {
 		return err
 	}
 	for _, ns := range nss.Items {
-		if ns.DeletionTimestamp.IsZero() {
+		if ns.DeletionTimestamp.IsZero() && !kept[ns.Labels[v1alpha1.LabelDrillRun]] {
 			return fmt.Errorf("scratch namespace %s of run %s was not deleted", ns.Name, ns.Labels[v1alpha1.LabelDrillRun])
 		}
 	}

@@ -65,7 +65,10 @@ const (
 // restart the run is recorded once in the audit log (as interrupted when
 // it had no verdict), nothing of it is left (scratch namespaces, staged
 // Backup, Restore, modifiers, anything in the staging bucket), and the
-// next drill passes.
+// next drill passes. Then chaosFailingKills more land in runs of the
+// drill made to fail, keeping a failed run's namespaces for a while
+// (killFailingDrills): a failed run has the reason its entry records and
+// the cleanup of an uninterrupted one, whoever ended it.
 //
 // The seed and count come from SAFEKEEP_CHAOS_SEED and
 // SAFEKEEP_CHAOS_KILLS. Last, durable audit: with the bucket refusing
@@ -156,6 +159,7 @@ func TestChaos(t *testing.T) {
 			t.Fatalf("after kill %d (%s after the run was asked for, %s): %v", i+1, delay.Round(time.Millisecond), phase, err)
 		}
 	}
+	failing := drills.killFailingDrills(t, &ctl, restart, rng, runs)
 	// Once retention has caught up, each backup it dropped has one entry.
 	waitFor(t, "retention to catch up", chaosRunTimeout, func(ctx context.Context) (bool, error) {
 		if err := chk.check(ctx, runs); err != nil {
@@ -225,8 +229,8 @@ func TestChaos(t *testing.T) {
 	if strings.Contains(ctl.log.String(), "audit entry not kept in the cluster") {
 		t.Errorf("the controller could not keep audit entries in its outbox (RBAC?)")
 	}
-	t.Logf("chaos: %d SIGKILLs survived (seed %d) in %s; killed while %v, %d of them mid audit write; %d audit entries, 0 lost, 0 duplicated; %d sealed, 0 half-seals, 0 seal markers left; drills: %d interrupted, %d passed (%d of them ended by the next controller as the entry the killed one recorded said), every run's status naming its one entry, nothing left",
-		kills, seed, time.Since(start).Round(time.Second), phases, auditKills, chk.entries, chk.sealed, drills.interrupted, drills.passed, drills.resumed)
+	t.Logf("chaos: %d SIGKILLs survived (seed %d) in %s; killed while %v, %d of them mid audit write; %d audit entries, 0 lost, 0 duplicated; %d sealed, 0 half-seals, 0 seal markers left; drills: %d interrupted, %d passed, %d failed and kept (%d of them ended by the next controller as the entry the killed one recorded said), every run's status naming its one entry, nothing left; failing drills: %s",
+		kills+chaosFailingKills, seed, time.Since(start).Round(time.Second), phases, auditKills, chk.entries, chk.sealed, drills.interrupted, drills.passed, drills.failed, drills.resumed, failing)
 }
 
 // chaosChecker checks the invariants of the offsite bucket after a restart.
@@ -260,9 +264,9 @@ func drillEntryOf(e *audit.Entry) (chaosDrillEntry, error) {
 	if err := json.Unmarshal(e.Details, &d); err != nil {
 		return out, fmt.Errorf("entry %d: %w", e.Seq, err)
 	}
+	out.reason = d.Reason // a failure's, or a failed verdict's
 	switch {
 	case e.Kind == audit.KindFailure:
-		out.reason = d.Reason
 	case d.Passed:
 		out.result = v1alpha1.DrillRunPassed
 	default:
