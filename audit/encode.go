@@ -24,7 +24,7 @@ const (
 // Fields of the entry object. A top-level key that matches one of them
 // only without regard to case is refused: encoding/json would read it into
 // the field while the hash covers it as another key.
-var entryFields = []string{"format", "seq", "time", "actor", "kind", "subject", "details", "prev", "hash", "signature"}
+var entryFields = []string{"format", "seq", "time", "actor", "kind", "subject", "details", "prev", "burned", "hash", "signature"}
 
 // signedBytes returns what an entry's hash and signature cover: the
 // canonical JSON of the entry object without "hash" and "signature".
@@ -157,7 +157,11 @@ func (e *Entry) check() error {
 		return fmt.Errorf("hash %q is not sha256:<64 hex>", abbreviate(e.Hash))
 	case e.Seq == 1 && e.Prev != "":
 		return fmt.Errorf("entry 1 has a prev")
-	case e.Seq > 1 && !validHash(e.Prev):
+	case !burnedRun(e.Seq, e.Burned):
+		return fmt.Errorf("burned %v is not a run of seqs ending at %d", e.Burned[:min(len(e.Burned), 10)], e.Seq-1)
+	case e.Seq > 1 && uint64(len(e.Burned)) == e.Seq-1 && e.Prev != "":
+		return fmt.Errorf("entry %d follows burned seqs only and has a prev", e.Seq)
+	case e.Seq > 1 && uint64(len(e.Burned)) < e.Seq-1 && !validHash(e.Prev):
 		return fmt.Errorf("prev %q is not sha256:<64 hex>", abbreviate(e.Prev))
 	case e.Signature.Alg != SignatureAlg:
 		return fmt.Errorf("signature alg %q, want %q", abbreviate(e.Signature.Alg), SignatureAlg)
@@ -167,6 +171,20 @@ func (e *Entry) check() error {
 		return fmt.Errorf("signature value is %d bytes, want 64", len(e.Signature.Value))
 	}
 	return nil
+}
+
+// burnedRun reports whether burned is empty or the consecutive seqs
+// ending at seq-1.
+func burnedRun(seq uint64, burned []uint64) bool {
+	if uint64(len(burned)) >= seq {
+		return false
+	}
+	for i, b := range burned {
+		if b != seq-uint64(len(burned)-i) {
+			return false
+		}
+	}
+	return true
 }
 
 // validHash reports whether h is "sha256:" and 64 lower-case hex digits.

@@ -52,6 +52,10 @@ type Entry struct {
 	Subject string          `json:"subject"`
 	Details json.RawMessage `json:"details,omitempty"`
 	Prev    string          `json:"prev"`
+	// Burned are the burned seqs between the entry Prev names and this
+	// one (docs/audit.md, "Burned sequence numbers"): consecutive, the
+	// last Seq-1. Absent in an entry that follows the one before it.
+	Burned []uint64 `json:"burned,omitempty"`
 
 	Hash      string    `json:"hash"`
 	Signature Signature `json:"signature"`

@@ -10,7 +10,8 @@ import (
 const maxFindBack = 1000
 
 // Find looks back from the head for the latest entry that match accepts,
-// reading at most 1,000 entries and none older than since. It returns nil
+// reading at most 1,000 entries and none older than since, and skipping
+// burned seqs. It returns nil
 // when none matches. A writer uses it to avoid recording twice what it
 // may have recorded before a restart (for example a seal found already
 // sealed); it is a best effort, not a lock against other writers.
@@ -24,7 +25,9 @@ func (l *Log) Find(ctx context.Context, since time.Time, match func(*Entry) bool
 	if l.head == nil {
 		return nil, nil
 	}
-	for seq, n := l.head.Seq, 0; seq > 0 && n < maxFindBack; seq, n = seq-1, n+1 {
+	// Back along the chain: a burned seq (docs/audit.md, "Burned sequence
+	// numbers") holds no entry of the log, even when its claim does.
+	for seq, n := l.head.Seq, 0; seq > 0 && n < maxFindBack; n++ {
 		e := l.head
 		if seq != l.head.Seq {
 			var err error
@@ -32,6 +35,7 @@ func (l *Log) Find(ctx context.Context, since time.Time, match func(*Entry) bool
 				return nil, fmt.Errorf("audit find: %w", err)
 			}
 		}
+		seq = e.Seq - 1 - uint64(len(e.Burned))
 		if match(e) {
 			return e, nil
 		}
@@ -48,8 +52,8 @@ func (l *Log) Find(ctx context.Context, since time.Time, match func(*Entry) bool
 func (l *Log) KnownHead() (seq uint64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.head != nil {
-		return l.head.Seq, true
+	if n := l.nextSeq() - 1; n > 0 {
+		return n, true
 	}
 	return 0, l.known
 }

@@ -4,43 +4,82 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/storage"
 )
 
-// findHead makes l.head the last committed entry, with its entry object
-// written. A Log that knows its head (it wrote it) trusts it until a claim
-// fails; otherwise it looks: a first look searches the claims by halving
-// (about 2·log2(n) HEAD requests, no listing of the log), later looks list
-// the claims after the head last known. The head found is read from its
-// claim and its entry object written when missing (its writer stopped).
+// findHead makes l.head the last good entry, with its entry object
+// written, and l.burned the seqs after it that are burned (the next entry
+// names them). A Log that knows its head (it wrote it) trusts it until a
+// claim fails; otherwise it looks: a first look searches the claims by
+// halving (about 2·log2(n) HEAD requests, no listing of the log), later
+// looks list the claims after the head last known. The head found is read
+// from its claim and its entry object written when missing (its writer
+// stopped). A head whose entry object is stored wrong under object lock,
+// and claims that are not trusted entries (docs/audit.md, "Burned sequence
+// numbers"), are burned: a burn record is written for each, and the head
+// moves back to the entry before them.
 func (l *Log) findHead(ctx context.Context) error {
 	if !l.known {
 		if err := l.lookForHead(ctx); err != nil {
 			return err
 		}
 	}
-	if l.head != nil && !l.headWritten {
-		_, data, err := readClaim(ctx, l.store, l.head.Seq, l.trustedKeys())
+	for l.head != nil && !l.headWritten {
+		h := l.head
+		_, data, err := readClaim(ctx, l.store, h.Seq, l.trustedKeys())
 		if err != nil {
 			return err
 		}
-		if err := l.writeEntry(ctx, l.head, data); err != nil {
-			return fmt.Errorf("complete entry %d: %w", l.head.Seq, err)
+		err = l.writeEntry(ctx, h, data)
+		if err == nil {
+			l.headWritten = true
+			break
 		}
-		l.headWritten = true
+		if !errors.Is(err, storage.ErrStoredWrong) {
+			return fmt.Errorf("complete entry %d: %w", h.Seq, err)
+		}
+		if err := l.writeBurn(ctx, h.Seq, BurnObjectStoredWrong, EntryKey(h.Seq, h.Hash), h.Hash, err); err != nil {
+			return err
+		}
+		if err := l.stepBack(ctx); err != nil {
+			l.known = false
+			return err
+		}
 	}
 	return nil
 }
 
+// stepBack makes the entry l.head chains onto the head, l.head and the
+// seqs it names burned, burned.
+func (l *Log) stepBack(ctx context.Context) error {
+	h := l.head
+	burned := append(append(slices.Clone(h.Burned), h.Seq), l.burned...)
+	prevSeq := h.Seq - 1 - uint64(len(h.Burned))
+	l.head, l.headWritten, l.burned = nil, false, burned
+	if prevSeq == 0 {
+		return nil
+	}
+	prev, _, err := readClaim(ctx, l.store, prevSeq, l.trustedKeys())
+	switch {
+	case err != nil:
+		return fmt.Errorf("the entry before burned entry %d: %w", h.Seq, err)
+	case prev.Hash != h.Prev:
+		return fmt.Errorf("the entry before burned entry %d: %w: its claim holds %s, entry %d names %s", h.Seq, ErrOutOfOrder, prev.Hash, h.Seq, h.Prev)
+	}
+	l.head = prev
+	return nil
+}
+
 // lookForHead finds the last claim, from the cached head or by searching,
-// and reads it into l.head.
+// and reads it into l.head. Claims that are not trusted entries of their
+// seq, going back from the last (at most maxBurnBack), are burned, unless
+// an entry object of that seq holds a trusted entry: that one is the head.
 func (l *Log) lookForHead(ctx context.Context) error {
-	var from uint64
-	if l.head != nil {
-		from = l.head.Seq
-	} else {
+	from := l.nextSeq() - 1
+	if from == 0 {
 		var err error
 		if from, err = l.searchHead(ctx); err != nil {
 			return err
@@ -50,14 +89,69 @@ func (l *Log) lookForHead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l.head, l.headWritten = nil, false
-	if seq > 0 {
-		if l.head, _, err = readClaim(ctx, l.store, seq, l.trustedKeys()); err != nil {
-			return err
+	l.head, l.headWritten, l.burned = nil, false, nil
+	var broken []uint64
+	for ; seq > 0; seq-- {
+		e, _, err := readClaim(ctx, l.store, seq, l.trustedKeys())
+		if err == nil {
+			l.head = e
+			break
 		}
+		if !errors.Is(err, ErrUntrustedClaim) {
+			return err // not read
+		}
+		obj, oerr := l.entryObject(ctx, seq)
+		if oerr != nil {
+			return oerr
+		}
+		if obj != nil {
+			l.head, l.headWritten = obj, true
+			break
+		}
+		if len(broken) == maxBurnBack {
+			return fmt.Errorf("find audit head: more than %d claims up to %s are not trusted entries: %w", maxBurnBack, ClaimKey(seq), err)
+		}
+		done, berr := l.burnedBefore(ctx, seq)
+		switch {
+		case berr != nil:
+			return berr
+		case done:
+		case !brokenClaim(err):
+			return err // well-formed, signed by a key this writer does not know: refused
+		default:
+			if err := l.writeBurn(ctx, seq, BurnClaimUnreadable, ClaimKey(seq), "", err); err != nil {
+				return err
+			}
+		}
+		broken = append(broken, seq)
 	}
+	slices.Reverse(broken)
+	l.burned = broken
 	l.known = true
 	return nil
+}
+
+// entryObject returns the entry an entry object of seq holds when one
+// holds a well-formed entry of seq signed by a trusted key (nil when none
+// does).
+func (l *Log) entryObject(ctx context.Context, seq uint64) (*Entry, error) {
+	for info, err := range l.store.List(ctx, EntryPrefix(seq)) {
+		if err != nil {
+			return nil, fmt.Errorf("find audit head: %w", err)
+		}
+		data, err := getObject(ctx, l.store, info.Key)
+		switch {
+		case errors.Is(err, ErrMalformed), errors.Is(err, storage.ErrNotFound):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("find audit head: %w", err)
+		}
+		e, err := parseTrusted(data, l.trustedKeys())
+		if err == nil && e.Seq == seq && info.Key == EntryKey(seq, e.Hash) {
+			return e, nil
+		}
+	}
+	return nil, nil
 }
 
 // searchHead returns a committed sequence number near the head (0 for an

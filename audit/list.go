@@ -31,9 +31,9 @@ func listEntries(ctx context.Context, store storage.Store) iter.Seq2[storage.Obj
 			yield(storage.ObjectInfo{}, err)
 			return
 		}
-		// Neither is listed: segments are listed apart, claims never
-		// (as many as the entries).
-		dirs = slices.DeleteFunc(dirs, func(d string) bool { return d == SegmentDir || d == ClaimDir })
+		// None is listed: segments and burn records are listed apart,
+		// claims never (as many as the entries).
+		dirs = slices.DeleteFunc(dirs, func(d string) bool { return d == SegmentDir || d == ClaimDir || d == BurnDir })
 		ctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		defer wg.Wait()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,6 +24,9 @@ const (
 	// DefaultMaxAttempts bounds the tries of one Append that loses the race
 	// for a sequence number to other writers.
 	DefaultMaxAttempts = 100
+	// maxStoredWrong bounds the writes of one Append that the server
+	// stores wrong (each burns a seq under object lock) before it fails.
+	maxStoredWrong = 2
 )
 
 // Options tune a Log. The zero value means: entries locked in governance
@@ -69,7 +73,12 @@ type Log struct {
 	head        *Entry
 	known       bool
 	headWritten bool
-	published   bool
+	// burned are the seqs after head that are burned: the next entry
+	// names them (Entry.Burned) and takes the seq after them.
+	burned []uint64
+	// actor is the actor of the last Append, which burn records name.
+	actor     string
+	published bool
 	// recent holds the bytes of entries this Log appended since the last
 	// segment it knows of (segDone, its last seq), to write the next one.
 	recent  map[uint64][]byte
@@ -122,40 +131,63 @@ func (l *Log) Append(ctx context.Context, rec Record) (*Entry, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.actor = rec.Actor
 	if err := l.publish(ctx); err != nil {
 		return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
 	}
+	wrong := 0 // the writes of this Append stored wrong
 	for attempt := 1; ; attempt++ {
 		if err := l.findHead(ctx); err != nil {
 			return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
 		}
 		e := &Entry{
-			Format: FormatV1, Seq: 1, Time: normalTime(l.opts.Now()),
+			Format: FormatV1, Seq: l.nextSeq(), Time: normalTime(l.opts.Now()),
 			Actor: rec.Actor, Kind: rec.Kind, Subject: rec.Subject, Details: details,
+			Burned: slices.Clone(l.burned),
 		}
 		if l.head != nil {
-			e.Seq, e.Prev = l.head.Seq+1, l.head.Hash
+			e.Prev = l.head.Hash
 		}
 		data, err := encode(e, l.signer, l.pub)
 		if err != nil {
 			return nil, err
 		}
 		won, err := l.claim(ctx, e, data)
-		if err != nil {
+		if errors.Is(err, storage.ErrRemovedWrong) || errors.Is(err, storage.ErrStoredWrong) {
+			if wrong++; wrong > maxStoredWrong {
+				return nil, fmt.Errorf("audit append %s: claim %d: %w (%d writes of this entry stored wrong)", rec.Kind, e.Seq, err, wrong)
+			}
+		}
+		switch {
+		case errors.Is(err, storage.ErrRemovedWrong):
+			continue // its claim was stored wrong and removed: again
+		case errors.Is(err, storage.ErrStoredWrong):
+			// Its claim is stored wrong and locked: e.Seq is burned,
+			// and e appended after it.
+			if err := l.writeBurn(ctx, e.Seq, BurnClaimStoredWrong, ClaimKey(e.Seq), "", err); err != nil {
+				return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
+			}
+			l.burned = append(l.burned, e.Seq)
+			continue
+		case err != nil:
 			return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
 		}
 		if won {
-			l.head, l.headWritten = e, false
+			l.head, l.headWritten, l.burned = e, false, nil
 			err := l.writeEntry(ctx, e, data)
 			switch {
 			case err == nil:
 				l.headWritten = true
 				l.noteSegment(ctx, e, data)
 			case errors.Is(err, storage.ErrStoredWrong):
+				if wrong++; wrong > maxStoredWrong {
+					return nil, fmt.Errorf("audit append %s: %w (%d writes of this entry stored wrong)", rec.Kind, err, wrong)
+				}
 				// Committed, but its object holds other bytes that
-				// object lock keeps: Verify fails at it. Said, never
-				// reported as a success.
-				return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
+				// object lock keeps: the next look for the head burns
+				// e.Seq, and the record is appended after it (the
+				// burned claim still holds e, as signed).
+				continue
 			}
 			// Else the claim stands and the next Append writes the
 			// entry object (and the segment): the entry is committed
@@ -170,6 +202,16 @@ func (l *Log) Append(ctx context.Context, rec Record) (*Entry, error) {
 			return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
 		}
 	}
+}
+
+// nextSeq is the seq the next entry takes: after the head and the seqs
+// burned after it.
+func (l *Log) nextSeq() uint64 {
+	var n uint64
+	if l.head != nil {
+		n = l.head.Seq
+	}
+	return n + uint64(len(l.burned)) + 1
 }
 
 // encodeDetails JSON-encodes d; nil is no details.
@@ -213,11 +255,17 @@ func (l *Log) claim(ctx context.Context, e *Entry, data []byte) (bool, error) {
 	if err == nil {
 		return true, nil
 	}
+	if errors.Is(err, storage.ErrStoredWrong) {
+		return false, storage.RemoveStoredWrong(ctx, l.store, ClaimKey(e.Seq), err)
+	}
 	if !errors.Is(err, storage.ErrExists) {
 		return false, err
 	}
 	got, _, err := readClaim(ctx, l.store, e.Seq, l.trustedKeys())
-	if err != nil {
+	switch {
+	case brokenClaim(err):
+		return false, nil // not a trusted entry: the next look for the head burns it
+	case err != nil:
 		return false, err
 	}
 	return got.Hash == e.Hash, nil

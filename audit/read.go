@@ -40,6 +40,11 @@ type ReadOptions struct {
 // yielded with a nil entry and ends the sequence.
 func Read(ctx context.Context, store storage.Store, opts ReadOptions) iter.Seq2[*Entry, error] {
 	return func(yield func(*Entry, error) bool) {
+		burned, err := burnedSeqs(ctx, store)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
 		for it := range scan(ctx, store, scanOptions{conc: opts.Concurrency}) {
 			switch {
 			case it.listErr != nil:
@@ -52,6 +57,9 @@ func Read(ctx context.Context, store storage.Store, opts ReadOptions) iter.Seq2[
 			}
 			if it.err == nil && it.p.hash != it.p.entry.Hash {
 				it.err = fmt.Errorf("%w: content hashes to %s, the entry says %s", ErrChanged, it.p.hash, it.p.entry.Hash)
+			}
+			if it.err != nil && burned[it.seq] && !isStorageErr(it.err) {
+				continue // a burned seq's object stored wrong: Verify names it
 			}
 			if it.err != nil {
 				yield(nil, fmt.Errorf("read %s: %w", it.key, it.err))
@@ -66,6 +74,29 @@ func Read(ctx context.Context, store storage.Store, opts ReadOptions) iter.Seq2[
 			}
 		}
 	}
+}
+
+// burnedSeqs are the seqs with a well-formed burn record (its signature
+// is Verify's to check, as entries' are).
+func burnedSeqs(ctx context.Context, store storage.Store) (map[uint64]bool, error) {
+	burned := map[uint64]bool{}
+	for info, err := range store.List(ctx, BurnDir) {
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", BurnDir, err)
+		}
+		seq, _, ok := parseBurnKey(info.Key)
+		if !ok {
+			continue
+		}
+		data, err := getObject(ctx, store, info.Key)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", info.Key, err)
+		}
+		if b, _, err := parseBurn(data); err == nil && b.Seq == seq {
+			burned[seq] = true
+		}
+	}
+	return burned, nil
 }
 
 // getObject reads a whole object of at most MaxEntrySize bytes; a larger

@@ -2,8 +2,6 @@ package audit_test
 
 import (
 	"bytes"
-	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,56 +29,6 @@ func storedWrongBed(t *testing.T, bucket string) (*audittest.Bed, *testbed.Fault
 // claim: claims have no ".json") with one bit flipped, answering 200.
 func flipEntryPut(proxy *testbed.FaultProxy) {
 	proxy.SetRules(testbed.FaultRule{Kind: testbed.FaultStoreFlipped, Ops: []testbed.S3Op{testbed.OpPut}, Rate: 1, Under: ".json", Times: 1})
-}
-
-// TestAppendEntryStoredWrongLocked: on an object-locked bucket, a server
-// that stores an entry object with a bit flipped (and answers 200) makes
-// that Append fail with ErrStoredWrong naming the entry, and so does every
-// later Append (the completion finds the wrong object, reads it back and
-// cannot remove it), rather than reporting success; Verify names the entry.
-func TestAppendEntryStoredWrongLocked(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs VersityGW")
-	}
-	b, proxy, st := storedWrongBed(t, "locked")
-	l := audit.New(st, b.Signer, audit.Options{RetainDays: 1})
-	if _, err := l.Append(t.Context(), sealRecord(0)); err != nil {
-		t.Fatal(err)
-	}
-	flipEntryPut(proxy)
-	e, err := l.Append(t.Context(), sealRecord(1))
-	proxy.SetRules()
-	if got := proxy.Injected()[testbed.FaultStoreFlipped]; got != 1 {
-		t.Fatalf("%d entry PUTs stored flipped, want 1", got)
-	}
-	checkStoredWrong(t, "the append", e, err)
-	// The server stores whole again; the object stays wrong under lock.
-	e, err = l.Append(t.Context(), sealRecord(2))
-	checkStoredWrong(t, "a later append", e, err)
-	// So does another writer, which finds the head from the claims.
-	e, err = audit.New(st, b.Signer, audit.Options{RetainDays: 1}).Append(t.Context(), sealRecord(2))
-	checkStoredWrong(t, "another writer's append", e, err)
-	rep, err := audit.Verify(t.Context(), b.Locked, audit.VerifyOptions{})
-	if err == nil || len(rep.Problems) == 0 || rep.Problems[0].Seq != 2 {
-		t.Fatalf("verify: %v, problems %v: want a problem at entry 2", err, rep.Problems)
-	}
-	t.Logf("verify: %v", err)
-}
-
-func checkStoredWrong(t *testing.T, what string, e *audit.Entry, err error) {
-	t.Helper()
-	if e != nil {
-		t.Fatalf("%s over an entry object stored wrong under lock reported success (entry %d)", what, e.Seq)
-	}
-	if !errors.Is(err, storage.ErrStoredWrong) || !storage.IsPermanent(err) {
-		t.Fatalf("%s over an entry object stored wrong under lock: %v; want a permanent ErrStoredWrong", what, err)
-	}
-	for _, s := range []string{"audit entry 2", audit.EntryPrefix(2), "object lock keeps it"} {
-		if !strings.Contains(err.Error(), s) {
-			t.Fatalf("%s: %q does not say %q", what, err, s)
-		}
-	}
-	t.Logf("%s: %v", what, err)
 }
 
 // TestAppendEntryStoredWrongUnlocked: without object lock, an entry object

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/safekeep-dev/safekeep/crypto"
@@ -78,6 +79,10 @@ type Report struct {
 	// than one version (a versioned bucket only): writes the log never
 	// makes (ErrTampered), whether or not the chain still verifies.
 	Tampered []Tampered `json:"tampered,omitempty"`
+	// Burned are the burned seqs (docs/audit.md, "Burned sequence
+	// numbers"): each covered by a burn record signed by a trusted key,
+	// the entry after them chaining onto the entry before them.
+	Burned []BurnedSeq `json:"burned,omitempty"`
 	// Warnings are what does not make the log less intact: entries no
 	// segment covers (read one object each, as fully checked), a segment
 	// that overlaps another or vanished while read.
@@ -138,6 +143,7 @@ var kindNames = map[error]string{
 	ErrBadSignature: "bad-signature",
 	ErrUnknownKey:   "unknown-key",
 	ErrMalformed:    "malformed",
+	ErrBurnedValid:  "burned-valid",
 }
 
 // Verify walks the whole audit log in store and checks, for every entry in
@@ -168,12 +174,21 @@ func Verify(ctx context.Context, store storage.Store, opts VerifyOptions) (*Repo
 	}
 	keys := newKeyring(store, opts.Keys)
 	v := &verifier{
-		rep:  &Report{PinnedKeys: len(opts.Keys) > 0, Hidden: hidden, Tampered: tampered},
-		max:  opts.MaxProblems,
-		next: 1,
+		rep:       &Report{PinnedKeys: len(opts.Keys) > 0, Hidden: hidden, Tampered: tampered},
+		max:       opts.MaxProblems,
+		next:      1,
+		linkKnown: true,
 	}
 	if v.max <= 0 {
 		v.max = DefaultMaxProblems
+	}
+	burns, refused, err := listBurns(ctx, store, keys)
+	if err != nil {
+		return v.rep, fmt.Errorf("verify audit log: %w", err)
+	}
+	v.burns = burns
+	for _, n := range refused {
+		v.noteFinding(n.note)
 	}
 	visit := func(it *item) error {
 		if opts.Visit == nil {
@@ -213,6 +228,9 @@ func Verify(ctx context.Context, store storage.Store, opts VerifyOptions) (*Repo
 	if err := v.pending(pending, visit); err != nil {
 		return v.rep, err
 	}
+	if err := v.finishBurns(ctx, store, keys); err != nil {
+		return v.rep, err
+	}
 	return v.finish(ctx, store)
 }
 
@@ -220,7 +238,7 @@ func Verify(ctx context.Context, store storage.Store, opts VerifyOptions) (*Repo
 // are missing entries; the last may be a head a stopped writer left.
 func (v *verifier) pending(pending []*item, visit func(*item) error) error {
 	for i, it := range pending {
-		if i < len(pending)-1 && it.nameOK {
+		if i < len(pending)-1 && it.nameOK && v.burns[it.seq] == nil {
 			v.add(ErrMissing, it.seq, entryKeyOrClaim(it), "its claim %s is written but the entry object is not, and later entries follow", it.key)
 		} else if it.err == nil && it.nameOK {
 			v.rep.Pending++
@@ -247,12 +265,18 @@ type verifier struct {
 	rep *Report
 	max int
 	// next is the sequence number expected next; prevSeq and prevKey
-	// the last object's; prevHash the hash the last entry carries ("" when
-	// unknown: the chain link is then not checked).
-	next     uint64
-	prevSeq  uint64
-	prevKey  string
-	prevHash string
+	// the last object's; prevHash and goodSeq the hash and seq of the last
+	// entry, burned seqs left out; linkKnown is false when they are
+	// unknown (a gap or a bad entry): the chain link is then not checked.
+	next      uint64
+	prevSeq   uint64
+	prevKey   string
+	prevHash  string
+	goodSeq   uint64
+	linkKnown bool
+	// burns are the burned seqs, from burn records signed by a trusted
+	// key.
+	burns map[uint64]*BurnedSeq
 	// shorts holds the short hash of each sequence number seen, to tell a
 	// replay from a reorder.
 	shorts []uint64
@@ -273,27 +297,24 @@ func (v *verifier) entry(it *item) bool {
 		return false
 	}
 	if it.seq > v.next {
-		what := "entry " + strconv.FormatUint(v.next, 10)
-		if it.seq > v.next+1 {
-			what = fmt.Sprintf("entries %d to %d", v.next, it.seq-1)
-		}
-		if v.gapSeq == 0 {
-			v.gapSeq = v.next
-		}
-		v.add(ErrMissing, v.next, EntryPrefix(v.next)+"*"+entrySuffix, "%s removed: the next object is %s", what, it.key)
-		v.prevHash = ""
+		v.gap(v.next, it.seq-1, it.key)
 	}
 	v.prevSeq, v.prevKey, v.next = it.seq, it.key, it.seq+1
+	if b := v.burns[it.seq]; b != nil {
+		v.burnedObject(it, b)
+		return false
+	}
 	v.rep.Entries++
 	if it.err != nil {
 		v.add(sentinelOf(it.err, ErrMalformed), it.seq, it.key, "%s", trimSentinel(it.err))
-		v.prevHash = ""
+		v.linkKnown = false
 		return false
 	}
 	e := it.p.entry
-	prevHash := v.prevHash
-	v.prevHash = e.Hash
+	prevHash, goodSeq, known := v.prevHash, v.goodSeq, v.linkKnown
+	v.prevHash, v.goodSeq, v.linkKnown = e.Hash, it.seq, true
 	v.note(it.seq, e)
+	v.named(it.seq, it.key, e.Burned)
 	switch {
 	case e.Seq != it.seq:
 		if e.Seq < it.seq && e.Seq <= uint64(len(v.shorts)) && v.shorts[e.Seq-1] == shortBits(e.Hash) {
@@ -307,10 +328,12 @@ func (v *verifier) entry(it *item) bool {
 		v.add(ErrChanged, it.seq, it.key, "the entry's hash %s is not the one its object name records", e.Hash)
 	case it.sigErr != nil:
 		v.add(sentinelOf(it.sigErr, ErrBadSignature), it.seq, it.key, "%s", trimSentinel(it.sigErr))
-	case it.seq == 1 || prevHash == "":
+	case !known:
 		return true // nothing before it to link to (a gap or a bad entry before it)
 	case e.Prev != prevHash:
-		v.add(ErrOutOfOrder, it.seq, it.key, "prev %s is not the hash of entry %d (%s)", e.Prev, it.seq-1, prevHash)
+		v.add(ErrOutOfOrder, it.seq, it.key, "prev %s is not the hash of entry %d (%s)", e.Prev, goodSeq, prevHash)
+	case it.seq-1-uint64(len(e.Burned)) != goodSeq:
+		v.add(ErrOutOfOrder, it.seq, it.key, "it names burned seqs %v, but the entry before it is %d (the seqs between are burned: %d to %d)", e.Burned, goodSeq, goodSeq+1, it.seq-1)
 	default:
 		return true
 	}
@@ -319,6 +342,11 @@ func (v *verifier) entry(it *item) bool {
 
 // noteFinding records a finding about a segment: a problem, or a warning.
 func (v *verifier) noteFinding(n *note) {
+	if errors.Is(n.kind, ErrChanged) && v.burns[n.seq] != nil && strings.HasPrefix(n.key, SegmentDir) {
+		// A segment's line of a burned seq is its claim's bytes.
+		v.rep.Warnings = append(v.rep.Warnings, n.msg+" (the seq is burned)")
+		return
+	}
 	if n.kind == nil {
 		v.rep.Warnings = append(v.rep.Warnings, n.msg)
 		return
