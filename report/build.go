@@ -96,6 +96,7 @@ func (b *Builder) SetChain(rep *audit.Report, verr *audit.VerifyError) {
 		c.Problem = verr.Error()
 	}
 	c.Tampered = rep.Tampered
+	c.Burned = rep.Burned
 	if terr := rep.TamperedErr(); terr != nil {
 		c.Verified = false
 		if c.Problem == "" {

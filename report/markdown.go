@@ -207,6 +207,9 @@ func (m *mdWriter) integrity(r *Report) {
 	for _, t := range c.Tampered {
 		m.p("\n- Tampered: %s", mdEscape(t.String()))
 	}
+	for _, b := range c.Burned {
+		m.p("\n- Burned: %s", mdEscape(b.String()))
+	}
 	m.p("\n- Keep the head (#%d %s) outside the bucket: the next report checks the log against it (`--anchor %d:%s`)", c.HeadSeq, mdEscape(c.HeadHash), c.HeadSeq, mdEscape(c.HeadHash))
 	m.p("\n- Entries in the period: %d", c.EntriesInPeriod)
 	if n := len(r.Unreadable); n > 0 {

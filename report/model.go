@@ -353,6 +353,10 @@ type Chain struct {
 	// more than one version (writes the log never makes); any makes the
 	// chain not verified.
 	Tampered []audit.Tampered `json:"tampered,omitempty"`
+	// Burned are the burned seqs (docs/audit.md, "Burned sequence
+	// numbers"): out of the chain, each covered by a burn record signed
+	// by a trusted key. A finding to show; the chain still verifies.
+	Burned []audit.BurnedSeq `json:"burned,omitempty"`
 }
 
 // AnchorCheck is the check of the log against a head recorded outside the

@@ -279,3 +279,15 @@ func WantEntry(t *testing.T, actor string, st storage.Store, kind audit.Kind, su
 	t.Fatalf("no audit entry %s %s (with %q); the log holds %v", kind, subject, detail, kinds)
 	return nil
 }
+
+// PlantBrokenClaim writes at seq's claim the first bytes of an entry, as
+// a server that stored the claim cut short leaves it (without lock, so
+// the test can go on). The next Append burns seq (docs/audit.md, "Burned
+// sequence numbers").
+func PlantBrokenClaim(tb testing.TB, st storage.Store, seq uint64) {
+	tb.Helper()
+	data := []byte(fmt.Sprintf(`{"actor":"system:serviceaccount:safekeep-system:safekeep-controller","format":"safekeep.dev/audit/v1","seq":%d,"tru`, seq))
+	if _, err := st.Put(tb.Context(), audit.ClaimKey(seq), bytes.NewReader(data), storage.PutOptions{Size: int64(len(data)), IfAbsent: true}); err != nil {
+		tb.Fatalf("plant a broken claim %d: %v", seq, err)
+	}
+}

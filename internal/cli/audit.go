@@ -169,6 +169,9 @@ func printAuditReport(w *printer, where string, rep *audit.Report, kt keyTrust, 
 	for _, t := range rep.Tampered {
 		w.printf("%-9s %s\n", "tampered", t)
 	}
+	for _, b := range rep.Burned {
+		w.printf("%-9s %s\n", "burned", b)
+	}
 	for _, warn := range rep.Warnings {
 		w.printf("warning: %s\n", warn)
 	}
@@ -181,6 +184,9 @@ func printAuditReport(w *printer, where string, rep *audit.Report, kt keyTrust, 
 	}
 	if rep.Intact() {
 		w.printf("intact: %s, chain and signatures verified\n", plural.Count(rep.Entries, "entry", "entries"))
+		if n := len(rep.Burned); n > 0 {
+			w.printf("BURNED: %s out of the chain, each covered by a burn record signed by a trusted key (see the burned lines; docs/audit.md)\n", plural.Count(n, "seq", "seqs"))
+		}
 		if err := rep.TamperedErr(); err != nil {
 			w.printf("TAMPERED: %s: someone wrote to the log outside Safekeep ('safekeep recover --all' brings hidden entries back)\n", oneLine(err))
 		}
