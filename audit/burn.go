@@ -71,12 +71,16 @@ type Burn struct {
 	// Claim is the hash of the entry the claim holds
 	// (BurnObjectStoredWrong).
 	Claim string `json:"claim,omitempty"`
+	// Signer is the id of the key that signs the record, inside what the
+	// hash covers: a record whose signature names another key is
+	// malformed (stored wrong), not a forgery.
+	Signer string `json:"signer"`
 
 	Hash      string    `json:"hash,omitempty"`
 	Signature Signature `json:"signature,omitzero"`
 }
 
-var burnFields = []string{"format", "seq", "time", "actor", "reason", "message", "key", "claim", "hash", "signature"}
+var burnFields = []string{"format", "seq", "time", "actor", "reason", "message", "key", "claim", "signer", "hash", "signature"}
 
 // BurnKey is the object name of a burn record of seq with hash.
 func BurnKey(seq uint64, hash string) string {
@@ -99,7 +103,7 @@ func parseBurnKey(key string) (uint64, string, bool) {
 
 // signBurn fills b's hash and signature and returns its bytes.
 func signBurn(b *Burn, signer crypto.SigningKey, pub crypto.VerifyKey) ([]byte, error) {
-	b.Format, b.Hash, b.Signature = BurnFormat, "", Signature{}
+	b.Format, b.Signer, b.Hash, b.Signature = BurnFormat, pub.KeyID(), "", Signature{}
 	raw, err := json.Marshal(b)
 	if err != nil {
 		return nil, fmt.Errorf("encode burn record: %w", err)
@@ -157,6 +161,8 @@ func parseBurn(data []byte) (*Burn, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: seq, time, actor or reason missing", ErrMalformed)
 	case !validHash(b.Hash) || b.Signature.Alg != SignatureAlg || len(b.Signature.Value) != 64:
 		return nil, nil, fmt.Errorf("%w: no valid hash or ed25519 signature", ErrMalformed)
+	case b.Signature.KeyID != b.Signer:
+		return nil, nil, fmt.Errorf("%w: signed by key %s, the record says %s", ErrMalformed, abbreviate(b.Signature.KeyID), abbreviate(b.Signer))
 	}
 	signed, err := signedBytes(obj)
 	if err != nil {
@@ -174,27 +180,35 @@ func (l *Log) writeBurn(ctx context.Context, seq uint64, reason, key, claim stri
 	if len(l.burned) >= maxBurned {
 		return fmt.Errorf("burn audit seq %d: %d seqs are burned in a row already, the server keeps storing objects wrong: %w", seq, len(l.burned), found)
 	}
-	b := &Burn{Seq: seq, Time: normalTime(l.opts.Now()), Actor: l.actor, Reason: reason,
-		Message: abbreviateMsg(found.Error()), Key: key, Claim: claim}
-	if b.Actor == "" {
-		b.Actor = "safekeep"
+	actor := l.actor
+	if actor == "" {
+		actor = "safekeep"
 	}
-	data, err := signBurn(b, l.signer, l.pub)
-	if err != nil {
-		return err
-	}
-	bk := BurnKey(seq, b.Hash)
-	err = l.put(ctx, bk, data, b.Time, entryContentType)
-	if errors.Is(err, storage.ErrExists) {
-		got, gerr := getObject(ctx, l.store, bk)
-		if gerr == nil && bytes.Equal(got, data) {
-			err = nil // this writer's earlier try
+	for try := 1; ; try++ {
+		b := &Burn{Seq: seq, Time: normalTime(l.opts.Now()), Actor: actor, Reason: reason,
+			Message: abbreviateMsg(found.Error()), Key: key, Claim: claim}
+		data, err := signBurn(b, l.signer, l.pub)
+		if err != nil {
+			return err
 		}
-	}
-	if err != nil {
+		bk := BurnKey(seq, b.Hash)
+		err = l.put(ctx, bk, data, b.Time, entryContentType)
+		if errors.Is(err, storage.ErrExists) {
+			got, gerr := getObject(ctx, l.store, bk)
+			if gerr == nil && bytes.Equal(got, data) {
+				err = nil // this writer's earlier try
+			}
+		}
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, storage.ErrStoredWrong) && try < 2:
+			// Stored wrong too: it covers nothing (Verify warns of it);
+			// a new record, of another time, is another object.
+			continue
+		}
 		return fmt.Errorf("burn audit seq %d: write %s: %w", seq, bk, err)
 	}
-	return nil
 }
 
 // abbreviateMsg bounds a message kept in a burn record.

@@ -237,3 +237,34 @@ func checkVerifyFails(t *testing.T, what string, rep *audit.Report, err error, s
 	}
 	t.Logf("verify with %s: %v", what, err)
 }
+
+// TestBurnRecordStoredWrong: under compliance lock, a server that also
+// stores the burn record wrong does not stop the log: the writer writes
+// another record, the flipped one covers nothing and Verify warns of it.
+func TestBurnRecordStoredWrong(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs VersityGW")
+	}
+	b, proxy, st := storedWrongBed(t, "locked")
+	ctx := t.Context()
+	l := complianceLog(st, b.Signer)
+	if _, err := l.Append(ctx, sealRecord(0)); err != nil {
+		t.Fatal(err)
+	}
+	// The entry object of 2, its completion's PUT (refused: the object
+	// is there, locked), then the first burn record.
+	proxy.SetRules(testbed.FaultRule{Kind: testbed.FaultStoreFlipped, Ops: []testbed.S3Op{testbed.OpPut}, Rate: 1, Under: ".json", Times: 3})
+	e, err := l.Append(ctx, sealRecord(1))
+	proxy.SetRules()
+	if got := proxy.Injected()[testbed.FaultStoreFlipped]; got != 3 {
+		t.Fatalf("%d PUTs stored flipped, want 3", got)
+	}
+	if err != nil || e.Seq != 3 {
+		t.Fatalf("append over an entry object and a burn record stored wrong: %v (%+v); want entry 3", err, e)
+	}
+	rep := mustVerify(t, b.Locked, audit.VerifyOptions{Keys: []crypto.VerifyKey{b.Signer.Public()}})
+	if len(rep.Burned) != 1 || len(rep.Burned[0].Records) != 1 || !strings.Contains(strings.Join(rep.Warnings, "\n"), "is unreadable and covers nothing") {
+		t.Fatalf("verify: burned %+v, warnings %q; want seq 2 burned by one record, a warning naming the flipped one", rep.Burned, rep.Warnings)
+	}
+	t.Logf("warnings: %q", rep.Warnings)
+}

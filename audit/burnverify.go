@@ -51,6 +51,12 @@ func listBurns(ctx context.Context, store storage.Store, keys *keyring) (map[uin
 	refuse := func(kind error, seq uint64, key string, err error) {
 		notes = append(notes, noteItem(kind, seq, key, "burn record %s refused: %s", key, trimSentinel(err)))
 	}
+	// A record that is not one as a writer signed it (stored wrong, cut
+	// short) covers nothing: a warning. One intact but signed by a key
+	// that is not trusted is a forgery: a problem.
+	unreadable := func(seq uint64, key string, err error) {
+		notes = append(notes, noteItem(nil, seq, key, "burn record %s is unreadable and covers nothing: %s", key, trimSentinel(err)))
+	}
 	for info, err := range store.List(ctx, BurnDir) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("list %s: %w", BurnDir, err)
@@ -63,7 +69,7 @@ func listBurns(ctx context.Context, store storage.Store, keys *keyring) (map[uin
 		data, err := getObject(ctx, store, info.Key)
 		switch {
 		case errors.Is(err, ErrMalformed):
-			refuse(ErrMalformed, seq, info.Key, err)
+			unreadable(seq, info.Key, err)
 			continue
 		case err != nil:
 			return nil, nil, fmt.Errorf("read %s: %w", info.Key, err)
@@ -71,7 +77,7 @@ func listBurns(ctx context.Context, store storage.Store, keys *keyring) (map[uin
 		b, signed, err := parseBurn(data)
 		switch {
 		case err != nil:
-			refuse(sentinelOf(err, ErrMalformed), seq, info.Key, err)
+			unreadable(seq, info.Key, err)
 			continue
 		case b.Seq != seq || short(b.Hash) != sh:
 			refuse(ErrOutOfOrder, seq, info.Key, fmt.Errorf("it burns seq %d with hash %s, its name says otherwise", b.Seq, b.Hash))
@@ -85,7 +91,7 @@ func listBurns(ctx context.Context, store storage.Store, keys *keyring) (map[uin
 		case err != nil:
 			return nil, nil, err
 		case key.Verify(signed, b.Signature.Value) != nil:
-			refuse(ErrBadSignature, seq, info.Key, fmt.Errorf("does not verify under key %s", b.Signature.KeyID))
+			unreadable(seq, info.Key, fmt.Errorf("its signature does not verify under key %s", b.Signature.KeyID))
 			continue
 		}
 		if s := burns[seq]; s != nil {
