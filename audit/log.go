@@ -152,46 +152,13 @@ func (l *Log) Append(ctx context.Context, rec Record) (*Entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		won, err := l.claim(ctx, e, data)
-		if errors.Is(err, storage.ErrRemovedWrong) || errors.Is(err, storage.ErrStoredWrong) {
-			if wrong++; wrong > maxStoredWrong {
-				return nil, fmt.Errorf("audit append %s: claim %d: %w (%d writes of this entry stored wrong)", rec.Kind, e.Seq, err, wrong)
-			}
-		}
+		won, again, err := l.commit(ctx, e, data, &wrong)
 		switch {
-		case errors.Is(err, storage.ErrRemovedWrong):
-			continue // its claim was stored wrong and removed: again
-		case errors.Is(err, storage.ErrStoredWrong):
-			// Its claim is stored wrong and locked: e.Seq is burned,
-			// and e appended after it.
-			if err := l.writeBurn(ctx, e.Seq, BurnClaimStoredWrong, ClaimKey(e.Seq), "", err); err != nil {
-				return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
-			}
-			l.burned = append(l.burned, e.Seq)
-			continue
 		case err != nil:
 			return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
-		}
-		if won {
-			l.head, l.headWritten, l.burned = e, false, nil
-			err := l.writeEntry(ctx, e, data)
-			switch {
-			case err == nil:
-				l.headWritten = true
-				l.noteSegment(ctx, e, data)
-			case errors.Is(err, storage.ErrStoredWrong):
-				if wrong++; wrong > maxStoredWrong {
-					return nil, fmt.Errorf("audit append %s: %w (%d writes of this entry stored wrong)", rec.Kind, err, wrong)
-				}
-				// Committed, but its object holds other bytes that
-				// object lock keeps: the next look for the head burns
-				// e.Seq, and the record is appended after it (the
-				// burned claim still holds e, as signed).
-				continue
-			}
-			// Else the claim stands and the next Append writes the
-			// entry object (and the segment): the entry is committed
-			// either way.
+		case again:
+			continue
+		case won:
 			return e, nil
 		}
 		l.known = false // someone else took e.Seq: look again
@@ -202,6 +169,55 @@ func (l *Log) Append(ctx context.Context, rec Record) (*Entry, error) {
 			return nil, fmt.Errorf("audit append %s: %w", rec.Kind, err)
 		}
 	}
+}
+
+// commit claims e.Seq with data and writes e's entry object. It reports
+// won when e is committed, again when e is to be built again at once (a
+// write stored wrong: removed, or its seq burned), and neither when
+// another writer took e.Seq. wrong counts the writes stored wrong, at most
+// maxStoredWrong.
+func (l *Log) commit(ctx context.Context, e *Entry, data []byte, wrong *int) (won, again bool, err error) {
+	storedWrong := func(err error) error {
+		if *wrong++; *wrong > maxStoredWrong {
+			return fmt.Errorf("entry %d: %w (%d writes of this entry stored wrong)", e.Seq, err, *wrong)
+		}
+		return nil
+	}
+	won, err = l.claim(ctx, e, data)
+	switch {
+	case errors.Is(err, storage.ErrRemovedWrong):
+		// Its claim was stored wrong and removed: again.
+		return false, true, storedWrong(err)
+	case errors.Is(err, storage.ErrStoredWrong):
+		// Its claim is stored wrong and locked: e.Seq is burned, and e
+		// appended after it.
+		if err := storedWrong(err); err != nil {
+			return false, false, err
+		}
+		if err := l.writeBurn(ctx, e.Seq, BurnClaimStoredWrong, ClaimKey(e.Seq), "", err); err != nil {
+			return false, false, err
+		}
+		l.burned = append(l.burned, e.Seq)
+		return false, true, nil
+	case err != nil || !won:
+		return false, false, err
+	}
+	l.head, l.headWritten, l.burned = e, false, nil
+	err = l.writeEntry(ctx, e, data)
+	switch {
+	case err == nil:
+		l.headWritten = true
+		l.noteSegment(ctx, e, data)
+	case errors.Is(err, storage.ErrStoredWrong):
+		// Committed, but its object holds other bytes that object lock
+		// keeps: the next look for the head burns e.Seq, and the record
+		// is appended after it (the burned claim still holds e, as
+		// signed).
+		return false, true, storedWrong(err)
+	}
+	// Else the claim stands and the next Append writes the entry object
+	// (and the segment): the entry is committed either way.
+	return true, false, nil
 }
 
 // nextSeq is the seq the next entry takes: after the head and the seqs
