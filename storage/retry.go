@@ -206,8 +206,10 @@ func (r *retryStore) Put(ctx context.Context, key string, body io.Reader, opts P
 			}
 		}
 		first = false
+		body := newAttemptBody(rs) // rs is sought back for the next try
+		defer body.end()
 		var err error
-		info, err = r.s.Put(ctx, key, rs, opts)
+		info, err = r.s.Put(ctx, key, body, opts)
 		return err
 	})
 	return info, err

@@ -196,7 +196,9 @@ func (s *S3) putMultipart(ctx context.Context, obj string, r io.Reader, buf []by
 		if err != nil {
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 			defer cancel()
-			_ = s.core.AbortMultipartUpload(actx, s.bucket, obj, uploadID)
+			// Retried: an upload left incomplete keeps its parts (for a
+			// staging location, plaintext) until a lifecycle rule ends it.
+			_ = s.partRetry.do(actx, func() error { return s.core.AbortMultipartUpload(actx, s.bucket, obj, uploadID) })
 		}
 	}()
 
@@ -252,9 +254,11 @@ func (s *S3) putPart(ctx context.Context, obj, uploadID string, number int, data
 	hdr.Set("X-Amz-Checksum-Algorithm", minio.ChecksumCRC32C.String())
 	var part minio.ObjectPart
 	err := s.partRetry.do(ctx, func() error {
+		body := newAttemptBody(bytes.NewReader(data)) // data is refilled with the next part
+		defer body.end()
 		var err error
 		part, err = s.core.PutObjectPart(ctx, s.bucket, obj, uploadID, number,
-			bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{CustomHeader: hdr, DisableContentSha256: true})
+			body, int64(len(data)), minio.PutObjectPartOptions{CustomHeader: hdr, DisableContentSha256: true})
 		return err
 	})
 	if err != nil {
