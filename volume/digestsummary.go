@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // A digest summary is a volume's regular files in three figures: how many,
@@ -26,9 +27,21 @@ const (
 	// MaxSummaries bounds what WriteSummaries writes: the kubelet keeps
 	// the last 4096 bytes of a termination message.
 	MaxSummaries = 4096
-	// maxSummaryError bounds an error line's message (the log has it whole).
+	// maxSummaryError bounds an error line's quoted message (the log has
+	// it whole).
 	maxSummaryError = 160
+	// maxErrorLine and maxSummaryLine bound a line of a volume index of
+	// at most 3 digits: "error <index> <quoted message>\n", "summary
+	// <index> <files> <bytes> sha256:<hex>\n" (counts of at most 19 digits).
+	maxErrorLine   = len(summaryErr) + 1 + 3 + 1 + maxSummaryError + 1
+	maxSummaryLine = len(summaryLine) + 1 + 3 + 1 + 19 + 1 + 19 + 1 + len("sha256:") + 64 + 1
 )
+
+// MaxSummaryVolumes is how many volumes one termination message has room
+// for whatever is written of each (a summary or an error): a reader of
+// more volumes than that runs more than once, so that no volume goes
+// without its summary for lack of room.
+const MaxSummaryVolumes = MaxSummaries / max(maxErrorLine, maxSummaryLine)
 
 // VeleroDir is the folder Velero's node-agent writes into a restored
 // volume (a done file named by the Restore's UID): not the backup's.
@@ -82,11 +95,7 @@ func WriteSummaries(w io.Writer, reads []DigestListRead) error {
 	}
 	for i, r := range reads {
 		if r.Err != nil {
-			msg := r.Err.Error()
-			if len(msg) > maxSummaryError {
-				msg = msg[:maxSummaryError]
-			}
-			lines = append(lines, fmt.Sprintf("%s %d %s\n", summaryErr, i, strconv.Quote(msg)))
+			lines = append(lines, fmt.Sprintf("%s %d %s\n", summaryErr, i, quoteCut(r.Err.Error(), maxSummaryError)))
 		}
 	}
 	var b strings.Builder
@@ -97,6 +106,22 @@ func WriteSummaries(w io.Writer, reads []DigestListRead) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// quoteCut is msg Go-quoted, cut (by whole runes) so that the quoted
+// form is at most n bytes.
+func quoteCut(msg string, n int) string {
+	q := strconv.Quote(msg)
+	for len(q) > n && msg != "" {
+		cut := len(msg) * n / len(q) // as much as fits, were it quoted alike
+		cut = min(cut, len(msg)-1)
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut]
+		q = strconv.Quote(msg)
+	}
+	return q
 }
 
 // ReadSummaries reads the summaries of volumes 0..n-1 from a termination

@@ -63,3 +63,39 @@ func TestSummaries(t *testing.T) {
 		t.Errorf("%d bytes, %d summaries, volume 0 %+v: want within %d bytes, the first summaries whole", b.Len(), n, reads[0], MaxSummaries)
 	}
 }
+
+// TestSummariesRoom: MaxSummaryVolumes volumes always fit, whatever is
+// written of each: the largest counts, or errors whose messages grow when
+// quoted (invalid UTF-8, control bytes, multi-byte runes), cut whole.
+func TestSummariesRoom(t *testing.T) {
+	huge := Digests{}
+	for i := range 3 {
+		huge[fmt.Sprint(i)] = FileDigest{Size: 1 << 61, SHA256: strings.Repeat("f", 64)}
+	}
+	for _, msg := range []string{strings.Repeat("\xff", 400), strings.Repeat("\x01", 400), strings.Repeat("é", 400), strings.Repeat("x", 400) + "\n"} {
+		reads := make([]DigestListRead, MaxSummaryVolumes)
+		for i := range reads {
+			if i%2 == 0 {
+				reads[i] = DigestListRead{Err: errors.New(msg)}
+			} else {
+				reads[i] = DigestListRead{Digests: huge}
+			}
+		}
+		var b strings.Builder
+		if err := WriteSummaries(&b, reads); err != nil {
+			t.Fatal(err)
+		}
+		got := ReadSummaries(b.String(), len(reads))
+		for i, r := range got {
+			switch {
+			case i%2 == 0 && (r.Err == nil || !strings.HasPrefix(msg, r.Err.Error()) || len(r.Err.Error()) < 20):
+				t.Errorf("%q: volume %d %+v, want the start of its error", msg[:4], i, r)
+			case i%2 == 1 && (r.Summary == nil || *r.Summary != huge.Summary()):
+				t.Errorf("%q: volume %d %+v, want its summary", msg[:4], i, r)
+			}
+		}
+		if b.Len() > MaxSummaries {
+			t.Errorf("%q: %d bytes, over %d", msg[:4], b.Len(), MaxSummaries)
+		}
+	}
+}

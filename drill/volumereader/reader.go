@@ -1,7 +1,7 @@
 // Package volumereader reads, from inside the cluster, the volumes a
 // Level 2 drill had Velero restore: the controller never mounts a
-// volume. A Job in the scratch namespace mounts each restored claim
-// read-only and runs `safekeep-controller volume-digests`, which writes a
+// volume. A Job in the scratch namespace (one per volume.MaxSummaryVolumes
+// claims) mounts each restored claim read-only and runs `safekeep-controller volume-digests`, which writes a
 // digest list (volume.WriteDigestList) to the pod's log and each volume's
 // summary (volume.WriteSummaries) to its termination message; the
 // controller reads that log through the API server (pods/log) and hands
@@ -86,8 +86,10 @@ type Reader struct {
 	Poll time.Duration
 }
 
-// Read reads vols, the restored pod volumes of namespace, with one Job,
-// and deletes the Job after. A volume whose pod or claim is missing, or
+// Read reads vols, the restored pod volumes of namespace, with one Job
+// per volume.MaxSummaryVolumes claims (so that each volume's summary has
+// room in its Job's termination message), one after the other, and
+// deletes each Job once read. A volume whose pod or claim is missing, or
 // whose section of the log is missing or cut short, fails alone.
 func (r *Reader) Read(ctx context.Context, namespace string, vols []drill.PodVolume) (map[drill.PodVolume]drill.VolumeRead, error) {
 	if r.Image == "" {
@@ -115,14 +117,27 @@ func (r *Reader) Read(ctx context.Context, namespace string, vols []drill.PodVol
 	if len(claims) == 0 {
 		return out, nil
 	}
-	reads, err := r.run(ctx, namespace, claims)
-	if err != nil {
-		return nil, err
+	var reads []drill.VolumeRead
+	for k, chunk := range slices.Collect(slices.Chunk(claims, volume.MaxSummaryVolumes)) {
+		got, err := r.run(ctx, namespace, jobName(k), chunk)
+		if err != nil {
+			return nil, err
+		}
+		reads = append(reads, got...)
 	}
 	for v, i := range index {
 		out[v] = reads[i]
 	}
 	return out, nil
+}
+
+// jobName names the reader's k-th Job (from 0): JobName, then
+// JobName-2, JobName-3...
+func jobName(k int) string {
+	if k == 0 {
+		return JobName
+	}
+	return JobName + "-" + strconv.Itoa(k+1)
 }
 
 // claimOf is the claim v's pod mounts as v.Volume.
@@ -142,12 +157,12 @@ func (r *Reader) claimOf(ctx context.Context, v drill.PodVolume) (string, error)
 	return "", fmt.Errorf("the restored pod has no claim volume %s", v.Volume)
 }
 
-// run creates the Job, waits for it, reads its log and termination
-// message, and deletes it.
-func (r *Reader) run(ctx context.Context, namespace string, claims []string) ([]drill.VolumeRead, error) {
-	job := r.job(namespace, claims)
+// run creates the Job name reading claims, waits for it, reads its log
+// and termination message, and deletes it.
+func (r *Reader) run(ctx context.Context, namespace, name string, claims []string) ([]drill.VolumeRead, error) {
+	job := r.job(namespace, name, claims)
 	if err := r.Client.Create(ctx, job); err != nil {
-		return nil, fmt.Errorf("create Job %s/%s: %w", namespace, JobName, err)
+		return nil, fmt.Errorf("create Job %s/%s: %w", namespace, name, err)
 	}
 	defer r.delete(ctx, job)
 	pod, err := r.wait(ctx, job)
@@ -219,7 +234,7 @@ func terminationMessage(pod *corev1.Pod) string {
 // account token or network need, each claim mounted read-only. It runs
 // as root with only CAP_DAC_OVERRIDE, to read files whatever their owner
 // (the PodSecurity baseline level allows it; restricted does not).
-func (r *Reader) job(namespace string, claims []string) *batchv1.Job {
+func (r *Reader) job(namespace, name string, claims []string) *batchv1.Job {
 	args := []string{Binary, Command, "--summary=" + corev1.TerminationMessagePathDefault}
 	var vols []corev1.Volume
 	var mounts []corev1.VolumeMount
@@ -233,7 +248,7 @@ func (r *Reader) job(namespace string, claims []string) *batchv1.Job {
 	}
 	timeout := cmp.Or(r.Timeout, DefaultTimeout)
 	return &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: JobName, Namespace: namespace, Labels: r.Labels},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: r.Labels},
 		Spec: batchv1.JobSpec{
 			BackoffLimit:          ptr.To[int32](0),
 			ActiveDeadlineSeconds: ptr.To(int64(timeout.Seconds())),
@@ -278,14 +293,14 @@ func (r *Reader) wait(ctx context.Context, job *batchv1.Job) (*corev1.Pod, error
 		return false, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("the Job %s/%s did not finish within %s: %w", job.Namespace, JobName, timeout, err)
+		return nil, fmt.Errorf("the Job %s/%s did not finish within %s: %w", job.Namespace, job.Name, timeout, err)
 	}
-	pods, err := r.pods(ctx, job.Namespace)
+	pods, err := r.pods(ctx, job)
 	if err != nil {
 		return nil, err
 	}
 	if len(pods) == 0 {
-		return nil, fmt.Errorf("the Job %s/%s ended (%s) with no pod left to read", job.Namespace, JobName, state)
+		return nil, fmt.Errorf("the Job %s/%s ended (%s) with no pod left to read", job.Namespace, job.Name, state)
 	}
 	// A failed Job's log still holds what could be read: the volumes the
 	// reader could not read have error lines.
@@ -293,11 +308,11 @@ func (r *Reader) wait(ctx context.Context, job *batchv1.Job) (*corev1.Pod, error
 }
 
 // pods lists the Job's pods.
-func (r *Reader) pods(ctx context.Context, namespace string) ([]corev1.Pod, error) {
+func (r *Reader) pods(ctx context.Context, job *batchv1.Job) ([]corev1.Pod, error) {
 	var list corev1.PodList
 	for _, label := range []string{jobNameLabel, "job-name"} {
-		if err := r.Client.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabels{label: JobName}); err != nil {
-			return nil, fmt.Errorf("list the pods of Job %s/%s: %w", namespace, JobName, err)
+		if err := r.Client.List(ctx, &list, client.InNamespace(job.Namespace), client.MatchingLabels{label: job.Name}); err != nil {
+			return nil, fmt.Errorf("list the pods of Job %s/%s: %w", job.Namespace, job.Name, err)
 		}
 		if len(list.Items) > 0 {
 			break
@@ -313,7 +328,7 @@ func (r *Reader) delete(ctx context.Context, job *batchv1.Job) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
 	defer cancel()
 	_ = client.IgnoreNotFound(r.Client.Delete(dctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground))) // cleanup deletes the namespace
-	pods, err := r.pods(dctx, job.Namespace)
+	pods, err := r.pods(dctx, job)
 	if err != nil {
 		return
 	}

@@ -120,6 +120,71 @@ func TestReaderLargeVolume(t *testing.T) {
 		}
 	})
 
+	t.Run("more volumes than one termination message has room for", func(t *testing.T) {
+		// A pod with 2.5 times MaxSummaryVolumes claims: read whole
+		// through the log, and, the log lost, by each one's summary; none
+		// is left unread for lack of room.
+		const ns = "reader-many"
+		nvol := volume.MaxSummaryVolumes*5/2 + 1
+		if err := cp.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{testbed.NodeLabel: n.Name}}}); err != nil {
+			t.Fatal(err)
+		}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}}}
+		var vols []drill.PodVolume
+		want := map[drill.PodVolume]volume.Digests{}
+		for i := range nvol {
+			dir := t.TempDir()
+			for j := range i%3 + 1 {
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("record-%d.json", j)), []byte(fmt.Sprint(i, j)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			claim, name := fmt.Sprintf("claim-%02d", i), fmt.Sprintf("v%02d", i)
+			n.LocalVolume(t, ctx, ns, claim, dir)
+			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}})
+			pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: name, MountPath: "/data/" + name})
+			pv := drill.PodVolume{Namespace: ns, Pod: "app", Volume: name}
+			vols = append(vols, pv)
+			want[pv] = digestsOf(t, dir)
+		}
+		n.RunPod(t, ctx, pod)
+		readAll := func(t *testing.T) map[drill.PodVolume]drill.VolumeRead {
+			t.Helper()
+			r := &Reader{Client: cp.Client, Logs: ClientsetLogs(cs), Image: readerImage, Timeout: readTimeout, Poll: 100 * time.Millisecond}
+			start := time.Now()
+			got, err := r.Read(ctx, ns, vols)
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			t.Logf("read %d volumes in %s", len(vols), time.Since(start).Round(time.Millisecond))
+			return got
+		}
+		got := readAll(t)
+		for _, pv := range vols {
+			if g := got[pv]; g.Err != nil || g.Summary != nil || g.Digests.Sum() != want[pv].Sum() {
+				t.Errorf("%s through the log: %d digests, summary %+v, err %v; want its %d files' digests", pv.Volume, len(g.Digests), g.Summary, g.Err, len(want[pv]))
+			}
+		}
+		n.SetContainerLogMaxSize(64) // every file's line is lost
+		t.Cleanup(func() { n.SetContainerLogMaxSize(0) })
+		got = readAll(t)
+		for _, pv := range vols {
+			if g := got[pv]; g.Err != nil || g.Digests != nil || g.Summary == nil || *g.Summary != want[pv].Summary() {
+				t.Errorf("%s by its summary: %d digests, summary %+v, err %v; want the summary %+v", pv.Volume, len(g.Digests), g.Summary, g.Err, want[pv].Summary())
+			}
+		}
+		readers := 0
+		for _, r := range n.Runs() {
+			if r.Namespace == ns {
+				readers++
+			}
+		}
+		if want := 2 * 3; readers != want { // two reads of three Jobs each
+			t.Errorf("the Node ran %d readers in %s, want %d", readers, ns, want)
+		}
+	})
+
 	t.Run("a volume whose list is over the kubelet's real 10 MiB", func(t *testing.T) {
 		// Long paths: about 290 bytes a line, 40,000 files, 11 MiB of list.
 		long := func(i int) string {
