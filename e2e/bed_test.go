@@ -112,6 +112,11 @@ func startBed(t *testing.T, spec bedSpec) *bed {
 	if len(spec.crdPaths) > 0 {
 		opts = append(opts, testbed.WithCRDs(spec.crdPaths...))
 	}
+	if spec.csi {
+		// Velero's discovery must know VolumeSnapshots, for backups that
+		// keep them (no data movement).
+		opts = append(opts, testbed.WithCRDs(testbed.SnapshotCRDPaths(t)...))
+	}
 	cp := testbed.StartControlPlane(t, opts...)
 	var vopts []testbed.VeleroOption
 	if spec.csi {

@@ -96,7 +96,7 @@ func TestVolumeDataMover(t *testing.T) {
 		source: dmNamespace, claim: dmPVC, files: files, restoredBy: "DataDownloads"}
 	t.Run("level 2 drill restores the volume through a DataDownload", func(t *testing.T) { testLevel2Drill(t, b, lc) })
 	t.Run("restore --namespace-mapping restores the volume through a DataDownload", func(t *testing.T) { testLevel2RestoreCLI(t, b, lc) })
-	t.Run("a schedule asking for snapshotMoveData: the controller's sealed copy covers the volume", func(t *testing.T) {
+	t.Run("schedules asking for snapshotMoveData, and for snapshots kept in the cluster", func(t *testing.T) {
 		testScheduledDataMover(t, b, files)
 	})
 }

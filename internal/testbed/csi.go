@@ -69,7 +69,7 @@ var (
 func (n *Node) EnableCSI(tb TB) {
 	tb.Helper()
 	ctx := tb.Context()
-	n.cp.InstallCRDs(tb, snapshotCRDPaths(tb)...)
+	n.cp.InstallCRDs(tb, SnapshotCRDPaths(tb)...)
 	c := n.cp.Client
 	sc := &storagev1.StorageClass{
 		ObjectMeta:        metav1.ObjectMeta{Name: CSIStorageClass},
@@ -98,10 +98,14 @@ func (n *Node) EnableCSI(tb TB) {
 	n.kubelet.mu.Unlock()
 }
 
-// snapshotCRDPaths returns the snapshot.storage.k8s.io and
+// SnapshotCRDPaths returns the snapshot.storage.k8s.io and
 // groupsnapshot.storage.k8s.io CRD files of the external-snapshotter
-// client module tools/velero builds Velero with.
-func snapshotCRDPaths(tb TB) []string {
+// client module tools/velero builds Velero with. Install them before
+// Velero starts (WithCRDs) when its backups keep CSI snapshots: Velero's
+// discovery, read at start, must know VolumeSnapshots to back them up
+// ("no matches for snapshot.storage.k8s.io/, Resource=volumesnapshots"
+// otherwise); EnableCSI installs them again, unchanged.
+func SnapshotCRDPaths(tb TB) []string {
 	tb.Helper()
 	cmd := exec.CommandContext(tb.Context(), "go", "list", "-m", "-f", "{{.Dir}}", snapshotterModule)
 	cmd.Dir = filepath.Join(RepoRoot(tb), "tools", "velero")
