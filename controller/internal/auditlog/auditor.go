@@ -122,9 +122,10 @@ func (a *Auditor) RecordDrill(ctx context.Context, t *target.Target, rec audit.R
 
 // RecordOnce is Record for a fact that a retry after a crash may record
 // again (a decision taken again after a restart): it records nothing when
-// an entry of rec's kind and subject is kept to be written, or is in the
-// log no earlier than since, and returns that entry (nil when kept). A log
-// that cannot be searched does not stop the record.
+// an entry of rec's kind and subject is kept to be written (that one is
+// written now, after the entries kept before it), or is in the log no
+// earlier than since, and returns that entry (nil when it stays kept). A
+// log that cannot be searched does not stop the record.
 func (a *Auditor) RecordOnce(ctx context.Context, t *target.Target, rec audit.Record, since time.Time) (*audit.Entry, error) {
 	if a == nil {
 		return nil, nil
@@ -219,7 +220,12 @@ func (a *Auditor) recordedSince(t *target.Target, rec audit.Record, since time.T
 	return func(ctx context.Context, kept []*pending) (*audit.Entry, bool) {
 		for _, q := range kept {
 			if q.rec.Kind == rec.Kind && q.rec.Subject == rec.Subject {
-				return nil, true
+				// Kept: written now, after those kept before it.
+				e, err := a.flush(ctx, t, targetKey(t), q)
+				if err != nil {
+					a.failed(ctx, t, q.rec, err)
+				}
+				return e, true
 			}
 		}
 		l, err := a.logOf(t)
