@@ -8,7 +8,9 @@ import (
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -85,6 +87,8 @@ func (e *scheduleEnv) veleroBackups(t *testing.T, ns string) []velerov1.Backup {
 // defaults) and node-agent DaemonSet say, a Warning Event when it is
 // False, and still runs: the run's Velero Backup carries the template's
 // snapshotMoveData, dataMover, snapshotVolumes and defaultVolumesToFsBackup.
+// Velero it may not read is Unknown (VeleroNotChecked) and holds no run
+// back.
 func TestVolumeData(t *testing.T) {
 	env := newScheduleEnv(t, at(t, "2026-05-01T10:02:00Z"))
 	csi := []string{"server", "--features=EnableCSI", "--uploader-type=kopia"}
@@ -176,6 +180,23 @@ func TestVolumeData(t *testing.T) {
 		wantCondition(t, env.get(t, s), v1alpha1.ConditionVolumeData, metav1.ConditionTrue, v1alpha1.ReasonVeleroReady)
 	})
 
+	t.Run("Velero unreadable: Unknown, and the run still starts", func(t *testing.T) {
+		ns := env.Namespace(t)
+		vns := "velero-" + ns
+		env.installVelero(t, vns, veleroInstall{csi, 1})
+		env.ReadyTarget(t, ns, "offsite", v1alpha1.OffsiteTargetSpec{})
+		env.Clock.SetTime(at(t, "2026-05-01T10:05:00Z"))
+		s := env.Schedule(t, ns, "nightly", v1alpha1.BackupScheduleSpec{Schedule: "*/5 * * * *", Template: move}, at(t, "2026-05-01T10:00:00Z"))
+		r := New(env.CP.Client, readerWithoutApps(t, env), env.CP.Scheme, env.Rec, Options{Clock: env.Clock, VeleroNamespace: vns})
+		env.reconcile(t, r, s)
+		got := env.get(t, s)
+		wantCondition(t, got, v1alpha1.ConditionVolumeData, metav1.ConditionUnknown, v1alpha1.ReasonVeleroNotChecked, "Forbidden", "retried")
+		wantCondition(t, got, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonScheduled)
+		if bs := env.veleroBackups(t, vns); len(bs) != 1 {
+			t.Fatalf("%d Velero backups, want the run's: a check that could not read Velero holds nothing back", len(bs))
+		}
+	})
+
 	t.Run("snapshotMoveData with snapshotVolumes false is refused", func(t *testing.T) {
 		ns := env.Namespace(t)
 		s := &v1alpha1.BackupSchedule{ObjectMeta: metav1.ObjectMeta{Name: "nightly", Namespace: ns}, Spec: v1alpha1.BackupScheduleSpec{
@@ -187,4 +208,32 @@ func TestVolumeData(t *testing.T) {
 			t.Fatalf("create: %v, want refused by the schema", err)
 		}
 	})
+}
+
+// readerWithoutApps is a reader as a user who may read what a schedule's
+// reconcile reads (namespaces, Secrets, Velero's objects) but nothing of
+// the apps group: Velero's Deployment is Forbidden.
+func readerWithoutApps(t *testing.T, env *scheduleEnv) client.Reader {
+	t.Helper()
+	const user = "no-apps-reader"
+	for _, o := range []client.Object{
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: user}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"namespaces", "secrets"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{velerov1.SchemeGroupVersion.Group}, Resources: []string{"*"}, Verbs: []string{"get", "list", "watch"}},
+		}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: user},
+			Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}}},
+	} {
+		if err := client.IgnoreAlreadyExists(env.CP.Client.Create(t.Context(), o)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := rest.CopyConfig(env.CP.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	c, err := client.New(cfg, client.Options{Scheme: env.CP.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
