@@ -137,10 +137,9 @@ func anchorProblem(err error) string {
 func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []crypto.VerifyKey) error {
 	// With the target's keys, a hidden seal.json counts as recoverable only
 	// from a version they verify; without, from none (as verify does).
-	list, err := seal.List(ctx, store)
-	if len(keys) > 0 {
-		list, err = seal.ListTrusted(ctx, store, keys, seal.Binding{})
-	}
+	// A seal.json that cannot be read however often it is tried is
+	// reported unreadable, and the others are checked.
+	list, err := seal.ListReadingOn(ctx, store, keys)
 	if err != nil {
 		return fmt.Errorf("list seals: %w", err)
 	}
@@ -153,7 +152,7 @@ func (b *Builder) checkSeals(ctx context.Context, store storage.Store, keys []cr
 			continue
 		case seal.StateSealed:
 			st.Digest, st.StoredDigest = e.Seal.Digest(), e.Seal.StoredDigest()
-		case seal.StateInvalid, seal.StateUntrusted:
+		case seal.StateInvalid, seal.StateUntrusted, seal.StateUnreadable:
 			st.Verdict(ctx, nil, e.Err)      // names a damaged seal.json
 			st.Checked, st.Err = true, e.Err // whatever the error: a finding
 		default:

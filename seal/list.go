@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/storage"
 )
 
@@ -30,6 +31,10 @@ const (
 	// Entry.Seal to the newest version under it that verifies against the
 	// trusted keys, when one does (Recoverable); List vouches for none.
 	StateHidden EntryState = "hidden"
+	// StateUnreadable: seal.json is there but every read of it failed on
+	// the way (retried), so whether the backup is sealed is unknown; Err
+	// wraps ErrUnreadable. Only ListReadingOn yields it. Never restorable.
+	StateUnreadable EntryState = "unreadable"
 )
 
 // Entry is one backup folder offsite.
@@ -102,14 +107,33 @@ func (e Entry) Restorable() bool { return e.State == StateSealed }
 // the hidden ones, whose seal.json a delete marker hides. It reads each
 // seal.json but verifies nothing; use Verify for that, or ListTrusted.
 func List(ctx context.Context, offsite storage.Store) ([]Entry, error) {
-	return list(ctx, offsite, nil)
+	return list(ctx, offsite, nil, false)
+}
+
+// ListReadingOn is List (no keys) or ListTrusted(ctx, offsite, keys,
+// Binding{}), except that a seal.json every read of which failed on the
+// way (a transient failure, retried) is an entry in StateUnreadable
+// rather than the listing's error, and the listing goes on with the other
+// folders. For reports, which name it; never for what acts on entries
+// (retention, records): an unreadable seal is neither sealed nor
+// incomplete.
+func ListReadingOn(ctx context.Context, offsite storage.Store, keys []crypto.VerifyKey) ([]Entry, error) {
+	if len(keys) == 0 {
+		return list(ctx, offsite, nil, true)
+	}
+	l, err := scanTrusted(ctx, offsite, keys, true)
+	if err != nil {
+		return nil, err
+	}
+	return l.Bound(ctx, Binding{})
 }
 
 // list is List; vouch, when not nil, says whether a seal read from a
 // version under a marker over seal.json may be recovered from (nil: none
-// may).
-func list(ctx context.Context, offsite storage.Store, vouch func(*Seal) error) ([]Entry, error) {
-	folders, err := scan(ctx, offsite)
+// may); readOn, whether an unreadable seal.json is an entry (see
+// ListReadingOn).
+func list(ctx context.Context, offsite storage.Store, vouch func(*Seal) error, readOn bool) ([]Entry, error) {
+	folders, err := scan(ctx, offsite, readOn)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +158,7 @@ type scanned struct {
 // scan lists the backup folders once (one listing; each current seal.json
 // read once), sorted by schedule then backup name. What it returns can be
 // vouched for more than once (scanned.vouched) without listing again.
-func scan(ctx context.Context, offsite storage.Store) ([]scanned, error) {
+func scan(ctx context.Context, offsite storage.Store, readOn bool) ([]scanned, error) {
 	current, sealVersions, err := listCurrent(ctx, offsite)
 	if err != nil {
 		return nil, err
@@ -169,7 +193,7 @@ func scan(ctx context.Context, offsite storage.Store) ([]scanned, error) {
 		if vs := sealVersions.hidden[key]; !f.sealed && len(vs) > 0 {
 			s.hidden = vs
 		} else if f.sealed {
-			if s.entry, err = sealedEntry(ctx, offsite, s.entry); err != nil {
+			if s.entry, err = sealedEntry(ctx, offsite, s.entry, readOn); err != nil {
 				return nil, err
 			}
 			s.overwritten = sealVersions.overwritten[key]
@@ -233,7 +257,7 @@ func (fs folderSet) find(key string) *folder {
 }
 
 // sealedEntry reads e's seal.json: sealed when it parses as e's, else invalid.
-func sealedEntry(ctx context.Context, offsite storage.Store, e Entry) (Entry, error) {
+func sealedEntry(ctx context.Context, offsite storage.Store, e Entry, readOn bool) (Entry, error) {
 	key := SealKey(e.Schedule, e.Backup)
 	var data []byte
 	err := RetryRead(ctx, func() error {
@@ -245,6 +269,10 @@ func sealedEntry(ctx context.Context, offsite storage.Store, e Entry) (Entry, er
 		// Damaged at rest: a finding about this seal, not a reason to
 		// stop listing the others.
 		e.State, e.Err = StateInvalid, fmt.Errorf("%w: %w", ErrBadSeal, damaged(key, err))
+		return e, nil
+	}
+	if err != nil && readOn && ctx.Err() == nil && IsRetryable(err) {
+		e.State, e.Err = StateUnreadable, fmt.Errorf("%w: seal.json of %s/%s, every read failed on the way (transient): %w", ErrUnreadable, e.Schedule, e.Backup, err)
 		return e, nil
 	}
 	if err != nil {

@@ -112,10 +112,15 @@ type Listing struct {
 // ScanTrusted lists the bucket's backup folders once and checks each seal
 // against keys, as ListTrusted(ctx, offsite, keys, Binding{}) does.
 func ScanTrusted(ctx context.Context, offsite storage.Store, keys []crypto.VerifyKey) (*Listing, error) {
+	return scanTrusted(ctx, offsite, keys, false)
+}
+
+// scanTrusted is ScanTrusted; readOn as for list.
+func scanTrusted(ctx context.Context, offsite storage.Store, keys []crypto.VerifyKey, readOn bool) (*Listing, error) {
 	if len(keys) == 0 {
 		return nil, ErrNoTrustedKey
 	}
-	folders, err := scan(ctx, offsite)
+	folders, err := scan(ctx, offsite, readOn)
 	if err != nil {
 		return nil, err
 	}
