@@ -10,6 +10,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/safekeep-dev/safekeep/audit"
+	"github.com/safekeep-dev/safekeep/audit/audittest"
 	"github.com/safekeep-dev/safekeep/crypto"
 	"github.com/safekeep-dev/safekeep/internal/testbed"
 	"github.com/safekeep-dev/safekeep/storage"
@@ -265,6 +266,40 @@ func TestBurnRecordStoredWrong(t *testing.T) {
 	rep := mustVerify(t, b.Locked, audit.VerifyOptions{Keys: []crypto.VerifyKey{b.Signer.Public()}})
 	if len(rep.Burned) != 1 || len(rep.Burned[0].Records) != 1 || !strings.Contains(strings.Join(rep.Warnings, "\n"), "is unreadable and covers nothing") {
 		t.Fatalf("verify: burned %+v, warnings %q; want seq 2 burned by one record, a warning naming the flipped one", rep.Burned, rep.Warnings)
+	}
+	t.Logf("warnings: %q", rep.Warnings)
+}
+
+// TestBurnedSeqNoSegment: a writer does not put a burned seq's claim
+// bytes (here cut short with a newline in them) into a checkpoint
+// segment: the segment of its range is not written, the one after is, and
+// the log verifies with a warning. Before, the segment's lines no longer
+// matched its name and Verify failed.
+func TestBurnedSeqNoSegment(t *testing.T) {
+	b := audittest.NewBed(t)
+	ctx := t.Context()
+	l := audit.New(b.Plain, b.Signer, audit.Options{NoLock: true, SegmentSize: 3})
+	if _, err := l.Append(ctx, sealRecord(0)); err != nil {
+		t.Fatal(err)
+	}
+	junk := []byte("{\"format\":\"safekeep.dev/audit/v1\",\n\"seq\":2,")
+	if _, err := b.Plain.Put(ctx, audit.ClaimKey(2), bytes.NewReader(junk), storage.PutOptions{Size: int64(len(junk)), IfAbsent: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 4; i++ { // entries 3 to 6
+		if _, err := l.Append(ctx, sealRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Plain.Stat(ctx, audit.SegmentKey(1, 3)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("segment 1-3 over burned seq 2: %v; want none", err)
+	}
+	if _, err := b.Plain.Stat(ctx, audit.SegmentKey(4, 6)); err != nil {
+		t.Fatalf("segment 4-6: %v", err)
+	}
+	rep := mustVerify(t, b.Plain, audit.VerifyOptions{Keys: []crypto.VerifyKey{b.Signer.Public()}})
+	if rep.Entries != 5 || len(rep.Burned) != 1 || rep.FromSegments != 3 {
+		t.Fatalf("verify: %d entries, %d from segments, burned %+v; want 5, 3, seq 2", rep.Entries, rep.FromSegments, rep.Burned)
 	}
 	t.Logf("warnings: %q", rep.Warnings)
 }

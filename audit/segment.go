@@ -49,10 +49,15 @@ func (l *Log) noteSegment(ctx context.Context, e *Entry, data []byte) {
 			return
 		}
 	}
-	if l.writeSegment(ctx, first, last) == nil {
+	if err := l.writeSegment(ctx, first, last); err == nil || errors.Is(err, errBurnedInSegment) {
 		l.segmentDone(last)
 	}
 }
+
+// errBurnedInSegment: a claim of the segment's range is not an entry (a
+// burned seq's, docs/audit.md): the segment is not written, and readers
+// read its entries one object each.
+var errBurnedInSegment = errors.New("a claim in its range is not an entry (a burned seq)")
 
 // segmentSize is the Log's segment size, 0 for none.
 func (l *Log) segmentSize() uint64 {
@@ -96,6 +101,11 @@ func (l *Log) writeSegment(ctx context.Context, first, last uint64) error {
 	}
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("write audit segment %d-%d: %w", first, last, err)
+	}
+	for _, line := range lines {
+		if _, err := Parse(line); err != nil || bytes.IndexByte(line, '\n') >= 0 {
+			return fmt.Errorf("write audit segment %d-%d: %w", first, last, errBurnedInSegment)
+		}
 	}
 	e, err := Parse(lines[len(lines)-1])
 	if err != nil {
