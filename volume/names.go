@@ -41,6 +41,9 @@ type shadowedEntry struct {
 	path  string // slash-separated, relative to the snapshot's root
 	nth   int    // 1 for the first entry of its name hidden in its folder
 	entry fs.Entry
+	// inHidden: its folder is itself hidden (or in one), so path starts
+	// with that folder's restoreName.
+	inHidden bool
 }
 
 // restoreName is where RestoreToDir writes it.
@@ -57,15 +60,16 @@ type nameLoss struct {
 
 // findNameLoss reads every folder under root as kopia stored it (its
 // directory object, decoded into kopia's own DirManifest) rather than
-// through kopia's reader, which keeps one entry per name. Folders hidden
-// by a same-named one are listed, not searched.
+// through kopia's reader, which keeps one entry per name. A folder hidden
+// by a same-named one is searched too, under the name it is restored as
+// (shadowedEntry.restoreName): entries hidden inside it come after it.
 func findNameLoss(ctx context.Context, r repo.Repository, root fs.Entry) (nameLoss, error) {
 	var out nameLoss
-	err := out.folder(ctx, r, root, "")
+	err := out.folder(ctx, r, root, "", false)
 	return out, err
 }
 
-func (l *nameLoss) folder(ctx context.Context, r repo.Repository, e fs.Entry, prefix string) error {
+func (l *nameLoss) folder(ctx context.Context, r repo.Repository, e fs.Entry, prefix string, inHidden bool) error {
 	h, ok := e.(object.HasObjectID)
 	if _, dir := e.(fs.Directory); !ok || !dir {
 		return nil
@@ -87,10 +91,15 @@ func (l *nameLoss) folder(ctx context.Context, r repo.Repository, e fs.Entry, pr
 		child := snapshotfs.EntryFromDirEntry(r, de)
 		if last[de.Name] != i {
 			hidden[de.Name]++
-			l.shadowed = append(l.shadowed, shadowedEntry{path: p, nth: hidden[de.Name], entry: child})
+			sh := shadowedEntry{path: p, nth: hidden[de.Name], entry: child, inHidden: inHidden}
+			l.shadowed = append(l.shadowed, sh)
+			// kopia's reader of the hidden folder drops what it hides too.
+			if err := l.folder(ctx, r, child, sh.restoreName(), true); err != nil {
+				return err
+			}
 			continue
 		}
-		if err := l.folder(ctx, r, child, p); err != nil {
+		if err := l.folder(ctx, r, child, p, inHidden); err != nil {
 			return err
 		}
 	}

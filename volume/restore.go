@@ -158,7 +158,7 @@ func restoreVolume(ctx context.Context, r repo.DirectRepository, src prefetcher,
 	var later []shadowedEntry
 	for _, sh := range loss.shadowed {
 		res.Shadowed = append(res.Shadowed, sh.restoreName())
-		if f, ok := sh.entry.(fs.File); ok {
+		if f, ok := sh.entry.(fs.File); ok && !sh.inHidden {
 			// Written with the others, before the folders get their times.
 			ordered.files = append(ordered.files, namedFile{path: sh.restoreName(), file: f})
 		} else {
@@ -177,11 +177,15 @@ func restoreVolume(ctx context.Context, r repo.DirectRepository, src prefetcher,
 	return res, nil
 }
 
-// restoreShadowed writes a hidden folder or symlink under its own name
-// (a hidden file is written with the others).
+// restoreShadowed writes a hidden folder or symlink under its own name,
+// and a hidden file inside a hidden folder (written after that folder);
+// other hidden files are written with the others.
 func restoreShadowed(ctx context.Context, r repo.Repository, out *confinedOutput, target string, sh shadowedEntry, opts restore.Options) error {
-	if l, ok := sh.entry.(fs.Symlink); ok {
-		return out.CreateSymlink(ctx, sh.restoreName(), l)
+	switch e := sh.entry.(type) {
+	case fs.Symlink:
+		return out.CreateSymlink(ctx, sh.restoreName(), e)
+	case fs.File:
+		return out.WriteFile(ctx, sh.restoreName(), e, nil)
 	}
 	if _, ok := sh.entry.(fs.Directory); !ok {
 		return nil // kopia's restore writes nothing else either
