@@ -63,6 +63,10 @@ func (a *Auditor) flush(ctx context.Context, t *target.Target, tk string, p *pen
 		}
 		moved = a.advance(t, tk, e) || moved
 		auditEntries.WithLabelValues(string(q.rec.Kind)).Inc()
+		if len(e.Burned) > 0 {
+			auditBurned.WithLabelValues(t.Object.Namespace, t.Object.Name).Add(float64(len(e.Burned)))
+			logf.FromContext(ctx).Info("audit entry written after burned seqs", "seq", e.Seq, "burned", e.Burned, "target", t.Object.Name)
+		}
 		if q.same(p) {
 			got = e
 		} else {

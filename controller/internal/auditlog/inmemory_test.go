@@ -101,17 +101,24 @@ func clientWithVerbs(t *testing.T, cp *testbed.ControlPlane, user string, verbs 
 // inMemoryGauge reads safekeep_audit_entries_in_memory for a target.
 func inMemoryGauge(t *testing.T, ns, name string) float64 {
 	t.Helper()
+	return targetMetric(t, "safekeep_audit_entries_in_memory", ns, name)
+}
+
+// targetMetric reads a gauge or counter labelled with a target; -1 when
+// it has no such series.
+func targetMetric(t *testing.T, metric, ns, name string) float64 {
+	t.Helper()
 	mfs, err := metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "safekeep_audit_entries_in_memory" {
+		if mf.GetName() != metric {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			if labels(m)["namespace"] == ns && labels(m)["target"] == name {
-				return m.GetGauge().GetValue()
+				return m.GetGauge().GetValue() + m.GetCounter().GetValue()
 			}
 		}
 	}

@@ -26,6 +26,15 @@ var (
 		Help: "Audit entries the bucket refused and the API server would not keep (outbox), held only in this controller's memory: a restart loses them.",
 	}, []string{"namespace", "target"})
 
+	// auditBurned counts seqs the entries this controller wrote name as
+	// burned (docs/audit.md, "Burned sequence numbers"): an entry object or
+	// claim the bucket stored wrong under lock, taken out of the chain. The
+	// log goes on, but each burn is a finding an operator should see.
+	auditBurned = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "safekeep_audit_burned_seqs_total",
+		Help: "Audit log seqs taken out of the chain (burned: an entry object or claim the bucket stored wrong under lock) that entries this controller wrote name.",
+	}, []string{"namespace", "target"})
+
 	auditDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "safekeep_audit_entries_dropped_total",
 		Help: "Audit entries held in memory that were dropped (more than 1000 for one target): evidence lost.",
@@ -33,5 +42,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(auditEntries, auditWriteFailures, auditInMemory, auditDropped)
+	metrics.Registry.MustRegister(auditEntries, auditWriteFailures, auditInMemory, auditDropped, auditBurned)
 }

@@ -67,9 +67,16 @@ func TestStoredWrongBurned(t *testing.T) {
 	if _, err := a.Record(ctx, tgt, seal("b1")); err != nil {
 		t.Fatal(err)
 	}
+	burned := func() float64 {
+		return max(0, targetMetric(t, "safekeep_audit_burned_seqs_total", tgt.Object.Namespace, tgt.Object.Name))
+	}
+	before := burned()
 	proxy.SetRules(testbed.FaultRule{Kind: testbed.FaultStoreFlipped, Ops: []testbed.S3Op{testbed.OpPut}, Rate: 1, Under: ".json", Times: 1})
 	e, err := a.Record(ctx, tgt, seal("b2"))
 	proxy.SetRules()
+	if got := burned() - before; got != 1 {
+		t.Errorf("safekeep_audit_burned_seqs_total rose by %v, want 1", got)
+	}
 	if got := proxy.Injected()[testbed.FaultStoreFlipped]; got != 1 {
 		t.Fatalf("%d entry PUTs stored flipped, want 1", got)
 	}
