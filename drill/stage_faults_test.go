@@ -15,6 +15,17 @@ import (
 	"github.com/safekeep-dev/safekeep/storage"
 )
 
+// stageRules fail the first staging request kind can happen to, then
+// stageFaultRates[kind] of the others: a few requests at a seeded rate
+// may otherwise draw no fault at all (the seed fixes the draws, not which
+// concurrent request meets them), and the test would prove nothing.
+func stageRules(kind testbed.FaultKind) []testbed.FaultRule {
+	return []testbed.FaultRule{
+		{Kind: kind, Rate: 1, Times: 1, Under: "/staging/"},
+		{Kind: kind, Rate: stageFaultRates[kind], Under: "/staging/"},
+	}
+}
+
 // stageFaultRates are the share of staging requests each kind fails.
 var stageFaultRates = map[testbed.FaultKind]float64{
 	testbed.FaultInternalError: 0.3,
@@ -77,7 +88,7 @@ func TestStageUnderFaults(t *testing.T) {
 			clean := func() error { return deletePrefix(ctx, staging, prefix, prefix+seal.VeleroBackupJSON) }
 
 			before := proxy.Injected()[kind]
-			proxy.SetRules(testbed.FaultRule{Kind: kind, Rate: stageFaultRates[kind], Under: "/staging/"})
+			proxy.SetRules(stageRules(kind)...)
 			staged := false
 			for range 2 {
 				st, err := r.stage(ctx, opened)

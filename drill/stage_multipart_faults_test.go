@@ -88,7 +88,7 @@ func TestStageMultipartUnderFaults(t *testing.T) {
 
 			before := proxy.Injected()[kind]
 			proxy.Ops()
-			proxy.SetRules(testbed.FaultRule{Kind: kind, Rate: stageFaultRates[kind], Under: "/staging/"})
+			proxy.SetRules(stageRules(kind)...)
 			for range 2 {
 				st, err := r.stage(ctx, opened)
 				if err == nil {

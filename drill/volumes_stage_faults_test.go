@@ -97,7 +97,7 @@ func TestStageVolumesUnderFaults(t *testing.T) {
 			}
 
 			before := proxy.Injected()[kind]
-			proxy.SetRules(testbed.FaultRule{Kind: kind, Rate: stageFaultRates[kind], Under: "/staging/"})
+			proxy.SetRules(stageRules(kind)...)
 			var runs []string
 			for attempt := range 2 {
 				staged := fmt.Sprintf("vol%d-%d", i, attempt)
