@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	velerov1 "github.com/vmware-tanzu/velero/pkg/apis/velero/v1"
@@ -19,17 +18,6 @@ import (
 	"github.com/safekeep-dev/safekeep/seal"
 	"github.com/safekeep-dev/safekeep/storage"
 )
-
-// Defaults of Options.
-const (
-	DefaultVeleroNamespace = "velero"
-	DefaultRestoreTimeout  = 30 * time.Minute
-	DefaultJobTimeout      = 10 * time.Minute
-)
-
-// ErrInvalidOptions: Options are incomplete or inconsistent; the message
-// names the field.
-var ErrInvalidOptions = errors.New("invalid drill options")
 
 // runner is one Run.
 type runner struct {
@@ -406,113 +394,7 @@ func (r *runner) mapping(sources []string) (map[string]string, error) {
 	return out, nil
 }
 
-// withDefaults checks the options and fills in defaults.
-func (o Options) withDefaults() (Options, error) {
-	var missing []string
-	for _, f := range []struct {
-		name string
-		ok   bool
-	}{
-		{"Offsite", o.Offsite != nil}, {"Identities", len(o.Identities) > 0},
-		{"Schedule", o.Schedule != ""}, {"Backup", o.Backup != ""}, {"Client", o.Client != nil},
-		{"StagingLocation", o.StagingLocation != ""}, {"Staging", o.Staging != nil}, {"StagedName", o.StagedName != ""},
-	} {
-		if !f.ok {
-			missing = append(missing, f.name)
-		}
-	}
-	if len(missing) > 0 {
-		return o, fmt.Errorf("%w: %s required", ErrInvalidOptions, strings.Join(missing, ", "))
-	}
-	if errs := validation.IsDNS1123Label(o.StagedName); len(errs) > 0 {
-		return o, fmt.Errorf("%w: StagedName %q: %s", ErrInvalidOptions, o.StagedName, strings.Join(errs, "; "))
-	}
-	if o.StagedName == o.Backup {
-		return o, fmt.Errorf("%w: StagedName must differ from the backup's name", ErrInvalidOptions)
-	}
-	switch o.Warnings {
-	case "":
-		o.Warnings = WarningsAllow
-	case WarningsAllow, WarningsFail:
-	default:
-		return o, fmt.Errorf("%w: Warnings %q: want Allow or Fail", ErrInvalidOptions, o.Warnings)
-	}
-	if o.Job != nil && (o.Job.Image == "" || o.Job.Timeout < 0) {
-		return o, fmt.Errorf("%w: Job needs an Image and a timeout of 0 or more", ErrInvalidOptions)
-	}
-	if o.Isolation != nil {
-		iso, err := o.Isolation.withDefaults()
-		if err != nil {
-			return o, err
-		}
-		if err := o.podsRun(iso); err != nil {
-			return o, err
-		}
-		o.Isolation, o.CreateNamespaces = &iso, true
-	}
-	if o.VeleroNamespace == "" {
-		o.VeleroNamespace = DefaultVeleroNamespace
-	}
-	if o.RestoreTimeout <= 0 {
-		o.RestoreTimeout = DefaultRestoreTimeout
-	}
-	if o.Reader == nil {
-		o.Reader = o.Client
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = seal.DefaultConcurrency
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	return o, nil
-}
-
-// podsRun checks that what needs pods to run (the verification Job, a
-// volume restore) has Isolated workloads.
-func (o Options) podsRun(iso Isolation) error {
-	switch {
-	case iso.Workloads == WorkloadsIsolated:
-		return nil
-	case o.Job != nil:
-		return fmt.Errorf("%w: the verification Job runs a pod: it needs Isolated workloads", ErrInvalidOptions)
-	case o.RestoreVolumes:
-		return fmt.Errorf("%w: a volume restore needs the pods to run: it needs Isolated workloads", ErrInvalidOptions)
-	}
-	return nil
-}
-
 // oneLine folds an error onto one line.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
-
-// progress serializes reports to Options.Progress.
-type progress struct {
-	mu    sync.Mutex
-	fn    func(Step)
-	total int64
-	done  int64
-}
-
-func (p *progress) step(s Step) {
-	if p.fn == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.fn(s)
-}
-
-// bytes reports n more ciphertext bytes staged.
-func (p *progress) bytes(n int64) {
-	if p.fn == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.done += n
-	p.fn(Step{Phase: PhaseStage, Done: p.done, Total: p.total})
-}
-
-func (p *progress) objectDone() {}
